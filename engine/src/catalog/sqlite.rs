@@ -1,0 +1,293 @@
+//! The embedded catalog: one SQLite file, `catalog.db`, in the data directory.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::migrations::migrate;
+use super::{Catalog, CatalogError, ImportRecord};
+use crate::access::{Role, TokenHash, TokenRecord};
+use crate::id::{CustomerId, TokenId};
+use crate::inventory::import::Change;
+use crate::inventory::{ImportPlan, Inventory, Object, document};
+use crate::time::Timestamp;
+
+/// The catalog's file name inside the data directory.
+pub const CATALOG_FILE: &str = "catalog.db";
+
+/// The SQLite catalog.
+pub struct SqliteCatalog {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteCatalog {
+    /// Opens (creating if needed) the catalog in `data_dir` and migrates it.
+    pub fn open(data_dir: &Path) -> Result<Self, CatalogError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| CatalogError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        let path = data_dir.join(CATALOG_FILE);
+        let conn = Connection::open(&path).map_err(|source| CatalogError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        Self::setup(conn, path)
+    }
+
+    /// An in-memory catalog (tests, dry runs).
+    pub fn in_memory() -> Result<Self, CatalogError> {
+        let conn = Connection::open_in_memory().map_err(|source| CatalogError::Open {
+            path: ":memory:".into(),
+            source,
+        })?;
+        Self::setup(conn, PathBuf::from(":memory:"))
+    }
+
+    fn setup(mut conn: Connection, path: PathBuf) -> Result<Self, CatalogError> {
+        let open_err = |source| CatalogError::Open {
+            path: path.clone(),
+            source,
+        };
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(open_err)?;
+        // WAL lets readers (the API) proceed while an import writes; FULL makes a commit durable.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        migrate(&mut conn)?;
+        Ok(Self { conn, path })
+    }
+
+    /// Where the database lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn ns_opt(t: Option<Timestamp>) -> Option<i64> {
+    t.map(Timestamp::as_nanos)
+}
+
+fn row_to_token(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(
+    String,
+    Vec<u8>,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<i64>,
+)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+type TokenRow = (
+    String,
+    Vec<u8>,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<i64>,
+);
+
+fn token_from_row(row: TokenRow) -> Result<TokenRecord, CatalogError> {
+    let (id, hash, role, customer, label, created, revoked) = row;
+    let corrupt = |m: String| {
+        CatalogError::Corrupt(vec![crate::inventory::Problem {
+            path: format!("tokens.{id}"),
+            message: m,
+        }])
+    };
+    let hash: [u8; 32] = hash
+        .try_into()
+        .map_err(|_| corrupt("hash is not 32 bytes".into()))?;
+    let customer = customer
+        .map(CustomerId::new)
+        .transpose()
+        .map_err(|e| corrupt(e.to_string()))?;
+    let role = Role::new(&role, customer).map_err(|e| corrupt(e.to_string()))?;
+    Ok(TokenRecord {
+        id: TokenId::new(id.clone()).map_err(|e| corrupt(e.to_string()))?,
+        hash: TokenHash(hash),
+        role,
+        label,
+        created_at: Timestamp::from_nanos(created),
+        revoked_at: revoked.map(Timestamp::from_nanos),
+    })
+}
+
+const TOKEN_COLUMNS: &str = "id, hash, role, customer, label, created_ns, revoked_ns";
+
+impl Catalog for SqliteCatalog {
+    fn inventory(&self) -> Result<Inventory, CatalogError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT kind, body FROM objects ORDER BY kind, id")?;
+        let mut doc = serde_json::Map::new();
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let kind: String = row.get(0)?;
+            let body: String = row.get(1)?;
+            let value: serde_json::Value = serde_json::from_str(&body).map_err(|e| {
+                CatalogError::Corrupt(vec![crate::inventory::Problem {
+                    path: kind.clone(),
+                    message: e.to_string(),
+                }])
+            })?;
+            if let serde_json::Value::Array(items) = doc
+                .entry(kind)
+                .or_insert_with(|| serde_json::Value::Array(Vec::new()))
+            {
+                items.push(value);
+            }
+        }
+        let read = document::read(&serde_json::Value::Object(doc));
+        if !read.problems.is_empty() {
+            return Err(CatalogError::Corrupt(read.problems));
+        }
+        let mut inv = Inventory::default();
+        for e in read.entries {
+            inv.upsert(e.object);
+        }
+        Ok(inv)
+    }
+
+    fn apply(
+        &mut self,
+        plan: &ImportPlan,
+        source: &str,
+        at: Timestamp,
+    ) -> Result<(), CatalogError> {
+        if plan.changes.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut put =
+                tx.prepare("INSERT OR REPLACE INTO objects (kind, id, body) VALUES (?1, ?2, ?3)")?;
+            let mut clear = tx.prepare("DELETE FROM assignments WHERE service = ?1")?;
+            let mut assign = tx.prepare(
+                "INSERT INTO assignments (service, position, kind, resource, from_ns, to_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for change in &plan.changes {
+                let object = change.object();
+                let key = object.key();
+                put.execute(params![
+                    key.kind.section(),
+                    key.id,
+                    object.to_json().to_string()
+                ])?;
+                if let Object::Service(s) = object {
+                    clear.execute(params![s.id.as_str()])?;
+                    for (i, a) in s.resources.iter().enumerate() {
+                        assign.execute(params![
+                            s.id.as_str(),
+                            i as i64,
+                            a.resource.kind(),
+                            a.resource.key(),
+                            a.interval.from.as_nanos(),
+                            ns_opt(a.interval.to)
+                        ])?;
+                    }
+                }
+            }
+            let created = plan
+                .changes
+                .iter()
+                .filter(|c| matches!(c, Change::Create(_)))
+                .count() as i64;
+            let updated = plan.changes.len() as i64 - created;
+            tx.execute(
+                "INSERT INTO imports (at_ns, source, created, updated) VALUES (?1, ?2, ?3, ?4)",
+                params![at.as_nanos(), source, created, updated],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn imports(&self) -> Result<Vec<ImportRecord>, CatalogError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT at_ns, source, created, updated FROM imports ORDER BY seq DESC")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ImportRecord {
+                at: Timestamp::from_nanos(r.get(0)?),
+                source: r.get(1)?,
+                created: r.get::<_, i64>(2)? as usize,
+                updated: r.get::<_, i64>(3)? as usize,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn insert_token(&mut self, t: &TokenRecord) -> Result<(), CatalogError> {
+        let r = self.conn.execute(
+            &format!("INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+            params![
+                t.id.as_str(),
+                &t.hash.0[..],
+                t.role.name(),
+                t.role.customer().map(|c| c.as_str()),
+                t.label,
+                t.created_at.as_nanos(),
+                ns_opt(t.revoked_at)
+            ],
+        );
+        match r {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(CatalogError::DuplicateToken(t.id.clone()))
+            }
+            other => other.map(drop).map_err(Into::into),
+        }
+    }
+
+    fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, CatalogError> {
+        let row = self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1 AND revoked_ns IS NULL"
+                ),
+                params![&hash.0[..]],
+                row_to_token,
+            )
+            .optional()?;
+        row.map(token_from_row).transpose()
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRecord>, CatalogError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY created_ns, id"
+        ))?;
+        let rows: Vec<TokenRow> = stmt
+            .query_map([], row_to_token)?
+            .collect::<Result<_, _>>()?;
+        rows.into_iter().map(token_from_row).collect()
+    }
+
+    fn revoke_token(&mut self, id: &TokenId, at: Timestamp) -> Result<bool, CatalogError> {
+        let n = self.conn.execute(
+            "UPDATE tokens SET revoked_ns = ?2 WHERE id = ?1 AND revoked_ns IS NULL",
+            params![id.as_str(), at.as_nanos()],
+        )?;
+        Ok(n == 1)
+    }
+}

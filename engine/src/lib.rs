@@ -1,0 +1,14 @@
+//! colometer's engine: the domain, the catalog and the inventory, and (as they land) the store,
+//! metering, rating and invoicing. It knows nothing of HTTP or SNMP and never reads the
+//! environment or the system clock directly (see [`clock`]).
+
+pub mod access;
+pub mod catalog;
+pub mod clock;
+pub mod domain;
+pub mod id;
+pub mod inventory;
+pub mod period;
+pub mod rating;
+pub mod reconcile;
+pub mod time;
