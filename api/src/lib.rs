@@ -1,1 +1,11 @@
-//! placeholder
+//! colometer's HTTP API and command line: configuration, authentication, routes and the
+//! `colometer` binary's commands. Domain logic lives in `engine`; this crate only adapts it.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod logging;
+pub mod routes;
+pub mod server;

@@ -113,27 +113,13 @@ pub struct NewToken {
 }
 
 /// Generates a token with 256 random bits from the operating system's generator.
-pub fn generate(
-    role: Role,
-    label: Option<String>,
-    now: Timestamp,
-) -> Result<NewToken, crate::id::IdError> {
+pub fn generate(role: Role, label: Option<String>, now: Timestamp) -> Result<NewToken, crate::id::IdError> {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let secret = format!("colo_{}", hex::encode(bytes));
     let hash = TokenHash::of(&secret);
     let id = TokenId::new(format!("tok-{}", hex::encode(&hash.0[..6])))?;
-    Ok(NewToken {
-        secret,
-        record: TokenRecord {
-            id,
-            hash,
-            role,
-            label,
-            created_at: now,
-            revoked_at: None,
-        },
-    })
+    Ok(NewToken { secret, record: TokenRecord { id, hash, role, label, created_at: now, revoked_at: None } })
 }
 
 #[cfg(test)]
@@ -143,19 +129,10 @@ mod tests {
     #[test]
     fn roles_and_tokens() {
         let c = CustomerId::new("acme").unwrap();
-        assert_eq!(
-            Role::new("customer", Some(c.clone())),
-            Ok(Role::Customer(c.clone()))
-        );
+        assert_eq!(Role::new("customer", Some(c.clone())), Ok(Role::Customer(c.clone())));
         assert_eq!(Role::new("customer", None), Err(RoleError::MissingCustomer));
-        assert_eq!(
-            Role::new("admin", Some(c)),
-            Err(RoleError::UnexpectedCustomer)
-        );
-        assert_eq!(
-            Role::new("root", None),
-            Err(RoleError::Unknown("root".into()))
-        );
+        assert_eq!(Role::new("admin", Some(c)), Err(RoleError::UnexpectedCustomer));
+        assert_eq!(Role::new("root", None), Err(RoleError::Unknown("root".into())));
         let t = generate(Role::Admin, None, Timestamp::from_secs(0)).unwrap();
         assert_eq!(t.secret.len(), 5 + 64);
         assert_eq!(t.record.hash, TokenHash::of(&t.secret));

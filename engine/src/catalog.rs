@@ -35,9 +35,7 @@ pub enum CatalogError {
         source: std::io::Error,
     },
     /// The database was written by a newer colometer.
-    #[error(
-        "the catalog has schema version {found}, newer than this colometer knows ({known}); upgrade colometer"
-    )]
+    #[error("the catalog has schema version {found}, newer than this colometer knows ({known}); upgrade colometer")]
     FutureSchema {
         /// The version found.
         found: i64,
@@ -58,6 +56,14 @@ pub enum CatalogError {
     /// Stored objects no longer read as valid (edited by hand, or a bug).
     #[error("the catalog holds invalid objects: {}", .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))]
     Corrupt(Problems),
+    /// Another import was applied since the plan was made.
+    #[error("the inventory changed while this import was validated (generation {planned}, now {found}); run it again")]
+    Concurrent {
+        /// The generation the plan was made against.
+        planned: i64,
+        /// The generation found.
+        found: i64,
+    },
     /// A token with this ID or hash already exists.
     #[error("token {0} already exists")]
     DuplicateToken(TokenId),
@@ -80,9 +86,12 @@ pub struct ImportRecord {
 pub trait Catalog {
     /// The whole inventory.
     fn inventory(&self) -> Result<Inventory, CatalogError>;
-    /// Writes a validated plan atomically; a plan without changes writes nothing at all.
-    fn apply(&mut self, plan: &ImportPlan, source: &str, at: Timestamp)
-    -> Result<(), CatalogError>;
+    /// The inventory's generation: it changes with every applied import. Read it before
+    /// [`Catalog::inventory`] and pass it to [`Catalog::apply`].
+    fn generation(&self) -> Result<i64, CatalogError>;
+    /// Writes a validated plan atomically, if the inventory is still at `generation` (else
+    /// [`CatalogError::Concurrent`]: plan again). A plan without changes writes nothing at all.
+    fn apply(&mut self, plan: &ImportPlan, generation: i64, source: &str, at: Timestamp) -> Result<(), CatalogError>;
     /// Past imports, newest first.
     fn imports(&self) -> Result<Vec<ImportRecord>, CatalogError>;
     /// Stores a new token.

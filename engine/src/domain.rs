@@ -24,9 +24,7 @@ pub use customer::Customer;
 pub use device::{OutletDecl, Pdu, PollInterval, PortDecl, SnmpTarget, SnmpVersion, Switch};
 pub use grid::{IntensityValue, PueValue};
 pub use rack::{Rack, RackLocation};
-pub use rate_plan::{
-    BandwidthMethod, Charge, EnergyBasis, GapFill, MissingBuckets, Pooling, RatePlan,
-};
+pub use rate_plan::{BandwidthMethod, Charge, EnergyBasis, GapFill, MissingBuckets, Pooling, RatePlan};
 pub use resource::ResourceRef;
 pub use service::{Assignment, Service};
 pub use site::Site;

@@ -37,10 +37,7 @@ pub fn check_id(s: &str) -> Result<(), IdError> {
     if s.len() > MAX_ID_LEN {
         return Err(IdError::TooLong { len: s.len() });
     }
-    match s
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
-    {
+    match s.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))) {
         Some(found) => Err(IdError::BadChar { found }),
         None => Ok(()),
     }
@@ -201,15 +198,10 @@ impl fmt::Display for PortName {
 impl OutletId {
     /// Parses `PDU/INDEX`.
     pub fn parse(s: &str) -> Result<Self, ResourceKeyError> {
-        let (dev, idx) = s
-            .split_once('/')
-            .ok_or_else(|| ResourceKeyError::MissingSlash(s.to_owned(), "INDEX"))?;
+        let (dev, idx) = s.split_once('/').ok_or_else(|| ResourceKeyError::MissingSlash(s.to_owned(), "INDEX"))?;
         let pdu = PduId::new(dev).map_err(|e| ResourceKeyError::Device(dev.to_owned(), e))?;
-        let index = idx
-            .parse::<u32>()
-            .ok()
-            .filter(|i| *i > 0)
-            .ok_or_else(|| ResourceKeyError::OutletIndex(idx.to_owned()))?;
+        let index =
+            idx.parse::<u32>().ok().filter(|i| *i > 0).ok_or_else(|| ResourceKeyError::OutletIndex(idx.to_owned()))?;
         Ok(Self { pdu, index })
     }
 }
@@ -223,14 +215,9 @@ impl fmt::Display for OutletId {
 impl PortId {
     /// Parses `SWITCH/IFNAME`, splitting at the first `/` (ifNames contain slashes).
     pub fn parse(s: &str) -> Result<Self, ResourceKeyError> {
-        let (dev, name) = s
-            .split_once('/')
-            .ok_or_else(|| ResourceKeyError::MissingSlash(s.to_owned(), "IFNAME"))?;
+        let (dev, name) = s.split_once('/').ok_or_else(|| ResourceKeyError::MissingSlash(s.to_owned(), "IFNAME"))?;
         let switch = SwitchId::new(dev).map_err(|e| ResourceKeyError::Device(dev.to_owned(), e))?;
-        Ok(Self {
-            switch,
-            name: PortName::new(name)?,
-        })
+        Ok(Self { switch, name: PortName::new(name)? })
     }
 }
 
@@ -249,16 +236,8 @@ mod tests {
         assert_eq!(SiteId::new(""), Err(IdError::Empty));
         assert_eq!(SiteId::new("a b"), Err(IdError::BadChar { found: ' ' }));
         assert_eq!(SiteId::new("a/b"), Err(IdError::BadChar { found: '/' }));
-        assert_eq!(
-            SiteId::new("x".repeat(65)),
-            Err(IdError::TooLong { len: 65 })
-        );
-        assert_eq!(
-            SiteId::new("ams1-r1.x_y:z")
-                .map(|s| s.to_string())
-                .as_deref(),
-            Ok("ams1-r1.x_y:z")
-        );
+        assert_eq!(SiteId::new("x".repeat(65)), Err(IdError::TooLong { len: 65 }));
+        assert_eq!(SiteId::new("ams1-r1.x_y:z").map(|s| s.to_string()).as_deref(), Ok("ams1-r1.x_y:z"));
     }
 
     #[test]
@@ -269,17 +248,8 @@ mod tests {
         assert_eq!(p.to_string(), "sw-core1/Gi1/0/1");
         let o = OutletId::parse("pdu-101a/12").unwrap();
         assert_eq!((o.pdu.as_str(), o.index), ("pdu-101a", 12));
-        assert!(matches!(
-            OutletId::parse("pdu/0"),
-            Err(ResourceKeyError::OutletIndex(_))
-        ));
-        assert!(matches!(
-            OutletId::parse("pdu"),
-            Err(ResourceKeyError::MissingSlash(..))
-        ));
-        assert!(matches!(
-            PortId::parse("sw/"),
-            Err(ResourceKeyError::PortName(_))
-        ));
+        assert!(matches!(OutletId::parse("pdu/0"), Err(ResourceKeyError::OutletIndex(_))));
+        assert!(matches!(OutletId::parse("pdu"), Err(ResourceKeyError::MissingSlash(..))));
+        assert!(matches!(PortId::parse("sw/"), Err(ResourceKeyError::PortName(_))));
     }
 }

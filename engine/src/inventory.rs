@@ -16,12 +16,8 @@ pub mod validate;
 
 use std::collections::BTreeMap;
 
-use crate::domain::{
-    Asset, Customer, IntensityValue, Pdu, PueValue, Rack, RatePlan, Service, Site, Switch, Ticket,
-};
-use crate::id::{
-    AssetId, CustomerId, PduId, RackId, RatePlanId, ServiceId, SiteId, SwitchId, TicketId,
-};
+use crate::domain::{Asset, Customer, IntensityValue, Pdu, PueValue, Rack, RatePlan, Service, Site, Switch, Ticket};
+use crate::id::{AssetId, CustomerId, PduId, RackId, RatePlanId, ServiceId, SiteId, SwitchId, TicketId};
 
 pub use import::{ImportError, ImportPlan, ImportSummary};
 pub use reader::{Problem, Problems};
@@ -131,10 +127,7 @@ impl Object {
             Object::RatePlan(o) => (Kind::RatePlan, o.id.to_string()),
             Object::Service(o) => (Kind::Service, o.id.to_string()),
             Object::Ticket(o) => (Kind::Ticket, o.id.to_string()),
-            Object::GridIntensity(o) => (
-                Kind::GridIntensity,
-                format!("{}@{}", o.region, o.interval.from),
-            ),
+            Object::GridIntensity(o) => (Kind::GridIntensity, format!("{}@{}", o.region, o.interval.from)),
             Object::SitePue(o) => (Kind::SitePue, format!("{}@{}", o.site, o.interval.from)),
         };
         ObjectKey { kind, id }
@@ -212,11 +205,7 @@ impl Inventory {
         let id = key.id.as_str();
         macro_rules! lookup {
             ($map:expr, $ty:ty, $var:ident) => {
-                <$ty>::new(id)
-                    .ok()
-                    .and_then(|k| $map.get(&k))
-                    .cloned()
-                    .map(Object::$var)
+                <$ty>::new(id).ok().and_then(|k| $map.get(&k)).cloned().map(Object::$var)
             };
         }
         match key.kind {
@@ -229,11 +218,7 @@ impl Inventory {
             Kind::RatePlan => lookup!(self.rate_plans, RatePlanId, RatePlan),
             Kind::Service => lookup!(self.services, ServiceId, Service),
             Kind::Ticket => lookup!(self.tickets, TicketId, Ticket),
-            Kind::GridIntensity => self
-                .grid_intensity
-                .get(id)
-                .cloned()
-                .map(Object::GridIntensity),
+            Kind::GridIntensity => self.grid_intensity.get(id).cloned().map(Object::GridIntensity),
             Kind::SitePue => self.site_pue.get(id).cloned().map(Object::SitePue),
         }
     }
@@ -250,12 +235,7 @@ impl Inventory {
         out.extend(self.rate_plans.values().cloned().map(Object::RatePlan));
         out.extend(self.services.values().cloned().map(Object::Service));
         out.extend(self.tickets.values().cloned().map(Object::Ticket));
-        out.extend(
-            self.grid_intensity
-                .values()
-                .cloned()
-                .map(Object::GridIntensity),
-        );
+        out.extend(self.grid_intensity.values().cloned().map(Object::GridIntensity));
         out.extend(self.site_pue.values().cloned().map(Object::SitePue));
         out
     }
@@ -265,9 +245,8 @@ impl Inventory {
         let mut doc = serde_json::Map::new();
         for o in self.objects() {
             let section = o.key().kind.section();
-            if let serde_json::Value::Array(items) = doc
-                .entry(section)
-                .or_insert_with(|| serde_json::Value::Array(Vec::new()))
+            if let serde_json::Value::Array(items) =
+                doc.entry(section).or_insert_with(|| serde_json::Value::Array(Vec::new()))
             {
                 items.push(o.to_json());
             }

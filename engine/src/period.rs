@@ -44,15 +44,9 @@ impl BillingPeriod {
     /// The following month.
     pub fn next(self) -> Self {
         if self.month == 12 {
-            Self {
-                year: self.year + 1,
-                month: 1,
-            }
+            Self { year: self.year + 1, month: 1 }
         } else {
-            Self {
-                year: self.year,
-                month: self.month + 1,
-            }
+            Self { year: self.year, month: self.month + 1 }
         }
     }
 
@@ -98,10 +92,7 @@ mod tests {
         assert_eq!(iv.end().to_string(), "2026-10-31T23:00:00Z");
         let utc = p.interval(chrono_tz::UTC).unwrap();
         assert_eq!(utc.overlap_nanos(&utc), 31 * 86_400 * 1_000_000_000);
-        assert_eq!(
-            BillingPeriod::parse("2026-12").unwrap().next().to_string(),
-            "2027-01"
-        );
+        assert_eq!(BillingPeriod::parse("2026-12").unwrap().next().to_string(), "2027-01");
         assert!(BillingPeriod::parse("2026-13").is_err());
         assert!(BillingPeriod::parse("26-10").is_err());
     }

@@ -42,10 +42,7 @@ pub struct Finding {
 pub fn reconcile(inv: &Inventory, now: Timestamp) -> Vec<Finding> {
     let mut out = Vec::new();
     for s in inv.services.values().filter(|s| s.is_active_at(now)) {
-        let billing_now = inv
-            .effective_assignments(s)
-            .iter()
-            .any(|(_, iv)| iv.contains(now));
+        let billing_now = inv.effective_assignments(s).iter().any(|(_, iv)| iv.contains(now));
         if !billing_now {
             out.push(Finding {
                 check: Check::ServiceWithoutResources,
@@ -58,11 +55,7 @@ pub fn reconcile(inv: &Inventory, now: Timestamp) -> Vec<Finding> {
     let mut owned: Vec<(ResourceRef, CustomerId, String)> = Vec::new();
     for r in inv.racks.values() {
         if let Some(c) = &r.customer {
-            owned.push((
-                ResourceRef::Rack(r.id.clone()),
-                c.clone(),
-                "dedicated rack".into(),
-            ));
+            owned.push((ResourceRef::Rack(r.id.clone()), c.clone(), "dedicated rack".into()));
         }
     }
     let live_owner = |asset: &Option<crate::id::AssetId>| {
@@ -73,10 +66,7 @@ pub fn reconcile(inv: &Inventory, now: Timestamp) -> Vec<Finding> {
     for p in inv.pdus.values() {
         for o in &p.outlets {
             if let Some((asset, c)) = live_owner(&o.asset) {
-                let id = OutletId {
-                    pdu: p.id.clone(),
-                    index: o.index,
-                };
+                let id = OutletId { pdu: p.id.clone(), index: o.index };
                 owned.push((ResourceRef::Outlet(id), c, format!("feeds {asset}")));
             }
         }
@@ -84,10 +74,7 @@ pub fn reconcile(inv: &Inventory, now: Timestamp) -> Vec<Finding> {
     for s in inv.switches.values() {
         for pt in &s.ports {
             if let Some((asset, c)) = live_owner(&pt.asset) {
-                let id = PortId {
-                    switch: s.id.clone(),
-                    name: pt.name.clone(),
-                };
+                let id = PortId { switch: s.id.clone(), name: pt.name.clone() };
                 owned.push((ResourceRef::Port(id), c, format!("serves {asset}")));
             }
         }
@@ -104,31 +91,23 @@ pub fn reconcile(inv: &Inventory, now: Timestamp) -> Vec<Finding> {
                 check: Check::ResourceBilledToOtherCustomer,
                 subject: r.to_string(),
                 customer: Some(c.clone()),
-                detail: format!(
-                    "{why} of customer {c}, but billed to service {} of customer {}",
-                    s.id, s.customer
-                ),
+                detail: format!("{why} of customer {c}, but billed to service {} of customer {}", s.id, s.customer),
             }),
             Some(_) => {}
         }
     }
-    for a in inv
-        .assets
-        .values()
-        .filter(|a| a.life().is_some_and(|l| l.contains(now)))
-    {
+    for a in inv.assets.values().filter(|a| a.life().is_some_and(|l| l.contains(now))) {
         let Some(c) = &a.customer else { continue };
         let direct = inv.service_billing(&ResourceRef::Asset(a.id.clone()), now);
-        let via_rack = a
-            .rack
-            .as_ref()
-            .and_then(|r| inv.service_billing(&ResourceRef::Rack(r.clone()), now));
+        let via_rack = a.rack.as_ref().and_then(|r| inv.service_billing(&ResourceRef::Rack(r.clone()), now));
         if !direct.into_iter().chain(via_rack).any(|s| &s.customer == c) {
             out.push(Finding {
                 check: Check::ResourceWithoutService,
                 subject: format!("asset {}", a.id),
                 customer: Some(c.clone()),
-                detail: format!("in service for customer {c}, but neither it nor its rack is billed to that customer at {now}"),
+                detail: format!(
+                    "in service for customer {c}, but neither it nor its rack is billed to that customer at {now}"
+                ),
             });
         }
     }
@@ -138,17 +117,9 @@ pub fn reconcile(inv: &Inventory, now: Timestamp) -> Vec<Finding> {
         .filter(|p| p.rack.is_none() && p.site.is_none())
         .map(|p| format!("pdu {}", p.id))
         .chain(
-            inv.switches
-                .values()
-                .filter(|s| s.rack.is_none() && s.site.is_none())
-                .map(|s| format!("switch {}", s.id)),
+            inv.switches.values().filter(|s| s.rack.is_none() && s.site.is_none()).map(|s| format!("switch {}", s.id)),
         )
-        .chain(
-            inv.assets
-                .values()
-                .filter(|a| a.rack.is_none() && a.site.is_none())
-                .map(|a| format!("asset {}", a.id)),
-        );
+        .chain(inv.assets.values().filter(|a| a.rack.is_none() && a.site.is_none()).map(|a| format!("asset {}", a.id)));
     for subject in unplaced {
         out.push(Finding {
             check: Check::DeviceWithoutLocation,

@@ -53,11 +53,8 @@ impl Timestamp {
 
     /// Parses RFC 3339 (any offset; converted to UTC).
     pub fn parse(s: &str) -> Result<Self, TimeError> {
-        let dt =
-            DateTime::parse_from_rfc3339(s).map_err(|_| TimeError::NotRfc3339(s.to_owned()))?;
-        dt.timestamp_nanos_opt()
-            .map(Self)
-            .ok_or_else(|| TimeError::OutOfRange(s.to_owned()))
+        let dt = DateTime::parse_from_rfc3339(s).map_err(|_| TimeError::NotRfc3339(s.to_owned()))?;
+        dt.timestamp_nanos_opt().map(Self).ok_or_else(|| TimeError::OutOfRange(s.to_owned()))
     }
 
     /// From a chrono UTC date-time, if representable.
@@ -74,11 +71,7 @@ impl Timestamp {
 impl fmt::Display for Timestamp {
     /// RFC 3339 UTC with `Z`, with as many fractional digits as needed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            &self
-                .to_datetime()
-                .to_rfc3339_opts(SecondsFormat::AutoSi, true),
-        )
+        f.write_str(&self.to_datetime().to_rfc3339_opts(SecondsFormat::AutoSi, true))
     }
 }
 
@@ -168,27 +161,12 @@ mod tests {
 
     #[test]
     fn parses_and_prints_rfc3339_utc() {
-        assert_eq!(
-            ts("2026-10-01T00:00:00Z").as_nanos(),
-            1_790_812_800_000_000_000
-        );
+        assert_eq!(ts("2026-10-01T00:00:00Z").as_nanos(), 1_790_812_800_000_000_000);
         assert_eq!(ts("2026-10-01T02:00:00+02:00"), ts("2026-10-01T00:00:00Z"));
-        assert_eq!(
-            ts("2026-10-01T00:00:00.5Z").to_string(),
-            "2026-10-01T00:00:00.500Z"
-        );
-        assert_eq!(
-            ts("2026-10-01T00:00:00Z").to_string(),
-            "2026-10-01T00:00:00Z"
-        );
-        assert!(matches!(
-            Timestamp::parse("2026-10-01"),
-            Err(TimeError::NotRfc3339(_))
-        ));
-        assert!(matches!(
-            Timestamp::parse("2300-01-01T00:00:00Z"),
-            Err(TimeError::OutOfRange(_))
-        ));
+        assert_eq!(ts("2026-10-01T00:00:00.5Z").to_string(), "2026-10-01T00:00:00.500Z");
+        assert_eq!(ts("2026-10-01T00:00:00Z").to_string(), "2026-10-01T00:00:00Z");
+        assert!(matches!(Timestamp::parse("2026-10-01"), Err(TimeError::NotRfc3339(_))));
+        assert!(matches!(Timestamp::parse("2300-01-01T00:00:00Z"), Err(TimeError::OutOfRange(_))));
     }
 
     #[test]

@@ -1,1 +1,158 @@
-//! placeholder
+//! Helpers for colometer's end-to-end tests: the real `colometer` binary in a fresh data
+//! directory, and the repository's shipped files.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// The `colometer` binary, built (or found fresh) once per test process. Cargo only builds a
+/// package's own binaries for its tests, so this crate asks cargo for `api`'s binary itself.
+pub fn bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap_or_default();
+        // <target>/<profile>/deps/<test-exe>
+        let profile_dir = exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+        let target_dir = profile_dir.parent().map(Path::to_path_buf).unwrap_or_default();
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "api", "--bin", "colometer"])
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .current_dir(repo());
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().unwrap_or_else(|e| panic!("cannot run cargo to build colometer: {e}"));
+        assert!(status.success(), "building colometer failed");
+        profile_dir.join("colometer")
+    })
+    .clone()
+}
+
+/// A scratch directory with a config file whose data directory is inside it.
+pub struct Scratch {
+    /// The directory (removed on drop).
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    /// A new scratch directory with `config.toml` (`listen` on port 0, `data_dir = "./data"`).
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let cfg = "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"./data\"\n";
+        std::fs::write(dir.path().join("config.toml"), cfg).unwrap_or_else(|e| panic!("config: {e}"));
+        Self { dir }
+    }
+
+    /// A path inside the directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The config file.
+    pub fn config(&self) -> PathBuf {
+        self.path("config.toml")
+    }
+
+    /// `colometer ARGS --config config.toml`, run from another directory (to prove paths are
+    /// relative to the config file), with `COLOMETER_*` cleared.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin());
+        cmd.args(args).arg("--config").arg(self.config()).current_dir(std::env::temp_dir());
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("COLOMETER_") || k == "RUST_LOG") {
+            cmd.env_remove(k);
+        }
+        cmd
+    }
+
+    /// Runs a command to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap_or_else(|e| panic!("running colometer {args:?}: {e}"))
+    }
+
+    /// Every row of every catalog table, as text: equal dumps mean an unchanged catalog.
+    pub fn catalog_dump(&self) -> String {
+        let path = self.path("data/catalog.db");
+        let conn = rusqlite::Connection::open(&path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+        let mut out = String::new();
+        for table in ["objects", "assignments", "imports", "tokens"] {
+            let mut stmt =
+                conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2")).unwrap_or_else(|e| panic!("{e}"));
+            let n = stmt.column_count();
+            let mut rows = stmt.query([]).unwrap_or_else(|e| panic!("{e}"));
+            while let Some(row) = rows.next().unwrap_or_else(|e| panic!("{e}")) {
+                let cells: Vec<String> =
+                    (0..n).map(|i| format!("{:?}", row.get_ref(i).map(|v| format!("{v:?}")))).collect();
+                out += &format!("{table}: {}\n", cells.join(" | "));
+            }
+        }
+        out
+    }
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A running `colometer serve` (killed on drop if still running).
+pub struct Server {
+    /// The child process.
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+}
+
+impl Server {
+    /// Starts `colometer serve` and waits until it prints its address.
+    pub fn start(scratch: &Scratch, extra: &[&str]) -> Self {
+        let mut args = vec!["serve"];
+        args.extend_from_slice(extra);
+        let mut child = scratch
+            .command(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn serve: {e}"));
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("colometer listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let url = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|e| panic!("server did not start: {e}"));
+        Self { child, url }
+    }
+
+    /// Sends SIGTERM and waits (at most `limit`) for the exit status.
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -50,10 +50,7 @@ pub fn migrate(conn: &mut Connection) -> Result<(), CatalogError> {
     let known = MIGRATIONS.len() as i64;
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if current > known {
-        return Err(CatalogError::FutureSchema {
-            found: current,
-            known,
-        });
+        return Err(CatalogError::FutureSchema { found: current, known });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = i as i64 + 1;

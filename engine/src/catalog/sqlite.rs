@@ -24,41 +24,27 @@ pub struct SqliteCatalog {
 impl SqliteCatalog {
     /// Opens (creating if needed) the catalog in `data_dir` and migrates it.
     pub fn open(data_dir: &Path) -> Result<Self, CatalogError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| CatalogError::DataDir {
-            path: data_dir.to_owned(),
-            source,
-        })?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| CatalogError::DataDir { path: data_dir.to_owned(), source })?;
         let path = data_dir.join(CATALOG_FILE);
-        let conn = Connection::open(&path).map_err(|source| CatalogError::Open {
-            path: path.clone(),
-            source,
-        })?;
+        let conn = Connection::open(&path).map_err(|source| CatalogError::Open { path: path.clone(), source })?;
         Self::setup(conn, path)
     }
 
     /// An in-memory catalog (tests, dry runs).
     pub fn in_memory() -> Result<Self, CatalogError> {
-        let conn = Connection::open_in_memory().map_err(|source| CatalogError::Open {
-            path: ":memory:".into(),
-            source,
-        })?;
+        let conn =
+            Connection::open_in_memory().map_err(|source| CatalogError::Open { path: ":memory:".into(), source })?;
         Self::setup(conn, PathBuf::from(":memory:"))
     }
 
     fn setup(mut conn: Connection, path: PathBuf) -> Result<Self, CatalogError> {
-        let open_err = |source| CatalogError::Open {
-            path: path.clone(),
-            source,
-        };
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(open_err)?;
+        let open_err = |source| CatalogError::Open { path: path.clone(), source };
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(open_err)?;
         // WAL lets readers (the API) proceed while an import writes; FULL makes a commit durable.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
         migrate(&mut conn)?;
         Ok(Self { conn, path })
     }
@@ -75,51 +61,18 @@ fn ns_opt(t: Option<Timestamp>) -> Option<i64> {
 
 fn row_to_token(
     r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(
-    String,
-    Vec<u8>,
-    String,
-    Option<String>,
-    Option<String>,
-    i64,
-    Option<i64>,
-)> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-    ))
+) -> rusqlite::Result<(String, Vec<u8>, String, Option<String>, Option<String>, i64, Option<i64>)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
 }
 
-type TokenRow = (
-    String,
-    Vec<u8>,
-    String,
-    Option<String>,
-    Option<String>,
-    i64,
-    Option<i64>,
-);
+type TokenRow = (String, Vec<u8>, String, Option<String>, Option<String>, i64, Option<i64>);
 
 fn token_from_row(row: TokenRow) -> Result<TokenRecord, CatalogError> {
     let (id, hash, role, customer, label, created, revoked) = row;
-    let corrupt = |m: String| {
-        CatalogError::Corrupt(vec![crate::inventory::Problem {
-            path: format!("tokens.{id}"),
-            message: m,
-        }])
-    };
-    let hash: [u8; 32] = hash
-        .try_into()
-        .map_err(|_| corrupt("hash is not 32 bytes".into()))?;
-    let customer = customer
-        .map(CustomerId::new)
-        .transpose()
-        .map_err(|e| corrupt(e.to_string()))?;
+    let corrupt =
+        |m: String| CatalogError::Corrupt(vec![crate::inventory::Problem { path: format!("tokens.{id}"), message: m }]);
+    let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt("hash is not 32 bytes".into()))?;
+    let customer = customer.map(CustomerId::new).transpose().map_err(|e| corrupt(e.to_string()))?;
     let role = Role::new(&role, customer).map_err(|e| corrupt(e.to_string()))?;
     Ok(TokenRecord {
         id: TokenId::new(id.clone()).map_err(|e| corrupt(e.to_string()))?,
@@ -135,23 +88,17 @@ const TOKEN_COLUMNS: &str = "id, hash, role, customer, label, created_ns, revoke
 
 impl Catalog for SqliteCatalog {
     fn inventory(&self) -> Result<Inventory, CatalogError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT kind, body FROM objects ORDER BY kind, id")?;
+        let mut stmt = self.conn.prepare("SELECT kind, body FROM objects ORDER BY kind, id")?;
         let mut doc = serde_json::Map::new();
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             let kind: String = row.get(0)?;
             let body: String = row.get(1)?;
             let value: serde_json::Value = serde_json::from_str(&body).map_err(|e| {
-                CatalogError::Corrupt(vec![crate::inventory::Problem {
-                    path: kind.clone(),
-                    message: e.to_string(),
-                }])
+                CatalogError::Corrupt(vec![crate::inventory::Problem { path: kind.clone(), message: e.to_string() }])
             })?;
-            if let serde_json::Value::Array(items) = doc
-                .entry(kind)
-                .or_insert_with(|| serde_json::Value::Array(Vec::new()))
+            if let serde_json::Value::Array(items) =
+                doc.entry(kind).or_insert_with(|| serde_json::Value::Array(Vec::new()))
             {
                 items.push(value);
             }
@@ -167,19 +114,21 @@ impl Catalog for SqliteCatalog {
         Ok(inv)
     }
 
-    fn apply(
-        &mut self,
-        plan: &ImportPlan,
-        source: &str,
-        at: Timestamp,
-    ) -> Result<(), CatalogError> {
+    fn generation(&self) -> Result<i64, CatalogError> {
+        Ok(self.conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM imports", [], |r| r.get(0))?)
+    }
+
+    fn apply(&mut self, plan: &ImportPlan, generation: i64, source: &str, at: Timestamp) -> Result<(), CatalogError> {
         if plan.changes.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let found: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM imports", [], |r| r.get(0))?;
+        if found != generation {
+            return Err(CatalogError::Concurrent { planned: generation, found });
+        }
         {
-            let mut put =
-                tx.prepare("INSERT OR REPLACE INTO objects (kind, id, body) VALUES (?1, ?2, ?3)")?;
+            let mut put = tx.prepare("INSERT OR REPLACE INTO objects (kind, id, body) VALUES (?1, ?2, ?3)")?;
             let mut clear = tx.prepare("DELETE FROM assignments WHERE service = ?1")?;
             let mut assign = tx.prepare(
                 "INSERT INTO assignments (service, position, kind, resource, from_ns, to_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -187,11 +136,7 @@ impl Catalog for SqliteCatalog {
             for change in &plan.changes {
                 let object = change.object();
                 let key = object.key();
-                put.execute(params![
-                    key.kind.section(),
-                    key.id,
-                    object.to_json().to_string()
-                ])?;
+                put.execute(params![key.kind.section(), key.id, object.to_json().to_string()])?;
                 if let Object::Service(s) = object {
                     clear.execute(params![s.id.as_str()])?;
                     for (i, a) in s.resources.iter().enumerate() {
@@ -206,11 +151,7 @@ impl Catalog for SqliteCatalog {
                     }
                 }
             }
-            let created = plan
-                .changes
-                .iter()
-                .filter(|c| matches!(c, Change::Create(_)))
-                .count() as i64;
+            let created = plan.changes.iter().filter(|c| matches!(c, Change::Create(_))).count() as i64;
             let updated = plan.changes.len() as i64 - created;
             tx.execute(
                 "INSERT INTO imports (at_ns, source, created, updated) VALUES (?1, ?2, ?3, ?4)",
@@ -222,9 +163,7 @@ impl Catalog for SqliteCatalog {
     }
 
     fn imports(&self) -> Result<Vec<ImportRecord>, CatalogError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT at_ns, source, created, updated FROM imports ORDER BY seq DESC")?;
+        let mut stmt = self.conn.prepare("SELECT at_ns, source, created, updated FROM imports ORDER BY seq DESC")?;
         let rows = stmt.query_map([], |r| {
             Ok(ImportRecord {
                 at: Timestamp::from_nanos(r.get(0)?),
@@ -250,9 +189,7 @@ impl Catalog for SqliteCatalog {
             ],
         );
         match r {
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
                 Err(CatalogError::DuplicateToken(t.id.clone()))
             }
             other => other.map(drop).map_err(Into::into),
@@ -263,9 +200,7 @@ impl Catalog for SqliteCatalog {
         let row = self
             .conn
             .query_row(
-                &format!(
-                    "SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1 AND revoked_ns IS NULL"
-                ),
+                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1 AND revoked_ns IS NULL"),
                 params![&hash.0[..]],
                 row_to_token,
             )
@@ -274,12 +209,8 @@ impl Catalog for SqliteCatalog {
     }
 
     fn tokens(&self) -> Result<Vec<TokenRecord>, CatalogError> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY created_ns, id"
-        ))?;
-        let rows: Vec<TokenRow> = stmt
-            .query_map([], row_to_token)?
-            .collect::<Result<_, _>>()?;
+        let mut stmt = self.conn.prepare(&format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY created_ns, id"))?;
+        let rows: Vec<TokenRow> = stmt.query_map([], row_to_token)?.collect::<Result<_, _>>()?;
         rows.into_iter().map(token_from_row).collect()
     }
 

@@ -81,13 +81,8 @@ impl Asset {
     pub fn life(&self) -> Option<Interval> {
         match self.status {
             AssetStatus::Planned => None,
-            AssetStatus::Active { since } => Some(Interval {
-                from: since.unwrap_or(Timestamp::MIN),
-                to: None,
-            }),
-            AssetStatus::Retired { since, at } => {
-                Interval::new(since.unwrap_or(Timestamp::MIN), Some(at)).ok()
-            }
+            AssetStatus::Active { since } => Some(Interval { from: since.unwrap_or(Timestamp::MIN), to: None }),
+            AssetStatus::Retired { since, at } => Interval::new(since.unwrap_or(Timestamp::MIN), Some(at)).ok(),
         }
     }
 }

@@ -20,8 +20,7 @@ pub enum CurrencyError {
 impl Currency {
     /// Parses an upper-case ISO 4217 code.
     pub fn parse(code: &str) -> Result<Self, CurrencyError> {
-        let c = iso_currency::Currency::from_code(code)
-            .ok_or_else(|| CurrencyError::Unknown(code.to_owned()))?;
+        let c = iso_currency::Currency::from_code(code).ok_or_else(|| CurrencyError::Unknown(code.to_owned()))?;
         if c.exponent().is_none() {
             return Err(CurrencyError::NoMinorUnit(code.to_owned()));
         }
@@ -60,13 +59,7 @@ mod tests {
         assert_eq!(Currency::parse("EUR").unwrap().minor_unit_digits(), 2);
         assert_eq!(Currency::parse("JPY").unwrap().minor_unit_digits(), 0);
         assert_eq!(Currency::parse("BHD").unwrap().minor_unit_digits(), 3);
-        assert_eq!(
-            Currency::parse("EURO"),
-            Err(CurrencyError::Unknown("EURO".into()))
-        );
-        assert_eq!(
-            Currency::parse("XAU"),
-            Err(CurrencyError::NoMinorUnit("XAU".into()))
-        );
+        assert_eq!(Currency::parse("EURO"), Err(CurrencyError::Unknown("EURO".into())));
+        assert_eq!(Currency::parse("XAU"), Err(CurrencyError::NoMinorUnit("XAU".into())));
     }
 }

@@ -96,8 +96,7 @@ pub enum PollIntervalError {
 impl PollInterval {
     /// Parses `10s`, `1m`, `1h` and the like.
     pub fn parse(s: &str) -> Result<Self, PollIntervalError> {
-        let d =
-            humantime::parse_duration(s).map_err(|_| PollIntervalError::Syntax(s.to_owned()))?;
+        let d = humantime::parse_duration(s).map_err(|_| PollIntervalError::Syntax(s.to_owned()))?;
         Self::from_duration(d).ok_or_else(|| PollIntervalError::Range(s.to_owned()))
     }
 
@@ -240,17 +239,8 @@ mod tests {
     fn poll_intervals() {
         assert_eq!(PollInterval::parse("10s").unwrap().interval_s(), 10);
         assert_eq!(PollInterval::parse("1h").unwrap().interval_s(), 3600);
-        assert!(matches!(
-            PollInterval::parse("2h"),
-            Err(PollIntervalError::Range(_))
-        ));
-        assert!(matches!(
-            PollInterval::parse("1500ms"),
-            Err(PollIntervalError::Range(_))
-        ));
-        assert!(matches!(
-            PollInterval::parse("ten"),
-            Err(PollIntervalError::Syntax(_))
-        ));
+        assert!(matches!(PollInterval::parse("2h"), Err(PollIntervalError::Range(_))));
+        assert!(matches!(PollInterval::parse("1500ms"), Err(PollIntervalError::Range(_))));
+        assert!(matches!(PollInterval::parse("ten"), Err(PollIntervalError::Syntax(_))));
     }
 }

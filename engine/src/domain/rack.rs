@@ -40,9 +40,6 @@ impl Rack {
         if self.locations.is_empty() {
             return Some(&self.site);
         }
-        self.locations
-            .iter()
-            .find(|l| l.interval.contains(t))
-            .map(|l| &l.site)
+        self.locations.iter().find(|l| l.interval.contains(t)).map(|l| &l.site)
     }
 }

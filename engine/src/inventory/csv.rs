@@ -34,52 +34,20 @@ const TOP: &[&str] = &[
 ];
 
 const CHILDREN: &[Child] = &[
-    Child {
-        file: "rack_locations",
-        parent_column: "rack",
-        parent_section: "racks",
-        field: "locations",
-    },
-    Child {
-        file: "outlets",
-        parent_column: "pdu",
-        parent_section: "pdus",
-        field: "outlets",
-    },
-    Child {
-        file: "ports",
-        parent_column: "switch",
-        parent_section: "switches",
-        field: "ports",
-    },
-    Child {
-        file: "charges",
-        parent_column: "plan",
-        parent_section: "rate_plans",
-        field: "charges",
-    },
-    Child {
-        file: "resources",
-        parent_column: "service",
-        parent_section: "services",
-        field: "resources",
-    },
+    Child { file: "rack_locations", parent_column: "rack", parent_section: "racks", field: "locations" },
+    Child { file: "outlets", parent_column: "pdu", parent_section: "pdus", field: "outlets" },
+    Child { file: "ports", parent_column: "switch", parent_section: "switches", field: "ports" },
+    Child { file: "charges", parent_column: "plan", parent_section: "rate_plans", field: "charges" },
+    Child { file: "resources", parent_column: "service", parent_section: "services", field: "resources" },
 ];
 
 /// Loads every `*.csv` file of a directory.
 pub fn load_dir(dir: &Path) -> Result<Source, SourceError> {
-    let io = |source| SourceError::Io {
-        path: dir.to_owned(),
-        source,
-    };
+    let io = |source| SourceError::Io { path: dir.to_owned(), source };
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
-        if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
-        {
+        if path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
             files.push(path);
         }
     }
@@ -92,27 +60,12 @@ pub fn load_files(files: &[PathBuf]) -> Result<Source, SourceError> {
     let mut src = Source::default();
     let mut tables: HashMap<String, (String, Vec<(usize, Map<String, Value>)>)> = HashMap::new();
     for path in files {
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        let name = path
-            .file_name()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_owned();
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+        let name = path.file_name().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
         if !TOP.contains(&stem.as_str()) && !CHILDREN.iter().any(|c| c.file == stem) {
-            let known: Vec<String> = TOP
-                .iter()
-                .chain(CHILDREN.iter().map(|c| &c.file))
-                .map(|s| format!("{s}.csv"))
-                .collect();
-            push(
-                &mut src.problems,
-                name,
-                format!("unknown CSV file (expected one of: {})", known.join(", ")),
-            );
+            let known: Vec<String> =
+                TOP.iter().chain(CHILDREN.iter().map(|c| &c.file)).map(|s| format!("{s}.csv")).collect();
+            push(&mut src.problems, name, format!("unknown CSV file (expected one of: {})", known.join(", ")));
             continue;
         }
         tables.insert(stem, (name, read_rows(path)?));
@@ -128,10 +81,7 @@ pub fn load_files(files: &[PathBuf]) -> Result<Source, SourceError> {
             if let Some(Value::String(id)) = row.get("id") {
                 index.insert((section, id.clone()), items.len());
             }
-            src.origins.push((
-                format!("{section}[{}]", items.len()),
-                format!("{name}:{line}"),
-            ));
+            src.origins.push((format!("{section}[{}]", items.len()), format!("{name}:{line}")));
             items.push(Value::Object(row.clone()));
         }
         doc.insert((*section).to_owned(), Value::Array(items));
@@ -146,11 +96,7 @@ pub fn load_files(files: &[PathBuf]) -> Result<Source, SourceError> {
             let parent_id = match &parent {
                 Some(Value::String(s)) => s.clone(),
                 _ => {
-                    push(
-                        &mut src.problems,
-                        format!("{name}:{line}.{}", child.parent_column),
-                        "is required",
-                    );
+                    push(&mut src.problems, format!("{name}:{line}.{}", child.parent_column), "is required");
                     continue;
                 }
             };
@@ -158,30 +104,17 @@ pub fn load_files(files: &[PathBuf]) -> Result<Source, SourceError> {
                 push(
                     &mut src.problems,
                     format!("{name}:{line}.{}", child.parent_column),
-                    format!(
-                        "unknown {} '{parent_id}' (not in {}.csv)",
-                        child.parent_column, child.parent_section
-                    ),
+                    format!("unknown {} '{parent_id}' (not in {}.csv)", child.parent_column, child.parent_section),
                 );
                 continue;
             };
-            let Some(Value::Object(obj)) = doc
-                .get_mut(child.parent_section)
-                .and_then(|v| v.get_mut(pos))
-            else {
+            let Some(Value::Object(obj)) = doc.get_mut(child.parent_section).and_then(|v| v.get_mut(pos)) else {
                 continue;
             };
-            let list = obj
-                .entry(child.field)
-                .or_insert_with(|| Value::Array(Vec::new()));
+            let list = obj.entry(child.field).or_insert_with(|| Value::Array(Vec::new()));
             if let Value::Array(items) = list {
                 src.origins.push((
-                    format!(
-                        "{}[{pos}].{}[{}]",
-                        child.parent_section,
-                        child.field,
-                        items.len()
-                    ),
+                    format!("{}[{pos}].{}[{}]", child.parent_section, child.field, items.len()),
                     format!("{name}:{line}"),
                 ));
                 items.push(Value::Object(row));
@@ -195,14 +128,8 @@ pub fn load_files(files: &[PathBuf]) -> Result<Source, SourceError> {
 /// Reads the rows of one file: `(line number, fields)`; empty cells are left out, and a header
 /// `a.b` becomes the field `b` of the nested object `a`.
 fn read_rows(path: &Path) -> Result<Vec<(usize, Map<String, Value>)>, SourceError> {
-    let csv_err = |e: csv::Error| SourceError::Csv {
-        path: path.to_owned(),
-        message: e.to_string(),
-    };
-    let mut rdr = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(csv_err)?;
+    let csv_err = |e: csv::Error| SourceError::Csv { path: path.to_owned(), message: e.to_string() };
+    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(path).map_err(csv_err)?;
     let headers = rdr.headers().map_err(csv_err)?.clone();
     let mut rows = Vec::new();
     for record in rdr.records() {
@@ -216,10 +143,7 @@ fn read_rows(path: &Path) -> Result<Vec<(usize, Map<String, Value>)>, SourceErro
             let value = Value::String(cell.to_owned());
             match h.split_once('.') {
                 Some((outer, inner)) => {
-                    if let Value::Object(m) = row
-                        .entry(outer)
-                        .or_insert_with(|| Value::Object(Map::new()))
-                    {
+                    if let Value::Object(m) = row.entry(outer).or_insert_with(|| Value::Object(Map::new())) {
                         m.insert(inner.to_owned(), value);
                     }
                 }

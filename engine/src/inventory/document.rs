@@ -39,10 +39,7 @@ pub fn read(doc: &Value) -> Document {
         push(
             &mut out.problems,
             "",
-            format!(
-                "expected a document with sections such as `sites:`, found {}",
-                kind_of(doc)
-            ),
+            format!("expected a document with sections such as `sites:`, found {}", kind_of(doc)),
         );
         return out;
     };
@@ -52,11 +49,7 @@ pub fn read(doc: &Value) -> Document {
             continue;
         };
         let Some(items) = section.as_array() else {
-            push(
-                &mut out.problems,
-                key,
-                format!("expected a list, found {}", kind_of(section)),
-            );
+            push(&mut out.problems, key, format!("expected a list, found {}", kind_of(section)));
             continue;
         };
         for (i, item) in items.iter().enumerate() {
@@ -71,11 +64,7 @@ pub fn read(doc: &Value) -> Document {
     }
     for key in map.keys().filter(|k| Kind::from_section(k).is_none()) {
         let expected: Vec<_> = Kind::ALL.iter().map(|k| k.section()).collect();
-        push(
-            &mut out.problems,
-            key.clone(),
-            format!("unknown section (expected one of: {})", expected.join(", ")),
-        );
+        push(&mut out.problems, key.clone(), format!("unknown section (expected one of: {})", expected.join(", ")));
     }
     out
 }

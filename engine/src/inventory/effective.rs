@@ -32,10 +32,7 @@ impl Inventory {
     pub fn effective_interval(&self, service: &Service, a: &Assignment) -> Option<Interval> {
         let mut iv = a.interval;
         if let Some(end) = service.end {
-            iv = iv.intersect(&Interval {
-                from: Timestamp::MIN,
-                to: Some(end),
-            })?;
+            iv = iv.intersect(&Interval { from: Timestamp::MIN, to: Some(end) })?;
         }
         if let Some(asset) = self.asset_behind(&a.resource) {
             iv = iv.intersect(&asset.life()?)?;
@@ -55,12 +52,9 @@ impl Inventory {
     /// The service billing a resource at `t`, if any.
     pub fn service_billing(&self, r: &ResourceRef, t: Timestamp) -> Option<&Service> {
         self.services.values().find(|s| {
-            s.resources.iter().any(|a| {
-                &a.resource == r
-                    && self
-                        .effective_interval(s, a)
-                        .is_some_and(|iv| iv.contains(t))
-            })
+            s.resources
+                .iter()
+                .any(|a| &a.resource == r && self.effective_interval(s, a).is_some_and(|iv| iv.contains(t)))
         })
     }
 }
@@ -90,10 +84,7 @@ mod tests {
                 rack: None,
                 site: None,
                 customer: None,
-                status: AssetStatus::Retired {
-                    since: None,
-                    at: ts("2026-10-20T08:30:00Z"),
-                },
+                status: AssetStatus::Retired { since: None, at: ts("2026-10-20T08:30:00Z") },
             },
         );
         let outlet = OutletId::parse("pdu-1/3").unwrap();
@@ -105,11 +96,7 @@ mod tests {
                 site: None,
                 snmp: None,
                 interval: None,
-                outlets: vec![crate::domain::OutletDecl {
-                    index: 3,
-                    name: None,
-                    asset: Some(asset),
-                }],
+                outlets: vec![crate::domain::OutletDecl { index: 3, name: None, asset: Some(asset) }],
             },
         );
         let svc = Service {
@@ -131,13 +118,7 @@ mod tests {
             )]
         );
         let r = ResourceRef::Outlet(outlet);
-        assert!(
-            inv.service_billing(&r, ts("2026-10-20T08:29:59Z"))
-                .is_some()
-        );
-        assert!(
-            inv.service_billing(&r, ts("2026-10-20T08:30:00Z"))
-                .is_none()
-        );
+        assert!(inv.service_billing(&r, ts("2026-10-20T08:29:59Z")).is_some());
+        assert!(inv.service_billing(&r, ts("2026-10-20T08:30:00Z")).is_none());
     }
 }

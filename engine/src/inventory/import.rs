@@ -68,11 +68,7 @@ pub fn plan(current: &Inventory, doc: Document) -> Result<ImportPlan, ImportErro
         if let Some(first) = paths.get(&key) {
             problems.push(Problem {
                 path: entry.path,
-                message: format!(
-                    "duplicate {} '{}' (first at {first})",
-                    key.kind.section(),
-                    key.id
-                ),
+                message: format!("duplicate {} '{}' (first at {first})", key.kind.section(), key.id),
             });
             continue;
         }
@@ -94,9 +90,5 @@ pub fn plan(current: &Inventory, doc: Document) -> Result<ImportPlan, ImportErro
     if !problems.is_empty() {
         return Err(ImportError::Invalid(problems));
     }
-    Ok(ImportPlan {
-        changes,
-        summary,
-        result: merged,
-    })
+    Ok(ImportPlan { changes, summary, result: merged })
 }

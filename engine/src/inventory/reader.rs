@@ -20,11 +20,7 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
+        if self.path.is_empty() { f.write_str(&self.message) } else { write!(f, "{}: {}", self.path, self.message) }
     }
 }
 
@@ -33,10 +29,7 @@ pub type Problems = Vec<Problem>;
 
 /// Records a problem.
 pub fn push(probs: &mut Problems, path: impl Into<String>, message: impl Into<String>) {
-    probs.push(Problem {
-        path: path.into(),
-        message: message.into(),
-    });
+    probs.push(Problem { path: path.into(), message: message.into() });
 }
 
 /// Path of a list item.
@@ -46,11 +39,7 @@ pub fn item_path(path: &str, i: usize) -> String {
 
 /// Path of an object field.
 pub fn field_path(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
+    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
 }
 
 /// Reads the fields of one object, reporting missing, malformed and unknown fields.
@@ -64,26 +53,11 @@ pub struct Obj<'a, 'p> {
 
 impl<'a, 'p> Obj<'a, 'p> {
     /// Opens `v` as an object whose fields are `known`; `None` (reported) if it is not one.
-    pub fn open(
-        v: &'a Value,
-        path: String,
-        known: &'static [&'static str],
-        probs: &'p mut Problems,
-    ) -> Option<Self> {
+    pub fn open(v: &'a Value, path: String, known: &'static [&'static str], probs: &'p mut Problems) -> Option<Self> {
         match v.as_object() {
-            Some(map) => Some(Self {
-                map,
-                path,
-                probs,
-                known,
-                failed: false,
-            }),
+            Some(map) => Some(Self { map, path, probs, known, failed: false }),
             None => {
-                push(
-                    probs,
-                    path,
-                    format!("expected an object, found {}", kind_of(v)),
-                );
+                push(probs, path, format!("expected an object, found {}", kind_of(v)));
                 None
             }
         }
@@ -110,11 +84,7 @@ impl<'a, 'p> Obj<'a, 'p> {
     }
 
     /// A required field, parsed by `parse`.
-    pub fn req<T>(
-        &mut self,
-        key: &str,
-        parse: impl FnOnce(&Value) -> Result<T, String>,
-    ) -> Option<T> {
+    pub fn req<T>(&mut self, key: &str, parse: impl FnOnce(&Value) -> Result<T, String>) -> Option<T> {
         match self.raw(key) {
             None => {
                 self.fail(key, "is required");
@@ -125,11 +95,7 @@ impl<'a, 'p> Obj<'a, 'p> {
     }
 
     /// An optional field, parsed by `parse`; `None` if absent or malformed (then reported).
-    pub fn opt<T>(
-        &mut self,
-        key: &str,
-        parse: impl FnOnce(&Value) -> Result<T, String>,
-    ) -> Option<T> {
+    pub fn opt<T>(&mut self, key: &str, parse: impl FnOnce(&Value) -> Result<T, String>) -> Option<T> {
         let v = self.raw(key)?;
         self.parse(key, v, parse)
     }
@@ -157,11 +123,7 @@ impl<'a, 'p> Obj<'a, 'p> {
     ) -> Vec<T> {
         self.nested(key, |v, path, probs| {
             let Some(items) = v.as_array() else {
-                push(
-                    probs,
-                    path,
-                    format!("expected a list, found {}", kind_of(v)),
-                );
+                push(probs, path, format!("expected a list, found {}", kind_of(v)));
                 return None;
             };
             let mut out = Vec::with_capacity(items.len());
@@ -200,12 +162,7 @@ impl<'a, 'p> Obj<'a, 'p> {
         ok
     }
 
-    fn parse<T>(
-        &mut self,
-        key: &str,
-        v: &Value,
-        parse: impl FnOnce(&Value) -> Result<T, String>,
-    ) -> Option<T> {
+    fn parse<T>(&mut self, key: &str, v: &Value, parse: impl FnOnce(&Value) -> Result<T, String>) -> Option<T> {
         match parse(v) {
             Ok(t) => Some(t),
             Err(msg) => {
@@ -254,27 +211,19 @@ pub fn uint<T: TryFrom<u64>>(v: &Value) -> Result<T, String> {
         Value::String(s) => s.trim().parse::<u64>().ok(),
         _ => None,
     };
-    n.and_then(|n| T::try_from(n).ok())
-        .ok_or_else(|| format!("expected a non-negative integer in range, found {v}"))
+    n.and_then(|n| T::try_from(n).ok()).ok_or_else(|| format!("expected a non-negative integer in range, found {v}"))
 }
 
 /// An exact decimal: a string (`"1.35"`) or a bare integer. Bare fractional numbers are refused:
 /// YAML and JSON parsers read them as binary floats, which cannot hold most decimal fractions.
 pub fn decimal(v: &Value) -> Result<Decimal, String> {
     match v {
-        Value::String(s) => {
-            Decimal::from_str_exact(s.trim()).map_err(|_| format!("{s:?} is not a decimal number"))
-        }
+        Value::String(s) => Decimal::from_str_exact(s.trim()).map_err(|_| format!("{s:?} is not a decimal number")),
         Value::Number(n) if n.is_i64() || n.is_u64() => {
             Decimal::from_str_exact(&n.to_string()).map_err(|_| format!("{n} is out of range"))
         }
-        Value::Number(n) => Err(format!(
-            "write decimals as strings (\"{n}\") so they stay exact"
-        )),
-        other => Err(format!(
-            "expected a decimal string, found {}",
-            kind_of(other)
-        )),
+        Value::Number(n) => Err(format!("write decimals as strings (\"{n}\") so they stay exact")),
+        other => Err(format!("expected a decimal string, found {}", kind_of(other))),
     }
 }
 
@@ -303,10 +252,7 @@ pub fn timestamp(v: &Value) -> Result<Timestamp, String> {
 }
 
 /// One of a fixed set of spellings.
-pub fn one_of<T>(
-    spellings: &[&str],
-    parse: impl Fn(&str) -> Option<T>,
-) -> impl FnOnce(&Value) -> Result<T, String> {
+pub fn one_of<T>(spellings: &[&str], parse: impl Fn(&str) -> Option<T>) -> impl FnOnce(&Value) -> Result<T, String> {
     let expected = spellings.join(", ");
     move |v| {
         let s = text(v)?;

@@ -65,9 +65,8 @@ impl Source {
             .origins
             .iter()
             .filter(|(prefix, _)| {
-                path.strip_prefix(prefix.as_str()).is_some_and(|rest| {
-                    rest.is_empty() || rest.starts_with('.') || rest.starts_with('[')
-                })
+                path.strip_prefix(prefix.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
             })
             .max_by_key(|(prefix, _)| prefix.len());
         match best {
@@ -86,38 +85,24 @@ impl Source {
 
 /// Loads a source by its extension (or as a CSV directory).
 pub fn load(path: &Path) -> Result<Source, SourceError> {
-    let io = |source| SourceError::Io {
-        path: path.to_owned(),
-        source,
-    };
+    let io = |source| SourceError::Io { path: path.to_owned(), source };
     if path.is_dir() {
         return super::csv::load_dir(path);
     }
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     match ext.as_deref() {
         Some("yaml" | "yml") => {
             let text = std::fs::read_to_string(path).map_err(io)?;
             Ok(Source {
-                tree: parse_yaml(&text).map_err(|message| SourceError::Yaml {
-                    path: path.to_owned(),
-                    message,
-                })?,
+                tree: parse_yaml(&text).map_err(|message| SourceError::Yaml { path: path.to_owned(), message })?,
                 ..Source::default()
             })
         }
         Some("json") => {
             let text = std::fs::read_to_string(path).map_err(io)?;
-            let tree = serde_json::from_str(&text).map_err(|e| SourceError::Json {
-                path: path.to_owned(),
-                message: e.to_string(),
-            })?;
-            Ok(Source {
-                tree,
-                ..Source::default()
-            })
+            let tree = serde_json::from_str(&text)
+                .map_err(|e| SourceError::Json { path: path.to_owned(), message: e.to_string() })?;
+            Ok(Source { tree, ..Source::default() })
         }
         Some("csv") => super::csv::load_files(&[path.to_owned()]),
         _ => Err(SourceError::UnknownFormat(path.to_owned())),

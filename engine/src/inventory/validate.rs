@@ -15,17 +15,8 @@ use super::{Inventory, Kind, ObjectKey};
 /// Checks `inv` as a whole. `paths` holds the document path of every object the document
 /// supplied; `declared` the keys of document objects that failed to read (not reported again
 /// as unknown references).
-pub fn validate(
-    inv: &Inventory,
-    paths: &HashMap<ObjectKey, String>,
-    declared: &HashSet<ObjectKey>,
-) -> Problems {
-    let mut c = Checker {
-        inv,
-        paths,
-        declared,
-        probs: Vec::new(),
-    };
+pub fn validate(inv: &Inventory, paths: &HashMap<ObjectKey, String>, declared: &HashSet<ObjectKey>) -> Problems {
+    let mut c = Checker { inv, paths, declared, probs: Vec::new() };
     c.plant();
     c.assets();
     c.commercial();
@@ -33,6 +24,9 @@ pub fn validate(
     c.series();
     c.probs
 }
+
+/// A resource and one use of it: (service, position in its resources, interval).
+type Use<'u> = (&'u ResourceRef, &'u (ObjectKey, usize, Interval));
 
 struct Checker<'a> {
     inv: &'a Inventory,
@@ -42,19 +36,13 @@ struct Checker<'a> {
 }
 
 fn key(kind: Kind, id: impl ToString) -> ObjectKey {
-    ObjectKey {
-        kind,
-        id: id.to_string(),
-    }
+    ObjectKey { kind, id: id.to_string() }
 }
 
 impl Checker<'_> {
     /// Reports `message` at the first document object among `blame` (`(object, field suffix)`).
     fn report(&mut self, blame: &[(ObjectKey, String)], message: String) {
-        if let Some(path) = blame
-            .iter()
-            .find_map(|(k, suffix)| self.paths.get(k).map(|p| format!("{p}{suffix}")))
-        {
+        if let Some(path) = blame.iter().find_map(|(k, suffix)| self.paths.get(k).map(|p| format!("{p}{suffix}"))) {
             self.probs.push(Problem { path, message });
         }
     }
@@ -66,10 +54,7 @@ impl Checker<'_> {
     /// Reports a reference from `owner` (at `suffix`) to a missing object.
     fn reference(&mut self, owner: &ObjectKey, suffix: &str, target: ObjectKey, what: &str) {
         if !self.exists(&target) {
-            self.report(
-                &[(owner.clone(), suffix.to_owned())],
-                format!("unknown {what} '{}'", target.id),
-            );
+            self.report(&[(owner.clone(), suffix.to_owned())], format!("unknown {what} '{}'", target.id));
         }
     }
 
@@ -82,12 +67,7 @@ impl Checker<'_> {
                 self.reference(&k, ".customer", key(Kind::Customer, c), "customer");
             }
             for (i, l) in r.locations.iter().enumerate() {
-                self.reference(
-                    &k,
-                    &format!(".locations[{i}].site"),
-                    key(Kind::Site, &l.site),
-                    "site",
-                );
+                self.reference(&k, &format!(".locations[{i}].site"), key(Kind::Site, &l.site), "site");
             }
             let ivs: Vec<Interval> = r.locations.iter().map(|l| l.interval).collect();
             for (a, b) in overlapping_pairs(&ivs) {
@@ -100,55 +80,31 @@ impl Checker<'_> {
                 if last.interval.to.is_some() || last.site != r.site {
                     self.report(
                         &[(k.clone(), ".locations".into())],
-                        format!(
-                            "the latest location must be open-ended and at the rack's site '{}'",
-                            r.site
-                        ),
+                        format!("the latest location must be open-ended and at the rack's site '{}'", r.site),
                     );
                 }
             }
         }
         for p in inv.pdus.values() {
             let k = key(Kind::Pdu, &p.id);
-            self.placement(
-                &k,
-                p.rack.as_ref().map(|r| r.to_string()),
-                p.site.as_ref().map(|s| s.to_string()),
-            );
+            self.placement(&k, p.rack.as_ref().map(|r| r.to_string()), p.site.as_ref().map(|s| s.to_string()));
             let mut seen = HashMap::new();
             for (i, o) in p.outlets.iter().enumerate() {
                 if let Some(first) = seen.insert(o.index, i) {
                     self.report(
                         &[(k.clone(), format!(".outlets[{i}].index"))],
-                        format!(
-                            "outlet {} is declared twice (also outlets[{first}])",
-                            o.index
-                        ),
+                        format!("outlet {} is declared twice (also outlets[{first}])", o.index),
                     );
                 }
                 if let Some(a) = &o.asset {
-                    self.reference(
-                        &k,
-                        &format!(".outlets[{i}].asset"),
-                        key(Kind::Asset, a),
-                        "asset",
-                    );
+                    self.reference(&k, &format!(".outlets[{i}].asset"), key(Kind::Asset, a), "asset");
                 }
             }
         }
         for s in inv.switches.values() {
             let k = key(Kind::Switch, &s.id);
-            self.placement(
-                &k,
-                s.rack.as_ref().map(|r| r.to_string()),
-                s.site.as_ref().map(|s| s.to_string()),
-            );
-            let names: HashMap<&PortName, usize> = s
-                .ports
-                .iter()
-                .enumerate()
-                .map(|(i, p)| (&p.name, i))
-                .collect();
+            self.placement(&k, s.rack.as_ref().map(|r| r.to_string()), s.site.as_ref().map(|s| s.to_string()));
+            let names: HashMap<&PortName, usize> = s.ports.iter().enumerate().map(|(i, p)| (&p.name, i)).collect();
             for (i, p) in s.ports.iter().enumerate() {
                 if names.get(&p.name) != Some(&i) {
                     self.report(
@@ -170,12 +126,7 @@ impl Checker<'_> {
                     }
                 }
                 if let Some(a) = &p.asset {
-                    self.reference(
-                        &k,
-                        &format!(".ports[{i}].asset"),
-                        key(Kind::Asset, a),
-                        "asset",
-                    );
+                    self.reference(&k, &format!(".ports[{i}].asset"), key(Kind::Asset, a), "asset");
                 }
             }
         }
@@ -190,13 +141,7 @@ impl Checker<'_> {
             self.reference(k, ".site", key(Kind::Site, s), "site");
         }
         if let (Some(r), Some(s)) = (&rack, &site) {
-            if let Some(rack) = self
-                .inv
-                .racks
-                .iter()
-                .find(|(id, _)| id.as_str() == r)
-                .map(|(_, v)| v)
-            {
+            if let Some(rack) = self.inv.racks.iter().find(|(id, _)| id.as_str() == r).map(|(_, v)| v) {
                 if rack.site.as_str() != s {
                     self.report(
                         &[(k.clone(), ".site".into())],
@@ -210,11 +155,7 @@ impl Checker<'_> {
     fn assets(&mut self) {
         for a in self.inv.assets.values() {
             let k = key(Kind::Asset, &a.id);
-            self.placement(
-                &k,
-                a.rack.as_ref().map(|r| r.to_string()),
-                a.site.as_ref().map(|s| s.to_string()),
-            );
+            self.placement(&k, a.rack.as_ref().map(|r| r.to_string()), a.site.as_ref().map(|s| s.to_string()));
             if let Some(c) = &a.customer {
                 self.reference(&k, ".customer", key(Kind::Customer, c), "customer");
             }
@@ -227,10 +168,8 @@ impl Checker<'_> {
             let k = key(Kind::RatePlan, &p.id);
             let mut once: HashMap<&'static str, usize> = HashMap::new();
             for (i, c) in p.charges.iter().enumerate() {
-                let unique = !matches!(
-                    c,
-                    Charge::CrossConnect { .. } | Charge::Recurring { .. } | Charge::OneOff { .. }
-                );
+                let unique =
+                    !matches!(c, Charge::CrossConnect { .. } | Charge::Recurring { .. } | Charge::OneOff { .. });
                 if let (true, Some(first)) = (unique, once.insert(c.type_name(), i)) {
                     self.report(
                         &[(k.clone(), format!(".charges[{i}].type"))],
@@ -241,16 +180,9 @@ impl Checker<'_> {
         }
         for s in inv.services.values() {
             let k = key(Kind::Service, &s.id);
-            self.reference(
-                &k,
-                ".customer",
-                key(Kind::Customer, &s.customer),
-                "customer",
-            );
+            self.reference(&k, ".customer", key(Kind::Customer, &s.customer), "customer");
             self.reference(&k, ".plan", key(Kind::RatePlan, &s.plan), "rate plan");
-            if let (Some(c), Some(p)) =
-                (inv.customers.get(&s.customer), inv.rate_plans.get(&s.plan))
-            {
+            if let (Some(c), Some(p)) = (inv.customers.get(&s.customer), inv.rate_plans.get(&s.plan)) {
                 if c.currency != p.currency {
                     self.report(
                         &[
@@ -272,9 +204,7 @@ impl Checker<'_> {
                     if a.interval.end() > end {
                         self.report(
                             &[(k.clone(), format!(".resources[{i}].to"))],
-                            format!(
-                                "runs past the service's end ({end}); close the assignment by then"
-                            ),
+                            format!("runs past the service's end ({end}); close the assignment by then"),
                         );
                     }
                 }
@@ -282,21 +212,13 @@ impl Checker<'_> {
         }
         for t in inv.tickets.values() {
             let k = key(Kind::Ticket, &t.id);
-            self.reference(
-                &k,
-                ".customer",
-                key(Kind::Customer, &t.customer),
-                "customer",
-            );
+            self.reference(&k, ".customer", key(Kind::Customer, &t.customer), "customer");
             self.reference(&k, ".service", key(Kind::Service, &t.service), "service");
             if let Some(s) = inv.services.get(&t.service) {
                 if s.customer != t.customer {
                     self.report(
                         &[(k.clone(), ".service".into())],
-                        format!(
-                            "service '{}' belongs to customer '{}', not '{}'",
-                            s.id, s.customer, t.customer
-                        ),
+                        format!("service '{}' belongs to customer '{}', not '{}'", s.id, s.customer, t.customer),
                     );
                 }
             }
@@ -318,14 +240,10 @@ impl Checker<'_> {
             ResourceRef::Outlet(o) => match self.inv.pdus.get(&o.pdu) {
                 None => self.reference(owner, suffix, key(Kind::Pdu, &o.pdu), "PDU"),
                 Some(p)
-                    if (!p.outlets.is_empty() || p.snmp.is_none())
-                        && !p.outlets.iter().any(|d| d.index == o.index) =>
+                    if (!p.outlets.is_empty() || p.snmp.is_none()) && !p.outlets.iter().any(|d| d.index == o.index) =>
                 {
                     self.report(
-                        &[
-                            (owner.clone(), suffix.into()),
-                            (key(Kind::Pdu, &p.id), ".outlets".into()),
-                        ],
+                        &[(owner.clone(), suffix.into()), (key(Kind::Pdu, &p.id), ".outlets".into())],
                         format!("PDU '{}' has no outlet {}", p.id, o.index),
                     );
                 }
@@ -333,15 +251,9 @@ impl Checker<'_> {
             },
             ResourceRef::Port(pt) => match self.inv.switches.get(&pt.switch) {
                 None => self.reference(owner, suffix, key(Kind::Switch, &pt.switch), "switch"),
-                Some(s)
-                    if (!s.ports.is_empty() || s.snmp.is_none())
-                        && !s.ports.iter().any(|d| d.name == pt.name) =>
-                {
+                Some(s) if (!s.ports.is_empty() || s.snmp.is_none()) && !s.ports.iter().any(|d| d.name == pt.name) => {
                     self.report(
-                        &[
-                            (owner.clone(), suffix.into()),
-                            (key(Kind::Switch, &s.id), ".ports".into()),
-                        ],
+                        &[(owner.clone(), suffix.into()), (key(Kind::Switch, &s.id), ".ports".into())],
                         format!("switch '{}' has no port '{}'", s.id, pt.name),
                     );
                 }
@@ -353,112 +265,80 @@ impl Checker<'_> {
     /// A resource belongs to at most one service at any instant; a LAG and its members are never
     /// assigned at the same instant (their traffic would be billed twice).
     fn assignments(&mut self) {
-        let mut by_resource: BTreeMap<ResourceRef, Vec<(ObjectKey, usize, Interval)>> =
-            BTreeMap::new();
+        let mut by_resource: BTreeMap<ResourceRef, Vec<(ObjectKey, usize, Interval)>> = BTreeMap::new();
         for s in self.inv.services.values() {
             for (i, a) in s.resources.iter().enumerate() {
-                by_resource.entry(a.resource.clone()).or_default().push((
-                    key(Kind::Service, &s.id),
-                    i,
-                    a.interval,
-                ));
+                by_resource.entry(a.resource.clone()).or_default().push((key(Kind::Service, &s.id), i, a.interval));
             }
         }
         for (resource, uses) in &by_resource {
             let ivs: Vec<Interval> = uses.iter().map(|u| u.2).collect();
             for (a, b) in overlapping_pairs(&ivs) {
-                self.clash(
-                    resource,
-                    &uses[b],
-                    resource,
-                    &uses[a],
-                    "is also assigned to",
-                );
+                let also = "is also assigned to";
+                self.clash((resource, &uses[b]), (resource, &uses[a]), also, also);
             }
         }
         for s in self.inv.switches.values() {
             for member in s.ports.iter().filter(|p| p.lag.is_some()) {
                 let Some(lag) = &member.lag else { continue };
-                let m = ResourceRef::Port(PortId {
-                    switch: s.id.clone(),
-                    name: member.name.clone(),
-                });
-                let l = ResourceRef::Port(PortId {
-                    switch: s.id.clone(),
-                    name: lag.clone(),
-                });
+                let m = ResourceRef::Port(PortId { switch: s.id.clone(), name: member.name.clone() });
+                let l = ResourceRef::Port(PortId { switch: s.id.clone(), name: lag.clone() });
                 let (Some(mu), Some(lu)) = (by_resource.get(&m), by_resource.get(&l)) else {
                     continue;
                 };
                 for x in mu {
                     for y in lu.iter().filter(|y| y.2.overlaps(&x.2)) {
-                        self.clash(&m, x, &l, y, "is a member of LAG assigned to");
+                        self.clash(
+                            (&m, x),
+                            (&l, y),
+                            "is a member of a LAG assigned to",
+                            "is a LAG with a member assigned to",
+                        );
                     }
                 }
             }
         }
     }
 
-    fn clash(
-        &mut self,
-        r1: &ResourceRef,
-        u1: &(ObjectKey, usize, Interval),
-        r2: &ResourceRef,
-        u2: &(ObjectKey, usize, Interval),
-        verb: &str,
-    ) {
-        let during =
-            u1.2.intersect(&u2.2)
-                .map(|i| i.to_string())
-                .unwrap_or_default();
-        let other = match self.paths.get(&u2.0) {
-            Some(p) => format!("{p}.resources[{}]", u2.1),
+    /// Reports two uses of resources that may not coincide. The problem is told from the side of
+    /// a document object (the catalog's were valid alone), preferring `u1`, using `forward` when
+    /// told from `u1`'s side and `backward` from `u2`'s.
+    fn clash(&mut self, u1: Use<'_>, u2: Use<'_>, forward: &str, backward: &str) {
+        let (here, there, verb) = if self.paths.contains_key(&u1.1.0) || !self.paths.contains_key(&u2.1.0) {
+            (u1, u2, forward)
+        } else {
+            (u2, u1, backward)
+        };
+        let (r1, (k1, i1, iv1)) = here;
+        let (_, (k2, i2, iv2)) = there;
+        let during = iv1.intersect(iv2).map(|i| i.to_string()).unwrap_or_default();
+        let other = match self.paths.get(k2) {
+            Some(p) => format!("{p}.resources[{i2}]"),
             None => "in the catalog".into(),
         };
-        let here = format!(".resources[{}].{}", u1.1, r1.kind());
-        let there = format!(".resources[{}].{}", u2.1, r2.kind());
-        let msg = format!(
-            "{} {verb} service '{}' ({other}) during {during}",
-            r1.key(),
-            u2.0.id
-        );
-        self.report(&[(u1.0.clone(), here), (u2.0.clone(), there)], msg);
+        let msg = format!("{} {verb} service '{}' ({other}) during {during}", r1.key(), k2.id);
+        self.report(&[(k1.clone(), format!(".resources[{i1}].{}", r1.kind()))], msg);
     }
 
     fn series(&mut self) {
         let inv = self.inv;
         let mut regions: BTreeMap<String, Vec<(ObjectKey, Interval)>> = BTreeMap::new();
         for (id, v) in &inv.grid_intensity {
-            regions
-                .entry(v.region.to_string())
-                .or_default()
-                .push((key(Kind::GridIntensity, id), v.interval));
+            regions.entry(v.region.to_string()).or_default().push((key(Kind::GridIntensity, id), v.interval));
         }
         let mut sites: BTreeMap<String, Vec<(ObjectKey, Interval)>> = BTreeMap::new();
         for (id, v) in &inv.site_pue {
             let k = key(Kind::SitePue, id);
             self.reference(&k, ".site", key(Kind::Site, &v.site), "site");
-            sites
-                .entry(v.site.to_string())
-                .or_default()
-                .push((k, v.interval));
+            sites.entry(v.site.to_string()).or_default().push((k, v.interval));
         }
-        for (what, groups) in [
-            ("grid intensity for region", regions),
-            ("PUE for site", sites),
-        ] {
+        for (what, groups) in [("grid intensity for region", regions), ("PUE for site", sites)] {
             for (name, vals) in groups {
                 let ivs: Vec<Interval> = vals.iter().map(|v| v.1).collect();
                 for (a, b) in overlapping_pairs(&ivs) {
-                    let during = ivs[a]
-                        .intersect(&ivs[b])
-                        .map(|i| i.to_string())
-                        .unwrap_or_default();
+                    let during = ivs[a].intersect(&ivs[b]).map(|i| i.to_string()).unwrap_or_default();
                     self.report(
-                        &[
-                            (vals[b].0.clone(), ".from".into()),
-                            (vals[a].0.clone(), ".from".into()),
-                        ],
+                        &[(vals[b].0.clone(), ".from".into()), (vals[a].0.clone(), ".from".into())],
                         format!("two values of {what} '{name}' cover {during}"),
                     );
                 }

@@ -6,10 +6,7 @@ use crate::domain::Currency;
 
 /// Rounds an amount to the currency's minor unit, half away from zero (metering.md §8).
 pub fn round_to_minor_unit(amount: Decimal, currency: Currency) -> Decimal {
-    amount.round_dp_with_strategy(
-        currency.minor_unit_digits(),
-        RoundingStrategy::MidpointAwayFromZero,
-    )
+    amount.round_dp_with_strategy(currency.minor_unit_digits(), RoundingStrategy::MidpointAwayFromZero)
 }
 
 /// One minor unit of the currency (`0.01` for EUR, `1` for JPY).

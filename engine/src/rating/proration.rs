@@ -62,31 +62,18 @@ mod tests {
     const OCT_SECONDS: i64 = 31 * 86_400;
 
     fn october() -> Interval {
-        Interval::closed(
-            Timestamp::from_secs(OCT_START),
-            Timestamp::from_secs(OCT_START + OCT_SECONDS),
-        )
-        .unwrap()
+        Interval::closed(Timestamp::from_secs(OCT_START), Timestamp::from_secs(OCT_START + OCT_SECONDS)).unwrap()
     }
 
     #[test]
     fn half_of_october_from_the_15th_noon() {
-        let assigned =
-            Interval::new(Timestamp::from_secs(OCT_START + 14 * 86_400 + 43_200), None).unwrap();
+        let assigned = Interval::new(Timestamp::from_secs(OCT_START + 14 * 86_400 + 43_200), None).unwrap();
         let share = Share::of(&assigned, &october()).unwrap();
         assert_eq!(share.seconds_assigned, Decimal::from(16 * 86_400 + 43_200));
         let eur = Currency::parse("EUR").unwrap();
         // 900 * 1425600 / 2678400 = 479.0322580645...
-        assert_eq!(
-            round_to_minor_unit(share.prorate(Decimal::from(900)), eur),
-            Decimal::from_str("479.03").unwrap()
-        );
-        assert_eq!(
-            Share::of(&october(), &october())
-                .unwrap()
-                .prorate(Decimal::from(900)),
-            Decimal::from(900)
-        );
+        assert_eq!(round_to_minor_unit(share.prorate(Decimal::from(900)), eur), Decimal::from_str("479.03").unwrap());
+        assert_eq!(Share::of(&october(), &october()).unwrap().prorate(Decimal::from(900)), Decimal::from(900));
     }
 
     proptest! {

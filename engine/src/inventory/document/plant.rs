@@ -4,14 +4,11 @@ use serde_json::Value;
 
 use crate::domain::asset::{Asset, AssetKind, AssetStatus};
 use crate::domain::device::{
-    AuthProtocol, OutletDecl, Pdu, PollInterval, PortDecl, PrivProtocol, SnmpTarget, SnmpVersion,
-    Switch,
+    AuthProtocol, OutletDecl, Pdu, PollInterval, PortDecl, PrivProtocol, SnmpTarget, SnmpVersion, Switch,
 };
 use crate::domain::{PueValue, Rack, RackLocation, Site};
 use crate::id::PortName;
-use crate::inventory::reader::{
-    Obj, Problems, decimal, one_of, parsed, positive, text, timestamp, uint,
-};
+use crate::inventory::reader::{Obj, Problems, decimal, one_of, parsed, positive, text, timestamp, uint};
 use crate::time::Interval;
 
 pub(super) fn site(v: &Value, path: String, probs: &mut Problems) -> Option<Site> {
@@ -22,12 +19,7 @@ pub(super) fn site(v: &Value, path: String, probs: &mut Problems) -> Option<Site
     let grid_region = o.opt("grid_region", parsed);
     o.finish().then_some(())?;
     let id = id?;
-    Some(Site {
-        name: name.unwrap_or_else(|| id.to_string()),
-        id,
-        pue: pue?,
-        grid_region,
-    })
+    Some(Site { name: name.unwrap_or_else(|| id.to_string()), id, pue: pue?, grid_region })
 }
 
 fn pue_value(v: &Value) -> Result<rust_decimal::Decimal, String> {
@@ -53,12 +45,7 @@ pub(super) fn interval(o: &mut Obj<'_, '_>) -> Option<Interval> {
 }
 
 pub(super) fn rack(v: &Value, path: String, probs: &mut Problems) -> Option<Rack> {
-    let mut o = Obj::open(
-        v,
-        path,
-        &["id", "site", "power_budget_kw", "customer", "locations"],
-        probs,
-    )?;
+    let mut o = Obj::open(v, path, &["id", "site", "power_budget_kw", "customer", "locations"], probs)?;
     let id = o.req("id", parsed);
     let site = o.req("site", parsed);
     let power_budget_kw = o.req("power_budget_kw", positive);
@@ -68,19 +55,10 @@ pub(super) fn rack(v: &Value, path: String, probs: &mut Problems) -> Option<Rack
         let site = o.req("site", parsed);
         let interval = interval(&mut o);
         o.finish().then_some(())?;
-        Some(RackLocation {
-            site: site?,
-            interval: interval?,
-        })
+        Some(RackLocation { site: site?, interval: interval? })
     });
     o.finish().then_some(())?;
-    Some(Rack {
-        id: id?,
-        site: site?,
-        power_budget_kw: power_budget_kw?,
-        customer,
-        locations,
-    })
+    Some(Rack { id: id?, site: site?, power_budget_kw: power_budget_kw?, customer, locations })
 }
 
 fn poll_interval(v: &Value) -> Result<PollInterval, String> {
@@ -88,46 +66,22 @@ fn poll_interval(v: &Value) -> Result<PollInterval, String> {
 }
 
 fn snmp(v: &Value, path: String, probs: &mut Problems) -> Option<SnmpTarget> {
-    const FIELDS: &[&str] = &[
-        "host",
-        "port",
-        "version",
-        "community",
-        "user",
-        "auth",
-        "auth_key",
-        "privacy",
-        "priv_key",
-    ];
+    const FIELDS: &[&str] =
+        &["host", "port", "version", "community", "user", "auth", "auth_key", "privacy", "priv_key"];
     let mut o = Obj::open(v, path, FIELDS, probs)?;
     let host = o.req("host", text);
     let port = o.opt("port", uint::<u16>).unwrap_or(161);
-    let version = o.req(
-        "version",
-        one_of(&["v1", "v2c", "v3"], |s| {
-            ["v1", "v2c", "v3"].contains(&s).then(|| s.to_owned())
-        }),
-    );
+    let version =
+        o.req("version", one_of(&["v1", "v2c", "v3"], |s| ["v1", "v2c", "v3"].contains(&s).then(|| s.to_owned())));
     let version = match version.as_deref() {
         Some("v3") => {
             if o.has("community") {
-                o.fail(
-                    "community",
-                    "is only for v1 and v2c; v3 uses user, auth and privacy",
-                );
+                o.fail("community", "is only for v1 and v2c; v3 uses user, auth and privacy");
             }
             let user = o.req("user", text);
-            let auth = o.opt(
-                "auth",
-                one_of(
-                    &["md5", "sha1", "sha224", "sha256", "sha384", "sha512"],
-                    AuthProtocol::parse,
-                ),
-            );
-            let privacy = o.opt(
-                "privacy",
-                one_of(&["des", "aes128", "aes192", "aes256"], PrivProtocol::parse),
-            );
+            let auth =
+                o.opt("auth", one_of(&["md5", "sha1", "sha224", "sha256", "sha384", "sha512"], AuthProtocol::parse));
+            let privacy = o.opt("privacy", one_of(&["des", "aes128", "aes192", "aes256"], PrivProtocol::parse));
             let auth_key = o.opt("auth_key", text);
             let priv_key = o.opt("priv_key", text);
             match (auth.is_some(), auth_key.is_some()) {
@@ -141,36 +95,15 @@ fn snmp(v: &Value, path: String, probs: &mut Problems) -> Option<SnmpTarget> {
                 _ => {}
             }
             if privacy.is_some() && auth.is_none() && !o.has("auth") {
-                o.fail(
-                    "privacy",
-                    "requires auth (SNMPv3 has no privacy without authentication)",
-                );
+                o.fail("privacy", "requires auth (SNMPv3 has no privacy without authentication)");
             }
             if let Some(k) = auth_key.as_ref().filter(|k| k.len() < 8) {
-                o.fail(
-                    "auth_key",
-                    format!(
-                        "must be at least 8 characters (RFC 3414), found {}",
-                        k.len()
-                    ),
-                );
+                o.fail("auth_key", format!("must be at least 8 characters (RFC 3414), found {}", k.len()));
             }
             if let Some(k) = priv_key.as_ref().filter(|k| k.len() < 8) {
-                o.fail(
-                    "priv_key",
-                    format!(
-                        "must be at least 8 characters (RFC 3414), found {}",
-                        k.len()
-                    ),
-                );
+                o.fail("priv_key", format!("must be at least 8 characters (RFC 3414), found {}", k.len()));
             }
-            user.map(|user| SnmpVersion::V3 {
-                user,
-                auth,
-                auth_key,
-                privacy,
-                priv_key,
-            })
+            user.map(|user| SnmpVersion::V3 { user, auth, auth_key, privacy, priv_key })
         }
         Some(v) => {
             for k in ["user", "auth", "auth_key", "privacy", "priv_key"] {
@@ -179,13 +112,11 @@ fn snmp(v: &Value, path: String, probs: &mut Problems) -> Option<SnmpTarget> {
                 }
             }
             let community = o.req("community", text);
-            community.map(|community| {
-                if v == "v1" {
-                    SnmpVersion::V1 { community }
-                } else {
-                    SnmpVersion::V2c { community }
-                }
-            })
+            community.map(
+                |community| {
+                    if v == "v1" { SnmpVersion::V1 { community } } else { SnmpVersion::V2c { community } }
+                },
+            )
         }
         None => None,
     };
@@ -193,20 +124,11 @@ fn snmp(v: &Value, path: String, probs: &mut Problems) -> Option<SnmpTarget> {
         o.fail("port", "must be 1 to 65535");
     }
     o.finish().then_some(())?;
-    Some(SnmpTarget {
-        host: host?,
-        port,
-        version: version?,
-    })
+    Some(SnmpTarget { host: host?, port, version: version? })
 }
 
 pub(super) fn pdu(v: &Value, path: String, probs: &mut Problems) -> Option<Pdu> {
-    let mut o = Obj::open(
-        v,
-        path,
-        &["id", "rack", "site", "snmp", "interval", "outlets"],
-        probs,
-    )?;
+    let mut o = Obj::open(v, path, &["id", "rack", "site", "snmp", "interval", "outlets"], probs)?;
     let id = o.req("id", parsed);
     let rack = o.opt("rack", parsed);
     let site = o.opt("site", parsed);
@@ -221,30 +143,14 @@ pub(super) fn pdu(v: &Value, path: String, probs: &mut Problems) -> Option<Pdu> 
         let name = o.opt("name", text);
         let asset = o.opt("asset", parsed);
         o.finish().then_some(())?;
-        Some(OutletDecl {
-            index: index?,
-            name,
-            asset,
-        })
+        Some(OutletDecl { index: index?, name, asset })
     });
     o.finish().then_some(())?;
-    Some(Pdu {
-        id: id?,
-        rack,
-        site,
-        snmp,
-        interval,
-        outlets,
-    })
+    Some(Pdu { id: id?, rack, site, snmp, interval, outlets })
 }
 
 pub(super) fn switch(v: &Value, path: String, probs: &mut Problems) -> Option<Switch> {
-    let mut o = Obj::open(
-        v,
-        path,
-        &["id", "site", "rack", "snmp", "interval", "ports"],
-        probs,
-    )?;
+    let mut o = Obj::open(v, path, &["id", "site", "rack", "snmp", "interval", "ports"], probs)?;
     let id = o.req("id", parsed);
     let site = o.opt("site", parsed);
     let rack = o.opt("rack", parsed);
@@ -260,22 +166,10 @@ pub(super) fn switch(v: &Value, path: String, probs: &mut Problems) -> Option<Sw
         let lag = o.opt("lag", port_name);
         let asset = o.opt("asset", parsed);
         o.finish().then_some(())?;
-        Some(PortDecl {
-            name: name?,
-            speed_mbps,
-            lag,
-            asset,
-        })
+        Some(PortDecl { name: name?, speed_mbps, lag, asset })
     });
     o.finish().then_some(())?;
-    Some(Switch {
-        id: id?,
-        site,
-        rack,
-        snmp,
-        interval,
-        ports,
-    })
+    Some(Switch { id: id?, site, rack, snmp, interval, ports })
 }
 
 fn port_name(v: &Value) -> Result<PortName, String> {
@@ -299,17 +193,13 @@ pub(super) fn asset(v: &Value, path: String, probs: &mut Problems) -> Option<Ass
     let mut o = Obj::open(v, path, FIELDS, probs)?;
     let id = o.req("id", parsed);
     let kind = o
-        .opt(
-            "kind",
-            one_of(&["server", "storage", "network", "other"], AssetKind::parse),
-        )
+        .opt("kind", one_of(&["server", "storage", "network", "other"], AssetKind::parse))
         .unwrap_or(AssetKind::Server);
     let serial = o.opt("serial", text);
     let model = o.opt("model", text);
     let warranty_end = o.opt("warranty_end", |v| {
         let s = text(v)?;
-        chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d")
-            .map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD)"))
+        chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD)"))
     });
     let rack = o.opt("rack", parsed);
     let site = o.opt("site", parsed);
@@ -317,9 +207,7 @@ pub(super) fn asset(v: &Value, path: String, probs: &mut Problems) -> Option<Ass
     let status = o.opt(
         "status",
         one_of(&["planned", "active", "retired"], |s| {
-            ["planned", "active", "retired"]
-                .contains(&s)
-                .then(|| s.to_owned())
+            ["planned", "active", "retired"].contains(&s).then(|| s.to_owned())
         }),
     );
     let since = o.opt("active_from", timestamp);
@@ -350,17 +238,7 @@ pub(super) fn asset(v: &Value, path: String, probs: &mut Problems) -> Option<Ass
         _ => None,
     };
     o.finish().then_some(())?;
-    Some(Asset {
-        id: id?,
-        kind,
-        serial,
-        model,
-        warranty_end,
-        rack,
-        site,
-        customer,
-        status: status?,
-    })
+    Some(Asset { id: id?, kind, serial, model, warranty_end, rack, site, customer, status: status? })
 }
 
 pub(super) fn site_pue(v: &Value, path: String, probs: &mut Problems) -> Option<PueValue> {
@@ -369,9 +247,5 @@ pub(super) fn site_pue(v: &Value, path: String, probs: &mut Problems) -> Option<
     let interval = interval(&mut o);
     let pue = o.req("pue", pue_value);
     o.finish().then_some(())?;
-    Some(PueValue {
-        site: site?,
-        interval: interval?,
-        pue: pue?,
-    })
+    Some(PueValue { site: site?, interval: interval?, pue: pue? })
 }

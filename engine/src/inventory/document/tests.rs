@@ -28,32 +28,19 @@ fn the_contract_example_reads_whole() {
     let svc = inv.services.values().next().unwrap();
     assert_eq!(svc.resources.len(), 3);
     assert_eq!(svc.resources[1].resource.key(), "pdu-101a/1");
-    assert_eq!(
-        svc.resources[1].interval.to,
-        Some(Timestamp::parse("2026-10-15T12:00:00Z").unwrap())
-    );
+    assert_eq!(svc.resources[1].interval.to, Some(Timestamp::parse("2026-10-15T12:00:00Z").unwrap()));
     assert_eq!(svc.resources[2].resource.key(), "sw-core1/Gi1/0/1");
     let plan_charges = &inv.rate_plans.values().next().unwrap().charges;
     assert_eq!(
-        plan_charges
-            .iter()
-            .map(|c| c.type_name())
-            .collect::<Vec<_>>(),
-        [
-            "rack_rent",
-            "energy",
-            "committed_power",
-            "bandwidth_p95",
-            "remote_hands"
-        ]
+        plan_charges.iter().map(|c| c.type_name()).collect::<Vec<_>>(),
+        ["rack_rent", "energy", "committed_power", "bandwidth_p95", "remote_hands"]
     );
 }
 
 #[test]
 fn json_and_yaml_are_the_same_document() {
     let yaml = parse_yaml(EXAMPLE).unwrap();
-    let json: serde_json::Value =
-        serde_json::from_str(&serde_json::to_string(&yaml).unwrap()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&serde_json::to_string(&yaml).unwrap()).unwrap();
     let a = plan(&Inventory::default(), read(&yaml)).unwrap().result;
     let b = plan(&Inventory::default(), read(&json)).unwrap().result;
     assert_eq!(a, b);
@@ -62,25 +49,22 @@ fn json_and_yaml_are_the_same_document() {
 #[test]
 fn catalog_round_trip_and_second_import_changes_nothing() {
     let mut cat = SqliteCatalog::in_memory().unwrap();
-    let first = plan(
-        &cat.inventory().unwrap(),
-        read(&parse_yaml(EXAMPLE).unwrap()),
-    )
-    .unwrap();
-    cat.apply(&first, "example.yaml", Timestamp::from_secs(1))
-        .unwrap();
+    let first = plan(&cat.inventory().unwrap(), read(&parse_yaml(EXAMPLE).unwrap())).unwrap();
+    cat.apply(&first, 0, "example.yaml", Timestamp::from_secs(1)).unwrap();
     let stored = cat.inventory().unwrap();
     assert_eq!(stored, first.result);
     let second = plan(&stored, read(&parse_yaml(EXAMPLE).unwrap())).unwrap();
     assert_eq!(second.changes, vec![]);
     assert_eq!(second.summary.unchanged, 8);
-    cat.apply(&second, "example.yaml", Timestamp::from_secs(2))
-        .unwrap();
-    assert_eq!(
-        cat.imports().unwrap().len(),
-        1,
-        "an import without changes writes nothing"
-    );
+    cat.apply(&second, 1, "example.yaml", Timestamp::from_secs(2)).unwrap();
+    assert_eq!(cat.imports().unwrap().len(), 1, "an import without changes writes nothing");
+    assert_eq!(cat.generation().unwrap(), 1);
+    // A plan made against generation 0 is refused once generation 1 exists.
+    let stale = plan(&Inventory::default(), read(&parse_yaml("sites: [{id: x, pue: \"1.1\"}]").unwrap())).unwrap();
+    assert!(matches!(
+        cat.apply(&stale, 0, "stale", Timestamp::from_secs(3)),
+        Err(crate::catalog::CatalogError::Concurrent { planned: 0, found: 1 })
+    ));
     // The stored inventory, exported as a document, imports back to itself.
     let exported = stored.to_document();
     let again = plan(&stored, read(&exported)).unwrap();
@@ -90,10 +74,7 @@ fn catalog_round_trip_and_second_import_changes_nothing() {
 #[test]
 fn one_bad_reference_names_its_path() {
     let bad = EXAMPLE.replace("{outlet: pdu-101a/1,", "{outlet: pdu-9/1,");
-    assert_eq!(
-        problems_of(&bad, &Inventory::default()),
-        vec!["services[0].resources[1].outlet: unknown PDU 'pdu-9'"]
-    );
+    assert_eq!(problems_of(&bad, &Inventory::default()), vec!["services[0].resources[1].outlet: unknown PDU 'pdu-9'"]);
 }
 
 #[test]
@@ -185,9 +166,7 @@ services:
 
 #[test]
 fn a_document_is_checked_against_what_the_catalog_holds() {
-    let current = plan(&Inventory::default(), read(&parse_yaml(EXAMPLE).unwrap()))
-        .unwrap()
-        .result;
+    let current = plan(&Inventory::default(), read(&parse_yaml(EXAMPLE).unwrap())).unwrap().result;
     // A second service taking the port the example's service already has.
     let doc = r#"
 services:
@@ -206,9 +185,7 @@ services:
     let doc = "customers: [{id: acme, name: ACME Hosting BV, currency: USD, tax_rate: \"0.21\"}]";
     assert_eq!(
         problems_of(doc, &current),
-        vec![
-            "customers[0].currency: plan 'colo-std' is in EUR but customer 'acme' is invoiced in USD"
-        ]
+        vec!["customers[0].currency: plan 'colo-std' is in EUR but customer 'acme' is invoiced in USD"]
     );
 }
 
@@ -253,7 +230,7 @@ services:
             "pdus[1].snmp.user: is only for v3",
             "pdus[2].snmp.auth_key: must be at least 8 characters (RFC 3414), found 5",
             "switches[0].ports[2].lag: unknown LAG port 'Po9' (declare it in ports)",
-            "services[1].resources[0].port: sw/Eth1 is a member of LAG assigned to service 'a' (services[0].resources[0]) during [2026-10-05T00:00:00Z, open)",
+            "services[1].resources[0].port: sw/Eth1 is a member of a LAG assigned to service 'a' (services[0].resources[0]) during [2026-10-05T00:00:00Z, open)",
         ]
     );
 }
@@ -261,22 +238,15 @@ services:
 #[test]
 fn nothing_is_written_when_anything_is_invalid() {
     let mut cat = SqliteCatalog::in_memory().unwrap();
-    let ok = plan(
-        &cat.inventory().unwrap(),
-        read(&parse_yaml(EXAMPLE).unwrap()),
-    )
-    .unwrap();
-    cat.apply(&ok, "example", Timestamp::from_secs(1)).unwrap();
+    let ok = plan(&cat.inventory().unwrap(), read(&parse_yaml(EXAMPLE).unwrap())).unwrap();
+    cat.apply(&ok, 0, "example", Timestamp::from_secs(1)).unwrap();
     let before = cat.inventory().unwrap();
     // A valid new site plus a bad reference: the site must not be written either.
     let doc = format!(
         "{}\n  - {{id: ams2, name: A2, pue: \"1.2\"}}\n",
         EXAMPLE
             .replace("{outlet: pdu-101a/1,", "{outlet: pdu-9/1,")
-            .replace(
-                "sites:\n",
-                "sites:\n  - {id: ams3, name: A3, pue: \"1.2\"}\n"
-            )
+            .replace("sites:\n", "sites:\n  - {id: ams3, name: A3, pue: \"1.2\"}\n")
     );
     assert!(plan(&before, read(&parse_yaml(&doc).unwrap())).is_err());
     assert_eq!(cat.inventory().unwrap(), before);

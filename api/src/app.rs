@@ -1,0 +1,76 @@
+//! The HTTP application: state, router and the middleware every route shares.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use engine::catalog::{CatalogError, SqliteCatalog};
+use engine::clock::Clock;
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::routes;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    catalog: Arc<Mutex<SqliteCatalog>>,
+    /// The clock (injected so tests can fix it).
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Limits applied to every request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request body, bytes.
+    pub body_limit_bytes: usize,
+    /// Longest a request may run.
+    pub request_timeout: Duration,
+}
+
+impl AppState {
+    /// State over an opened catalog.
+    pub fn new(catalog: SqliteCatalog, clock: Arc<dyn Clock>) -> Self {
+        Self { catalog: Arc::new(Mutex::new(catalog)), clock }
+    }
+
+    /// Runs a catalog operation on the blocking pool (SQLite calls block), never on an IO thread.
+    pub async fn catalog<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut SqliteCatalog) -> Result<T, CatalogError> + Send + 'static,
+    {
+        let catalog = Arc::clone(&self.catalog);
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut guard = catalog.lock().map_err(|_| ApiError::Internal("catalog lock poisoned".into()))?;
+            f(&mut guard).map_err(|e| ApiError::Internal(e.to_string()))
+        })
+        .await;
+        joined.map_err(|e| ApiError::Internal(format!("catalog task failed: {e}")))?
+    }
+}
+
+/// The router with every route and shared middleware.
+pub fn app(state: AppState, limits: Limits) -> Router {
+    let timeout = limits.request_timeout;
+    Router::new()
+        .merge(routes::health::router())
+        .merge(routes::whoami::router())
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(limits.body_limit_bytes))
+        .layer(middleware::from_fn(move |req: Request, next: Next| request_timeout(req, next, timeout)))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Answers `503` (problem+json) when a request runs over its time.
+async fn request_timeout(req: Request, next: Next, limit: Duration) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::Unavailable(format!("the request took longer than {}s", limit.as_secs())).into_response(),
+    }
+}

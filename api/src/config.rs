@@ -1,0 +1,197 @@
+//! The TOML configuration (`contract.md`), with `COLOMETER_<SECTION>__<KEY>` environment overrides
+//! (`COLOMETER_SERVER__LISTEN=0.0.0.0:8080`, `COLOMETER_STORAGE__DATA_DIR=/var/lib/colometer`).
+//!
+//! Relative paths in the file are relative to the file's own directory, so a service reads the
+//! same data directory whatever its working directory; relative paths from the environment or the
+//! defaults are relative to the working directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use engine::domain::PollInterval;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::magic::RelativePathBuf;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The given config file does not exist.
+    #[error("config file {0} does not exist")]
+    Missing(PathBuf),
+    /// A value is malformed or a key unknown (figment names the key and its source).
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[server]`
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// `[storage]`
+    #[serde(default)]
+    pub storage: StorageConfig,
+    /// `[collectors]`
+    #[serde(default)]
+    pub collectors: CollectorsConfig,
+}
+
+/// `[server]`: the HTTP listener.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Largest accepted request body, bytes.
+    #[serde(default = "default_body_limit")]
+    pub body_limit_bytes: usize,
+    /// Longest a request may take before `408`.
+    #[serde(default = "default_request_timeout", deserialize_with = "duration", serialize_with = "show_duration")]
+    pub request_timeout: Duration,
+    /// Longest shutdown waits for in-flight requests.
+    #[serde(default = "default_shutdown_timeout", deserialize_with = "duration", serialize_with = "show_duration")]
+    pub shutdown_timeout: Duration,
+}
+
+/// `[storage]`: where data lives.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// WAL, Parquet segments and `catalog.db`.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: RelativePathBuf,
+}
+
+/// `[collectors]`: polling defaults.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectorsConfig {
+    /// Poll interval of devices that set none (also the gap-detection interval of pushed readings).
+    #[serde(default = "default_interval", deserialize_with = "poll_interval", serialize_with = "show_interval")]
+    pub default_interval: PollInterval,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_body_limit() -> usize {
+    16 * 1024 * 1024
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(20)
+}
+fn default_data_dir() -> RelativePathBuf {
+    RelativePathBuf::from(PathBuf::from("./colometer-data"))
+}
+fn default_interval() -> PollInterval {
+    PollInterval::from_duration(Duration::from_secs(10)).unwrap_or_else(|| unreachable!("10 s is in range"))
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            body_limit_bytes: default_body_limit(),
+            request_timeout: default_request_timeout(),
+            shutdown_timeout: default_shutdown_timeout(),
+        }
+    }
+}
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { data_dir: default_data_dir() }
+    }
+}
+impl Default for CollectorsConfig {
+    fn default() -> Self {
+        Self { default_interval: default_interval() }
+    }
+}
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            storage: StorageConfig::default(),
+            collectors: CollectorsConfig::default(),
+        }
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s)
+        .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration such as 30s: {e}")))
+}
+fn show_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_duration(*d))
+}
+fn poll_interval<'de, D: Deserializer<'de>>(d: D) -> Result<PollInterval, D::Error> {
+    let s = String::deserialize(d)?;
+    PollInterval::parse(&s).map_err(serde::de::Error::custom)
+}
+fn show_interval<S: serde::Serializer>(d: &PollInterval, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(d)
+}
+
+impl Config {
+    /// Loads defaults, then the file (if any), then `COLOMETER_*__*` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            if !f.is_file() {
+                return Err(ConfigError::Missing(f.to_owned()));
+            }
+            fig = fig.merge(Toml::file_exact(f));
+        }
+        // Only double-underscore names are config keys: COLOMETER_CONFIG, COLOMETER_LOG and the
+        // like are not, and must not trip `deny_unknown_fields`.
+        fig = fig.merge(Env::prefixed("COLOMETER_").filter(|k| k.as_str().contains("__")).split("__"));
+        fig.extract().map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+
+    /// The data directory, resolved.
+    pub fn data_dir(&self) -> PathBuf {
+        self.storage.data_dir.relative()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_values_and_relative_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "[server]\nlisten = \"127.0.0.1:9\"\n[storage]\ndata_dir = \"./d\"\n[collectors]\ndefault_interval = \"30s\"\n").unwrap();
+        let c = Config::load(Some(&f)).unwrap();
+        assert_eq!(c.server.listen.port(), 9);
+        assert_eq!(c.data_dir(), dir.path().join("./d"));
+        assert_eq!(c.collectors.default_interval.interval_s(), 30);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "[server]\nlisten = \"nowhere\"\n").unwrap();
+        let e = Config::load(Some(&f)).unwrap_err().to_string();
+        assert!(e.contains("server.listen"), "{e}");
+        std::fs::write(&f, "[storage]\ndata_dri = \"x\"\n").unwrap();
+        let e = Config::load(Some(&f)).unwrap_err().to_string();
+        assert!(e.contains("data_dri"), "{e}");
+        std::fs::write(&f, "[collectors]\ndefault_interval = \"2h\"\n").unwrap();
+        let e = Config::load(Some(&f)).unwrap_err().to_string();
+        assert!(e.contains("from 1s to 1h"), "{e}");
+        assert!(matches!(Config::load(Some(&dir.path().join("none.toml"))), Err(ConfigError::Missing(_))));
+    }
+}

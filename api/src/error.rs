@@ -1,0 +1,93 @@
+//! The one mapping from failures to HTTP: RFC 9457 `application/problem+json`.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An API failure. Each variant is one HTTP status with its meaning in `contract.md`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// `400`: the request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// `401`: no valid token.
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// `403`: the token's role may not do this.
+    #[error("role {0} may not do this")]
+    Forbidden(&'static str),
+    /// `404`: does not exist, or belongs to another customer.
+    #[error("not found")]
+    NotFound,
+    /// `405`: the path exists but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// `409`: a change to something that no longer changes (a finalized invoice).
+    #[error("{0}")]
+    Conflict(String),
+    /// `413`: the body is over the limit.
+    #[error("request body over the limit of {0} bytes")]
+    PayloadTooLarge(usize),
+    /// `422`: well-formed, but breaks a rule.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// `500`: a fault of ours; details are logged, not shown.
+    #[error("internal error")]
+    Internal(String),
+    /// `503`: not ready (a dependency is down).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// The problem document.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the kind.
+    pub title: &'static str,
+    /// The HTTP status.
+    pub status: u16,
+    /// What happened in this case.
+    pub detail: String,
+}
+
+impl ApiError {
+    fn status_and_slug(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
+            ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, slug) = self.status_and_slug();
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(cause = %cause, "internal error");
+        }
+        let problem = Problem {
+            kind: format!("https://colometer.dev/problems/{slug}"),
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: self.to_string(),
+        };
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/problem+json"));
+        if matches!(self, ApiError::Unauthorized) {
+            headers.insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        (status, headers, body).into_response()
+    }
+}

@@ -1,0 +1,27 @@
+//! `GET /healthz` (the process answers) and `GET /readyz` (the catalog answers too).
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use engine::catalog::Catalog;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// The health routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    state
+        .catalog(|c| c.imports().map(drop))
+        .await
+        .map_err(|_| ApiError::Unavailable("the catalog does not answer".into()))?;
+    Ok(Json(json!({"status": "ready"})))
+}
