@@ -29,6 +29,7 @@ pub enum ConfigError {
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+#[derive(Default)]
 pub struct Config {
     /// `[server]`
     #[serde(default)]
@@ -114,15 +115,6 @@ impl Default for StorageConfig {
 impl Default for CollectorsConfig {
     fn default() -> Self {
         Self { default_interval: default_interval() }
-    }
-}
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            storage: StorageConfig::default(),
-            collectors: CollectorsConfig::default(),
-        }
     }
 }
 

@@ -151,6 +151,27 @@ impl fmt::Display for Interval {
     }
 }
 
+/// Every pair `(i, j)` with `i < j` of intervals that share an instant, each pair once, ordered.
+///
+/// Sorts by start and scans forward from each interval only while later starts fall before its
+/// end: `O(n log n + pairs)`.
+pub fn overlapping_pairs(intervals: &[Interval]) -> Vec<(usize, usize)> {
+    let mut order: Vec<usize> = (0..intervals.len()).collect();
+    order.sort_by_key(|&i| (intervals[i].from, i));
+    let mut pairs = Vec::new();
+    for (pos, &a) in order.iter().enumerate() {
+        let end = intervals[a].end();
+        for &b in &order[pos + 1..] {
+            if intervals[b].from >= end {
+                break;
+            }
+            pairs.push((a.min(b), a.max(b)));
+        }
+    }
+    pairs.sort_unstable();
+    pairs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,25 +209,4 @@ mod tests {
             Err(TimeError::Reversed { .. })
         ));
     }
-}
-
-/// Every pair `(i, j)` with `i < j` of intervals that share an instant, each pair once, ordered.
-///
-/// Sorts by start and scans forward from each interval only while later starts fall before its
-/// end: `O(n log n + pairs)`.
-pub fn overlapping_pairs(intervals: &[Interval]) -> Vec<(usize, usize)> {
-    let mut order: Vec<usize> = (0..intervals.len()).collect();
-    order.sort_by_key(|&i| (intervals[i].from, i));
-    let mut pairs = Vec::new();
-    for (pos, &a) in order.iter().enumerate() {
-        let end = intervals[a].end();
-        for &b in &order[pos + 1..] {
-            if intervals[b].from >= end {
-                break;
-            }
-            pairs.push((a.min(b), a.max(b)));
-        }
-    }
-    pairs.sort_unstable();
-    pairs
 }

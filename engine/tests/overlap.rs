@@ -1,5 +1,7 @@
 //! Property test: assignment-overlap detection agrees with a brute-force pairwise check.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
 use engine::time::{Interval, Timestamp, overlapping_pairs};
 use proptest::prelude::*;
 

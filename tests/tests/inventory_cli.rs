@@ -1,5 +1,7 @@
 //! `colometer inventory import`, `export`, `reconcile` and `token create` through the real binary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
 use std::process::Output;
 
 use tests::{Scratch, repo};

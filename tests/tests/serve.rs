@@ -1,5 +1,7 @@
 //! `colometer serve`: health, token auth, problem+json, env overrides, clean SIGTERM shutdown.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
 use std::time::Duration;
 
 use tests::{Scratch, Server, repo};

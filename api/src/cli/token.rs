@@ -41,10 +41,10 @@ pub fn run(cmd: TokenCommand, config: Option<&Path>) -> anyhow::Result<()> {
         TokenCommand::Create { role, customer, label } => {
             let customer = customer.map(CustomerId::new).transpose().context("--customer")?;
             let role = Role::new(&role, customer)?;
-            if let Some(c) = role.customer() {
-                if !catalog.inventory()?.customers.contains_key(c) {
-                    bail!("unknown customer '{c}' (import it first)");
-                }
+            if let Some(c) = role.customer()
+                && !catalog.inventory()?.customers.contains_key(c)
+            {
+                bail!("unknown customer '{c}' (import it first)");
             }
             let token = access::generate(role, label, SystemClock.now())?;
             catalog.insert_token(&token.record)?;

@@ -59,9 +59,7 @@ fn ns_opt(t: Option<Timestamp>) -> Option<i64> {
     t.map(Timestamp::as_nanos)
 }
 
-fn row_to_token(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(String, Vec<u8>, String, Option<String>, Option<String>, i64, Option<i64>)> {
+fn row_to_token(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
 }
 

@@ -18,6 +18,9 @@ struct Child {
     field: &'static str,
 }
 
+/// One CSV record: its line number and its non-empty fields.
+type Row = (usize, Map<String, Value>);
+
 /// Top-level files, in document order.
 const TOP: &[&str] = &[
     "sites",
@@ -58,7 +61,7 @@ pub fn load_dir(dir: &Path) -> Result<Source, SourceError> {
 /// Loads the given CSV files as one document.
 pub fn load_files(files: &[PathBuf]) -> Result<Source, SourceError> {
     let mut src = Source::default();
-    let mut tables: HashMap<String, (String, Vec<(usize, Map<String, Value>)>)> = HashMap::new();
+    let mut tables: HashMap<String, (String, Vec<Row>)> = HashMap::new();
     for path in files {
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
         let name = path.file_name().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
@@ -127,7 +130,7 @@ pub fn load_files(files: &[PathBuf]) -> Result<Source, SourceError> {
 
 /// Reads the rows of one file: `(line number, fields)`; empty cells are left out, and a header
 /// `a.b` becomes the field `b` of the nested object `a`.
-fn read_rows(path: &Path) -> Result<Vec<(usize, Map<String, Value>)>, SourceError> {
+fn read_rows(path: &Path) -> Result<Vec<Row>, SourceError> {
     let csv_err = |e: csv::Error| SourceError::Csv { path: path.to_owned(), message: e.to_string() };
     let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(path).map_err(csv_err)?;
     let headers = rdr.headers().map_err(csv_err)?.clone();

@@ -76,13 +76,13 @@ impl Checker<'_> {
                     format!("overlaps locations[{a}]: a rack stands in one place at a time"),
                 );
             }
-            if let Some(last) = r.locations.iter().max_by_key(|l| l.interval.from) {
-                if last.interval.to.is_some() || last.site != r.site {
-                    self.report(
-                        &[(k.clone(), ".locations".into())],
-                        format!("the latest location must be open-ended and at the rack's site '{}'", r.site),
-                    );
-                }
+            if let Some(last) = r.locations.iter().max_by_key(|l| l.interval.from)
+                && (last.interval.to.is_some() || last.site != r.site)
+            {
+                self.report(
+                    &[(k.clone(), ".locations".into())],
+                    format!("the latest location must be open-ended and at the rack's site '{}'", r.site),
+                );
             }
         }
         for p in inv.pdus.values() {
@@ -140,15 +140,14 @@ impl Checker<'_> {
         if let Some(s) = &site {
             self.reference(k, ".site", key(Kind::Site, s), "site");
         }
-        if let (Some(r), Some(s)) = (&rack, &site) {
-            if let Some(rack) = self.inv.racks.iter().find(|(id, _)| id.as_str() == r).map(|(_, v)| v) {
-                if rack.site.as_str() != s {
-                    self.report(
-                        &[(k.clone(), ".site".into())],
-                        format!("rack '{r}' stands in site '{}', not '{s}'", rack.site),
-                    );
-                }
-            }
+        if let (Some(r), Some(s)) = (&rack, &site)
+            && let Some(rack) = self.inv.racks.iter().find(|(id, _)| id.as_str() == r).map(|(_, v)| v)
+            && rack.site.as_str() != s
+        {
+            self.report(
+                &[(k.clone(), ".site".into())],
+                format!("rack '{r}' stands in site '{}', not '{s}'", rack.site),
+            );
         }
     }
 
@@ -182,31 +181,31 @@ impl Checker<'_> {
             let k = key(Kind::Service, &s.id);
             self.reference(&k, ".customer", key(Kind::Customer, &s.customer), "customer");
             self.reference(&k, ".plan", key(Kind::RatePlan, &s.plan), "rate plan");
-            if let (Some(c), Some(p)) = (inv.customers.get(&s.customer), inv.rate_plans.get(&s.plan)) {
-                if c.currency != p.currency {
-                    self.report(
-                        &[
-                            (k.clone(), ".plan".into()),
-                            (key(Kind::Customer, &c.id), ".currency".into()),
-                            (key(Kind::RatePlan, &p.id), ".currency".into()),
-                        ],
-                        format!(
-                            "plan '{}' is in {} but customer '{}' is invoiced in {}",
-                            p.id, p.currency, c.id, c.currency
-                        ),
-                    );
-                }
+            if let (Some(c), Some(p)) = (inv.customers.get(&s.customer), inv.rate_plans.get(&s.plan))
+                && c.currency != p.currency
+            {
+                self.report(
+                    &[
+                        (k.clone(), ".plan".into()),
+                        (key(Kind::Customer, &c.id), ".currency".into()),
+                        (key(Kind::RatePlan, &p.id), ".currency".into()),
+                    ],
+                    format!(
+                        "plan '{}' is in {} but customer '{}' is invoiced in {}",
+                        p.id, p.currency, c.id, c.currency
+                    ),
+                );
             }
             for (i, a) in s.resources.iter().enumerate() {
                 let suffix = format!(".resources[{i}].{}", a.resource.kind());
                 self.resource(&k, &suffix, &a.resource);
-                if let Some(end) = s.end {
-                    if a.interval.end() > end {
-                        self.report(
-                            &[(k.clone(), format!(".resources[{i}].to"))],
-                            format!("runs past the service's end ({end}); close the assignment by then"),
-                        );
-                    }
+                if let Some(end) = s.end
+                    && a.interval.end() > end
+                {
+                    self.report(
+                        &[(k.clone(), format!(".resources[{i}].to"))],
+                        format!("runs past the service's end ({end}); close the assignment by then"),
+                    );
                 }
             }
         }
@@ -214,13 +213,13 @@ impl Checker<'_> {
             let k = key(Kind::Ticket, &t.id);
             self.reference(&k, ".customer", key(Kind::Customer, &t.customer), "customer");
             self.reference(&k, ".service", key(Kind::Service, &t.service), "service");
-            if let Some(s) = inv.services.get(&t.service) {
-                if s.customer != t.customer {
-                    self.report(
-                        &[(k.clone(), ".service".into())],
-                        format!("service '{}' belongs to customer '{}', not '{}'", s.id, s.customer, t.customer),
-                    );
-                }
+            if let Some(s) = inv.services.get(&t.service)
+                && s.customer != t.customer
+            {
+                self.report(
+                    &[(k.clone(), ".service".into())],
+                    format!("service '{}' belongs to customer '{}', not '{}'", s.id, s.customer, t.customer),
+                );
             }
             if let Some(r) = &t.rack {
                 self.reference(&k, ".rack", key(Kind::Rack, r), "rack");
