@@ -11,4 +11,5 @@ pub mod inventory;
 pub mod period;
 pub mod rating;
 pub mod reconcile;
+pub mod store;
 pub mod time;

@@ -1,0 +1,375 @@
+//! The embedded time-series store: WAL → Arrow-style column buffers → Parquet segments.
+//!
+//! A write is a batch of readings; the writer thread ([`writer`]) appends it to the WAL with every
+//! other batch waiting (one fsync for the group), then inserts it into the in-memory buffer, and
+//! only then acknowledges it, so an acknowledged reading is durable and queryable at once. The
+//! flusher thread ([`flusher`]) checkpoints (buffer → segments → registry snapshot → manifest →
+//! WAL deletion), compacts small segments and applies retention. Every `(series, ts)` is unique:
+//! a rewrite gets a higher commit sequence number and wins at query time and at compaction.
+
+pub mod buffer;
+pub mod codec;
+pub mod file;
+pub mod flusher;
+pub mod manifest;
+pub mod reading;
+pub mod registry;
+pub mod segment;
+pub mod table;
+pub mod wal;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use buffer::{Buffer, Rows, ScanFilter};
+use manifest::{Manifest, ManifestError};
+use reading::{SeriesKey, Value};
+use registry::{Registry, RegistryError};
+use segment::{SegmentError, SegmentReader};
+use wal::WalError;
+
+use crate::clock::Clock;
+use crate::time::Timestamp;
+
+/// Store settings.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Width of a time partition (and so of a segment).
+    pub partition: Duration,
+    /// Buffered rows that trigger a checkpoint; writers wait (backpressure) at twice this.
+    pub max_buffered_rows: usize,
+    /// Longest time between checkpoints while there is buffered data.
+    pub checkpoint_interval: Duration,
+    /// How long raw readings are kept.
+    pub retention: Duration,
+    /// Write requests that may wait for the writer.
+    pub queue_depth: usize,
+    /// Segments of one partition that trigger their compaction into one.
+    pub compact_after_segments: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            partition: Duration::from_secs(3600),
+            max_buffered_rows: 2_000_000,
+            checkpoint_interval: Duration::from_secs(300),
+            retention: Duration::from_secs(400 * 86_400),
+            queue_depth: 256,
+            compact_after_segments: 4,
+        }
+    }
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The data directory cannot be used.
+    #[error("store directory {path}: {source}")]
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The disk is full: nothing of the write was stored.
+    #[error("disk full: the write was not stored ({0})")]
+    DiskFull(WalError),
+    /// The WAL failed: nothing of the write was stored.
+    #[error("the write was not stored: {0}")]
+    Wal(WalError),
+    /// The registry failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A segment failed (corrupt segments are reported here, never returned as data).
+    #[error(transparent)]
+    Segment(#[from] SegmentError),
+    /// The manifest failed.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The store is shutting down.
+    #[error("the store is shut down")]
+    Closed,
+}
+
+impl From<WalError> for StoreError {
+    fn from(e: WalError) -> Self {
+        if e.is_disk_full() { StoreError::DiskFull(e) } else { StoreError::Wal(e) }
+    }
+}
+
+/// A reading on its way in: the series by key (the writer assigns IDs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingReading {
+    /// The series.
+    pub key: SeriesKey,
+    /// When.
+    pub ts: Timestamp,
+    /// The raw value.
+    pub value: Value,
+    /// Uptime with the sample.
+    pub uptime_s: Option<u64>,
+    /// Discontinuity marker with the sample.
+    pub discontinuity: Option<u64>,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct StoreMetrics {
+    /// Readings acknowledged.
+    pub rows_written: AtomicU64,
+    /// Write requests acknowledged.
+    pub writes: AtomicU64,
+    /// Write requests refused (WAL or disk failure).
+    pub write_errors: AtomicU64,
+    /// WAL fsyncs (one per group commit).
+    pub wal_syncs: AtomicU64,
+    /// WAL bytes appended.
+    pub wal_bytes: AtomicU64,
+    /// Checkpoints completed.
+    pub checkpoints: AtomicU64,
+    /// Checkpoints or compactions that failed (retried later).
+    pub flush_errors: AtomicU64,
+    /// Compactions completed.
+    pub compactions: AtomicU64,
+    /// Segments dropped by retention.
+    pub retention_drops: AtomicU64,
+    /// Nanoseconds writers waited for buffer space.
+    pub backpressure_ns: AtomicU64,
+    /// Corrupt segments or WAL files found.
+    pub corruptions: AtomicU64,
+}
+
+/// What recovery found when opening.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// WAL files replayed.
+    pub wal_files: usize,
+    /// Readings replayed into the buffer.
+    pub readings: usize,
+    /// Bytes of torn tails cut off (crash mid-write; never acknowledged).
+    pub torn_tail_bytes: u64,
+    /// Corrupt WAL files set aside, with what was wrong.
+    pub corrupt: Vec<String>,
+}
+
+pub(crate) struct State {
+    pub(crate) active: Buffer,
+    /// A buffer being written out, with the last WAL file it covers.
+    pub(crate) frozen: Option<(u64, Arc<Buffer>)>,
+    pub(crate) manifest: Arc<Manifest>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) dir: PathBuf,
+    pub(crate) cfg: StoreConfig,
+    pub(crate) registry: Registry,
+    pub(crate) state: RwLock<State>,
+    pub(crate) reader: SegmentReader,
+    pub(crate) metrics: StoreMetrics,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl Shared {
+    pub(crate) fn wal_dir(&self) -> PathBuf {
+        self.dir.join("wal")
+    }
+    pub(crate) fn segments_dir(&self) -> PathBuf {
+        self.dir.join("segments")
+    }
+    pub(crate) fn manifest_path(&self) -> PathBuf {
+        self.dir.join("manifest")
+    }
+    pub(crate) fn registry_path(&self) -> PathBuf {
+        self.dir.join("series.snapshot")
+    }
+    pub(crate) fn state_read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+    pub(crate) fn state_write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The store.
+pub struct Store {
+    shared: Arc<Shared>,
+    writes: crossbeam_channel::Sender<writer::Command>,
+    flush: crossbeam_channel::Sender<flusher::Signal>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`, recovering from the WAL.
+    pub fn open(dir: &Path, cfg: StoreConfig, clock: Arc<dyn Clock>) -> Result<(Self, Recovery), StoreError> {
+        for d in [dir.to_path_buf(), dir.join("wal"), dir.join("segments")] {
+            std::fs::create_dir_all(&d).map_err(|source| StoreError::Dir { path: d.clone(), source })?;
+        }
+        let manifest = Manifest::load(&dir.join("manifest"))?;
+        let registry = Registry::load(&dir.join("series.snapshot"))?;
+        remove_orphans(&dir.join("segments"), &manifest);
+        let partition_ns = i64::try_from(cfg.partition.as_nanos()).unwrap_or(i64::MAX);
+        let mut active = Buffer::new(partition_ns);
+        let mut recovery = Recovery::default();
+        let mut max_seq = manifest.max_seq();
+        let wal_dir = dir.join("wal");
+        let files = wal::list(&wal_dir).map_err(|source| StoreError::Dir { path: wal_dir.clone(), source })?;
+        let mut last_file = manifest.wal_covered_through;
+        for n in files {
+            last_file = last_file.max(n);
+            let path = wal_dir.join(wal::file_name(n));
+            if n <= manifest.wal_covered_through {
+                // Its data is in segments; a crash came between the manifest and the deletion.
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            let replay = wal::replay(&path)?;
+            recovery.wal_files += 1;
+            recovery.torn_tail_bytes += replay.torn_tail_bytes;
+            if let Some(c) = replay.corrupt {
+                tracing::error!(wal = %path.display(), problem = %c, "corrupt WAL file set aside");
+                recovery.corrupt.push(format!("{}: {c}", path.display()));
+            }
+            for rec in replay.records {
+                for (id, key) in rec.defs {
+                    registry.define(id, key)?;
+                }
+                max_seq = max_seq.max(rec.seq);
+                recovery.readings += rec.readings.len();
+                active.insert(rec.seq, &rec.readings);
+            }
+        }
+        let wal = wal::WalWriter::create(&wal_dir, last_file + 1)?;
+        let shared = Arc::new(Shared {
+            dir: dir.to_owned(),
+            cfg,
+            registry,
+            state: RwLock::new(State { active, frozen: None, manifest: Arc::new(manifest) }),
+            reader: SegmentReader::default(),
+            metrics: StoreMetrics::default(),
+            clock,
+        });
+        shared.metrics.corruptions.fetch_add(recovery.corrupt.len() as u64, Ordering::Relaxed);
+        let (writes, write_rx) = crossbeam_channel::bounded(shared.cfg.queue_depth.max(1));
+        let (flush, flush_rx) = crossbeam_channel::bounded(16);
+        let writer = writer::spawn(Arc::clone(&shared), wal, max_seq + 1, write_rx, flush.clone());
+        let flusher = flusher::spawn(Arc::clone(&shared), writes.clone(), flush_rx);
+        let store = Store { shared, writes, flush, threads: Mutex::new(vec![writer, flusher]) };
+        Ok((store, recovery))
+    }
+
+    /// Stores a batch atomically and durably; returns its commit sequence number. Blocks while
+    /// the queue is full and until the fsync that covers the batch.
+    pub fn write(&self, readings: Vec<PendingReading>) -> Result<u64, StoreError> {
+        let (ack, rx) = tokio::sync::oneshot::channel();
+        self.writes.send(writer::Command::Write(readings, ack)).map_err(|_| StoreError::Closed)?;
+        rx.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// The rows passing `filter`, one per `(series, ts)` (the latest write), sorted by
+    /// `(series, ts)`, from segments and buffers.
+    pub fn scan(&self, filter: &ScanFilter) -> Result<Rows, StoreError> {
+        let (manifest, frozen, mut rows) = {
+            let st = self.shared.state_read();
+            (Arc::clone(&st.manifest), st.frozen.as_ref().map(|f| Arc::clone(&f.1)), st.active.select(filter))
+        };
+        if let Some(f) = frozen {
+            append(&mut rows, f.select(filter));
+        }
+        let dir = self.shared.segments_dir();
+        for seg in manifest.segments.iter().filter(|s| filter.may_match(s.min_ts, s.max_ts, s.min_series, s.max_series))
+        {
+            match self.shared.reader.read(&dir, seg, filter) {
+                Ok(r) => append(&mut rows, r),
+                Err(e) => {
+                    if matches!(e, SegmentError::Corrupt { .. }) {
+                        self.shared.metrics.corruptions.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(error = %e, "corrupt segment");
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(rows.sorted_unique())
+    }
+
+    /// The series registry.
+    pub fn registry(&self) -> &Registry {
+        &self.shared.registry
+    }
+
+    /// Counters.
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.shared.metrics
+    }
+
+    /// Rows waiting in memory.
+    pub fn buffered_rows(&self) -> usize {
+        let st = self.shared.state_read();
+        st.active.rows() + st.frozen.as_ref().map_or(0, |f| f.1.rows())
+    }
+
+    /// The current manifest.
+    pub fn manifest(&self) -> Arc<Manifest> {
+        Arc::clone(&self.shared.state_read().manifest)
+    }
+
+    /// Checkpoints now and waits for it (tests, shutdown, operators).
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.flush.send(flusher::Signal::CheckpointNow(tx)).map_err(|_| StoreError::Closed)?;
+        rx.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Compacts and applies retention now, and waits.
+    pub fn maintain(&self) -> Result<(), StoreError> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.flush.send(flusher::Signal::MaintainNow(tx)).map_err(|_| StoreError::Closed)?;
+        rx.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stops the threads after the queued writes are done. Idempotent.
+    pub fn close(&self) {
+        let _ = self.writes.send(writer::Command::Shutdown);
+        let _ = self.flush.send(flusher::Signal::Shutdown);
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn append(into: &mut Rows, from: Rows) {
+    into.series.extend(from.series);
+    into.ts.extend(from.ts);
+    into.value.extend(from.value);
+    into.uptime_s.extend(from.uptime_s);
+    into.discontinuity.extend(from.discontinuity);
+    into.seq.extend(from.seq);
+}
+
+/// Deletes segment files the manifest does not list (a crash between writing a segment and the
+/// manifest that would have listed it; half-written `.tmp` files).
+fn remove_orphans(dir: &Path, manifest: &Manifest) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !manifest.segments.iter().any(|s| s.file == name) {
+            tracing::info!(file = %name, "removing orphan segment file");
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

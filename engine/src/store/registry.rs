@@ -1,0 +1,168 @@
+//! The series registry: `(device, resource, metric)` ↔ a dense [`SeriesId`]. New series are
+//! defined in the WAL with the readings that introduce them; a checkpoint writes a snapshot.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::RwLock;
+
+use super::codec::{Decoder, Encoder};
+use super::file::{FileError, read_checked, write_atomically};
+use super::reading::{SeriesId, SeriesKey};
+
+/// Every known series.
+#[derive(Debug, Default)]
+pub struct Registry {
+    inner: RwLock<Inner>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Inner {
+    ids: HashMap<SeriesKey, SeriesId>,
+    keys: Vec<SeriesKey>,
+}
+
+/// Why the registry cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The snapshot file failed.
+    #[error("series registry snapshot: {0}")]
+    File(#[from] FileError),
+    /// The snapshot decodes to nonsense.
+    #[error("series registry snapshot is malformed: {0}")]
+    Malformed(String),
+    /// A WAL definition contradicts the registry.
+    #[error("series {id} is defined as {key} but the registry holds {existing}")]
+    Conflict {
+        /// The ID.
+        id: u32,
+        /// The new definition.
+        key: SeriesKey,
+        /// What the registry holds.
+        existing: String,
+    },
+    /// More than 2^32 series.
+    #[error("the series registry is full (2^32 series)")]
+    Full,
+}
+
+impl Registry {
+    /// The ID of a known series.
+    pub fn get(&self, key: &SeriesKey) -> Option<SeriesId> {
+        self.read().ids.get(key).copied()
+    }
+
+    /// The key of an ID.
+    pub fn key(&self, id: SeriesId) -> Option<SeriesKey> {
+        self.read().keys.get(id.0 as usize).cloned()
+    }
+
+    /// Every key, indexed by ID.
+    pub fn keys(&self) -> Vec<SeriesKey> {
+        self.read().keys.clone()
+    }
+
+    /// Number of series.
+    pub fn len(&self) -> usize {
+        self.read().keys.len()
+    }
+
+    /// Whether there are no series.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// IDs of series matching the given parts (`None` matches anything).
+    pub fn matching(&self, device: Option<&str>, resource: Option<&str>, metric: Option<&str>) -> Vec<SeriesId> {
+        let inner = self.read();
+        inner
+            .keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| {
+                device.is_none_or(|d| k.device == d)
+                    && resource.is_none_or(|r| k.resource == r)
+                    && metric.is_none_or(|m| k.metric == m)
+            })
+            .map(|(i, _)| SeriesId(i as u32))
+            .collect()
+    }
+
+    /// Resolves keys to IDs, allocating IDs for new keys; returns the new `(id, key)` pairs
+    /// (which the caller must make durable before using the IDs).
+    pub fn resolve(&self, keys: &[SeriesKey]) -> Result<(Vec<SeriesId>, Vec<(SeriesId, SeriesKey)>), RegistryError> {
+        {
+            let inner = self.read();
+            if let Some(ids) = keys.iter().map(|k| inner.ids.get(k).copied()).collect::<Option<Vec<_>>>() {
+                return Ok((ids, Vec::new()));
+            }
+        }
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        let mut new = Vec::new();
+        let mut ids = Vec::with_capacity(keys.len());
+        for k in keys {
+            let id = match inner.ids.get(k) {
+                Some(id) => *id,
+                None => {
+                    let id = SeriesId(u32::try_from(inner.keys.len()).map_err(|_| RegistryError::Full)?);
+                    inner.ids.insert(k.clone(), id);
+                    inner.keys.push(k.clone());
+                    new.push((id, k.clone()));
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        Ok((ids, new))
+    }
+
+    /// Applies a definition replayed from the WAL (idempotent).
+    pub fn define(&self, id: SeriesId, key: SeriesKey) -> Result<(), RegistryError> {
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        let idx = id.0 as usize;
+        match inner.keys.get(idx) {
+            Some(existing) if *existing == key => Ok(()),
+            Some(existing) => Err(RegistryError::Conflict { id: id.0, key, existing: existing.to_string() }),
+            None if idx == inner.keys.len() => {
+                inner.ids.insert(key.clone(), id);
+                inner.keys.push(key);
+                Ok(())
+            }
+            None => Err(RegistryError::Malformed(format!("series {} defined before {}", id.0, inner.keys.len()))),
+        }
+    }
+
+    /// Writes a snapshot atomically.
+    pub fn save(&self, path: &Path) -> Result<(), RegistryError> {
+        let inner = self.read().clone();
+        let mut e = Encoder::default();
+        e.u32(inner.keys.len() as u32);
+        for k in &inner.keys {
+            e.str(&k.device);
+            e.str(&k.resource);
+            e.str(&k.metric);
+        }
+        write_atomically(path, &e.finish())?;
+        Ok(())
+    }
+
+    /// Loads a snapshot (an absent file is an empty registry).
+    pub fn load(path: &Path) -> Result<Self, RegistryError> {
+        let reg = Registry::default();
+        let Some(bytes) = read_checked(path)? else { return Ok(reg) };
+        let mut d = Decoder::new(&bytes);
+        let n = d.u32().map_err(RegistryError::Malformed)?;
+        for i in 0..n {
+            let key = SeriesKey {
+                device: d.str().map_err(RegistryError::Malformed)?,
+                resource: d.str().map_err(RegistryError::Malformed)?,
+                metric: d.str().map_err(RegistryError::Malformed)?,
+            };
+            reg.define(SeriesId(i), key)?;
+        }
+        Ok(reg)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,133 @@
+//! Store behaviour: durability across reopen, last write wins, checkpoint, compaction, retention,
+//! corruption reporting.
+
+use std::sync::Arc;
+
+use super::buffer::ScanFilter;
+use super::reading::{SeriesKey, Value};
+use super::*;
+use crate::clock::FixedClock;
+
+fn key(port: &str, metric: &str) -> SeriesKey {
+    SeriesKey { device: "sw1".into(), resource: port.into(), metric: metric.into() }
+}
+
+/// Test readings sit a little before the fixed clock, well inside retention.
+const BASE: i64 = 1_799_996_400;
+
+/// `BASE + s` in nanoseconds.
+fn t(s: i64) -> i64 {
+    (BASE + s) * 1_000_000_000
+}
+
+fn r(port: &str, ts_s: i64, v: u64) -> PendingReading {
+    PendingReading {
+        key: key(port, "in_octets"),
+        ts: Timestamp::from_secs(BASE + ts_s),
+        value: Value::from_u64(v),
+        uptime_s: Some(ts_s as u64),
+        discontinuity: None,
+    }
+}
+
+fn open(dir: &std::path::Path) -> (Store, Recovery) {
+    let cfg = StoreConfig { checkpoint_interval: Duration::from_secs(3600), ..StoreConfig::default() };
+    Store::open(dir, cfg, Arc::new(FixedClock::new(Timestamp::from_secs(1_800_000_000)))).unwrap()
+}
+
+fn all(store: &Store) -> Vec<(u32, i64, i128)> {
+    let rows = store.scan(&ScanFilter::default()).unwrap();
+    (0..rows.len()).map(|i| (rows.series[i], rows.ts[i], rows.value[i])).collect()
+}
+
+#[test]
+fn acknowledged_writes_survive_reopen_and_rewrites_replace() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (s, rec) = open(dir.path());
+        assert_eq!(rec, Recovery::default());
+        s.write(vec![r("p1", 100, 5), r("p2", 100, 7)]).unwrap();
+        s.write(vec![r("p1", 110, 9), r("p1", 100, 6)]).unwrap(); // rewrite of (p1, 100)
+        assert_eq!(all(&s), vec![(0, t(100), 6_000_000_000), (0, t(110), 9_000_000_000), (1, t(100), 7_000_000_000)]);
+    }
+    let (s, rec) = open(dir.path());
+    assert_eq!((rec.wal_files, rec.readings, rec.torn_tail_bytes), (1, 4, 0));
+    assert_eq!(all(&s).len(), 3);
+    assert_eq!(all(&s)[0], (0, t(100), 6_000_000_000));
+    assert_eq!(s.registry().key(super::reading::SeriesId(1)), Some(key("p2", "in_octets")));
+}
+
+#[test]
+fn checkpoint_moves_data_to_segments_and_truncates_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (s, _) = open(dir.path());
+        s.write(vec![r("p1", 100, 5), r("p1", 7300, 8)]).unwrap(); // two hourly partitions
+        s.checkpoint().unwrap();
+        assert_eq!(s.buffered_rows(), 0);
+        assert_eq!(s.manifest().segments.len(), 2);
+        s.write(vec![r("p1", 100, 50)]).unwrap(); // a late rewrite, now in the buffer
+        assert_eq!(all(&s), vec![(0, t(100), 50_000_000_000), (0, t(7300), 8_000_000_000)]);
+        s.checkpoint().unwrap();
+        assert_eq!(s.manifest().segments.len(), 3);
+        assert_eq!(all(&s)[0].2, 50_000_000_000);
+    }
+    let wal_files = wal::list(&dir.path().join("wal")).unwrap();
+    assert_eq!(wal_files.len(), 1, "only the fresh WAL file remains: {wal_files:?}");
+    let (s, rec) = open(dir.path());
+    assert_eq!(rec.readings, 0);
+    assert_eq!(all(&s), vec![(0, t(100), 50_000_000_000), (0, t(7300), 8_000_000_000)]);
+    // Compaction merges the partition's two segments and keeps the latest value.
+    let cfg = StoreConfig { compact_after_segments: 2, ..StoreConfig::default() };
+    drop(s);
+    let (s, _) = Store::open(dir.path(), cfg, Arc::new(FixedClock::new(Timestamp::from_secs(1_800_000_000)))).unwrap();
+    s.maintain().unwrap();
+    assert_eq!(s.manifest().segments.len(), 2);
+    assert_eq!(s.metrics().compactions.load(Ordering::Relaxed), 1);
+    assert_eq!(all(&s), vec![(0, t(100), 50_000_000_000), (0, t(7300), 8_000_000_000)]);
+}
+
+#[test]
+fn retention_drops_only_old_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Timestamp::from_secs(1_800_000_000);
+    let cfg = StoreConfig { retention: Duration::from_secs(86_400), ..StoreConfig::default() };
+    let (s, _) = Store::open(dir.path(), cfg, Arc::new(FixedClock::new(now))).unwrap();
+    s.write(vec![r("p1", -3 * 86_400, 1), r("p1", 0, 2)]).unwrap();
+    s.checkpoint().unwrap();
+    s.maintain().unwrap();
+    assert_eq!(all(&s), vec![(0, t(0), 2_000_000_000)]);
+    assert_eq!(s.metrics().retention_drops.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn a_corrupt_segment_is_reported_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = open(dir.path());
+    s.write(vec![r("p1", 100, 5)]).unwrap();
+    s.checkpoint().unwrap();
+    drop(s);
+    let seg = dir.path().join("segments").join(&Manifest::load(&dir.path().join("manifest")).unwrap().segments[0].file);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&seg, bytes).unwrap();
+    let (s, _) = open(dir.path());
+    let err = s.scan(&ScanFilter::default()).unwrap_err();
+    assert!(matches!(err, StoreError::Segment(SegmentError::Corrupt { .. })), "{err}");
+    assert!(err.to_string().contains("is corrupt: CRC-32"), "{err}");
+    assert_eq!(s.metrics().corruptions.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn filters_prune_by_series_and_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = open(dir.path());
+    s.write((0..50).map(|i| r(&format!("p{i}"), 100 + i, i as u64)).collect()).unwrap();
+    s.checkpoint().unwrap();
+    s.write(vec![r("p3", 200, 99)]).unwrap();
+    let f = ScanFilter { series: Some(Arc::new([3u32].into_iter().collect())), from: Some(t(100)), to: Some(t(250)) };
+    let rows = s.scan(&f).unwrap();
+    assert_eq!(rows.ts, vec![t(103), t(200)]);
+    assert_eq!(rows.value, vec![3_000_000_000, 99_000_000_000]);
+}
