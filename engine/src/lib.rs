@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod clock;
 pub mod domain;
 pub mod id;
+pub mod ingest;
 pub mod inventory;
 pub mod period;
 pub mod rating;

@@ -1,0 +1,214 @@
+//! Line protocol parsing and checking. Field types follow `contract.md`: octet counters, uptime
+//! and discontinuity are integers (`123u` or `123i`), energy and power are numbers. Extra tags
+//! (Telegraf adds `host`) are ignored; an unknown measurement or field is a bad line. A line
+//! without a timestamp takes the time the request arrived.
+
+use influxdb_line_protocol::{parse_lines, FieldValue};
+
+use super::known::{DeviceKind, KnownResources};
+use crate::store::reading::{SeriesKey, Value};
+use crate::store::PendingReading;
+use crate::time::Timestamp;
+
+/// The unit of line timestamps (`?precision=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// Nanoseconds (default).
+    Ns,
+    /// Microseconds.
+    Us,
+    /// Milliseconds.
+    Ms,
+    /// Seconds.
+    S,
+}
+
+impl Precision {
+    /// Parses `ns`, `us`, `ms` or `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "ns" | "n" => Self::Ns,
+            "us" | "u" => Self::Us,
+            "ms" => Self::Ms,
+            "s" => Self::S,
+            _ => return None,
+        })
+    }
+
+    fn nanos(self, t: i64) -> Option<i64> {
+        t.checked_mul(match self {
+            Self::Ns => 1,
+            Self::Us => 1_000,
+            Self::Ms => 1_000_000,
+            Self::S => 1_000_000_000,
+        })
+    }
+}
+
+/// The first bad line of a body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct LineError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+const PORT_FIELDS: &[&str] = &["in_octets", "out_octets", "uptime_s", "discontinuity"];
+const OUTLET_FIELDS: &[&str] = &["energy_wh", "power_w", "uptime_s"];
+
+fn integer(name: &str, v: &FieldValue<'_>) -> Result<u64, String> {
+    match v {
+        FieldValue::U64(n) => Ok(*n),
+        FieldValue::I64(n) if *n >= 0 => Ok(*n as u64),
+        FieldValue::I64(n) => Err(format!("field {name} must not be negative, found {n}")),
+        _ => Err(format!("field {name} must be an integer (e.g. {name}=123u)")),
+    }
+}
+
+fn number(name: &str, v: &FieldValue<'_>) -> Result<Value, String> {
+    match v {
+        FieldValue::F64(f) => Value::from_f64(*f).map_err(|e| format!("field {name}: {e}")),
+        FieldValue::I64(n) => Ok(Value::from_i64(*n)),
+        FieldValue::U64(n) => Ok(Value::from_u64(*n)),
+        _ => Err(format!("field {name} must be a number")),
+    }
+}
+
+/// Parses and checks a whole body. `now` stamps lines without a timestamp.
+pub fn parse(
+    body: &str,
+    precision: Precision,
+    now: Timestamp,
+    known: &KnownResources,
+) -> Result<Vec<PendingReading>, LineError> {
+    let mut out = Vec::new();
+    for (i, raw) in body.split('\n').enumerate() {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        parse_line(line, precision, now, known, &mut out).map_err(|message| LineError { line: i + 1, message })?;
+    }
+    Ok(out)
+}
+
+fn parse_line(
+    line: &str,
+    precision: Precision,
+    now: Timestamp,
+    known: &KnownResources,
+    out: &mut Vec<PendingReading>,
+) -> Result<(), String> {
+    let parsed = match parse_lines(line).next() {
+        Some(Ok(p)) => p,
+        Some(Err(e)) => return Err(e.to_string()),
+        None => return Ok(()),
+    };
+    let measurement = parsed.series.measurement.as_str();
+    let (kind, resource_tag, fields) = match measurement {
+        "port_counters" => (DeviceKind::Switch, "port", PORT_FIELDS),
+        "outlet" => (DeviceKind::Pdu, "outlet", OUTLET_FIELDS),
+        other => return Err(format!("unknown measurement '{other}' (expected port_counters or outlet)")),
+    };
+    let tag = |name: &str| {
+        parsed.series.tag_set.as_ref().and_then(|tags| tags.iter().find(|(k, _)| k.as_str() == name)).map(|(_, v)| v.to_string())
+    };
+    let device = tag("device").ok_or("tag device is required")?;
+    let resource = tag(resource_tag).ok_or_else(|| format!("tag {resource_tag} is required"))?;
+    if kind == DeviceKind::Pdu && !resource.parse::<u32>().is_ok_and(|n| n > 0) {
+        return Err(format!("tag outlet must be the outlet's index (1, 2, ...), found '{resource}'"));
+    }
+    known.check(kind, &device, &resource)?;
+    let ts = match parsed.timestamp {
+        Some(t) => Timestamp::from_nanos(precision.nanos(t).ok_or_else(|| format!("timestamp {t} is out of range"))?),
+        None => now,
+    };
+    for (name, _) in &parsed.field_set {
+        if !fields.contains(&name.as_str()) {
+            return Err(format!("unknown field '{name}' for {measurement} (expected: {})", fields.join(", ")));
+        }
+    }
+    let field = |name: &str| parsed.field_set.iter().find(|(k, _)| k.as_str() == name).map(|(_, v)| v);
+    let uptime_s = field("uptime_s").map(|v| integer("uptime_s", v)).transpose()?;
+    let discontinuity = field("discontinuity").map(|v| integer("discontinuity", v)).transpose()?;
+    for (name, v) in &parsed.field_set {
+        let metric = name.as_str();
+        let value = match metric {
+            "in_octets" | "out_octets" | "uptime_s" | "discontinuity" => Value::from_u64(integer(metric, v)?),
+            _ => number(metric, v)?,
+        };
+        out.push(PendingReading {
+            key: SeriesKey { device: device.clone(), resource: resource.clone(), metric: metric.to_owned() },
+            ts,
+            value,
+            uptime_s,
+            discontinuity,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{document, import, source};
+
+    fn known() -> KnownResources {
+        let tree = source::parse_yaml(include_str!("../../../deploy/inventory.example.yaml")).unwrap();
+        let inv = import::plan(&Default::default(), document::read(&tree)).unwrap().result;
+        KnownResources::from_inventory(&inv)
+    }
+
+    #[test]
+    fn the_contract_lines_parse_exactly() {
+        let body = "port_counters,device=sw-core1,port=Gi1/0/1 in_octets=123456u,out_octets=654321u,uptime_s=86400u 1791763200000000000\n\
+                    outlet,device=pdu-101a,outlet=1 energy_wh=152340.5,power_w=412.5 1791763200000000000\n";
+        let rs = parse(body, Precision::Ns, Timestamp::from_secs(0), &known()).unwrap();
+        let got: Vec<(String, String, String, i64, String, Option<u64>)> = rs
+            .iter()
+            .map(|r| (r.key.device.clone(), r.key.resource.clone(), r.key.metric.clone(), r.ts.as_nanos(), r.value.to_string(), r.uptime_s))
+            .collect();
+        let ts = 1_791_763_200_000_000_000;
+        let s = |x: &str| x.to_owned();
+        assert_eq!(got, vec![
+            (s("sw-core1"), s("Gi1/0/1"), s("in_octets"), ts, s("123456"), Some(86400)),
+            (s("sw-core1"), s("Gi1/0/1"), s("out_octets"), ts, s("654321"), Some(86400)),
+            (s("sw-core1"), s("Gi1/0/1"), s("uptime_s"), ts, s("86400"), Some(86400)),
+            (s("pdu-101a"), s("1"), s("energy_wh"), ts, s("152340.5"), None),
+            (s("pdu-101a"), s("1"), s("power_w"), ts, s("412.5"), None),
+        ]);
+    }
+
+    #[test]
+    fn precision_and_missing_timestamps() {
+        let body = "outlet,device=pdu-101a,outlet=1 power_w=1 1791763200\noutlet,device=pdu-101a,outlet=1 power_w=2";
+        let rs = parse(body, Precision::S, Timestamp::from_secs(42), &known()).unwrap();
+        assert_eq!(rs[0].ts.as_nanos(), 1_791_763_200_000_000_000);
+        assert_eq!(rs[1].ts, Timestamp::from_secs(42));
+    }
+
+    #[test]
+    fn the_first_bad_line_is_named() {
+        let k = known();
+        let ok = "outlet,device=pdu-101a,outlet=1 power_w=1 1\n";
+        let cases = [
+            ("\n# comment\nport_counters,device=sw-9,port=Gi1/0/1 in_octets=1u 1", "line 4: unknown switch 'sw-9'"),
+            ("port_counters,device=sw-core1,port=Gi9 in_octets=1u 1", "line 2: switch 'sw-core1' has no port 'Gi9'"),
+            ("outlet,device=pdu-101a,outlet=2 power_w=1 1", "line 2: PDU 'pdu-101a' has no outlet '2'"),
+            ("outlet,device=pdu-101a,outlet=a power_w=1 1", "line 2: tag outlet must be the outlet's index (1, 2, ...), found 'a'"),
+            ("port_counters,device=sw-core1,port=Gi1/0/1 in_octets=1.5 1", "line 2: field in_octets must be an integer (e.g. in_octets=123u)"),
+            ("port_counters,device=sw-core1,port=Gi1/0/1 in_octets=-1i 1", "line 2: field in_octets must not be negative, found -1"),
+            ("outlet,device=pdu-101a,outlet=1 volts=230 1", "line 2: unknown field 'volts' for outlet (expected: energy_wh, power_w, uptime_s)"),
+            ("cpu,host=a usage=1 1", "line 2: unknown measurement 'cpu' (expected port_counters or outlet)"),
+            ("outlet,outlet=1 power_w=1 1", "line 2: tag device is required"),
+        ];
+        for (bad, want) in cases {
+            let body = format!("{ok}{bad}\n{ok}");
+            assert_eq!(parse(&body, Precision::Ns, Timestamp::from_secs(0), &k).unwrap_err().to_string(), want, "{bad}");
+        }
+        let err = parse("outlet,device=pdu-101a,outlet=1 power_w=", Precision::Ns, Timestamp::from_secs(0), &k).unwrap_err();
+        assert_eq!(err.line, 1);
+    }
+}
