@@ -7,11 +7,14 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use engine::catalog::{CatalogError, SqliteCatalog};
+use engine::catalog::{Catalog, CatalogError, SqliteCatalog};
 use engine::clock::Clock;
+use engine::ingest::KnownResources;
+use engine::store::Store;
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
+use crate::query::QueryEngine;
 use crate::routes;
 
 /// Shared state of every handler.
@@ -20,6 +23,15 @@ pub struct AppState {
     catalog: Arc<Mutex<SqliteCatalog>>,
     /// The clock (injected so tests can fix it).
     pub clock: Arc<dyn Clock>,
+    /// The time-series store.
+    pub store: Arc<Store>,
+    /// SQL over the store, on its own runtime.
+    pub query: Arc<QueryEngine>,
+    /// Request limits.
+    pub limits: Limits,
+    /// Devices and resources that may receive readings, with the catalog generation they
+    /// were read at.
+    known: Arc<Mutex<Option<(i64, Arc<KnownResources>)>>>,
 }
 
 /// Limits applied to every request.
@@ -32,9 +44,23 @@ pub struct Limits {
 }
 
 impl AppState {
-    /// State over an opened catalog.
-    pub fn new(catalog: SqliteCatalog, clock: Arc<dyn Clock>) -> Self {
-        Self { catalog: Arc::new(Mutex::new(catalog)), clock }
+    /// State over an opened catalog and store.
+    pub fn new(catalog: SqliteCatalog, store: Arc<Store>, query: Arc<QueryEngine>, clock: Arc<dyn Clock>, limits: Limits) -> Self {
+        Self { catalog: Arc::new(Mutex::new(catalog)), clock, store, query, limits, known: Arc::new(Mutex::new(None)) }
+    }
+
+    /// The devices and resources that may receive readings, re-read when the inventory changed.
+    pub async fn known_resources(&self) -> Result<Arc<KnownResources>, ApiError> {
+        let generation = self.catalog(|c| c.generation()).await?;
+        if let Some((g, k)) = self.known.lock().map_err(|_| ApiError::Internal("known-resources lock poisoned".into()))?.as_ref() {
+            if *g == generation {
+                return Ok(Arc::clone(k));
+            }
+        }
+        let inv = self.catalog(|c| c.inventory()).await?;
+        let fresh = Arc::new(KnownResources::from_inventory(&inv));
+        *self.known.lock().map_err(|_| ApiError::Internal("known-resources lock poisoned".into()))? = Some((generation, Arc::clone(&fresh)));
+        Ok(fresh)
     }
 
     /// Runs a catalog operation on the blocking pool (SQLite calls block), never on an IO thread.
@@ -59,6 +85,9 @@ pub fn app(state: AppState, limits: Limits) -> Router {
     Router::new()
         .merge(routes::health::router())
         .merge(routes::whoami::router())
+        .merge(routes::write::router())
+        .merge(routes::query::router())
+        .merge(routes::metrics::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limits.body_limit_bytes))

@@ -67,6 +67,19 @@ pub struct StorageConfig {
     /// WAL, Parquet segments and `catalog.db`.
     #[serde(default = "default_data_dir")]
     pub data_dir: RelativePathBuf,
+    /// How long raw readings are kept (invoices are disputed months later).
+    #[serde(default = "default_retention", deserialize_with = "duration", serialize_with = "show_duration")]
+    pub retention: Duration,
+    /// Readings held in memory before a checkpoint writes them to segments; writers wait at
+    /// twice this, so memory is bounded by it.
+    #[serde(default = "default_max_buffered_rows")]
+    pub max_buffered_rows: usize,
+    /// Longest time between checkpoints.
+    #[serde(default = "default_checkpoint_interval", deserialize_with = "duration", serialize_with = "show_duration")]
+    pub checkpoint_interval: Duration,
+    /// Memory a single SQL query may use, bytes.
+    #[serde(default = "default_query_memory")]
+    pub query_memory_bytes: usize,
 }
 
 /// `[collectors]`: polling defaults.
@@ -93,6 +106,18 @@ fn default_shutdown_timeout() -> Duration {
 fn default_data_dir() -> RelativePathBuf {
     RelativePathBuf::from(PathBuf::from("./colometer-data"))
 }
+fn default_retention() -> Duration {
+    Duration::from_secs(400 * 86_400)
+}
+fn default_max_buffered_rows() -> usize {
+    2_000_000
+}
+fn default_checkpoint_interval() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_query_memory() -> usize {
+    1 << 30
+}
 fn default_interval() -> PollInterval {
     PollInterval::from_duration(Duration::from_secs(10)).unwrap_or_else(|| unreachable!("10 s is in range"))
 }
@@ -109,7 +134,13 @@ impl Default for ServerConfig {
 }
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { data_dir: default_data_dir() }
+        Self {
+            data_dir: default_data_dir(),
+            retention: default_retention(),
+            max_buffered_rows: default_max_buffered_rows(),
+            checkpoint_interval: default_checkpoint_interval(),
+            query_memory_bytes: default_query_memory(),
+        }
     }
 }
 impl Default for CollectorsConfig {
@@ -153,6 +184,16 @@ impl Config {
     /// The data directory, resolved.
     pub fn data_dir(&self) -> PathBuf {
         self.storage.data_dir.relative()
+    }
+
+    /// The store's settings.
+    pub fn store_config(&self) -> engine::store::StoreConfig {
+        engine::store::StoreConfig {
+            retention: self.storage.retention,
+            max_buffered_rows: self.storage.max_buffered_rows.max(1),
+            checkpoint_interval: self.storage.checkpoint_interval,
+            ..engine::store::StoreConfig::default()
+        }
     }
 }
 

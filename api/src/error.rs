@@ -31,6 +31,20 @@ pub enum ApiError {
     /// `422`: well-formed, but breaks a rule.
     #[error("{0}")]
     Unprocessable(String),
+    /// `400`: a line of a line-protocol body is bad; nothing of the request was stored.
+    #[error("line {line}: {message}; nothing of this request was stored")]
+    BadLine {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// `507`: the disk is full; nothing of the request was stored.
+    #[error("{0}")]
+    InsufficientStorage(String),
+    /// `500`: a query failed while running (its message is shown: only staff may query).
+    #[error("{0}")]
+    QueryFailed(String),
     /// `500`: a fault of ours; details are logged, not shown.
     #[error("internal error")]
     Internal(String),
@@ -51,12 +65,18 @@ pub struct Problem {
     pub status: u16,
     /// What happened in this case.
     pub detail: String,
+    /// For a bad line-protocol line: its 1-based number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
 }
 
 impl ApiError {
     fn status_and_slug(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request"),
+            ApiError::BadLine { .. } => (StatusCode::BAD_REQUEST, "bad-line"),
+            ApiError::InsufficientStorage(_) => (StatusCode::INSUFFICIENT_STORAGE, "insufficient-storage"),
+            ApiError::QueryFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "query-failed"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found"),
@@ -81,6 +101,10 @@ impl IntoResponse for ApiError {
             title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
             detail: self.to_string(),
+            line: match &self {
+                ApiError::BadLine { line, .. } => Some(*line),
+                _ => None,
+            },
         };
         let mut headers = axum::http::HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/problem+json"));

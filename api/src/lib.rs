@@ -7,5 +7,6 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod logging;
+pub mod query;
 pub mod routes;
 pub mod server;

@@ -1,4 +1,7 @@
 //! One module per resource of the HTTP API.
 
 pub mod health;
+pub mod metrics;
+pub mod query;
 pub mod whoami;
+pub mod write;

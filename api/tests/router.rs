@@ -5,6 +5,8 @@
 use std::sync::Arc;
 
 use api::app::{AppState, Limits, app};
+use api::query::QueryEngine;
+use engine::store::{Store, StoreConfig};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use engine::access::{self, Role};
@@ -14,6 +16,17 @@ use engine::id::CustomerId;
 use engine::time::Timestamp;
 use tower::ServiceExt;
 
+/// A router over `catalog` and a store in a fresh temporary directory (kept for the process).
+fn router(catalog: SqliteCatalog, now: Timestamp) -> axum::Router {
+    let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
+    let clock = Arc::new(FixedClock::new(now));
+    let (store, _) = Store::open(dir.path(), StoreConfig::default(), clock.clone()).unwrap();
+    let store = Arc::new(store);
+    let query = Arc::new(QueryEngine::new(store.clone(), 1, 1 << 28).unwrap());
+    let limits = Limits { body_limit_bytes: 1024, request_timeout: std::time::Duration::from_secs(5) };
+    app(AppState::new(catalog, store, query, clock, limits), limits)
+}
+
 fn router_with_tokens() -> (axum::Router, String, String) {
     let mut catalog = SqliteCatalog::in_memory().unwrap();
     let now = Timestamp::from_secs(1_790_812_800);
@@ -21,9 +34,7 @@ fn router_with_tokens() -> (axum::Router, String, String) {
     let cust = access::generate(Role::Customer(CustomerId::new("acme").unwrap()), None, now).unwrap();
     catalog.insert_token(&admin.record).unwrap();
     catalog.insert_token(&cust.record).unwrap();
-    let state = AppState::new(catalog, Arc::new(FixedClock::new(now)));
-    let limits = Limits { body_limit_bytes: 1024, request_timeout: std::time::Duration::from_secs(5) };
-    (app(state, limits), admin.secret, cust.secret)
+    (router(catalog, now), admin.secret, cust.secret)
 }
 
 async fn get(router: &axum::Router, path: &str, token: Option<&str>) -> (StatusCode, String, serde_json::Value) {
@@ -68,9 +79,7 @@ async fn a_revoked_token_is_refused() {
     let t = access::generate(Role::Billing, None, now).unwrap();
     catalog.insert_token(&t.record).unwrap();
     catalog.revoke_token(&t.record.id, now).unwrap();
-    let state = AppState::new(catalog, Arc::new(FixedClock::new(now)));
-    let limits = Limits { body_limit_bytes: 1024, request_timeout: std::time::Duration::from_secs(5) };
-    let router = app(state, limits);
+    let router = router(catalog, now);
     let (s, _, _) = get(&router, "/api/v1/whoami", Some(&t.secret)).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }

@@ -1,5 +1,5 @@
-//! `colometer serve --config FILE`: the production server. So far the API's health and token
-//! routes; collectors, store and portal join as they land.
+//! `colometer serve --config FILE`: the production server. So far the store and the API;
+//! collectors and portal join as they land.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -7,10 +7,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use engine::catalog::SqliteCatalog;
 use engine::clock::SystemClock;
+use engine::store::Store;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{AppState, Limits, app};
+use crate::app::{app, AppState, Limits};
 use crate::config::Config;
+use crate::query::QueryEngine;
 use crate::server::{cancel_on_signals, serve};
 
 /// Runs the server until SIGTERM or SIGINT.
@@ -20,6 +22,26 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
     run_with(cfg, catalog, CancellationToken::new(), |_| ()).await
 }
 
+/// Opens the store in the data directory and logs what recovery found.
+pub fn open_store(cfg: &Config) -> anyhow::Result<Arc<Store>> {
+    let dir = cfg.data_dir().join("store");
+    let (store, recovery) =
+        Store::open(&dir, cfg.store_config(), Arc::new(SystemClock)).with_context(|| format!("opening the store in {}", dir.display()))?;
+    tracing::info!(
+        wal_files = recovery.wal_files,
+        readings = recovery.readings,
+        torn_tail_bytes = recovery.torn_tail_bytes,
+        corrupt_wal_files = recovery.corrupt.len(),
+        series = store.registry().len(),
+        segments = store.manifest().segments.len(),
+        "store opened"
+    );
+    for c in &recovery.corrupt {
+        tracing::error!(problem = %c, "corrupt WAL file set aside; readings after the corruption in it are lost");
+    }
+    Ok(Arc::new(store))
+}
+
 /// Runs the server over an opened catalog; `on_listening` is called with the bound URL.
 pub async fn run_with(
     cfg: Config,
@@ -27,8 +49,11 @@ pub async fn run_with(
     shutdown: CancellationToken,
     on_listening: impl FnOnce(&str),
 ) -> anyhow::Result<()> {
-    let state = AppState::new(catalog, Arc::new(SystemClock));
+    let store = open_store(&cfg)?;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let query = Arc::new(QueryEngine::new(Arc::clone(&store), threads, cfg.storage.query_memory_bytes)?);
     let limits = Limits { body_limit_bytes: cfg.server.body_limit_bytes, request_timeout: cfg.server.request_timeout };
+    let state = AppState::new(catalog, Arc::clone(&store), query, Arc::new(SystemClock), limits);
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
@@ -40,6 +65,8 @@ pub async fn run_with(
     on_listening(&url);
     cancel_on_signals(shutdown.clone());
     serve(listener, app(state, limits), shutdown, cfg.server.shutdown_timeout).await?;
+    // In-flight writes are done; let the writer finish its queue and stop.
+    tokio::task::spawn_blocking(move || store.close()).await?;
     tracing::info!("stopped");
     Ok(())
 }

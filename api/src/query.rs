@@ -1,0 +1,93 @@
+//! SQL over the store through DataFusion, on a runtime of its own: query work never runs on the
+//! IO runtime that serves HTTP. Read-only (no DDL, DML or statements), memory-bounded.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::error::DataFusionError;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use engine::store::table::ReadingsTable;
+use engine::store::Store;
+
+/// Why a query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The SQL is malformed or refers to what does not exist.
+    #[error("{0}")]
+    Invalid(String),
+    /// The query needs more memory than allowed.
+    #[error("the query needs more memory than the configured limit: {0}")]
+    TooBig(String),
+    /// Execution failed (a corrupt segment, I/O).
+    #[error("{0}")]
+    Failed(String),
+    /// The engine could not be set up.
+    #[error("query engine: {0}")]
+    Setup(String),
+}
+
+impl From<DataFusionError> for QueryError {
+    fn from(e: DataFusionError) -> Self {
+        match e.find_root() {
+            DataFusionError::SQL(..)
+            | DataFusionError::Plan(_)
+            | DataFusionError::SchemaError(..)
+            | DataFusionError::NotImplemented(_) => QueryError::Invalid(e.to_string()),
+            DataFusionError::ResourcesExhausted(_) => QueryError::TooBig(e.to_string()),
+            _ => QueryError::Failed(e.to_string()),
+        }
+    }
+}
+
+/// The query engine.
+pub struct QueryEngine {
+    ctx: SessionContext,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl QueryEngine {
+    /// An engine over `store`, with `threads` worker threads and at most `memory_limit` bytes.
+    pub fn new(store: Arc<Store>, threads: usize, memory_limit: usize) -> Result<Self, QueryError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("colometer-query")
+            .enable_all()
+            .build()
+            .map_err(|e| QueryError::Setup(e.to_string()))?;
+        let env = RuntimeEnvBuilder::new()
+            .with_memory_limit(memory_limit, 1.0)
+            .build_arc()
+            .map_err(|e| QueryError::Setup(e.to_string()))?;
+        let config = SessionConfig::new().with_target_partitions(threads.max(1)).with_information_schema(true);
+        let ctx = SessionContext::new_with_config_rt(config, env);
+        ctx.register_table("readings", Arc::new(ReadingsTable::new(store))).map_err(|e| QueryError::Setup(e.to_string()))?;
+        Ok(Self { ctx, runtime: Some(runtime) })
+    }
+
+    /// Runs one read-only SQL statement and collects its result.
+    pub async fn run(&self, sql: String) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
+        let ctx = self.ctx.clone();
+        let handle = self.runtime.as_ref().ok_or_else(|| QueryError::Setup("shut down".into()))?.handle().clone();
+        handle
+            .spawn(async move {
+                let opts = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+                let df = ctx.sql_with_options(&sql, opts).await?;
+                let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+                let batches = df.collect().await?;
+                Ok((schema, batches))
+            })
+            .await
+            .map_err(|e| QueryError::Failed(format!("query task: {e}")))?
+    }
+}
+
+impl Drop for QueryEngine {
+    fn drop(&mut self) {
+        // Dropping a runtime inside another runtime's thread would panic: let it go quietly.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}

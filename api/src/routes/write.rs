@@ -1,0 +1,60 @@
+//! `POST /api/v1/write?precision=ns|us|ms|s`: line protocol in, `204` once every line is durable.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::Router;
+use engine::ingest::{self, Precision};
+use engine::store::StoreError;
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::auth::{Allow, Caller};
+use crate::error::ApiError;
+
+/// The write route.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/write", post(write))
+}
+
+#[derive(Debug, Deserialize)]
+struct Params {
+    precision: Option<String>,
+}
+
+async fn write(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<Params>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(&[Allow::Ingest, Allow::Admin])?;
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(state.limits.body_limit_bytes),
+        _ => ApiError::BadRequest(e.body_text()),
+    })?;
+    let p = params.precision.as_deref().unwrap_or("ns");
+    let precision =
+        Precision::parse(p).ok_or_else(|| ApiError::BadRequest(format!("precision {p:?} is not one of ns, us, ms, s")))?;
+    let known = state.known_resources().await?;
+    let store = state.store.clone();
+    let now = state.clock.now();
+    tokio::task::spawn_blocking(move || {
+        let text = std::str::from_utf8(&body).map_err(|e| ApiError::BadRequest(format!("the body is not UTF-8: {e}")))?;
+        let readings = ingest::parse(text, precision, now, &known)
+            .map_err(|e| ApiError::BadLine { line: e.line, message: e.message })?;
+        if readings.is_empty() {
+            return Ok(());
+        }
+        store.write(readings).map(drop).map_err(|e| match e {
+            StoreError::DiskFull(_) => ApiError::InsufficientStorage(e.to_string()),
+            StoreError::Closed => ApiError::Unavailable(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        })
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("write task: {e}")))??;
+    Ok(StatusCode::NO_CONTENT)
+}
