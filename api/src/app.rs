@@ -29,10 +29,15 @@ pub struct AppState {
     pub query: Arc<QueryEngine>,
     /// Request limits.
     pub limits: Limits,
+    /// How long raw readings are kept (writes older than this are refused).
+    pub retention: std::time::Duration,
     /// Devices and resources that may receive readings, with the catalog generation they
     /// were read at.
-    known: Arc<Mutex<Option<(i64, Arc<KnownResources>)>>>,
+    known: Arc<Mutex<Option<KnownAt>>>,
 }
+
+/// Known resources and the catalog generation they were read at.
+type KnownAt = (i64, Arc<KnownResources>);
 
 /// Limits applied to every request.
 #[derive(Debug, Clone, Copy)]
@@ -45,21 +50,43 @@ pub struct Limits {
 
 impl AppState {
     /// State over an opened catalog and store.
-    pub fn new(catalog: SqliteCatalog, store: Arc<Store>, query: Arc<QueryEngine>, clock: Arc<dyn Clock>, limits: Limits) -> Self {
-        Self { catalog: Arc::new(Mutex::new(catalog)), clock, store, query, limits, known: Arc::new(Mutex::new(None)) }
+    pub fn new(
+        catalog: SqliteCatalog,
+        store: Arc<Store>,
+        query: Arc<QueryEngine>,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            catalog: Arc::new(Mutex::new(catalog)),
+            clock,
+            store,
+            query,
+            limits,
+            retention: std::time::Duration::from_secs(400 * 86_400),
+            known: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Sets how long raw readings are kept (default 400 days).
+    pub fn with_retention(mut self, retention: std::time::Duration) -> Self {
+        self.retention = retention;
+        self
     }
 
     /// The devices and resources that may receive readings, re-read when the inventory changed.
     pub async fn known_resources(&self) -> Result<Arc<KnownResources>, ApiError> {
         let generation = self.catalog(|c| c.generation()).await?;
-        if let Some((g, k)) = self.known.lock().map_err(|_| ApiError::Internal("known-resources lock poisoned".into()))?.as_ref() {
-            if *g == generation {
-                return Ok(Arc::clone(k));
-            }
+        let cached = self.known.lock().map_err(|_| ApiError::Internal("known-resources lock poisoned".into()))?.clone();
+        if let Some((g, k)) = cached
+            && g == generation
+        {
+            return Ok(k);
         }
         let inv = self.catalog(|c| c.inventory()).await?;
         let fresh = Arc::new(KnownResources::from_inventory(&inv));
-        *self.known.lock().map_err(|_| ApiError::Internal("known-resources lock poisoned".into()))? = Some((generation, Arc::clone(&fresh)));
+        *self.known.lock().map_err(|_| ApiError::Internal("known-resources lock poisoned".into()))? =
+            Some((generation, Arc::clone(&fresh)));
         Ok(fresh)
     }
 

@@ -8,8 +8,8 @@ use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
-use engine::store::table::ReadingsTable;
 use engine::store::Store;
+use engine::store::table::ReadingsTable;
 
 /// Why a query failed.
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +62,8 @@ impl QueryEngine {
             .map_err(|e| QueryError::Setup(e.to_string()))?;
         let config = SessionConfig::new().with_target_partitions(threads.max(1)).with_information_schema(true);
         let ctx = SessionContext::new_with_config_rt(config, env);
-        ctx.register_table("readings", Arc::new(ReadingsTable::new(store))).map_err(|e| QueryError::Setup(e.to_string()))?;
+        ctx.register_table("readings", Arc::new(ReadingsTable::new(store)))
+            .map_err(|e| QueryError::Setup(e.to_string()))?;
         Ok(Self { ctx, runtime: Some(runtime) })
     }
 

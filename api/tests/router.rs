@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use api::app::{AppState, Limits, app};
 use api::query::QueryEngine;
-use engine::store::{Store, StoreConfig};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use engine::access::{self, Role};
 use engine::catalog::{Catalog, SqliteCatalog};
 use engine::clock::FixedClock;
 use engine::id::CustomerId;
+use engine::store::{Store, StoreConfig};
 use engine::time::Timestamp;
 use tower::ServiceExt;
 

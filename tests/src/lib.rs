@@ -46,10 +46,35 @@ pub struct Scratch {
 impl Scratch {
     /// A new scratch directory with `config.toml` (`listen` on port 0, `data_dir = "./data"`).
     pub fn new() -> Self {
+        Self::with_config("", "")
+    }
+
+    /// Like [`Scratch::new`], with extra lines in `[server]` and `[storage]`.
+    pub fn with_config(server: &str, storage: &str) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        let cfg = "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"./data\"\n";
+        let cfg =
+            format!("[server]\nlisten = \"127.0.0.1:0\"\n{server}\n[storage]\ndata_dir = \"./data\"\n{storage}\n");
         std::fs::write(dir.path().join("config.toml"), cfg).unwrap_or_else(|e| panic!("config: {e}"));
         Self { dir }
+    }
+
+    /// Imports an inventory document given as YAML text; panics if it is refused.
+    pub fn import(&self, yaml: &str) {
+        let path = self.path("inventory.yaml");
+        std::fs::write(&path, yaml).unwrap_or_else(|e| panic!("write inventory: {e}"));
+        let out = self.run(&["inventory", "import", path.to_str().unwrap_or_default()]);
+        assert!(out.status.success(), "import failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Creates a token and returns its secret.
+    pub fn token(&self, role: &str, customer: Option<&str>) -> String {
+        let mut args = vec!["token", "create", "--role", role];
+        if let Some(c) = customer {
+            args.extend(["--customer", c]);
+        }
+        let out = self.run(&args);
+        assert!(out.status.success(), "token create failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
     /// A path inside the directory.
@@ -104,6 +129,19 @@ impl Default for Scratch {
     }
 }
 
+/// Whether tests that need something this machine may lack (a fixture, root) must fail rather
+/// than skip: CI sets `COLOMETER_REQUIRE_FIXTURES=1`.
+pub fn required() -> bool {
+    std::env::var("COLOMETER_REQUIRE_FIXTURES").is_ok_and(|v| v == "1")
+}
+
+/// Skips (returns `false` after saying why) or, when [`required`], fails.
+pub fn skip_or_fail(why: &str) -> bool {
+    assert!(!required(), "COLOMETER_REQUIRE_FIXTURES=1 but {why}");
+    eprintln!("SKIPPED: {why}");
+    false
+}
+
 /// A running `colometer serve` (killed on drop if still running).
 pub struct Server {
     /// The child process.
@@ -119,6 +157,7 @@ impl Server {
         args.extend_from_slice(extra);
         let mut child = scratch
             .command(&args)
+            .env("COLOMETER_LOG", std::env::var("COLOMETER_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

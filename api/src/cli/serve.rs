@@ -10,7 +10,7 @@ use engine::clock::SystemClock;
 use engine::store::Store;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{app, AppState, Limits};
+use crate::app::{AppState, Limits, app};
 use crate::config::Config;
 use crate::query::QueryEngine;
 use crate::server::{cancel_on_signals, serve};
@@ -25,8 +25,8 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
 /// Opens the store in the data directory and logs what recovery found.
 pub fn open_store(cfg: &Config) -> anyhow::Result<Arc<Store>> {
     let dir = cfg.data_dir().join("store");
-    let (store, recovery) =
-        Store::open(&dir, cfg.store_config(), Arc::new(SystemClock)).with_context(|| format!("opening the store in {}", dir.display()))?;
+    let (store, recovery) = Store::open(&dir, cfg.store_config(), Arc::new(SystemClock))
+        .with_context(|| format!("opening the store in {}", dir.display()))?;
     tracing::info!(
         wal_files = recovery.wal_files,
         readings = recovery.readings,
@@ -53,7 +53,8 @@ pub async fn run_with(
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let query = Arc::new(QueryEngine::new(Arc::clone(&store), threads, cfg.storage.query_memory_bytes)?);
     let limits = Limits { body_limit_bytes: cfg.server.body_limit_bytes, request_timeout: cfg.server.request_timeout };
-    let state = AppState::new(catalog, Arc::clone(&store), query, Arc::new(SystemClock), limits);
+    let state = AppState::new(catalog, Arc::clone(&store), query, Arc::new(SystemClock), limits)
+        .with_retention(cfg.storage.retention);
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;

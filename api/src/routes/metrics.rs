@@ -3,11 +3,11 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::Router;
 
 use crate::app::AppState;
 
@@ -25,18 +25,43 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let c = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed).to_string();
     put("colometer_store_rows_written_total", "counter", "Readings acknowledged.", c(&m.rows_written));
     put("colometer_store_writes_total", "counter", "Write requests acknowledged.", c(&m.writes));
-    put("colometer_store_write_errors_total", "counter", "Write requests refused by a WAL or disk failure.", c(&m.write_errors));
+    put(
+        "colometer_store_write_errors_total",
+        "counter",
+        "Write requests refused by a WAL or disk failure.",
+        c(&m.write_errors),
+    );
     put("colometer_store_wal_syncs_total", "counter", "WAL fsyncs (one per group commit).", c(&m.wal_syncs));
     put("colometer_store_wal_bytes_total", "counter", "Bytes appended to the WAL.", c(&m.wal_bytes));
     put("colometer_store_checkpoints_total", "counter", "Checkpoints completed.", c(&m.checkpoints));
-    put("colometer_store_flush_errors_total", "counter", "Checkpoints or maintenance runs that failed.", c(&m.flush_errors));
+    put(
+        "colometer_store_flush_errors_total",
+        "counter",
+        "Checkpoints or maintenance runs that failed.",
+        c(&m.flush_errors),
+    );
     put("colometer_store_compactions_total", "counter", "Partition compactions completed.", c(&m.compactions));
     put("colometer_store_retention_drops_total", "counter", "Segments dropped by retention.", c(&m.retention_drops));
     put("colometer_store_corruptions_total", "counter", "Corrupt segments or WAL files found.", c(&m.corruptions));
     let waited = m.backpressure_ns.load(Ordering::Relaxed) as f64 / 1e9;
-    put("colometer_store_backpressure_seconds_total", "counter", "Time writers waited for buffer space.", format!("{waited}"));
-    put("colometer_store_buffered_rows", "gauge", "Readings in memory, not yet in segments.", state.store.buffered_rows().to_string());
+    put(
+        "colometer_store_backpressure_seconds_total",
+        "counter",
+        "Time writers waited for buffer space.",
+        format!("{waited}"),
+    );
+    put(
+        "colometer_store_buffered_rows",
+        "gauge",
+        "Readings in memory, not yet in segments.",
+        state.store.buffered_rows().to_string(),
+    );
     put("colometer_store_series", "gauge", "Known series.", state.store.registry().len().to_string());
-    put("colometer_store_segments", "gauge", "Live Parquet segments.", state.store.manifest().segments.len().to_string());
+    put(
+        "colometer_store_segments",
+        "gauge",
+        "Live Parquet segments.",
+        state.store.manifest().segments.len().to_string(),
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -4,15 +4,16 @@
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::SchemaRef;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use engine::time::Timestamp;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::auth::{Allow, Caller};
@@ -36,16 +37,20 @@ async fn query(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    body: Result<Json<Body>, JsonRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(&[Allow::Admin, Allow::Billing])?;
-    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    // Any content type: `curl -d` sends form-encoded headers with a JSON body.
+    let body = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let body: Body = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("expected {{\"sql\": \"...\"}}: {e}")))?;
     let (schema, batches) = state.query.run(body.sql).await.map_err(|e| match e {
         QueryError::Invalid(m) => ApiError::BadRequest(m),
         QueryError::TooBig(m) => ApiError::Unprocessable(m),
         QueryError::Failed(m) | QueryError::Setup(m) => ApiError::QueryFailed(m),
     })?;
-    let wants_arrow = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains(ARROW_STREAM));
+    let wants_arrow =
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains(ARROW_STREAM));
     if wants_arrow {
         let bytes = ipc(&schema, &batches).map_err(|e| ApiError::QueryFailed(e.to_string()))?;
         return Ok(([(header::CONTENT_TYPE, ARROW_STREAM)], bytes).into_response());
@@ -118,6 +123,7 @@ fn cell(col: &ArrayRef, i: usize) -> Result<Value, ApiError> {
 }
 
 fn display(col: &ArrayRef, i: usize) -> Result<String, ApiError> {
-    let f = ArrayFormatter::try_new(col.as_ref(), &FormatOptions::default()).map_err(|e| ApiError::QueryFailed(e.to_string()))?;
+    let f = ArrayFormatter::try_new(col.as_ref(), &FormatOptions::default())
+        .map_err(|e| ApiError::QueryFailed(e.to_string()))?;
     Ok(f.value(i).to_string())
 }

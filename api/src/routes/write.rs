@@ -1,12 +1,12 @@
 //! `POST /api/v1/write?precision=ns|us|ms|s`: line protocol in, `204` once every line is durable.
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::post;
-use axum::Router;
-use engine::ingest::{self, Precision};
+use engine::ingest::{self, Precision, Window};
 use engine::store::StoreError;
 use serde::Deserialize;
 
@@ -36,14 +36,16 @@ async fn write(
         _ => ApiError::BadRequest(e.body_text()),
     })?;
     let p = params.precision.as_deref().unwrap_or("ns");
-    let precision =
-        Precision::parse(p).ok_or_else(|| ApiError::BadRequest(format!("precision {p:?} is not one of ns, us, ms, s")))?;
+    let precision = Precision::parse(p)
+        .ok_or_else(|| ApiError::BadRequest(format!("precision {p:?} is not one of ns, us, ms, s")))?;
     let known = state.known_resources().await?;
     let store = state.store.clone();
-    let now = state.clock.now();
+    let window =
+        Window { now: state.clock.now(), retention_ns: i64::try_from(state.retention.as_nanos()).unwrap_or(i64::MAX) };
     tokio::task::spawn_blocking(move || {
-        let text = std::str::from_utf8(&body).map_err(|e| ApiError::BadRequest(format!("the body is not UTF-8: {e}")))?;
-        let readings = ingest::parse(text, precision, now, &known)
+        let text =
+            std::str::from_utf8(&body).map_err(|e| ApiError::BadRequest(format!("the body is not UTF-8: {e}")))?;
+        let readings = ingest::parse(text, precision, window, &known)
             .map_err(|e| ApiError::BadLine { line: e.line, message: e.message })?;
         if readings.is_empty() {
             return Ok(());

@@ -3,11 +3,11 @@
 //! (Telegraf adds `host`) are ignored; an unknown measurement or field is a bad line. A line
 //! without a timestamp takes the time the request arrived.
 
-use influxdb_line_protocol::{parse_lines, FieldValue};
+use influxdb_line_protocol::{FieldValue, parse_lines};
 
 use super::known::{DeviceKind, KnownResources};
-use crate::store::reading::{SeriesKey, Value};
 use crate::store::PendingReading;
+use crate::store::reading::{SeriesKey, Value};
 use crate::time::Timestamp;
 
 /// The unit of line timestamps (`?precision=`).
@@ -76,11 +76,25 @@ fn number(name: &str, v: &FieldValue<'_>) -> Result<Value, String> {
     }
 }
 
-/// Parses and checks a whole body. `now` stamps lines without a timestamp.
+/// Which timestamps a write accepts: `[now - retention, now + 1 day)`. Older readings would be
+/// dropped by retention at once, and a timestamp outside the window is nearly always a wrong
+/// `?precision=`; both are refused rather than stored and lost or misdated.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    /// The instant lines without a timestamp get, and the reference of the window.
+    pub now: Timestamp,
+    /// How far back readings are kept.
+    pub retention_ns: i64,
+}
+
+/// How far ahead of the server's clock a device's clock may be.
+pub const MAX_FUTURE_NS: i64 = 86_400 * 1_000_000_000;
+
+/// Parses and checks a whole body.
 pub fn parse(
     body: &str,
     precision: Precision,
-    now: Timestamp,
+    window: Window,
     known: &KnownResources,
 ) -> Result<Vec<PendingReading>, LineError> {
     let mut out = Vec::new();
@@ -89,7 +103,7 @@ pub fn parse(
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
-        parse_line(line, precision, now, known, &mut out).map_err(|message| LineError { line: i + 1, message })?;
+        parse_line(line, precision, window, known, &mut out).map_err(|message| LineError { line: i + 1, message })?;
     }
     Ok(out)
 }
@@ -97,7 +111,7 @@ pub fn parse(
 fn parse_line(
     line: &str,
     precision: Precision,
-    now: Timestamp,
+    window: Window,
     known: &KnownResources,
     out: &mut Vec<PendingReading>,
 ) -> Result<(), String> {
@@ -113,7 +127,12 @@ fn parse_line(
         other => return Err(format!("unknown measurement '{other}' (expected port_counters or outlet)")),
     };
     let tag = |name: &str| {
-        parsed.series.tag_set.as_ref().and_then(|tags| tags.iter().find(|(k, _)| k.as_str() == name)).map(|(_, v)| v.to_string())
+        parsed
+            .series
+            .tag_set
+            .as_ref()
+            .and_then(|tags| tags.iter().find(|(k, _)| k.as_str() == name))
+            .map(|(_, v)| v.to_string())
     };
     let device = tag("device").ok_or("tag device is required")?;
     let resource = tag(resource_tag).ok_or_else(|| format!("tag {resource_tag} is required"))?;
@@ -123,8 +142,18 @@ fn parse_line(
     known.check(kind, &device, &resource)?;
     let ts = match parsed.timestamp {
         Some(t) => Timestamp::from_nanos(precision.nanos(t).ok_or_else(|| format!("timestamp {t} is out of range"))?),
-        None => now,
+        None => window.now,
     };
+    let now = window.now.as_nanos();
+    if ts.as_nanos() < now.saturating_sub(window.retention_ns) {
+        return Err(format!(
+            "timestamp {ts} is older than the retention period ({} days): is ?precision= right?",
+            window.retention_ns / 86_400_000_000_000
+        ));
+    }
+    if ts.as_nanos() >= now.saturating_add(MAX_FUTURE_NS) {
+        return Err(format!("timestamp {ts} is more than a day ahead of the server's clock: is ?precision= right?"));
+    }
     for (name, _) in &parsed.field_set {
         if !fields.contains(&name.as_str()) {
             return Err(format!("unknown field '{name}' for {measurement} (expected: {})", fields.join(", ")));
@@ -155,6 +184,10 @@ mod tests {
     use super::*;
     use crate::inventory::{document, import, source};
 
+    fn window(now_s: i64) -> Window {
+        Window { now: Timestamp::from_secs(now_s), retention_ns: 400 * 86_400_000_000_000 }
+    }
+
     fn known() -> KnownResources {
         let tree = source::parse_yaml(include_str!("../../../deploy/inventory.example.yaml")).unwrap();
         let inv = import::plan(&Default::default(), document::read(&tree)).unwrap().result;
@@ -165,28 +198,68 @@ mod tests {
     fn the_contract_lines_parse_exactly() {
         let body = "port_counters,device=sw-core1,port=Gi1/0/1 in_octets=123456u,out_octets=654321u,uptime_s=86400u 1791763200000000000\n\
                     outlet,device=pdu-101a,outlet=1 energy_wh=152340.5,power_w=412.5 1791763200000000000\n";
-        let rs = parse(body, Precision::Ns, Timestamp::from_secs(0), &known()).unwrap();
+        let rs = parse(body, Precision::Ns, window(1_791_763_300), &known()).unwrap();
         let got: Vec<(String, String, String, i64, String, Option<u64>)> = rs
             .iter()
-            .map(|r| (r.key.device.clone(), r.key.resource.clone(), r.key.metric.clone(), r.ts.as_nanos(), r.value.to_string(), r.uptime_s))
+            .map(|r| {
+                (
+                    r.key.device.clone(),
+                    r.key.resource.clone(),
+                    r.key.metric.clone(),
+                    r.ts.as_nanos(),
+                    r.value.to_string(),
+                    r.uptime_s,
+                )
+            })
             .collect();
         let ts = 1_791_763_200_000_000_000;
         let s = |x: &str| x.to_owned();
-        assert_eq!(got, vec![
-            (s("sw-core1"), s("Gi1/0/1"), s("in_octets"), ts, s("123456"), Some(86400)),
-            (s("sw-core1"), s("Gi1/0/1"), s("out_octets"), ts, s("654321"), Some(86400)),
-            (s("sw-core1"), s("Gi1/0/1"), s("uptime_s"), ts, s("86400"), Some(86400)),
-            (s("pdu-101a"), s("1"), s("energy_wh"), ts, s("152340.5"), None),
-            (s("pdu-101a"), s("1"), s("power_w"), ts, s("412.5"), None),
-        ]);
+        assert_eq!(
+            got,
+            vec![
+                (s("sw-core1"), s("Gi1/0/1"), s("in_octets"), ts, s("123456"), Some(86400)),
+                (s("sw-core1"), s("Gi1/0/1"), s("out_octets"), ts, s("654321"), Some(86400)),
+                (s("sw-core1"), s("Gi1/0/1"), s("uptime_s"), ts, s("86400"), Some(86400)),
+                (s("pdu-101a"), s("1"), s("energy_wh"), ts, s("152340.5"), None),
+                (s("pdu-101a"), s("1"), s("power_w"), ts, s("412.5"), None),
+            ]
+        );
     }
 
     #[test]
     fn precision_and_missing_timestamps() {
         let body = "outlet,device=pdu-101a,outlet=1 power_w=1 1791763200\noutlet,device=pdu-101a,outlet=1 power_w=2";
-        let rs = parse(body, Precision::S, Timestamp::from_secs(42), &known()).unwrap();
+        let rs = parse(body, Precision::S, window(1_791_763_242), &known()).unwrap();
         assert_eq!(rs[0].ts.as_nanos(), 1_791_763_200_000_000_000);
-        assert_eq!(rs[1].ts, Timestamp::from_secs(42));
+        assert_eq!(rs[1].ts, Timestamp::from_secs(1_791_763_242));
+        // Seconds sent as nanoseconds land in 1970: refused, not stored and lost to retention.
+        let err = parse(
+            "outlet,device=pdu-101a,outlet=1 power_w=1 1791763200",
+            Precision::Ns,
+            window(1_791_763_242),
+            &known(),
+        );
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            "line 1: timestamp 1970-01-01T00:00:01.791763200Z is older than the retention period (400 days): is ?precision= right?"
+        );
+        let err = parse(
+            "outlet,device=pdu-101a,outlet=1 power_w=1 1791763200",
+            Precision::Ms,
+            window(1_791_763_242),
+            &known(),
+        );
+        assert!(err.unwrap_err().message.contains("older than the retention period"));
+        let err = parse(
+            "outlet,device=pdu-101a,outlet=1 power_w=1 1791900000",
+            Precision::S,
+            window(1_791_763_242),
+            &known(),
+        );
+        assert_eq!(
+            err.unwrap_err().message,
+            "timestamp 2026-10-13T14:00:00Z is more than a day ahead of the server's clock: is ?precision= right?"
+        );
     }
 
     #[test]
@@ -197,18 +270,30 @@ mod tests {
             ("\n# comment\nport_counters,device=sw-9,port=Gi1/0/1 in_octets=1u 1", "line 4: unknown switch 'sw-9'"),
             ("port_counters,device=sw-core1,port=Gi9 in_octets=1u 1", "line 2: switch 'sw-core1' has no port 'Gi9'"),
             ("outlet,device=pdu-101a,outlet=2 power_w=1 1", "line 2: PDU 'pdu-101a' has no outlet '2'"),
-            ("outlet,device=pdu-101a,outlet=a power_w=1 1", "line 2: tag outlet must be the outlet's index (1, 2, ...), found 'a'"),
-            ("port_counters,device=sw-core1,port=Gi1/0/1 in_octets=1.5 1", "line 2: field in_octets must be an integer (e.g. in_octets=123u)"),
-            ("port_counters,device=sw-core1,port=Gi1/0/1 in_octets=-1i 1", "line 2: field in_octets must not be negative, found -1"),
-            ("outlet,device=pdu-101a,outlet=1 volts=230 1", "line 2: unknown field 'volts' for outlet (expected: energy_wh, power_w, uptime_s)"),
+            (
+                "outlet,device=pdu-101a,outlet=a power_w=1 1",
+                "line 2: tag outlet must be the outlet's index (1, 2, ...), found 'a'",
+            ),
+            (
+                "port_counters,device=sw-core1,port=Gi1/0/1 in_octets=1.5 1",
+                "line 2: field in_octets must be an integer (e.g. in_octets=123u)",
+            ),
+            (
+                "port_counters,device=sw-core1,port=Gi1/0/1 in_octets=-1i 1",
+                "line 2: field in_octets must not be negative, found -1",
+            ),
+            (
+                "outlet,device=pdu-101a,outlet=1 volts=230 1",
+                "line 2: unknown field 'volts' for outlet (expected: energy_wh, power_w, uptime_s)",
+            ),
             ("cpu,host=a usage=1 1", "line 2: unknown measurement 'cpu' (expected port_counters or outlet)"),
             ("outlet,outlet=1 power_w=1 1", "line 2: tag device is required"),
         ];
         for (bad, want) in cases {
             let body = format!("{ok}{bad}\n{ok}");
-            assert_eq!(parse(&body, Precision::Ns, Timestamp::from_secs(0), &k).unwrap_err().to_string(), want, "{bad}");
+            assert_eq!(parse(&body, Precision::S, window(100), &k).unwrap_err().to_string(), want, "{bad}");
         }
-        let err = parse("outlet,device=pdu-101a,outlet=1 power_w=", Precision::Ns, Timestamp::from_secs(0), &k).unwrap_err();
+        let err = parse("outlet,device=pdu-101a,outlet=1 power_w=", Precision::S, window(100), &k).unwrap_err();
         assert_eq!(err.line, 1);
     }
 }

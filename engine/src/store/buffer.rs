@@ -125,7 +125,7 @@ impl Rows {
 
     /// Appends all rows of a record batch of [`physical_schema`].
     pub fn extend_from_batch(&mut self, b: &RecordBatch) -> Result<(), String> {
-        fn col<'a, T: 'static>(b: &'a RecordBatch, i: usize) -> Result<&'a T, String> {
+        fn col<T: 'static>(b: &RecordBatch, i: usize) -> Result<&T, String> {
             b.column(i).as_any().downcast_ref::<T>().ok_or_else(|| format!("column {i} has an unexpected type"))
         }
         let series = col::<UInt32Array>(b, 0)?;

@@ -87,17 +87,16 @@ impl Registry {
             .collect()
     }
 
-    /// Resolves keys to IDs, allocating IDs for new keys; returns the new `(id, key)` pairs
-    /// (which the caller must make durable before using the IDs).
-    pub fn resolve(&self, keys: &[SeriesKey]) -> Result<(Vec<SeriesId>, Vec<(SeriesId, SeriesKey)>), RegistryError> {
+    /// Resolves keys to IDs, allocating IDs for new keys at the end of the registry (the
+    /// writer makes every entry past its durable mark durable with the record that uses it).
+    pub fn resolve(&self, keys: &[SeriesKey]) -> Result<Vec<SeriesId>, RegistryError> {
         {
             let inner = self.read();
             if let Some(ids) = keys.iter().map(|k| inner.ids.get(k).copied()).collect::<Option<Vec<_>>>() {
-                return Ok((ids, Vec::new()));
+                return Ok(ids);
             }
         }
         let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        let mut new = Vec::new();
         let mut ids = Vec::with_capacity(keys.len());
         for k in keys {
             let id = match inner.ids.get(k) {
@@ -106,13 +105,12 @@ impl Registry {
                     let id = SeriesId(u32::try_from(inner.keys.len()).map_err(|_| RegistryError::Full)?);
                     inner.ids.insert(k.clone(), id);
                     inner.keys.push(k.clone());
-                    new.push((id, k.clone()));
                     id
                 }
             };
             ids.push(id);
         }
-        Ok((ids, new))
+        Ok(ids)
     }
 
     /// Applies a definition replayed from the WAL (idempotent).

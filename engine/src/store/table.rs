@@ -137,10 +137,10 @@ impl Pushdown {
                         }
                         _ => {}
                     }
-                } else if op == Operator::Eq {
-                    if let Some(s) = text(lit) {
-                        self.add_key(col, HashSet::from([s]));
-                    }
+                } else if op == Operator::Eq
+                    && let Some(s) = text(lit)
+                {
+                    self.add_key(col, HashSet::from([s]));
                 }
             }
             Expr::InList(list) if !list.negated => {

@@ -116,7 +116,7 @@ impl Writer {
         for (pending, ack) in group {
             let keys: Vec<_> = pending.iter().map(|p| p.key.clone()).collect();
             let ids = match reg.resolve(&keys) {
-                Ok((ids, _)) => ids,
+                Ok(ids) => ids,
                 Err(e) => {
                     let _ = ack.send(Err(e.into()));
                     continue;
