@@ -1,0 +1,279 @@
+//! Ingest benchmark: the same line-protocol payload (N series) posted over HTTP to `colometer
+//! serve` and to InfluxDB 1.x (Debian's `influxd`, started here on loopback, WAL fsync on every
+//! write), plus colometer's in-process path (parse + durable write, no HTTP). Prints rows/s,
+//! CPU-seconds per million rows, peak memory, the ratio, and how soon an acknowledged reading is
+//! queryable.
+//!
+//! `cargo run --release -p benches --bin ingest -- [SERIES] [ROUNDS] [LINES_PER_REQUEST] [CLIENTS]`
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use benches::{colometer_release, cpu_seconds, peak_rss_bytes};
+use serde_json::json;
+
+/// Ports per switch in the generated fleet.
+const PORTS: usize = 500;
+/// First timestamp (s): a day before now, inside any retention.
+fn base_s() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) - 86_400
+}
+
+struct Run {
+    name: &'static str,
+    rows: usize,
+    wall_s: f64,
+    cpu_s: f64,
+    peak_bytes: u64,
+}
+
+impl Run {
+    fn print(&self) {
+        println!(
+            "{:<28} {:>12.0} rows/s {:>8.2} CPU-s/M rows {:>8} MiB peak   ({} rows in {:.2} s)",
+            self.name,
+            self.rows as f64 / self.wall_s,
+            self.cpu_s / (self.rows as f64 / 1e6),
+            self.peak_bytes / (1 << 20),
+            self.rows,
+            self.wall_s
+        );
+    }
+}
+
+/// Request bodies: `rounds` passes over every port, two counters (two series) per line.
+fn payload(series: usize, rounds: usize, lines_per_request: usize) -> (Vec<String>, usize) {
+    let ports = series / 2;
+    let base = base_s();
+    let mut bodies = Vec::new();
+    let mut body = String::new();
+    let mut lines = 0;
+    for round in 0..rounds {
+        for p in 0..ports {
+            let (sw, port) = (p / PORTS, p % PORTS);
+            let v = (round * 1_000_003 + p) as u64;
+            body.push_str(&format!(
+                "port_counters,device=sw{sw},port=Et{port} in_octets={}u,out_octets={}u {}\n",
+                v * 1500,
+                v * 900,
+                (base + round as u64 * 10) * 1_000_000_000
+            ));
+            lines += 1;
+            if lines % lines_per_request == 0 {
+                bodies.push(std::mem::take(&mut body));
+            }
+        }
+    }
+    if !body.is_empty() {
+        bodies.push(body);
+    }
+    (bodies, lines * 2)
+}
+
+async fn post_all(url: &str, token: Option<&str>, bodies: Arc<Vec<String>>, clients: usize) -> anyhow::Result<f64> {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build()?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (http, next, bodies, url, token) = (http.clone(), next.clone(), bodies.clone(), url.to_owned(), token.map(str::to_owned));
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(b) = bodies.get(i) else { return Ok::<(), anyhow::Error>(()) };
+                let mut req = http.post(&url).body(b.clone());
+                if let Some(t) = &token {
+                    req = req.bearer_auth(t);
+                }
+                let r = req.send().await?;
+                if r.status() != 204 {
+                    bail!("write {i} answered {}: {}", r.status(), r.text().await.unwrap_or_default());
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
+fn wait_for_line(child: &mut Child, prefix: &str) -> anyhow::Result<String> {
+    let out = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(out).lines();
+    for line in lines.by_ref() {
+        let line = line?;
+        if let Some(rest) = line.strip_prefix(prefix) {
+            let rest = rest.to_owned();
+            std::thread::spawn(move || for _ in lines {});
+            return Ok(rest);
+        }
+    }
+    bail!("process exited before printing {prefix:?}")
+}
+
+async fn colometer_http(series: usize, bodies: Arc<Vec<String>>, rows: usize, clients: usize) -> anyhow::Result<(Run, Vec<f64>)> {
+    let bin = colometer_release()?;
+    let dir = tempfile::tempdir()?;
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[server]\nlisten = \"127.0.0.1:0\"\nbody_limit_bytes = 67108864\n[storage]\ndata_dir = \"./data\"\nmax_buffered_rows = 2000000\n",
+    )?;
+    let switches = series / 2 / PORTS + 1;
+    let mut inv = String::from("sites: [{id: s1, pue: \"1.3\"}]\nswitches:\n");
+    for s in 0..switches {
+        inv.push_str(&format!("  - {{id: sw{s}, site: s1, snmp: {{host: 127.0.0.1, version: v2c, community: c}}}}\n"));
+    }
+    std::fs::write(dir.path().join("inv.yaml"), inv)?;
+    let run = |args: &[&str]| -> anyhow::Result<String> {
+        let o = Command::new(&bin).args(args).arg("--config").arg(&cfg).output()?;
+        anyhow::ensure!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    run(&["inventory", "import", dir.path().join("inv.yaml").to_str().unwrap_or_default()])?;
+    let token = run(&["token", "create", "--role", "admin"])?;
+    let mut child = Command::new(&bin)
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .env("COLOMETER_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let url = wait_for_line(&mut child, "colometer listening on ")?;
+    let pid = child.id();
+    let cpu0 = cpu_seconds(pid)?;
+    let wall = post_all(&format!("{url}/api/v1/write"), Some(&token), bodies, clients).await?;
+    let cpu = cpu_seconds(pid)? - cpu0;
+    let peak = peak_rss_bytes(pid)?;
+    // Every row is there.
+    let http = reqwest::Client::new();
+    let q = |sql: String| {
+        let (http, url, token) = (http.clone(), url.clone(), token.clone());
+        async move {
+            let r = http.post(format!("{url}/api/v1/query")).bearer_auth(token).json(&json!({ "sql": sql })).send().await?;
+            anyhow::Ok(r.json::<serde_json::Value>().await?)
+        }
+    };
+    let count = q("SELECT count(*) FROM readings".into()).await?;
+    anyhow::ensure!(count["rows"][0][0] == json!(rows), "colometer stored {count} rows, expected {rows}");
+    // How soon is an acknowledged reading queryable?
+    let mut lat = Vec::new();
+    for i in 0..20u64 {
+        let ts = (base_s() + 50_000 + i) * 1_000_000_000;
+        let line = format!("port_counters,device=sw0,port=Probe in_octets={i}u {ts}");
+        let r = http.post(format!("{url}/api/v1/write")).bearer_auth(&token).body(line).send().await?;
+        anyhow::ensure!(r.status() == 204, "probe write failed");
+        let acked = Instant::now();
+        loop {
+            let v = q(format!("SELECT count(*) FROM readings WHERE device = 'sw0' AND resource = 'Probe' AND ts = to_timestamp_nanos({ts})")).await?;
+            if v["rows"][0][0] == json!(1) {
+                break;
+            }
+            anyhow::ensure!(acked.elapsed() < Duration::from_secs(5), "probe {i} never became visible");
+        }
+        lat.push(acked.elapsed().as_secs_f64() * 1000.0);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Ok((Run { name: "colometer over HTTP", rows, wall_s: wall, cpu_s: cpu, peak_bytes: peak }, lat))
+}
+
+async fn influxdb_http(bodies: Arc<Vec<String>>, rows: usize, clients: usize) -> anyhow::Result<Run> {
+    let influxd = ["/usr/bin/influxd", "/usr/sbin/influxd"].into_iter().find(|p| std::path::Path::new(p).exists());
+    let Some(influxd) = influxd else { bail!("influxd not found: apt-get install influxdb") };
+    let dir = tempfile::tempdir()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let d = dir.path().display();
+    let conf = format!(
+        "reporting-disabled = true\nbind-address = \"127.0.0.1:{}\"\n[meta]\n  dir = \"{d}/meta\"\n[data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  wal-fsync-delay = \"0s\"\n  index-version = \"inmem\"\n  max-series-per-database = 0\n  max-values-per-tag = 0\n[http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n  max-body-size = 0\n[monitor]\n  store-enabled = false\n[continuous_queries]\n  enabled = false\n",
+        port + 1
+    );
+    std::fs::write(dir.path().join("influxdb.conf"), conf)?;
+    let mut child = Command::new(influxd)
+        .args(["-config"])
+        .arg(dir.path().join("influxdb.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}");
+    let start = Instant::now();
+    while http.get(format!("{url}/ping")).send().await.is_err() {
+        anyhow::ensure!(start.elapsed() < Duration::from_secs(30), "influxd did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    http.post(format!("{url}/query")).form(&[("q", "CREATE DATABASE bench")]).send().await?;
+    let pid = child.id();
+    let cpu0 = cpu_seconds(pid)?;
+    let wall = post_all(&format!("{url}/write?db=bench&precision=ns"), None, bodies, clients).await?;
+    let cpu = cpu_seconds(pid)? - cpu0;
+    let peak = peak_rss_bytes(pid)?;
+    let _ = child.kill();
+    let _ = child.wait();
+    Ok(Run { name: "InfluxDB 1.x over HTTP", rows, wall_s: wall, cpu_s: cpu, peak_bytes: peak })
+}
+
+fn in_process(series: usize, bodies: &[String], rows: usize) -> anyhow::Result<Run> {
+    use engine::ingest::{parse, KnownResources, Precision, Window};
+    use engine::inventory::{document, import, source};
+    use engine::store::{Store, StoreConfig};
+    let switches = series / 2 / PORTS + 1;
+    let mut inv = String::from("sites: [{id: s1, pue: \"1.3\"}]\nswitches:\n");
+    for s in 0..switches {
+        inv.push_str(&format!("  - {{id: sw{s}, site: s1, snmp: {{host: 127.0.0.1, version: v2c, community: c}}}}\n"));
+    }
+    let tree = source::parse_yaml(&inv).map_err(anyhow::Error::msg)?;
+    let inventory = import::plan(&Default::default(), document::read(&tree)).map_err(|e| anyhow::anyhow!("{e}"))?.result;
+    let known = KnownResources::from_inventory(&inventory);
+    let dir = tempfile::tempdir()?;
+    let clock = Arc::new(engine::clock::SystemClock);
+    let (store, _) = Store::open(dir.path(), StoreConfig::default(), clock)?;
+    let window = Window { now: engine::clock::Clock::now(&engine::clock::SystemClock), retention_ns: 400 * 86_400_000_000_000 };
+    let cpu0 = cpu_seconds(std::process::id())?;
+    let start = Instant::now();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(b) = bodies.get(i) else { return };
+                let readings = parse(b, Precision::Ns, window, &known).unwrap_or_else(|e| panic!("{e}"));
+                store.write(readings).unwrap_or_else(|e| panic!("{e}"));
+            });
+        }
+    });
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(std::process::id())? - cpu0;
+    Ok(Run { name: "colometer in-process", rows, wall_s: wall, cpu_s: cpu, peak_bytes: peak_rss_bytes(std::process::id())? })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let series = args.first().copied().unwrap_or(1_000_000);
+    let rounds = args.get(1).copied().unwrap_or(3);
+    let per_request = args.get(2).copied().unwrap_or(5_000);
+    let clients = args.get(3).copied().unwrap_or(4);
+    println!("ingest: {series} series, {rounds} rounds, {per_request} lines (x2 rows) per request, {clients} clients");
+    let (bodies, rows) = payload(series, rounds, per_request);
+    let bodies = Arc::new(bodies);
+    let (colo, latency) = colometer_http(series, bodies.clone(), rows, clients).await?;
+    colo.print();
+    let influx = influxdb_http(bodies.clone(), rows, clients).await?;
+    influx.print();
+    let local = in_process(series, &bodies, rows)?;
+    local.print();
+    println!("ratio colometer/InfluxDB rows/s over HTTP: {:.2}x", influx.wall_s / colo.wall_s);
+    let mut sorted = latency.clone();
+    sorted.sort_by(f64::total_cmp);
+    println!(
+        "acknowledged -> queryable: median {:.1} ms, max {:.1} ms (20 probes, including the query itself)",
+        sorted[sorted.len() / 2],
+        sorted[sorted.len() - 1]
+    );
+    Ok(())
+}
