@@ -16,6 +16,7 @@ use tower_http::trace::TraceLayer;
 use crate::error::ApiError;
 use crate::query::QueryEngine;
 use crate::routes;
+use crate::tee::Tee;
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -31,6 +32,8 @@ pub struct AppState {
     pub limits: Limits,
     /// How long raw readings are kept (writes older than this are refused).
     pub retention: std::time::Duration,
+    /// The optional QuestDB tee.
+    pub tee: Option<Arc<Tee>>,
     /// Devices and resources that may receive readings, with the catalog generation they
     /// were read at.
     known: Arc<Mutex<Option<KnownAt>>>,
@@ -64,8 +67,15 @@ impl AppState {
             query,
             limits,
             retention: std::time::Duration::from_secs(400 * 86_400),
+            tee: None,
             known: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Tees every acknowledged reading to QuestDB.
+    pub fn with_tee(mut self, tee: Arc<Tee>) -> Self {
+        self.tee = Some(tee);
+        self
     }
 
     /// Sets how long raw readings are kept (default 400 days).

@@ -80,6 +80,9 @@ pub struct StorageConfig {
     /// Memory a single SQL query may use, bytes.
     #[serde(default = "default_query_memory")]
     pub query_memory_bytes: usize,
+    /// `[storage.questdb]`: optional tee of every acknowledged reading to QuestDB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub questdb: Option<crate::tee::TeeConfig>,
 }
 
 /// `[collectors]`: polling defaults.
@@ -140,6 +143,7 @@ impl Default for StorageConfig {
             max_buffered_rows: default_max_buffered_rows(),
             checkpoint_interval: default_checkpoint_interval(),
             query_memory_bytes: default_query_memory(),
+            questdb: None,
         }
     }
 }

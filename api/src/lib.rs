@@ -10,3 +10,4 @@ pub mod logging;
 pub mod query;
 pub mod routes;
 pub mod server;
+pub mod tee;

@@ -14,6 +14,7 @@ use crate::app::{AppState, Limits, app};
 use crate::config::Config;
 use crate::query::QueryEngine;
 use crate::server::{cancel_on_signals, serve};
+use crate::tee::Tee;
 
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
@@ -53,8 +54,15 @@ pub async fn run_with(
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let query = Arc::new(QueryEngine::new(Arc::clone(&store), threads, cfg.storage.query_memory_bytes)?);
     let limits = Limits { body_limit_bytes: cfg.server.body_limit_bytes, request_timeout: cfg.server.request_timeout };
-    let state = AppState::new(catalog, Arc::clone(&store), query, Arc::new(SystemClock), limits)
+    let mut state = AppState::new(catalog, Arc::clone(&store), query, Arc::new(SystemClock), limits)
         .with_retention(cfg.storage.retention);
+    let tee = cfg.storage.questdb.clone().map(|t| {
+        tracing::info!(addr = %t.addr, "teeing readings to QuestDB");
+        Arc::new(Tee::start(t))
+    });
+    if let Some(t) = &tee {
+        state = state.with_tee(Arc::clone(t));
+    }
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
@@ -67,7 +75,13 @@ pub async fn run_with(
     cancel_on_signals(shutdown.clone());
     serve(listener, app(state, limits), shutdown, cfg.server.shutdown_timeout).await?;
     // In-flight writes are done; let the writer finish its queue and stop.
-    tokio::task::spawn_blocking(move || store.close()).await?;
+    tokio::task::spawn_blocking(move || {
+        store.close();
+        if let Some(t) = tee {
+            t.close();
+        }
+    })
+    .await?;
     tracing::info!("stopped");
     Ok(())
 }

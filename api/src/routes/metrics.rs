@@ -63,5 +63,17 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "Live Parquet segments.",
         state.store.manifest().segments.len().to_string(),
     );
+    if let Some(tee) = &state.tee {
+        let t = &tee.metrics;
+        put("colometer_questdb_sent_rows_total", "counter", "Readings QuestDB accepted from the tee.", c(&t.sent_rows));
+        put(
+            "colometer_questdb_dropped_rows_total",
+            "counter",
+            "Readings the tee dropped (buffer full).",
+            c(&t.dropped_rows),
+        );
+        put("colometer_questdb_errors_total", "counter", "Failed sends to QuestDB (retried).", c(&t.errors));
+        put("colometer_questdb_queued_rows", "gauge", "Readings waiting for QuestDB.", c(&t.queued_rows));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

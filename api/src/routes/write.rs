@@ -40,6 +40,7 @@ async fn write(
         .ok_or_else(|| ApiError::BadRequest(format!("precision {p:?} is not one of ns, us, ms, s")))?;
     let known = state.known_resources().await?;
     let store = state.store.clone();
+    let tee = state.tee.clone();
     let window =
         Window { now: state.clock.now(), retention_ns: i64::try_from(state.retention.as_nanos()).unwrap_or(i64::MAX) };
     tokio::task::spawn_blocking(move || {
@@ -50,11 +51,16 @@ async fn write(
         if readings.is_empty() {
             return Ok(());
         }
-        store.write(readings).map(drop).map_err(|e| match e {
+        let copy = tee.as_ref().map(|_| readings.clone());
+        store.write(readings).map_err(|e| match e {
             StoreError::DiskFull(_) => ApiError::InsufficientStorage(e.to_string()),
             StoreError::Closed => ApiError::Unavailable(e.to_string()),
             other => ApiError::Internal(other.to_string()),
-        })
+        })?;
+        if let (Some(tee), Some(copy)) = (tee, copy) {
+            tee.offer(copy);
+        }
+        Ok(())
     })
     .await
     .map_err(|e| ApiError::Internal(format!("write task: {e}")))??;

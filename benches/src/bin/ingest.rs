@@ -8,11 +8,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use benches::{colometer_release, cpu_seconds, peak_rss_bytes};
 use serde_json::json;
 
@@ -80,7 +80,8 @@ async fn post_all(url: &str, token: Option<&str>, bodies: Arc<Vec<String>>, clie
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        let (http, next, bodies, url, token) = (http.clone(), next.clone(), bodies.clone(), url.to_owned(), token.map(str::to_owned));
+        let (http, next, bodies, url, token) =
+            (http.clone(), next.clone(), bodies.clone(), url.to_owned(), token.map(str::to_owned));
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -116,7 +117,12 @@ fn wait_for_line(child: &mut Child, prefix: &str) -> anyhow::Result<String> {
     bail!("process exited before printing {prefix:?}")
 }
 
-async fn colometer_http(series: usize, bodies: Arc<Vec<String>>, rows: usize, clients: usize) -> anyhow::Result<(Run, Vec<f64>)> {
+async fn colometer_http(
+    series: usize,
+    bodies: Arc<Vec<String>>,
+    rows: usize,
+    clients: usize,
+) -> anyhow::Result<(Run, Vec<f64>)> {
     let bin = colometer_release()?;
     let dir = tempfile::tempdir()?;
     let cfg = dir.path().join("c.toml");
@@ -154,7 +160,8 @@ async fn colometer_http(series: usize, bodies: Arc<Vec<String>>, rows: usize, cl
     let q = |sql: String| {
         let (http, url, token) = (http.clone(), url.clone(), token.clone());
         async move {
-            let r = http.post(format!("{url}/api/v1/query")).bearer_auth(token).json(&json!({ "sql": sql })).send().await?;
+            let r =
+                http.post(format!("{url}/api/v1/query")).bearer_auth(token).json(&json!({ "sql": sql })).send().await?;
             anyhow::Ok(r.json::<serde_json::Value>().await?)
         }
     };
@@ -218,7 +225,7 @@ async fn influxdb_http(bodies: Arc<Vec<String>>, rows: usize, clients: usize) ->
 }
 
 fn in_process(series: usize, bodies: &[String], rows: usize) -> anyhow::Result<Run> {
-    use engine::ingest::{parse, KnownResources, Precision, Window};
+    use engine::ingest::{KnownResources, Precision, Window, parse};
     use engine::inventory::{document, import, source};
     use engine::store::{Store, StoreConfig};
     let switches = series / 2 / PORTS + 1;
@@ -227,28 +234,38 @@ fn in_process(series: usize, bodies: &[String], rows: usize) -> anyhow::Result<R
         inv.push_str(&format!("  - {{id: sw{s}, site: s1, snmp: {{host: 127.0.0.1, version: v2c, community: c}}}}\n"));
     }
     let tree = source::parse_yaml(&inv).map_err(anyhow::Error::msg)?;
-    let inventory = import::plan(&Default::default(), document::read(&tree)).map_err(|e| anyhow::anyhow!("{e}"))?.result;
+    let inventory =
+        import::plan(&Default::default(), document::read(&tree)).map_err(|e| anyhow::anyhow!("{e}"))?.result;
     let known = KnownResources::from_inventory(&inventory);
     let dir = tempfile::tempdir()?;
     let clock = Arc::new(engine::clock::SystemClock);
     let (store, _) = Store::open(dir.path(), StoreConfig::default(), clock)?;
-    let window = Window { now: engine::clock::Clock::now(&engine::clock::SystemClock), retention_ns: 400 * 86_400_000_000_000 };
+    let window =
+        Window { now: engine::clock::Clock::now(&engine::clock::SystemClock), retention_ns: 400 * 86_400_000_000_000 };
     let cpu0 = cpu_seconds(std::process::id())?;
     let start = Instant::now();
     let next = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..2 {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(b) = bodies.get(i) else { return };
-                let readings = parse(b, Precision::Ns, window, &known).unwrap_or_else(|e| panic!("{e}"));
-                store.write(readings).unwrap_or_else(|e| panic!("{e}"));
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(b) = bodies.get(i) else { return };
+                    let readings = parse(b, Precision::Ns, window, &known).unwrap_or_else(|e| panic!("{e}"));
+                    store.write(readings).unwrap_or_else(|e| panic!("{e}"));
+                }
             });
         }
     });
     let wall = start.elapsed().as_secs_f64();
     let cpu = cpu_seconds(std::process::id())? - cpu0;
-    Ok(Run { name: "colometer in-process", rows, wall_s: wall, cpu_s: cpu, peak_bytes: peak_rss_bytes(std::process::id())? })
+    Ok(Run {
+        name: "colometer in-process",
+        rows,
+        wall_s: wall,
+        cpu_s: cpu,
+        peak_bytes: peak_rss_bytes(std::process::id())?,
+    })
 }
 
 #[tokio::main]
