@@ -105,11 +105,15 @@ impl Rows {
         out
     }
 
-    /// Sorted by `(series, ts)` with one row per `(series, ts)`: the highest `seq` wins.
+    /// Sorted by `(series, ts)` with one row per `(series, ts)`: the highest `seq` wins, and
+    /// within one request (one `seq`) the later row.
     pub fn sorted_unique(&self) -> Rows {
         let mut idx: Vec<usize> = (0..self.len()).collect();
         idx.sort_unstable_by(|&a, &b| {
-            (self.series[a], self.ts[a]).cmp(&(self.series[b], self.ts[b])).then(self.seq[b].cmp(&self.seq[a]))
+            (self.series[a], self.ts[a])
+                .cmp(&(self.series[b], self.ts[b]))
+                .then(self.seq[b].cmp(&self.seq[a]))
+                .then(b.cmp(&a))
         });
         let mut out = Rows::default();
         let mut last: Option<(u32, i64)> = None;
@@ -181,9 +185,16 @@ impl Buffer {
 
     /// Adds the readings of one committed record.
     pub fn insert(&mut self, seq: u64, readings: &[Reading]) {
-        for r in readings {
-            let p = self.partition_of(r.ts.as_nanos());
-            self.partitions.entry(p).or_default().push(seq, r);
+        // Readings of one request nearly always share a partition: look it up once per run.
+        let width = self.partition_ns;
+        let mut i = 0;
+        while i < readings.len() {
+            let p = self.partition_of(readings[i].ts.as_nanos());
+            let rows = self.partitions.entry(p).or_default();
+            while let Some(r) = readings.get(i).filter(|r| (p..p.saturating_add(width)).contains(&r.ts.as_nanos())) {
+                rows.push(seq, r);
+                i += 1;
+            }
         }
         self.rows += readings.len();
     }

@@ -89,16 +89,16 @@ impl Registry {
 
     /// Resolves keys to IDs, allocating IDs for new keys at the end of the registry (the
     /// writer makes every entry past its durable mark durable with the record that uses it).
-    pub fn resolve(&self, keys: &[SeriesKey]) -> Result<Vec<SeriesId>, RegistryError> {
+    pub fn resolve(&self, keys: &[&SeriesKey]) -> Result<Vec<SeriesId>, RegistryError> {
         {
             let inner = self.read();
-            if let Some(ids) = keys.iter().map(|k| inner.ids.get(k).copied()).collect::<Option<Vec<_>>>() {
+            if let Some(ids) = keys.iter().map(|k| inner.ids.get(*k).copied()).collect::<Option<Vec<_>>>() {
                 return Ok(ids);
             }
         }
         let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
         let mut ids = Vec::with_capacity(keys.len());
-        for k in keys {
+        for &k in keys {
             let id = match inner.ids.get(k) {
                 Some(id) => *id,
                 None => {

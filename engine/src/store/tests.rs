@@ -131,3 +131,74 @@ fn filters_prune_by_series_and_time() {
     assert_eq!(rows.ts, vec![t(103), t(200)]);
     assert_eq!(rows.value, vec![3_000_000_000, 99_000_000_000]);
 }
+
+mod model {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// (port index, seconds after BASE, value)
+        Write(Vec<(u8, i64, u64)>),
+        Checkpoint,
+        Maintain,
+        Reopen,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            // Times on a 6-minute grid over 4 hourly partitions: rewrites (also within one
+            // request) are frequent.
+            6 => proptest::collection::vec((0u8..4, (0i64..40).prop_map(|t| t * 360), 0u64..1000), 1..20).prop_map(Op::Write),
+            2 => Just(Op::Checkpoint),
+            1 => Just(Op::Maintain),
+            1 => Just(Op::Reopen),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Whatever the interleaving of writes, rewrites, checkpoints, compactions and reopens,
+        /// the store holds exactly the last value written for each (series, ts).
+        #[test]
+        fn the_store_equals_a_map_of_last_writes(ops in proptest::collection::vec(op(), 1..25)) {
+            let dir = tempfile::tempdir().unwrap();
+            let cfg = || StoreConfig { compact_after_segments: 2, checkpoint_interval: Duration::from_secs(3600), ..StoreConfig::default() };
+            let clock = Arc::new(FixedClock::new(Timestamp::from_secs(1_800_000_000)));
+            let mut store = Some(Store::open(dir.path(), cfg(), clock.clone()).unwrap().0);
+            let mut model: BTreeMap<(String, i64), u64> = BTreeMap::new();
+            for op in ops {
+                let s = store.as_ref().unwrap();
+                match op {
+                    Op::Write(rows) => {
+                        // Within one request the last occurrence wins too.
+                        s.write(rows.iter().map(|(p, t, v)| r(&format!("p{p}"), *t, *v)).collect()).unwrap();
+                        for (p, t, v) in rows {
+                            model.insert((format!("p{p}"), t), v);
+                        }
+                    }
+                    Op::Checkpoint => s.checkpoint().unwrap(),
+                    Op::Maintain => s.maintain().unwrap(),
+                    Op::Reopen => {
+                        drop(store.take());
+                        store = Some(Store::open(dir.path(), cfg(), clock.clone()).unwrap().0);
+                    }
+                }
+            }
+            let s = store.as_ref().unwrap();
+            let rows = s.scan(&ScanFilter::default()).unwrap();
+            let got: BTreeMap<(String, i64), u64> = (0..rows.len())
+                .map(|i| {
+                    let key = s.registry().key(super::super::reading::SeriesId(rows.series[i])).unwrap();
+                    ((key.resource, rows.ts[i] / 1_000_000_000 - BASE), (rows.value[i] / 1_000_000_000) as u64)
+                })
+                .collect();
+            prop_assert_eq!(rows.len(), got.len());
+            prop_assert_eq!(got, model);
+        }
+    }
+}

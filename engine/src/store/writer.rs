@@ -114,8 +114,10 @@ impl Writer {
         let mut committed: Vec<(u64, Vec<Reading>, Ack)> = Vec::with_capacity(group.len());
         let mut defs_upto = self.durable_defs;
         for (pending, ack) in group {
-            let keys: Vec<_> = pending.iter().map(|p| p.key.clone()).collect();
-            let ids = match reg.resolve(&keys) {
+            let keys: Vec<&_> = pending.iter().map(|p| &p.key).collect();
+            let resolved = reg.resolve(&keys);
+            drop(keys);
+            let ids = match resolved {
                 Ok(ids) => ids,
                 Err(e) => {
                     let _ = ack.send(Err(e.into()));
