@@ -36,6 +36,8 @@ impl From<DataFusionError> for QueryError {
             | DataFusionError::SchemaError(..)
             | DataFusionError::NotImplemented(_) => QueryError::Invalid(e.to_string()),
             DataFusionError::ResourcesExhausted(_) => QueryError::TooBig(e.to_string()),
+            // A store failure (a corrupt segment, I/O): its own message is the useful one.
+            DataFusionError::External(inner) => QueryError::Failed(inner.to_string()),
             _ => QueryError::Failed(e.to_string()),
         }
     }

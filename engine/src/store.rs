@@ -307,6 +307,11 @@ impl Store {
         &self.shared.metrics
     }
 
+    /// Bytes of segments read (and verified) by scans so far.
+    pub fn segment_read_bytes(&self) -> u64 {
+        self.shared.reader.verified_bytes.load(Ordering::Relaxed)
+    }
+
     /// Rows waiting in memory.
     pub fn buffered_rows(&self) -> usize {
         let st = self.shared.state_read();

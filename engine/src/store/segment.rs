@@ -1,12 +1,11 @@
 //! Parquet segments: one time partition's rows, sorted by `(series, ts)`, unique, zstd, with
-//! statistics. Immutable once written; a whole-file CRC-32 in the manifest is checked the first
-//! time a process reads a segment, so corrupt bytes are reported, never returned as data.
+//! statistics. Immutable once written. The manifest holds a CRC-32 of the footer and of each row
+//! group's bytes; a read verifies the footer and exactly the row groups it decodes, so a query
+//! for one series reads kilobytes, and corrupt bytes are reported, never returned as data.
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use arrow::array::RecordBatch;
 use parquet::arrow::ArrowWriter;
@@ -42,8 +41,23 @@ pub struct SegmentMeta {
     pub bytes: u64,
     /// CRC-32 of the whole file.
     pub crc32: u32,
+    /// CRC-32 of the footer (from the end of the last row group to the end of the file).
+    pub footer: RangeCheck,
+    /// CRC-32 of each row group's bytes, by row-group index.
+    pub row_groups: Vec<RangeCheck>,
     /// Largest commit sequence number in it.
     pub max_seq: u64,
+}
+
+/// A checksummed byte range of a segment file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RangeCheck {
+    /// First byte.
+    pub offset: u64,
+    /// Length.
+    pub len: u64,
+    /// CRC-32 of the bytes.
+    pub crc32: u32,
 }
 
 /// Why a segment cannot be written or read.
@@ -73,11 +87,13 @@ pub enum SegmentError {
         /// Why.
         message: String,
     },
-    /// The file does not match its checksum.
-    #[error("segment {path} is corrupt: CRC-32 {found:08x}, manifest says {expected:08x}")]
+    /// Bytes of the file do not match their checksum.
+    #[error("segment {path} is corrupt: {what} has CRC-32 {found:08x}, the manifest says {expected:08x}")]
     Corrupt {
         /// The file.
         path: PathBuf,
+        /// Which part (`footer`, `row group 3`).
+        what: String,
         /// Computed.
         found: u32,
         /// Recorded.
@@ -127,6 +143,7 @@ pub fn write(dir: &Path, file: &str, partition: i64, rows: &Rows) -> Result<Segm
     crc_writer.inner.sync_all().map_err(io)?;
     std::fs::rename(&tmp, &path).map_err(io)?;
     sync_dir(dir).map_err(|e| SegmentError::Arrow { path: path.clone(), message: e.to_string() })?;
+    let (footer, row_groups) = range_checks(&path)?;
     Ok(SegmentMeta {
         file: file.to_owned(),
         partition,
@@ -137,14 +154,42 @@ pub fn write(dir: &Path, file: &str, partition: i64, rows: &Rows) -> Result<Segm
         rows: rows.len() as u64,
         bytes: crc_writer.bytes,
         crc32: crc_writer.hasher.finalize(),
+        footer,
+        row_groups,
         max_seq: rows.seq.iter().copied().max().unwrap_or(0),
     })
 }
 
-/// Reads segments, verifying each file's checksum the first time this process reads it.
+/// The footer's and each row group's byte range and CRC-32, from a just-written file.
+fn range_checks(path: &Path) -> Result<(RangeCheck, Vec<RangeCheck>), SegmentError> {
+    let io = |source| SegmentError::Io { path: path.to_owned(), source };
+    let bytes = std::fs::read(path).map_err(io)?;
+    let file = File::open(path).map_err(io)?;
+    let meta = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|source| SegmentError::Parquet { path: path.to_owned(), source })?
+        .metadata()
+        .clone();
+    let check = |offset: u64, end: u64| RangeCheck {
+        offset,
+        len: end - offset,
+        crc32: crc32fast::hash(&bytes[offset as usize..end as usize]),
+    };
+    let mut groups = Vec::new();
+    let mut data_end = 4; // after the leading magic
+    for rg in meta.row_groups() {
+        let (start, end) =
+            rg.columns().iter().map(|c| c.byte_range()).fold((u64::MAX, 0), |(s, e), (o, l)| (s.min(o), e.max(o + l)));
+        groups.push(check(start, end));
+        data_end = data_end.max(end);
+    }
+    Ok((check(data_end, bytes.len() as u64), groups))
+}
+
+/// Reads segments, verifying the checksum of every byte range it decodes.
 #[derive(Debug, Default)]
 pub struct SegmentReader {
-    verified: Mutex<HashSet<String>>,
+    /// Bytes read to verify footers and row groups (a measure of what queries read).
+    pub verified_bytes: std::sync::atomic::AtomicU64,
 }
 
 fn stat_range_i64(s: Option<&Statistics>) -> Option<(i64, i64)> {
@@ -162,28 +207,30 @@ fn stat_range_u32(s: Option<&Statistics>) -> Option<(u32, u32)> {
 }
 
 impl SegmentReader {
-    /// Checks a segment's CRC (once per process).
-    pub fn verify(&self, dir: &Path, meta: &SegmentMeta) -> Result<(), SegmentError> {
-        if self.verified.lock().unwrap_or_else(|p| p.into_inner()).contains(&meta.file) {
-            return Ok(());
+    fn verify(&self, file: &File, path: &Path, what: String, check: &RangeCheck) -> Result<(), SegmentError> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; check.len as usize];
+        file.read_exact_at(&mut buf, check.offset)
+            .map_err(|source| SegmentError::Io { path: path.to_owned(), source })?;
+        self.verified_bytes.fetch_add(check.len, std::sync::atomic::Ordering::Relaxed);
+        let found = crc32fast::hash(&buf);
+        if found != check.crc32 {
+            return Err(SegmentError::Corrupt { path: path.to_owned(), what, found, expected: check.crc32 });
         }
-        let path = dir.join(&meta.file);
-        let bytes = std::fs::read(&path).map_err(|source| SegmentError::Io { path: path.clone(), source })?;
-        let found = crc32fast::hash(&bytes);
-        if found != meta.crc32 {
-            return Err(SegmentError::Corrupt { path, found, expected: meta.crc32 });
-        }
-        self.verified.lock().unwrap_or_else(|p| p.into_inner()).insert(meta.file.clone());
         Ok(())
     }
 
-    /// The rows of a segment passing `filter`; row groups are pruned by their statistics.
+    /// The rows of a segment passing `filter`; row groups are pruned by their statistics, and
+    /// the footer and every row group decoded are verified first.
     pub fn read(&self, dir: &Path, meta: &SegmentMeta, filter: &ScanFilter) -> Result<Rows, SegmentError> {
-        self.verify(dir, meta)?;
         let path = dir.join(&meta.file);
         let pq = |source| SegmentError::Parquet { path: path.clone(), source };
         let file = File::open(&path).map_err(|source| SegmentError::Io { path: path.clone(), source })?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
+        self.verify(&file, &path, "the footer".into(), &meta.footer)?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(
+            file.try_clone().map_err(|source| SegmentError::Io { path: path.clone(), source })?,
+        )
+        .map_err(pq)?;
         let groups: Vec<usize> = builder
             .metadata()
             .row_groups()
@@ -199,6 +246,15 @@ impl SegmentReader {
             })
             .map(|(i, _)| i)
             .collect();
+        for &g in &groups {
+            let check = meta.row_groups.get(g).ok_or_else(|| SegmentError::Corrupt {
+                path: path.clone(),
+                what: format!("row group {g} (not in the manifest)"),
+                found: 0,
+                expected: 0,
+            })?;
+            self.verify(&file, &path, format!("row group {g}"), check)?;
+        }
         let mut out = Rows::default();
         if groups.is_empty() {
             return Ok(out);
