@@ -1,0 +1,7 @@
+//! Metering (`metering.md`): readings to billable quantities. So far the counter rules (§2), the
+//! 300 s bucket apportioning (§3) and the nearest-rank percentile (§4); energy, carbon,
+//! assignment-aware usage and the materialised bucket table come next.
+
+pub mod bucket;
+pub mod counter;
+pub mod percentile;
