@@ -7,7 +7,9 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::AggregateUDF;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use engine::metering::udaf::NearestRank;
 use engine::store::Store;
 use engine::store::table::ReadingsTable;
 
@@ -66,6 +68,7 @@ impl QueryEngine {
         let ctx = SessionContext::new_with_config_rt(config, env);
         ctx.register_table("readings", Arc::new(ReadingsTable::new(store)))
             .map_err(|e| QueryError::Setup(e.to_string()))?;
+        ctx.register_udaf(AggregateUDF::from(NearestRank::default()));
         Ok(Self { ctx, runtime: Some(runtime) })
     }
 

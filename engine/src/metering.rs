@@ -5,3 +5,4 @@
 pub mod bucket;
 pub mod counter;
 pub mod percentile;
+pub mod udaf;

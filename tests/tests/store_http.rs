@@ -71,6 +71,10 @@ async fn contract_lines_round_trip_exactly_and_rewrites_replace() {
             ["sw-core1", "Gi1/0/1", "uptime_s", "2026-10-12T00:00:00Z", "86400", 86400],
         ])
     );
+    // The exact nearest-rank percentile is there for staff: 3 values, k = ceil(2.85) = 3.
+    let (_, body) =
+        api.query(&admin, "SELECT nearest_rank(value, 0.95) AS p95 FROM readings WHERE device = 'sw-core1'").await;
+    assert_eq!(body, json!({"columns": ["p95"], "rows": [["654321"]]}));
     // The same (series, ts) written again, in seconds precision: the later write wins, n stays.
     assert_eq!(api.write(&ingest, "outlet,device=pdu-101a,outlet=1 power_w=399 1791763200", "s").await.0, 204);
     let (_, body) = api.query(&admin, "SELECT value FROM readings WHERE metric = 'power_w'").await;
