@@ -4,5 +4,6 @@
 
 pub mod bucket;
 pub mod counter;
+pub mod energy;
 pub mod percentile;
 pub mod udaf;
