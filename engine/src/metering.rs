@@ -2,6 +2,7 @@
 //! 300 s bucket apportioning (§3) and the nearest-rank percentile (§4); energy, carbon,
 //! assignment-aware usage and the materialised bucket table come next.
 
+pub mod bandwidth;
 pub mod bucket;
 pub mod counter;
 pub mod energy;
