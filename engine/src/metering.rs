@@ -4,6 +4,7 @@
 
 pub mod bandwidth;
 pub mod bucket;
+pub mod carbon;
 pub mod counter;
 pub mod energy;
 pub mod percentile;
