@@ -265,8 +265,11 @@ impl Store {
     /// Stores a batch atomically and durably; returns its commit sequence number. Blocks while
     /// the queue is full and until the fsync that covers the batch.
     pub fn write(&self, readings: Vec<PendingReading>) -> Result<u64, StoreError> {
+        // Look the series up here, on the caller's thread, in parallel with other writers: the
+        // writer thread then only allocates IDs for new series.
+        let known = self.shared.registry.lookup(readings.iter().map(|r| &r.key));
         let (ack, rx) = tokio::sync::oneshot::channel();
-        self.writes.send(writer::Command::Write(readings, ack)).map_err(|_| StoreError::Closed)?;
+        self.writes.send(writer::Command::Write(readings, known, ack)).map_err(|_| StoreError::Closed)?;
         rx.blocking_recv().map_err(|_| StoreError::Closed)?
     }
 

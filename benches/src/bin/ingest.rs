@@ -45,7 +45,8 @@ impl Run {
     }
 }
 
-/// Request bodies: `rounds` passes over every port, two counters (two series) per line.
+/// Request bodies: `rounds` passes over every port, two counters (two series) per line. Integers
+/// carry the `i` suffix: InfluxDB 1.6 (Debian's) does not accept unsigned `u` fields.
 fn payload(series: usize, rounds: usize, lines_per_request: usize) -> (Vec<String>, usize) {
     let ports = series / 2;
     let base = base_s();
@@ -57,7 +58,7 @@ fn payload(series: usize, rounds: usize, lines_per_request: usize) -> (Vec<Strin
             let (sw, port) = (p / PORTS, p % PORTS);
             let v = (round * 1_000_003 + p) as u64;
             body.push_str(&format!(
-                "port_counters,device=sw{sw},port=Et{port} in_octets={}u,out_octets={}u {}\n",
+                "port_counters,device=sw{sw},port=Et{port} in_octets={}i,out_octets={}i {}\n",
                 v * 1500,
                 v * 900,
                 (base + round as u64 * 10) * 1_000_000_000
@@ -91,8 +92,10 @@ async fn post_all(url: &str, token: Option<&str>, bodies: Arc<Vec<String>>, clie
                     req = req.bearer_auth(t);
                 }
                 let r = req.send().await?;
-                if r.status() != 204 {
-                    bail!("write {i} answered {}: {}", r.status(), r.text().await.unwrap_or_default());
+                let status = r.status();
+                if status != 204 {
+                    let text: String = r.text().await.unwrap_or_default().chars().take(300).collect();
+                    bail!("write {i} answered {status}: {text}");
                 }
             }
         }));

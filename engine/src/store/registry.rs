@@ -15,9 +15,11 @@ pub struct Registry {
     inner: RwLock<Inner>,
 }
 
+/// Keys are hashed with foldhash: series keys are not attacker-chosen beyond what the inventory
+/// allows, and SipHash on three strings per reading was the writer's largest cost.
 #[derive(Debug, Default, Clone)]
 struct Inner {
-    ids: HashMap<SeriesKey, SeriesId>,
+    ids: HashMap<SeriesKey, SeriesId, foldhash::fast::RandomState>,
     keys: Vec<SeriesKey>,
 }
 
@@ -56,9 +58,26 @@ impl Registry {
         self.read().keys.get(id.0 as usize).cloned()
     }
 
-    /// Every key, indexed by ID.
+    /// Every key, indexed by ID (a copy: prefer [`Registry::select`] and [`Registry::keys_of`]).
     pub fn keys(&self) -> Vec<SeriesKey> {
         self.read().keys.clone()
+    }
+
+    /// IDs of the series whose key passes `keep`, under one read lock, without copying keys.
+    pub fn select(&self, keep: impl Fn(&SeriesKey) -> bool) -> std::collections::HashSet<u32> {
+        self.read().keys.iter().enumerate().filter(|(_, k)| keep(k)).map(|(i, _)| i as u32).collect()
+    }
+
+    /// The keys of the given IDs (unknown IDs are left out).
+    pub fn keys_of(&self, ids: impl Iterator<Item = u32>) -> HashMap<u32, SeriesKey> {
+        let inner = self.read();
+        ids.filter_map(|i| inner.keys.get(i as usize).map(|k| (i, k.clone()))).collect()
+    }
+
+    /// The IDs of known keys (`None` for unknown ones), under one read lock.
+    pub fn lookup<'a>(&self, keys: impl Iterator<Item = &'a SeriesKey>) -> Vec<Option<SeriesId>> {
+        let inner = self.read();
+        keys.map(|k| inner.ids.get(k).copied()).collect()
     }
 
     /// Number of series.
@@ -96,6 +115,19 @@ impl Registry {
                 return Ok(ids);
             }
         }
+        self.allocate(keys)
+    }
+
+    /// Like [`Registry::resolve`], for keys whose IDs were looked up beforehand (`known[i]`):
+    /// only the unknown ones take the write lock.
+    pub fn resolve_rest(&self, keys: &[&SeriesKey], known: Vec<Option<SeriesId>>) -> Result<Vec<SeriesId>, RegistryError> {
+        if known.len() == keys.len() && known.iter().all(Option::is_some) {
+            return Ok(known.into_iter().flatten().collect());
+        }
+        self.allocate(keys)
+    }
+
+    fn allocate(&self, keys: &[&SeriesKey]) -> Result<Vec<SeriesId>, RegistryError> {
         let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
         let mut ids = Vec::with_capacity(keys.len());
         for &k in keys {

@@ -21,6 +21,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use super::Store;
 use super::buffer::ScanFilter;
 use super::reading::SeriesKey;
+use super::registry::Registry;
 
 /// The `readings` table.
 #[derive(Debug)]
@@ -170,20 +171,24 @@ impl Pushdown {
         }
     }
 
-    fn scan_filter(&self, keys: &[SeriesKey]) -> ScanFilter {
-        let series = if self.device.is_none() && self.resource.is_none() && self.metric.is_none() {
-            None
-        } else {
-            let ok = |set: &Option<HashSet<String>>, v: &str| set.as_ref().is_none_or(|s| s.contains(v));
-            let ids: HashSet<u32> = keys
-                .iter()
-                .enumerate()
-                .filter(|(_, k)| {
+    fn scan_filter(&self, registry: &Registry) -> ScanFilter {
+        let series = match (&self.device, &self.resource, &self.metric) {
+            (None, None, None) => None,
+            // Every part pinned: look the few keys up instead of walking the registry.
+            (Some(d), Some(r), Some(m)) => {
+                let keys: Vec<SeriesKey> = d
+                    .iter()
+                    .flat_map(|d| r.iter().flat_map(move |r| m.iter().map(move |m| (d, r, m))))
+                    .map(|(d, r, m)| SeriesKey { device: d.clone(), resource: r.clone(), metric: m.clone() })
+                    .collect();
+                Some(Arc::new(registry.lookup(keys.iter()).into_iter().flatten().map(|id| id.0).collect()))
+            }
+            _ => {
+                let ok = |set: &Option<HashSet<String>>, v: &str| set.as_ref().is_none_or(|s| s.contains(v));
+                Some(Arc::new(registry.select(|k| {
                     ok(&self.device, &k.device) && ok(&self.resource, &k.resource) && ok(&self.metric, &k.metric)
-                })
-                .map(|(i, _)| i as u32)
-                .collect();
-            Some(Arc::new(ids))
+                })))
+            }
         };
         ScanFilter { series, from: self.from, to: self.to }
     }
@@ -210,14 +215,16 @@ impl TableProvider for ReadingsTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let keys = self.store.registry().keys();
-        let filter = Pushdown::from_filters(filters).scan_filter(&keys);
+        let filter = Pushdown::from_filters(filters).scan_filter(self.store.registry());
         let store = Arc::clone(&self.store);
         let rows = tokio::task::spawn_blocking(move || store.scan(&filter))
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let key = |i: usize| keys.get(rows.series[i] as usize);
+        let mut ids: Vec<u32> = rows.series.clone();
+        ids.dedup();
+        let keys = self.store.registry().keys_of(ids.into_iter());
+        let key = |i: usize| keys.get(&rows.series[i]);
         let n = rows.len();
         let device: StringArray = (0..n).map(|i| key(i).map(|k| k.device.as_str())).collect();
         let resource: StringArray = (0..n).map(|i| key(i).map(|k| k.resource.as_str())).collect();

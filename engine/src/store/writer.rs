@@ -20,8 +20,9 @@ const MAX_GROUP: usize = 512;
 
 /// What the writer thread is asked to do.
 pub enum Command {
-    /// Store a batch; answer with its commit sequence number.
-    Write(Vec<PendingReading>, oneshot::Sender<Result<u64, StoreError>>),
+    /// Store a batch (with the series IDs already known, by position); answer with its commit
+    /// sequence number.
+    Write(Vec<PendingReading>, Vec<Option<SeriesId>>, oneshot::Sender<Result<u64, StoreError>>),
     /// Start a new WAL file and hand the buffer over for a checkpoint: answers with the last WAL
     /// file the handed-over buffer covers.
     Freeze(crossbeam_channel::Sender<Result<(u64, Arc<Buffer>), StoreError>>),
@@ -30,6 +31,9 @@ pub enum Command {
 }
 
 type Ack = oneshot::Sender<Result<u64, StoreError>>;
+
+/// A write waiting for the group commit: readings, their known IDs, the acknowledgement.
+type Pending = (Vec<PendingReading>, Vec<Option<SeriesId>>, Ack);
 
 struct Writer {
     shared: Arc<Shared>,
@@ -66,10 +70,10 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let mut group: Vec<(Vec<PendingReading>, Ack)> = Vec::new();
+            let mut group: Vec<Pending> = Vec::new();
             for cmd in cmds {
                 match cmd {
-                    Command::Write(r, ack) => group.push((r, ack)),
+                    Command::Write(r, known, ack) => group.push((r, known, ack)),
                     Command::Freeze(reply) => {
                         self.commit(std::mem::take(&mut group));
                         let _ = reply.send(self.freeze());
@@ -104,7 +108,7 @@ impl Writer {
         }
     }
 
-    fn commit(&mut self, group: Vec<(Vec<PendingReading>, Ack)>) {
+    fn commit(&mut self, group: Vec<Pending>) {
         if group.is_empty() {
             return;
         }
@@ -113,9 +117,9 @@ impl Writer {
         let mut framed = Vec::new();
         let mut committed: Vec<(u64, Vec<Reading>, Ack)> = Vec::with_capacity(group.len());
         let mut defs_upto = self.durable_defs;
-        for (pending, ack) in group {
+        for (pending, known, ack) in group {
             let keys: Vec<&_> = pending.iter().map(|p| &p.key).collect();
-            let resolved = reg.resolve(&keys);
+            let resolved = reg.resolve_rest(&keys, known);
             drop(keys);
             let ids = match resolved {
                 Ok(ids) => ids,
