@@ -13,7 +13,9 @@ pub fn repo() -> PathBuf {
 }
 
 /// The `colometer` binary, built (or found fresh) once per test process. Cargo only builds a
-/// package's own binaries for its tests, so this crate asks cargo for `api`'s binary itself.
+/// package's own binaries for its tests, so this crate asks cargo for them itself, with the same
+/// command shape as `scripts/test` (`cargo test --workspace`): the same feature unification, so
+/// inside a test run it is a no-op, and run alone it builds exactly what the suite would.
 pub fn bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -24,7 +26,7 @@ pub fn bin() -> PathBuf {
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "api", "--bin", "colometer"])
+        cmd.args(["test", "--workspace", "--no-run", "--quiet"])
             .env("CARGO_TARGET_DIR", &target_dir)
             .current_dir(repo());
         if release {
