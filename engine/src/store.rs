@@ -281,13 +281,13 @@ impl Store {
             (Arc::clone(&st.manifest), st.frozen.as_ref().map(|f| Arc::clone(&f.1)), st.active.select(filter))
         };
         if let Some(f) = frozen {
-            append(&mut rows, f.select(filter));
+            rows.append(f.select(filter));
         }
         let dir = self.shared.segments_dir();
         for seg in manifest.segments.iter().filter(|s| filter.may_match(s.min_ts, s.max_ts, s.min_series, s.max_series))
         {
             match self.shared.reader.read(&dir, seg, filter) {
-                Ok(r) => append(&mut rows, r),
+                Ok(r) => rows.append(r),
                 Err(e) => {
                     if matches!(e, SegmentError::Corrupt { .. }) {
                         self.shared.metrics.corruptions.fetch_add(1, Ordering::Relaxed);
@@ -355,15 +355,6 @@ impl Drop for Store {
     fn drop(&mut self) {
         self.close();
     }
-}
-
-fn append(into: &mut Rows, from: Rows) {
-    into.series.extend(from.series);
-    into.ts.extend(from.ts);
-    into.value.extend(from.value);
-    into.uptime_s.extend(from.uptime_s);
-    into.discontinuity.extend(from.discontinuity);
-    into.seq.extend(from.seq);
 }
 
 /// Deletes segment files the manifest does not list (a crash between writing a segment and the

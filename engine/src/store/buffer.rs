@@ -94,6 +94,16 @@ impl Rows {
         self.seq.push(other.seq[i]);
     }
 
+    /// Moves all rows of `other` to the end.
+    pub fn append(&mut self, other: Rows) {
+        self.series.extend(other.series);
+        self.ts.extend(other.ts);
+        self.value.extend(other.value);
+        self.uptime_s.extend(other.uptime_s);
+        self.discontinuity.extend(other.discontinuity);
+        self.seq.extend(other.seq);
+    }
+
     /// The rows passing `filter`.
     pub fn select(&self, filter: &ScanFilter) -> Rows {
         let mut out = Rows::default();
@@ -222,10 +232,7 @@ impl Buffer {
             if filter.from.is_some_and(|f| end <= f) || filter.to.is_some_and(|t| *start >= t) {
                 continue;
             }
-            let sel = rows.select(filter);
-            for i in 0..sel.len() {
-                out.push_from(&sel, i);
-            }
+            out.append(rows.select(filter));
         }
         out
     }

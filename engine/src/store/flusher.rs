@@ -163,13 +163,7 @@ impl Flusher {
             }
             let mut rows = Rows::default();
             for s in &segs {
-                let r = self.shared.reader.read(&dir, s, &ScanFilter::default())?;
-                rows.series.extend(r.series);
-                rows.ts.extend(r.ts);
-                rows.value.extend(r.value);
-                rows.uptime_s.extend(r.uptime_s);
-                rows.discontinuity.extend(r.discontinuity);
-                rows.seq.extend(r.seq);
+                rows.append(self.shared.reader.read(&dir, s, &ScanFilter::default())?);
             }
             let rows = rows.sorted_unique();
             let mut next = (*self.shared.state_read().manifest).clone();

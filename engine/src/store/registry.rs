@@ -120,7 +120,11 @@ impl Registry {
 
     /// Like [`Registry::resolve`], for keys whose IDs were looked up beforehand (`known[i]`):
     /// only the unknown ones take the write lock.
-    pub fn resolve_rest(&self, keys: &[&SeriesKey], known: Vec<Option<SeriesId>>) -> Result<Vec<SeriesId>, RegistryError> {
+    pub fn resolve_rest(
+        &self,
+        keys: &[&SeriesKey],
+        known: Vec<Option<SeriesId>>,
+    ) -> Result<Vec<SeriesId>, RegistryError> {
         if known.len() == keys.len() && known.iter().all(Option::is_some) {
             return Ok(known.into_iter().flatten().collect());
         }

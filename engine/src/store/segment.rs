@@ -265,13 +265,7 @@ impl SegmentReader {
                 batch.map_err(|e| SegmentError::Arrow { path: path.clone(), message: e.to_string() })?;
             let mut all = Rows::default();
             all.extend_from_batch(&batch).map_err(|message| SegmentError::Arrow { path: path.clone(), message })?;
-            let sel = all.select(filter);
-            out.series.extend(sel.series);
-            out.ts.extend(sel.ts);
-            out.value.extend(sel.value);
-            out.uptime_s.extend(sel.uptime_s);
-            out.discontinuity.extend(sel.discontinuity);
-            out.seq.extend(sel.seq);
+            out.append(all.select(filter));
         }
         Ok(out)
     }
