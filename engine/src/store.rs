@@ -94,6 +94,14 @@ pub enum StoreError {
     /// The store is shutting down.
     #[error("the store is shut down")]
     Closed,
+    /// A background thread could not be started.
+    #[error("cannot start the store's {what} thread: {source}")]
+    Thread {
+        /// Which thread.
+        what: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 impl From<WalError> for StoreError {
@@ -256,8 +264,10 @@ impl Store {
         shared.metrics.corruptions.fetch_add(recovery.corrupt.len() as u64, Ordering::Relaxed);
         let (writes, write_rx) = crossbeam_channel::bounded(shared.cfg.queue_depth.max(1));
         let (flush, flush_rx) = crossbeam_channel::bounded(16);
-        let writer = writer::spawn(Arc::clone(&shared), wal, max_seq + 1, write_rx, flush.clone());
-        let flusher = flusher::spawn(Arc::clone(&shared), writes.clone(), flush_rx);
+        let writer = writer::spawn(Arc::clone(&shared), wal, max_seq + 1, write_rx, flush.clone())
+            .map_err(|source| StoreError::Thread { what: "WAL writer", source })?;
+        let flusher = flusher::spawn(Arc::clone(&shared), writes.clone(), flush_rx)
+            .map_err(|source| StoreError::Thread { what: "flusher", source })?;
         let store = Store { shared, writes, flush, threads: Mutex::new(vec![writer, flusher]) };
         Ok((store, recovery))
     }

@@ -40,12 +40,13 @@ struct Flusher {
 }
 
 /// Starts the flusher thread.
-pub(crate) fn spawn(shared: Arc<Shared>, writer: Sender<Command>, rx: Receiver<Signal>) -> JoinHandle<()> {
+pub(crate) fn spawn(
+    shared: Arc<Shared>,
+    writer: Sender<Command>,
+    rx: Receiver<Signal>,
+) -> std::io::Result<JoinHandle<()>> {
     let mut f = Flusher { shared, writer, last_checkpoint: Instant::now(), graveyard: Vec::new() };
-    std::thread::Builder::new()
-        .name("colometer-flush".into())
-        .spawn(move || f.run(rx))
-        .unwrap_or_else(|e| panic!("cannot start the flusher thread: {e}"))
+    std::thread::Builder::new().name("colometer-flush".into()).spawn(move || f.run(rx))
 }
 
 impl Flusher {

@@ -51,13 +51,10 @@ pub(crate) fn spawn(
     next_seq: u64,
     rx: Receiver<Command>,
     flush: Sender<Signal>,
-) -> JoinHandle<()> {
+) -> std::io::Result<JoinHandle<()>> {
     let durable_defs = shared.registry.len();
     let mut w = Writer { shared, wal, next_seq, durable_defs, flush };
-    std::thread::Builder::new()
-        .name("colometer-wal".into())
-        .spawn(move || w.run(rx))
-        .unwrap_or_else(|e| panic!("cannot start the WAL writer thread: {e}"))
+    std::thread::Builder::new().name("colometer-wal".into()).spawn(move || w.run(rx))
 }
 
 impl Writer {
