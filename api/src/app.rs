@@ -37,6 +37,8 @@ pub struct AppState {
     /// Devices and resources that may receive readings, with the catalog generation they
     /// were read at.
     known: Arc<Mutex<Option<KnownAt>>>,
+    /// The catalog generation the query engine's inventory tables were built at.
+    views_at: Arc<tokio::sync::Mutex<Option<i64>>>,
 }
 
 /// Known resources and the catalog generation they were read at.
@@ -69,6 +71,7 @@ impl AppState {
             retention: std::time::Duration::from_secs(400 * 86_400),
             tee: None,
             known: Arc::new(Mutex::new(None)),
+            views_at: Arc::new(tokio::sync::Mutex::new(None)),
         }
     }
 
@@ -82,6 +85,20 @@ impl AppState {
     pub fn with_retention(mut self, retention: std::time::Duration) -> Self {
         self.retention = retention;
         self
+    }
+
+    /// Rebuilds the query engine's inventory tables (`assignments`) if the inventory changed.
+    pub async fn refresh_views(&self) -> Result<(), ApiError> {
+        let generation = self.catalog(|c| c.generation()).await?;
+        let mut at = self.views_at.lock().await;
+        if *at == Some(generation) {
+            return Ok(());
+        }
+        let inv = self.catalog(|c| c.inventory()).await?;
+        let batch = engine::inventory::sql::assignments(&inv).map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.query.set_assignments(batch).map_err(|e| ApiError::Internal(e.to_string()))?;
+        *at = Some(generation);
+        Ok(())
     }
 
     /// The devices and resources that may receive readings, re-read when the inventory changed.

@@ -72,6 +72,15 @@ impl QueryEngine {
         Ok(Self { ctx, runtime: Some(runtime) })
     }
 
+    /// Replaces the `assignments` table (the inventory changed).
+    pub fn set_assignments(&self, batch: RecordBatch) -> Result<(), QueryError> {
+        let table = datafusion::datasource::MemTable::try_new(batch.schema(), vec![vec![batch]])
+            .map_err(|e| QueryError::Setup(e.to_string()))?;
+        self.ctx.deregister_table("assignments").map_err(|e| QueryError::Setup(e.to_string()))?;
+        self.ctx.register_table("assignments", Arc::new(table)).map_err(|e| QueryError::Setup(e.to_string()))?;
+        Ok(())
+    }
+
     /// Runs one read-only SQL statement and collects its result.
     pub async fn run(&self, sql: String) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
         let ctx = self.ctx.clone();

@@ -12,6 +12,7 @@ pub mod effective;
 pub mod import;
 pub mod reader;
 pub mod source;
+pub mod sql;
 pub mod validate;
 
 use std::collections::BTreeMap;

@@ -124,6 +124,48 @@ async fn roles_limits_and_sql_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_assignments_view_shows_raw_and_billing_intervals() {
+    let (s, _server, api, admin, _ingest) = setup("");
+    let sql = "SELECT service, customer, kind, resource, \"from\", \"to\", effective_from, effective_to FROM assignments ORDER BY kind, resource";
+    let (status, body) = api.query(&admin, sql).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["rows"],
+        json!([
+            [
+                "svc-acme-1",
+                "acme",
+                "outlet",
+                "pdu-101a/1",
+                "2026-10-01T00:00:00Z",
+                "2026-10-15T12:00:00Z",
+                "2026-10-01T00:00:00Z",
+                "2026-10-15T12:00:00Z"
+            ],
+            [
+                "svc-acme-1",
+                "acme",
+                "port",
+                "sw-core1/Gi1/0/1",
+                "2026-10-01T00:00:00Z",
+                null,
+                "2026-10-01T00:00:00Z",
+                null
+            ],
+            ["svc-acme-1", "acme", "rack", "ams1-r101", "2026-10-01T00:00:00Z", null, "2026-10-01T00:00:00Z", null],
+        ])
+    );
+    // Retire the server behind the outlet: the view follows the catalog at once, and the
+    // outlet's billing interval ends when the server was retired.
+    s.import(
+        "assets: [{id: srv-01, rack: ams1-r101, status: retired, retired_at: \"2026-10-10T08:00:00Z\"}]\n\
+         pdus:\n  - id: pdu-101a\n    rack: ams1-r101\n    snmp: {host: 127.0.0.1, port: 1161, version: v2c, community: public}\n    interval: 10s\n    outlets: [{index: 1, name: srv-01-psu-a, asset: srv-01}]\n",
+    );
+    let (_, body) = api.query(&admin, "SELECT effective_to FROM assignments WHERE kind = 'outlet'").await;
+    assert_eq!(body["rows"], json!([["2026-10-10T08:00:00Z"]]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn arrow_ipc_out() {
     let (_s, _server, api, admin, ingest) = setup("");
     assert_eq!(api.write(&ingest, CONTRACT_LINES, "ns").await.0, 204);
