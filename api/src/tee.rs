@@ -159,9 +159,9 @@ fn send<'a>(
     for r in rows {
         let value: f64 = r.value.to_decimal().try_into().unwrap_or(f64::NAN);
         buf.table("readings")?
-            .symbol("device", r.key.device.as_str())?
-            .symbol("resource", r.key.resource.as_str())?
-            .symbol("metric", r.key.metric.as_str())?
+            .symbol("device", &*r.key.device)?
+            .symbol("resource", &*r.key.resource)?
+            .symbol("metric", &*r.key.metric)?
             .column_f64("value", value)?;
         if let Some(u) = r.uptime_s {
             buf.column_i64("uptime_s", i64::try_from(u).unwrap_or(i64::MAX))?;

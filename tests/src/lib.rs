@@ -7,9 +7,14 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The repository root.
+/// The repository root: from `CARGO_MANIFEST_DIR` as cargo sets it when running the tests, not as
+/// it was when they were compiled. Cargo does not hash a workspace member's path into its
+/// artifacts, so clones at other paths sharing a target directory can run a test binary compiled
+/// elsewhere; the runtime value keeps the tests (and the binary they build) on this checkout.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    let dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    dir.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// The `colometer` binary, built (or found fresh) once per test process. Cargo only builds a

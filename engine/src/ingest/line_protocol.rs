@@ -3,6 +3,8 @@
 //! (Telegraf adds `host`) are ignored; an unknown measurement or field is a bad line. A line
 //! without a timestamp takes the time the request arrived.
 
+use std::sync::Arc;
+
 use influxdb_line_protocol::{FieldValue, parse_lines};
 
 use super::known::{DeviceKind, KnownResources};
@@ -56,6 +58,19 @@ pub struct LineError {
 }
 
 const PORT_FIELDS: &[&str] = &["in_octets", "out_octets", "uptime_s", "discontinuity"];
+
+/// The metric names, allocated once for the process.
+static METRICS: std::sync::LazyLock<Vec<Arc<str>>> = std::sync::LazyLock::new(|| {
+    ["in_octets", "out_octets", "uptime_s", "discontinuity", "energy_wh", "power_w"]
+        .into_iter()
+        .map(Arc::from)
+        .collect()
+});
+
+/// The shared name of a (checked) field.
+fn metric_name(name: &str) -> Arc<str> {
+    METRICS.iter().find(|m| &***m == name).cloned().unwrap_or_else(|| Arc::from(name))
+}
 const OUTLET_FIELDS: &[&str] = &["energy_wh", "power_w", "uptime_s"];
 
 fn integer(name: &str, v: &FieldValue<'_>) -> Result<u64, String> {
@@ -134,8 +149,8 @@ fn parse_line(
             .and_then(|tags| tags.iter().find(|(k, _)| k.as_str() == name))
             .map(|(_, v)| v.to_string())
     };
-    let device = tag("device").ok_or("tag device is required")?;
-    let resource = tag(resource_tag).ok_or_else(|| format!("tag {resource_tag} is required"))?;
+    let device: Arc<str> = tag("device").ok_or("tag device is required")?.into();
+    let resource: Arc<str> = tag(resource_tag).ok_or_else(|| format!("tag {resource_tag} is required"))?.into();
     if kind == DeviceKind::Pdu && !resource.parse::<u32>().is_ok_and(|n| n > 0) {
         return Err(format!("tag outlet must be the outlet's index (1, 2, ...), found '{resource}'"));
     }
@@ -169,7 +184,11 @@ fn parse_line(
             _ => number(metric, v)?,
         };
         out.push(PendingReading {
-            key: SeriesKey { device: device.clone(), resource: resource.clone(), metric: metric.to_owned() },
+            key: SeriesKey {
+                device: Arc::clone(&device),
+                resource: Arc::clone(&resource),
+                metric: metric_name(metric),
+            },
             ts,
             value,
             uptime_s,
@@ -203,9 +222,9 @@ mod tests {
             .iter()
             .map(|r| {
                 (
-                    r.key.device.clone(),
-                    r.key.resource.clone(),
-                    r.key.metric.clone(),
+                    r.key.device.to_string(),
+                    r.key.resource.to_string(),
+                    r.key.metric.to_string(),
                     r.ts.as_nanos(),
                     r.value.to_string(),
                     r.uptime_s,

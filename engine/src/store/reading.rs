@@ -1,6 +1,7 @@
 //! Readings as the store keeps them: one value of one series at one instant, exact.
 
 use std::fmt;
+use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
@@ -15,15 +16,17 @@ pub const VALUE_SCALE: u32 = 9;
 pub struct SeriesId(pub u32);
 
 /// What a series measures: `(device, resource, metric)`, e.g. `(sw-core1, Gi1/0/1, in_octets)`.
+/// The parts are shared strings: every reading of a line shares its device and resource, so a
+/// key costs reference counts, not allocations (ingest's largest cost was allocation).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SeriesKey {
     /// Device ID.
-    pub device: String,
+    pub device: Arc<str>,
     /// Resource on the device: a port's ifName or an outlet's index; empty for the device itself.
-    pub resource: String,
+    pub resource: Arc<str>,
     /// Metric: a line-protocol field name (`in_octets`, `out_octets`, `uptime_s`, `energy_wh`,
     /// `power_w`).
-    pub metric: String,
+    pub metric: Arc<str>,
 }
 
 impl fmt::Display for SeriesKey {

@@ -98,9 +98,9 @@ impl Registry {
             .iter()
             .enumerate()
             .filter(|(_, k)| {
-                device.is_none_or(|d| k.device == d)
-                    && resource.is_none_or(|r| k.resource == r)
-                    && metric.is_none_or(|m| k.metric == m)
+                device.is_none_or(|d| &*k.device == d)
+                    && resource.is_none_or(|r| &*k.resource == r)
+                    && metric.is_none_or(|m| &*k.metric == m)
             })
             .map(|(i, _)| SeriesId(i as u32))
             .collect()
@@ -187,9 +187,9 @@ impl Registry {
         let n = d.u32().map_err(RegistryError::Malformed)?;
         for i in 0..n {
             let key = SeriesKey {
-                device: d.str().map_err(RegistryError::Malformed)?,
-                resource: d.str().map_err(RegistryError::Malformed)?,
-                metric: d.str().map_err(RegistryError::Malformed)?,
+                device: d.str().map_err(RegistryError::Malformed)?.into(),
+                resource: d.str().map_err(RegistryError::Malformed)?.into(),
+                metric: d.str().map_err(RegistryError::Malformed)?.into(),
             };
             reg.define(SeriesId(i), key)?;
         }

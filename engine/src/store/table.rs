@@ -179,7 +179,11 @@ impl Pushdown {
                 let keys: Vec<SeriesKey> = d
                     .iter()
                     .flat_map(|d| r.iter().flat_map(move |r| m.iter().map(move |m| (d, r, m))))
-                    .map(|(d, r, m)| SeriesKey { device: d.clone(), resource: r.clone(), metric: m.clone() })
+                    .map(|(d, r, m)| SeriesKey {
+                        device: d.as_str().into(),
+                        resource: r.as_str().into(),
+                        metric: m.as_str().into(),
+                    })
                     .collect();
                 Some(Arc::new(registry.lookup(keys.iter()).into_iter().flatten().map(|id| id.0).collect()))
             }
@@ -226,9 +230,9 @@ impl TableProvider for ReadingsTable {
         let keys = self.store.registry().keys_of(ids.into_iter());
         let key = |i: usize| keys.get(&rows.series[i]);
         let n = rows.len();
-        let device: StringArray = (0..n).map(|i| key(i).map(|k| k.device.as_str())).collect();
-        let resource: StringArray = (0..n).map(|i| key(i).map(|k| k.resource.as_str())).collect();
-        let metric: StringArray = (0..n).map(|i| key(i).map(|k| k.metric.as_str())).collect();
+        let device: StringArray = (0..n).map(|i| key(i).map(|k| &*k.device)).collect();
+        let resource: StringArray = (0..n).map(|i| key(i).map(|k| &*k.resource)).collect();
+        let metric: StringArray = (0..n).map(|i| key(i).map(|k| &*k.metric)).collect();
         let batch = RecordBatch::try_new(
             Self::table_schema(),
             vec![

@@ -194,7 +194,7 @@ mod model {
             let got: BTreeMap<(String, i64), u64> = (0..rows.len())
                 .map(|i| {
                     let key = s.registry().key(super::super::reading::SeriesId(rows.series[i])).unwrap();
-                    ((key.resource, rows.ts[i] / 1_000_000_000 - BASE), (rows.value[i] / 1_000_000_000) as u64)
+                    ((key.resource.to_string(), rows.ts[i] / 1_000_000_000 - BASE), (rows.value[i] / 1_000_000_000) as u64)
                 })
                 .collect();
             prop_assert_eq!(rows.len(), got.len());

@@ -89,7 +89,7 @@ impl Record {
         let mut defs = Vec::new();
         for _ in 0..ndefs {
             let id = SeriesId(d.u32()?);
-            defs.push((id, SeriesKey { device: d.str()?, resource: d.str()?, metric: d.str()? }));
+            defs.push((id, SeriesKey { device: d.str()?.into(), resource: d.str()?.into(), metric: d.str()?.into() }));
         }
         let n = d.u32()?;
         let mut readings = Vec::with_capacity(n.min(1 << 20) as usize);
