@@ -13,6 +13,13 @@ struct Device {
     open: bool,
 }
 
+/// A device's entry: its declared resources; open when it has SNMP and declares none.
+fn device(id: &impl ToString, declared: impl Iterator<Item = String>, snmp: bool) -> (String, Device) {
+    let declared: HashSet<String> = declared.collect();
+    let open = snmp && declared.is_empty();
+    (id.to_string(), Device { declared, open })
+}
+
 /// Known PDUs and switches with their resources.
 #[derive(Debug, Clone, Default)]
 pub struct KnownResources {
@@ -35,20 +42,12 @@ impl KnownResources {
         let pdus = inv
             .pdus
             .values()
-            .map(|p| {
-                let declared: HashSet<String> = p.outlets.iter().map(|o| o.index.to_string()).collect();
-                let open = p.snmp.is_some() && declared.is_empty();
-                (p.id.to_string(), Device { declared, open })
-            })
+            .map(|p| device(&p.id, p.outlets.iter().map(|o| o.index.to_string()), p.snmp.is_some()))
             .collect();
         let switches = inv
             .switches
             .values()
-            .map(|s| {
-                let declared: HashSet<String> = s.ports.iter().map(|p| p.name.to_string()).collect();
-                let open = s.snmp.is_some() && declared.is_empty();
-                (s.id.to_string(), Device { declared, open })
-            })
+            .map(|s| device(&s.id, s.ports.iter().map(|p| p.name.to_string()), s.snmp.is_some()))
             .collect();
         Self { pdus, switches }
     }

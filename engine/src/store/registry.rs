@@ -58,11 +58,6 @@ impl Registry {
         self.read().keys.get(id.0 as usize).cloned()
     }
 
-    /// Every key, indexed by ID (a copy: prefer [`Registry::select`] and [`Registry::keys_of`]).
-    pub fn keys(&self) -> Vec<SeriesKey> {
-        self.read().keys.clone()
-    }
-
     /// IDs of the series whose key passes `keep`, under one read lock, without copying keys.
     pub fn select(&self, keep: impl Fn(&SeriesKey) -> bool) -> std::collections::HashSet<u32> {
         self.read().keys.iter().enumerate().filter(|(_, k)| keep(k)).map(|(i, _)| i as u32).collect()
@@ -90,36 +85,9 @@ impl Registry {
         self.len() == 0
     }
 
-    /// IDs of series matching the given parts (`None` matches anything).
-    pub fn matching(&self, device: Option<&str>, resource: Option<&str>, metric: Option<&str>) -> Vec<SeriesId> {
-        let inner = self.read();
-        inner
-            .keys
-            .iter()
-            .enumerate()
-            .filter(|(_, k)| {
-                device.is_none_or(|d| &*k.device == d)
-                    && resource.is_none_or(|r| &*k.resource == r)
-                    && metric.is_none_or(|m| &*k.metric == m)
-            })
-            .map(|(i, _)| SeriesId(i as u32))
-            .collect()
-    }
-
-    /// Resolves keys to IDs, allocating IDs for new keys at the end of the registry (the
-    /// writer makes every entry past its durable mark durable with the record that uses it).
-    pub fn resolve(&self, keys: &[&SeriesKey]) -> Result<Vec<SeriesId>, RegistryError> {
-        {
-            let inner = self.read();
-            if let Some(ids) = keys.iter().map(|k| inner.ids.get(*k).copied()).collect::<Option<Vec<_>>>() {
-                return Ok(ids);
-            }
-        }
-        self.allocate(keys)
-    }
-
-    /// Like [`Registry::resolve`], for keys whose IDs were looked up beforehand (`known[i]`):
-    /// only the unknown ones take the write lock.
+    /// IDs for `keys`, given the IDs looked up beforehand (`known[i]`, see [`Registry::lookup`]):
+    /// when any is unknown, IDs are allocated at the end of the registry under the write lock
+    /// (the writer makes every entry past its durable mark durable with the record using it).
     pub fn resolve_rest(
         &self,
         keys: &[&SeriesKey],
