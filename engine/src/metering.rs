@@ -4,6 +4,7 @@
 
 pub mod bandwidth;
 pub mod bucket;
+pub mod bucket_table;
 pub mod carbon;
 pub mod counter;
 pub mod energy;

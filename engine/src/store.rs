@@ -12,6 +12,7 @@ pub mod codec;
 pub mod file;
 pub mod flusher;
 pub mod manifest;
+pub mod observer;
 pub mod reading;
 pub mod registry;
 pub mod segment;
@@ -21,7 +22,7 @@ pub mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -91,6 +92,9 @@ pub enum StoreError {
     /// The manifest failed.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    /// An observer is already installed.
+    #[error("the store already has a commit observer")]
+    ObserverSet,
     /// The store is shutting down.
     #[error("the store is shut down")]
     Closed,
@@ -180,6 +184,8 @@ pub(crate) struct Shared {
     pub(crate) reader: SegmentReader,
     pub(crate) metrics: StoreMetrics,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Told of every committed batch before it is acknowledged (the metering tables).
+    pub(crate) observer: OnceLock<Arc<dyn observer::CommitObserver>>,
 }
 
 impl Shared {
@@ -260,6 +266,7 @@ impl Store {
             reader: SegmentReader::default(),
             metrics: StoreMetrics::default(),
             clock,
+            observer: OnceLock::new(),
         });
         shared.metrics.corruptions.fetch_add(recovery.corrupt.len() as u64, Ordering::Relaxed);
         let (writes, write_rx) = crossbeam_channel::bounded(shared.cfg.queue_depth.max(1));
@@ -308,6 +315,12 @@ impl Store {
             }
         }
         Ok(rows.sorted_unique())
+    }
+
+    /// Installs the observer told of every committed batch before its acknowledgement, so what
+    /// it derives is current when a writer sees `204`. One per store; a second is refused.
+    pub fn observe(&self, observer: Arc<dyn observer::CommitObserver>) -> Result<(), StoreError> {
+        self.shared.observer.set(observer).map_err(|_| StoreError::ObserverSet)
     }
 
     /// The series registry.

@@ -76,38 +76,43 @@ impl Bucket {
 pub fn apportion(intervals: &[CounterInterval], poll_ns: i64) -> BTreeMap<i64, Bucket> {
     let mut out: BTreeMap<i64, Bucket> = BTreeMap::new();
     for iv in intervals {
-        let dt = iv.to - iv.from;
-        if dt <= 0 {
-            continue;
-        }
-        let gap = dt > poll_ns.saturating_mul(3);
-        let mut start = bucket_start(iv.from);
-        let mut before: u128 = 0; // bytes assigned to earlier buckets of this interval
-        while start < iv.to {
-            let end = start + BUCKET_NS;
-            let overlap = end.min(iv.to) - start.max(iv.from);
-            if overlap > 0 {
-                let b = out.entry(start).or_default();
-                match iv.delta {
-                    Delta::Valid(d) => {
-                        let covered_to = (end.min(iv.to) - iv.from) as u128;
-                        let upto = u128::from(d) * covered_to / dt as u128;
-                        b.bytes += (upto - before) as u64;
-                        before = upto;
-                        if gap {
-                            b.gap_ns += overlap;
-                        } else {
-                            b.covered_ns += overlap;
-                        }
-                    }
-                    Delta::Reset => b.reset = true,
-                    Delta::Implausible(_) => b.implausible = true,
-                }
-            }
-            start = end;
-        }
+        apportion_into(&mut out, iv, poll_ns);
     }
     out
+}
+
+/// Adds one interval's share to `out` (see [`apportion`]).
+pub fn apportion_into(out: &mut BTreeMap<i64, Bucket>, iv: &CounterInterval, poll_ns: i64) {
+    let dt = iv.to - iv.from;
+    if dt <= 0 {
+        return;
+    }
+    let gap = dt > poll_ns.saturating_mul(3);
+    let mut start = bucket_start(iv.from);
+    let mut before: u128 = 0; // bytes assigned to earlier buckets of this interval
+    while start < iv.to {
+        let end = start + BUCKET_NS;
+        let overlap = end.min(iv.to) - start.max(iv.from);
+        if overlap > 0 {
+            let b = out.entry(start).or_default();
+            match iv.delta {
+                Delta::Valid(d) => {
+                    let covered_to = (end.min(iv.to) - iv.from) as u128;
+                    let upto = u128::from(d) * covered_to / dt as u128;
+                    b.bytes += (upto - before) as u64;
+                    before = upto;
+                    if gap {
+                        b.gap_ns += overlap;
+                    } else {
+                        b.covered_ns += overlap;
+                    }
+                }
+                Delta::Reset => b.reset = true,
+                Delta::Implausible(_) => b.implausible = true,
+            }
+        }
+        start = end;
+    }
 }
 
 #[cfg(test)]

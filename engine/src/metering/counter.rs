@@ -59,28 +59,26 @@ pub fn reset_evidence(a: &CounterSample, b: &CounterSample) -> bool {
 /// a delta whose rate exceeds 1.05 × the speed is implausible. The comparison is exact integer
 /// arithmetic: `delta * 8 / dt > 1.05 * speed` ⇔ `delta * 8 * 10^9 * 100 > 105 * speed * dt_ns`.
 pub fn intervals(samples: &[CounterSample], width: CounterWidth, speed_bps: Option<u64>) -> Vec<CounterInterval> {
-    samples
-        .windows(2)
-        .filter(|w| w[1].ts > w[0].ts)
-        .map(|w| {
-            let (a, b) = (&w[0], &w[1]);
-            let delta = if reset_evidence(a, b) {
-                Delta::Reset
-            } else if b.value >= a.value {
-                Delta::Valid(b.value - a.value)
-            } else {
-                match width {
-                    CounterWidth::Bits64 => Delta::Reset,
-                    CounterWidth::Bits32 => Delta::Valid((b.value + (1u64 << 32)).wrapping_sub(a.value) & 0xFFFF_FFFF),
-                }
-            };
-            let delta = match (delta, speed_bps) {
-                (Delta::Valid(d), Some(speed)) if implausible(d, b.ts - a.ts, speed) => Delta::Implausible(d),
-                (d, _) => d,
-            };
-            CounterInterval { from: a.ts, to: b.ts, delta }
-        })
-        .collect()
+    samples.windows(2).filter(|w| w[1].ts > w[0].ts).map(|w| interval(&w[0], &w[1], width, speed_bps)).collect()
+}
+
+/// The interval between two consecutive samples `a` and `b` (`a.ts < b.ts`); see [`intervals`].
+pub fn interval(a: &CounterSample, b: &CounterSample, width: CounterWidth, speed_bps: Option<u64>) -> CounterInterval {
+    let delta = if reset_evidence(a, b) {
+        Delta::Reset
+    } else if b.value >= a.value {
+        Delta::Valid(b.value - a.value)
+    } else {
+        match width {
+            CounterWidth::Bits64 => Delta::Reset,
+            CounterWidth::Bits32 => Delta::Valid((b.value + (1u64 << 32)).wrapping_sub(a.value) & 0xFFFF_FFFF),
+        }
+    };
+    let delta = match (delta, speed_bps) {
+        (Delta::Valid(d), Some(speed)) if implausible(d, b.ts - a.ts, speed) => Delta::Implausible(d),
+        (d, _) => d,
+    };
+    CounterInterval { from: a.ts, to: b.ts, delta }
 }
 
 fn implausible(delta_bytes: u64, dt_ns: i64, speed_bps: u64) -> bool {

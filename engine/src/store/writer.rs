@@ -163,6 +163,11 @@ impl Writer {
                     }
                     st.active.rows()
                 };
+                if let Some(obs) = self.shared.observer.get() {
+                    for (_, readings, _) in &committed {
+                        obs.committed(&self.shared.registry, readings);
+                    }
+                }
                 for (seq, readings, ack) in committed {
                     m.rows_written.fetch_add(readings.len() as u64, Ordering::Relaxed);
                     m.writes.fetch_add(1, Ordering::Relaxed);

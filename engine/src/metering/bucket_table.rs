@@ -1,0 +1,424 @@
+//! The materialised 5-minute bucket table of every port counter series (metering.md §3), kept
+//! current as readings are committed, so a month's 95th never re-reads raw readings.
+//!
+//! - In-order samples (the common case) are applied at commit, on the store's writer thread:
+//!   the interval from the series' last sample is apportioned and added to its buckets.
+//! - A late sample (at or before the series' last one), or a rewrite, marks a range dirty;
+//!   [`BucketTable::settle`] rebuilds that range from the raw readings before anything reads the
+//!   table. The rebuilt range is widened until it is exactly determined: the buckets a scan of
+//!   samples `s_0..s_n` fixes are those starting at or after `s_0` and ending at or before `s_n`,
+//!   since no interval between samples outside the scan overlaps them.
+//! - At start (and after an inventory change that alters speeds or poll intervals) the table is
+//!   built from the store by [`BucketTable::build`].
+//!
+//! The table lives in memory (about 50 bytes per bucket and direction); it is derived state, so
+//! a restart rebuilds it from the raw readings the store keeps.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use super::bucket::{BUCKET_NS, Bucket, apportion, apportion_into, bucket_start};
+use super::counter::{CounterSample, CounterWidth, interval, intervals};
+use crate::store::buffer::{Rows, ScanFilter};
+use crate::store::observer::CommitObserver;
+use crate::store::reading::{Reading, SeriesKey, VALUE_SCALE};
+use crate::store::registry::Registry;
+use crate::store::{Store, StoreError};
+
+/// Which way a port counter counts (from the switch's point of view, metering.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// `in_octets`: the customer's upload.
+    In,
+    /// `out_octets`: the customer's download.
+    Out,
+}
+
+/// What the metering rules need to know about one port counter series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortMeta {
+    /// Direction.
+    pub direction: Direction,
+    /// The device's poll interval, ns (gap detection).
+    pub poll_ns: i64,
+    /// Port speed, bits/s (implausible-rate detection); `None` when unknown.
+    pub speed_bps: Option<u64>,
+    /// Counter width.
+    pub width: CounterWidth,
+}
+
+/// Decides which series are port counters, and their parameters (from the inventory).
+pub type Classifier = dyn Fn(&SeriesKey) -> Option<PortMeta> + Send + Sync;
+
+/// Buckets of one port counter series.
+#[derive(Debug, Clone)]
+struct Series {
+    meta: PortMeta,
+    /// Earliest sample time seen.
+    first: Option<i64>,
+    /// The latest sample.
+    last: Option<CounterSample>,
+    buckets: BTreeMap<i64, Bucket>,
+}
+
+impl Series {
+    fn new(meta: PortMeta) -> Self {
+        Self { meta, first: None, last: None, buckets: BTreeMap::new() }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Every series ID seen, with its classification (`None`: not a port counter).
+    seen: HashMap<u32, Option<PortMeta>>,
+    series: HashMap<u32, Series>,
+    /// `(device, port)` → series IDs `[in, out]`.
+    ports: HashMap<(Arc<str>, Arc<str>), [Option<u32>; 2]>,
+    /// Late or rewritten ranges `[lo, hi]` (sample times) waiting for a rebuild.
+    dirty: HashMap<u32, (i64, i64)>,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct BucketTableMetrics {
+    /// Samples applied in order at commit.
+    pub applied: AtomicU64,
+    /// Late samples (ranges rebuilt).
+    pub late: AtomicU64,
+    /// Range rebuilds done.
+    pub rebuilds: AtomicU64,
+    /// Counter samples that are not non-negative integers (ignored).
+    pub bad_values: AtomicU64,
+}
+
+/// The table.
+pub struct BucketTable {
+    classify: RwLock<Arc<Classifier>>,
+    inner: Mutex<Inner>,
+    /// Counters.
+    pub metrics: BucketTableMetrics,
+}
+
+impl std::fmt::Debug for BucketTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BucketTable").field("series", &self.lock().series.len()).finish()
+    }
+}
+
+/// One series' buckets in a window, by start.
+pub type BucketMap = BTreeMap<i64, Bucket>;
+
+/// Widest look-around when rebuilding a late range: beyond it there is nothing (raw retention
+/// is far shorter).
+const MAX_WINDOW_NS: i64 = 4_000 * 86_400 * 1_000_000_000;
+
+fn sample(rows: &Rows, i: usize) -> Option<CounterSample> {
+    let v = rows.value[i];
+    let unit = 10i128.pow(VALUE_SCALE);
+    if v < 0 || v % unit != 0 {
+        return None;
+    }
+    Some(CounterSample {
+        ts: rows.ts[i],
+        value: u64::try_from(v / unit).ok()?,
+        uptime_s: rows.uptime_s[i],
+        discontinuity: rows.discontinuity[i],
+    })
+}
+
+fn reading_sample(r: &Reading) -> Option<CounterSample> {
+    let unit = 10i128.pow(VALUE_SCALE);
+    if r.value.0 < 0 || r.value.0 % unit != 0 {
+        return None;
+    }
+    Some(CounterSample {
+        ts: r.ts.as_nanos(),
+        value: u64::try_from(r.value.0 / unit).ok()?,
+        uptime_s: r.uptime_s,
+        discontinuity: r.discontinuity,
+    })
+}
+
+impl BucketTable {
+    /// An empty table classifying series with `classify`.
+    pub fn new(classify: Arc<Classifier>) -> Self {
+        Self { classify: RwLock::new(classify), inner: Mutex::new(Inner::default()), metrics: Default::default() }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn classifier(&self) -> Arc<Classifier> {
+        Arc::clone(&self.classify.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Replaces the classifier (after an inventory change) and rebuilds everything.
+    pub fn reclassify(&self, classify: Arc<Classifier>, store: &Store) -> Result<(), StoreError> {
+        *self.classify.write().unwrap_or_else(|p| p.into_inner()) = classify;
+        self.build(store)
+    }
+
+    /// Builds the whole table from the store's readings. Writes committed meanwhile are applied
+    /// or marked dirty as usual and settled afterwards.
+    pub fn build(&self, store: &Store) -> Result<(), StoreError> {
+        let classify = self.classifier();
+        let mut metas: HashMap<u32, PortMeta> = HashMap::new();
+        let ids = store.registry().select(|k| classify(k).is_some());
+        for (id, key) in store.registry().keys_of(ids.iter().copied()) {
+            if let Some(m) = classify(&key) {
+                metas.insert(id, m);
+            }
+        }
+        let rows = store.scan(&ScanFilter { series: Some(Arc::new(ids)), from: None, to: None })?;
+        let mut built: HashMap<u32, Series> = HashMap::new();
+        let mut i = 0;
+        while i < rows.len() {
+            let id = rows.series[i];
+            let mut j = i;
+            while j < rows.len() && rows.series[j] == id {
+                j += 1;
+            }
+            if let Some(meta) = metas.get(&id) {
+                let samples: Vec<CounterSample> = (i..j).filter_map(|k| sample(&rows, k)).collect();
+                let ivs = intervals(&samples, meta.width, meta.speed_bps);
+                built.insert(
+                    id,
+                    Series {
+                        meta: *meta,
+                        first: samples.first().map(|s| s.ts),
+                        last: samples.last().copied(),
+                        buckets: apportion(&ivs, meta.poll_ns),
+                    },
+                );
+            }
+            i = j;
+        }
+        let registry = store.registry();
+        let mut inner = self.lock();
+        inner.seen.clear();
+        inner.ports.clear();
+        inner.dirty.clear();
+        inner.series = built;
+        for (id, meta) in &metas {
+            inner.series.entry(*id).or_insert_with(|| Series::new(*meta));
+            if let Some(key) = registry.key(crate::store::reading::SeriesId(*id)) {
+                index(&mut inner, *id, &key, Some(*meta));
+            }
+        }
+        Ok(())
+    }
+
+    /// Rebuilds every dirty range from raw readings; returns how many ranges it rebuilt.
+    pub fn settle(&self, store: &Store) -> Result<usize, StoreError> {
+        let mut done = 0;
+        loop {
+            let dirty: Vec<(u32, (i64, i64))> = self.lock().dirty.drain().collect();
+            if dirty.is_empty() {
+                return Ok(done);
+            }
+            for (id, (lo, hi)) in dirty {
+                let (meta, first, last) = match self.lock().series.get(&id) {
+                    Some(s) => (s.meta, s.first, s.last),
+                    None => continue,
+                };
+                let lo_edge = first.is_some_and(|f| lo <= f);
+                let hi_edge = last.is_some_and(|l| hi >= l.ts);
+                let rebuilt = match rebuild(store, id, meta, lo, hi, lo_edge, hi_edge) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // Put it back: the next settle tries again.
+                        self.mark(id, lo, hi);
+                        return Err(e);
+                    }
+                };
+                let mut guard = self.lock();
+                let Inner { series, dirty, .. } = &mut *guard;
+                if let Some(s) = series.get_mut(&id) {
+                    let doomed: Vec<i64> = s.buckets.range(rebuilt.from..rebuilt.to).map(|(k, _)| *k).collect();
+                    for k in doomed {
+                        s.buckets.remove(&k);
+                    }
+                    s.buckets
+                        .extend(rebuilt.buckets.into_iter().filter(|(k, _)| (rebuilt.from..rebuilt.to).contains(k)));
+                    match (rebuilt.last, s.last) {
+                        // A sample committed during the rebuild came after the scanned end: its
+                        // interval was applied from the pre-rebuild last sample, so redo it.
+                        (Some(l), Some(now)) if now.ts > l.ts => {
+                            let e = dirty.entry(id).or_insert((l.ts, now.ts));
+                            e.0 = e.0.min(l.ts);
+                            e.1 = e.1.max(now.ts);
+                        }
+                        (Some(l), _) => s.last = Some(l),
+                        (None, _) => {}
+                    }
+                    s.first = match (s.first, rebuilt.first) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+                done += 1;
+                self.metrics.rebuilds.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn mark(&self, id: u32, lo: i64, hi: i64) {
+        let mut inner = self.lock();
+        let e = inner.dirty.entry(id).or_insert((lo, hi));
+        e.0 = e.0.min(lo);
+        e.1 = e.1.max(hi);
+    }
+
+    /// Whether ranges wait for [`BucketTable::settle`].
+    pub fn is_dirty(&self) -> bool {
+        !self.lock().dirty.is_empty()
+    }
+
+    /// The buckets of a port in `[from, to)` (bucket starts): `(in, out)`. Settle first.
+    pub fn port(&self, device: &str, port: &str, from: i64, to: i64) -> (BucketMap, BucketMap) {
+        let inner = self.lock();
+        let ids = inner.ports.get(&(Arc::from(device), Arc::from(port))).copied().unwrap_or([None, None]);
+        let get = |id: Option<u32>| {
+            id.and_then(|id| inner.series.get(&id))
+                .map(|s| s.buckets.range(from..to).map(|(k, b)| (*k, *b)).collect())
+                .unwrap_or_default()
+        };
+        (get(ids[0]), get(ids[1]))
+    }
+
+    /// Every port's buckets in `[from, to)`: `(device, port, direction, start, bucket)`, sorted.
+    pub fn rows(&self, from: i64, to: i64) -> Vec<(Arc<str>, Arc<str>, Direction, i64, Bucket)> {
+        let inner = self.lock();
+        let mut out = Vec::new();
+        for ((device, port), ids) in &inner.ports {
+            for (dir, id) in [(Direction::In, ids[0]), (Direction::Out, ids[1])] {
+                if let Some(s) = id.and_then(|id| inner.series.get(&id)) {
+                    for (k, b) in s.buckets.range(from..to) {
+                        out.push((Arc::clone(device), Arc::clone(port), dir, *k, *b));
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| (&a.0, &a.1, a.3, a.2 == Direction::Out).cmp(&(&b.0, &b.1, b.3, b.2 == Direction::Out)));
+        out
+    }
+
+    /// Ports in the table: `(device, port)`.
+    pub fn ports(&self) -> HashSet<(Arc<str>, Arc<str>)> {
+        self.lock().ports.keys().cloned().collect()
+    }
+}
+
+/// Records a series in the `(device, port)` index.
+fn index(inner: &mut Inner, id: u32, key: &SeriesKey, meta: Option<PortMeta>) {
+    inner.seen.insert(id, meta);
+    if let Some(m) = meta {
+        let slot = inner.ports.entry((Arc::clone(&key.device), Arc::clone(&key.resource))).or_default();
+        slot[usize::from(m.direction == Direction::Out)] = Some(id);
+    }
+}
+
+impl CommitObserver for BucketTable {
+    fn committed(&self, registry: &Registry, readings: &[Reading]) {
+        let classify = self.classifier();
+        let mut inner = self.lock();
+        for r in readings {
+            let id = r.series.0;
+            let meta = match inner.seen.get(&id) {
+                Some(m) => *m,
+                None => {
+                    let Some(key) = registry.key(r.series) else { continue };
+                    let m = classify(&key);
+                    index(&mut inner, id, &key, m);
+                    if let Some(m) = m {
+                        inner.series.entry(id).or_insert_with(|| Series::new(m));
+                    }
+                    m
+                }
+            };
+            let Some(meta) = meta else { continue };
+            let Some(s) = reading_sample(r) else {
+                self.metrics.bad_values.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let Some(series) = inner.series.get_mut(&id) else { continue };
+            series.first = Some(series.first.map_or(s.ts, |f| f.min(s.ts)));
+            match series.last {
+                None => series.last = Some(s),
+                Some(last) if s.ts > last.ts => {
+                    let iv = interval(&last, &s, meta.width, meta.speed_bps);
+                    apportion_into(&mut series.buckets, &iv, meta.poll_ns);
+                    series.last = Some(s);
+                    self.metrics.applied.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(_) => {
+                    self.metrics.late.fetch_add(1, Ordering::Relaxed);
+                    let e = inner.dirty.entry(id).or_insert((s.ts, s.ts));
+                    e.0 = e.0.min(s.ts);
+                    e.1 = e.1.max(s.ts);
+                }
+            }
+        }
+    }
+}
+
+/// A rebuilt range: buckets with start in `[from, to)` replace the table's.
+struct Rebuilt {
+    from: i64,
+    to: i64,
+    buckets: BucketMap,
+    first: Option<i64>,
+    last: Option<CounterSample>,
+}
+
+/// Rebuilds the buckets a late range `[lo, hi]` touches, from raw readings, widening the scan
+/// until the range is exactly determined (see the module docs). `lo_edge` / `hi_edge`: nothing
+/// exists before `lo` / after `hi`.
+fn rebuild(
+    store: &Store,
+    id: u32,
+    meta: PortMeta,
+    lo: i64,
+    hi: i64,
+    lo_edge: bool,
+    hi_edge: bool,
+) -> Result<Rebuilt, StoreError> {
+    let series = Arc::new(HashSet::from([id]));
+    let mut w: i64 = 15 * 60 * 1_000_000_000;
+    loop {
+        let wide = w >= MAX_WINDOW_NS;
+        let from = if lo_edge || wide { None } else { Some(lo.saturating_sub(w)) };
+        let to = if hi_edge || wide { None } else { Some(hi.saturating_add(w).saturating_add(1)) };
+        let rows = store.scan(&ScanFilter { series: Some(Arc::clone(&series)), from, to })?;
+        let samples: Vec<CounterSample> = (0..rows.len()).filter_map(|k| sample(&rows, k)).collect();
+        let i = samples.partition_point(|s| s.ts < lo);
+        let j = samples.partition_point(|s| s.ts <= hi);
+        let lo_ok = from.is_none() || (i > 0 && samples[0].ts <= bucket_start(samples[i - 1].ts));
+        let hi_ok = to.is_none()
+            || (j < samples.len() && samples.last().is_some_and(|l| l.ts >= bucket_start(samples[j].ts) + BUCKET_NS));
+        if lo_ok && hi_ok {
+            let ivs = intervals(&samples, meta.width, meta.speed_bps);
+            let r_from = match (from, samples.first()) {
+                (Some(_), Some(s0)) => bucket_start(s0.ts + BUCKET_NS - 1),
+                _ => i64::MIN,
+            };
+            let r_to = match (to, samples.last()) {
+                (Some(_), Some(sn)) => bucket_start(sn.ts),
+                _ => i64::MAX,
+            };
+            return Ok(Rebuilt {
+                from: r_from,
+                to: r_to,
+                buckets: apportion(&ivs, meta.poll_ns),
+                first: if from.is_none() { samples.first().map(|s| s.ts) } else { None },
+                last: if to.is_none() { samples.last().copied() } else { None },
+            });
+        }
+        w = w.saturating_mul(8);
+    }
+}
+
+#[cfg(test)]
+mod tests;
