@@ -10,6 +10,9 @@ use axum::response::{IntoResponse, Response};
 use engine::catalog::{Catalog, CatalogError, SqliteCatalog};
 use engine::clock::Clock;
 use engine::ingest::KnownResources;
+use engine::inventory::Inventory;
+use engine::metering::bucket_table::BucketTable;
+use engine::metering::plant::Plant;
 use engine::store::Store;
 use tower_http::trace::TraceLayer;
 
@@ -34,15 +37,25 @@ pub struct AppState {
     pub retention: std::time::Duration,
     /// The optional QuestDB tee.
     pub tee: Option<Arc<Tee>>,
-    /// Devices and resources that may receive readings, with the catalog generation they
-    /// were read at.
-    known: Arc<Mutex<Option<KnownAt>>>,
-    /// The catalog generation the query engine's inventory tables were built at.
-    views_at: Arc<tokio::sync::Mutex<Option<i64>>>,
+    /// The materialised 5-minute bucket table (kept current by the store's commit observer).
+    pub buckets: Arc<BucketTable>,
+    /// `[collectors] default_interval`, seconds (gap detection for devices without one).
+    pub default_poll_s: u32,
+    /// What is derived from the inventory, with the catalog generation it was read at.
+    derived: Arc<tokio::sync::Mutex<Option<Arc<Derived>>>>,
 }
 
-/// Known resources and the catalog generation they were read at.
-type KnownAt = (i64, Arc<KnownResources>);
+/// What is derived from one generation of the inventory.
+pub struct Derived {
+    /// The catalog generation.
+    pub generation: i64,
+    /// The inventory.
+    pub inventory: Arc<Inventory>,
+    /// Devices and resources that may receive readings.
+    pub known: Arc<KnownResources>,
+    /// Poll intervals and port speeds.
+    pub plant: Arc<Plant>,
+}
 
 /// Limits applied to every request.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +75,10 @@ impl AppState {
         clock: Arc<dyn Clock>,
         limits: Limits,
     ) -> Self {
+        let buckets = Arc::new(BucketTable::new(Arc::new(|_: &_| None)));
+        if let Err(e) = store.observe(Arc::clone(&buckets) as _) {
+            tracing::error!(error = %e, "the bucket table cannot follow the store");
+        }
         Self {
             catalog: Arc::new(Mutex::new(catalog)),
             clock,
@@ -70,8 +87,9 @@ impl AppState {
             limits,
             retention: std::time::Duration::from_secs(400 * 86_400),
             tee: None,
-            known: Arc::new(Mutex::new(None)),
-            views_at: Arc::new(tokio::sync::Mutex::new(None)),
+            buckets,
+            default_poll_s: 10,
+            derived: Arc::new(tokio::sync::Mutex::new(None)),
         }
     }
 
@@ -87,34 +105,48 @@ impl AppState {
         self
     }
 
-    /// Rebuilds the query engine's inventory tables (`assignments`) if the inventory changed.
-    pub async fn refresh_views(&self) -> Result<(), ApiError> {
-        let generation = self.catalog(|c| c.generation()).await?;
-        let mut at = self.views_at.lock().await;
-        if *at == Some(generation) {
-            return Ok(());
-        }
-        let inv = self.catalog(|c| c.inventory()).await?;
-        let batch = engine::inventory::sql::assignments(&inv).map_err(|e| ApiError::Internal(e.to_string()))?;
-        self.query.set_assignments(batch).map_err(|e| ApiError::Internal(e.to_string()))?;
-        *at = Some(generation);
-        Ok(())
+    /// Sets `[collectors] default_interval`.
+    pub fn with_default_poll(mut self, seconds: u32) -> Self {
+        self.default_poll_s = seconds;
+        self
     }
 
-    /// The devices and resources that may receive readings, re-read when the inventory changed.
-    pub async fn known_resources(&self) -> Result<Arc<KnownResources>, ApiError> {
+    /// What is derived from the current inventory, rebuilt when the catalog generation moved:
+    /// the query engine's `assignments` table, the known resources for writes, and (when poll
+    /// intervals or port speeds changed) the bucket table.
+    pub async fn derived(&self) -> Result<Arc<Derived>, ApiError> {
         let generation = self.catalog(|c| c.generation()).await?;
-        let cached = self.known.lock().map_err(|_| ApiError::Internal("known-resources lock poisoned".into()))?.clone();
-        if let Some((g, k)) = cached
-            && g == generation
+        let mut slot = self.derived.lock().await;
+        if let Some(d) = slot.as_ref()
+            && d.generation == generation
         {
-            return Ok(k);
+            return Ok(Arc::clone(d));
         }
-        let inv = self.catalog(|c| c.inventory()).await?;
-        let fresh = Arc::new(KnownResources::from_inventory(&inv));
-        *self.known.lock().map_err(|_| ApiError::Internal("known-resources lock poisoned".into()))? =
-            Some((generation, Arc::clone(&fresh)));
-        Ok(fresh)
+        let inventory = Arc::new(self.catalog(|c| c.inventory()).await?);
+        let batch = engine::inventory::sql::assignments(&inventory).map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.query.set_assignments(batch).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let plant = Arc::new(Plant::new(&inventory, self.default_poll_s));
+        if slot.as_ref().is_none_or(|d| *d.plant != *plant) {
+            let (buckets, store, classify) =
+                (Arc::clone(&self.buckets), Arc::clone(&self.store), Arc::clone(&plant).classifier());
+            tokio::task::spawn_blocking(move || buckets.reclassify(classify, &store))
+                .await
+                .map_err(|e| ApiError::Internal(format!("bucket table task failed: {e}")))?
+                .map_err(|e| ApiError::Internal(format!("building the bucket table: {e}")))?;
+        }
+        let d = Arc::new(Derived {
+            generation,
+            known: Arc::new(KnownResources::from_inventory(&inventory)),
+            inventory,
+            plant,
+        });
+        *slot = Some(Arc::clone(&d));
+        Ok(d)
+    }
+
+    /// The devices and resources that may receive readings.
+    pub async fn known_resources(&self) -> Result<Arc<KnownResources>, ApiError> {
+        Ok(Arc::clone(&self.derived().await?.known))
     }
 
     /// Runs a catalog operation on the blocking pool (SQLite calls block), never on an IO thread.
@@ -141,6 +173,7 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         .merge(routes::whoami::router())
         .merge(routes::write::router())
         .merge(routes::query::router())
+        .merge(routes::usage::router())
         .merge(routes::metrics::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

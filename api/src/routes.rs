@@ -3,5 +3,6 @@
 pub mod health;
 pub mod metrics;
 pub mod query;
+pub mod usage;
 pub mod whoami;
 pub mod write;

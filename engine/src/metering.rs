@@ -9,4 +9,6 @@ pub mod carbon;
 pub mod counter;
 pub mod energy;
 pub mod percentile;
+pub mod plant;
 pub mod udaf;
+pub mod usage;

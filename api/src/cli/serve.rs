@@ -55,7 +55,10 @@ pub async fn run_with(
     let query = Arc::new(QueryEngine::new(Arc::clone(&store), threads, cfg.storage.query_memory_bytes)?);
     let limits = Limits { body_limit_bytes: cfg.server.body_limit_bytes, request_timeout: cfg.server.request_timeout };
     let mut state = AppState::new(catalog, Arc::clone(&store), query, Arc::new(SystemClock), limits)
-        .with_retention(cfg.storage.retention);
+        .with_retention(cfg.storage.retention)
+        .with_default_poll(cfg.collectors.default_interval.interval_s());
+    // Build what the inventory implies (the bucket table above all) before taking requests.
+    state.derived().await.map_err(|e| anyhow::anyhow!("preparing metering: {e}"))?;
     let tee = cfg.storage.questdb.clone().map(|t| {
         tracing::info!(addr = %t.addr, "teeing readings to QuestDB");
         Arc::new(Tee::start(t))

@@ -44,7 +44,7 @@ async fn query(
     let body = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let body: Body = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("expected {{\"sql\": \"...\"}}: {e}")))?;
-    state.refresh_views().await?;
+    state.derived().await?;
     let (schema, batches) = state.query.run(body.sql).await.map_err(|e| match e {
         QueryError::Invalid(m) => ApiError::BadRequest(m),
         QueryError::TooBig(m) => ApiError::Unprocessable(m),

@@ -48,6 +48,24 @@ pub struct PortMeta {
     pub width: CounterWidth,
 }
 
+/// A port: `(device, ifName)`.
+pub type PortKey = (Arc<str>, Arc<str>);
+
+/// One bucket of one port and direction, for the `port_buckets` view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketRow {
+    /// Switch.
+    pub device: Arc<str>,
+    /// Port ifName.
+    pub port: Arc<str>,
+    /// Direction.
+    pub direction: Direction,
+    /// Bucket start, ns.
+    pub start: i64,
+    /// The bucket.
+    pub bucket: Bucket,
+}
+
 /// Decides which series are port counters, and their parameters (from the inventory).
 pub type Classifier = dyn Fn(&SeriesKey) -> Option<PortMeta> + Send + Sync;
 
@@ -74,7 +92,7 @@ struct Inner {
     seen: HashMap<u32, Option<PortMeta>>,
     series: HashMap<u32, Series>,
     /// `(device, port)` → series IDs `[in, out]`.
-    ports: HashMap<(Arc<str>, Arc<str>), [Option<u32>; 2]>,
+    ports: HashMap<PortKey, [Option<u32>; 2]>,
     /// Late or rewritten ranges `[lo, hi]` (sample times) waiting for a rebuild.
     dirty: HashMap<u32, (i64, i64)>,
 }
@@ -288,25 +306,38 @@ impl BucketTable {
         (get(ids[0]), get(ids[1]))
     }
 
-    /// Every port's buckets in `[from, to)`: `(device, port, direction, start, bucket)`, sorted.
-    pub fn rows(&self, from: i64, to: i64) -> Vec<(Arc<str>, Arc<str>, Direction, i64, Bucket)> {
+    /// Every port's buckets in `[from, to)`, sorted by port, start and direction.
+    pub fn rows(&self, from: i64, to: i64) -> Vec<BucketRow> {
         let inner = self.lock();
         let mut out = Vec::new();
         for ((device, port), ids) in &inner.ports {
-            for (dir, id) in [(Direction::In, ids[0]), (Direction::Out, ids[1])] {
+            for (direction, id) in [(Direction::In, ids[0]), (Direction::Out, ids[1])] {
                 if let Some(s) = id.and_then(|id| inner.series.get(&id)) {
-                    for (k, b) in s.buckets.range(from..to) {
-                        out.push((Arc::clone(device), Arc::clone(port), dir, *k, *b));
+                    for (start, bucket) in s.buckets.range(from..to) {
+                        out.push(BucketRow {
+                            device: Arc::clone(device),
+                            port: Arc::clone(port),
+                            direction,
+                            start: *start,
+                            bucket: *bucket,
+                        });
                     }
                 }
             }
         }
-        out.sort_by(|a, b| (&a.0, &a.1, a.3, a.2 == Direction::Out).cmp(&(&b.0, &b.1, b.3, b.2 == Direction::Out)));
+        out.sort_by(|a, b| {
+            (&a.device, &a.port, a.start, a.direction == Direction::Out).cmp(&(
+                &b.device,
+                &b.port,
+                b.start,
+                b.direction == Direction::Out,
+            ))
+        });
         out
     }
 
     /// Ports in the table: `(device, port)`.
-    pub fn ports(&self) -> HashSet<(Arc<str>, Arc<str>)> {
+    pub fn ports(&self) -> HashSet<PortKey> {
         self.lock().ports.keys().cloned().collect()
     }
 }

@@ -5,6 +5,8 @@
 //! series are hourly or coarser); a window's partial first and last hours count their part.
 //! An hour without an intensity value uses the region's default factor and is counted.
 
+use std::collections::BTreeMap;
+
 use rust_decimal::Decimal;
 
 use super::energy::Energy;
@@ -33,36 +35,60 @@ pub struct Footprint {
     pub default_intensity_hours: u64,
 }
 
-/// The footprint of `energy` inside `window`, hour by hour.
-pub fn footprint(
-    energy: &Energy,
-    window: &Interval,
+/// What applies to one hour: PUE and grid intensity (gCO2e/kWh), and whether the intensity is
+/// the region's default (no value for that hour).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Factors {
+    /// PUE.
+    pub pue: Decimal,
+    /// gCO2e per kWh.
+    pub g_per_kwh: Decimal,
+    /// The intensity is the default, not a value for the hour.
+    pub defaulted: bool,
+}
+
+/// The factors from one site's PUE series (default `default_pue`) and one region's intensity
+/// series (default `default_g_per_kwh`) at `hour`.
+pub fn factors_at(
     pue: &Series,
     default_pue: Decimal,
     intensity: &Series,
     default_g_per_kwh: Decimal,
-) -> Footprint {
-    let mut out = Footprint::default();
+    hour: Timestamp,
+) -> Factors {
+    let (g_per_kwh, defaulted) = match value_at(intensity, hour) {
+        Some(g) => (g, false),
+        None => (default_g_per_kwh, true),
+    };
+    Factors { pue: value_at(pue, hour).unwrap_or(default_pue), g_per_kwh, defaulted }
+}
+
+/// The footprint of `energy` inside `window`, hour by hour, with each hour's factors (taken at
+/// the hour's start) from `factors`.
+pub fn footprint(energy: &Energy, window: &Interval, factors: impl Fn(Timestamp) -> Factors) -> Footprint {
     let (from, to) = (window.from.as_nanos(), window.end().as_nanos());
-    let mut hour = from.div_euclid(HOUR_NS) * HOUR_NS;
-    while hour < to {
-        let (a, b) = (hour.max(from), (hour + HOUR_NS).min(to));
-        let kwh = energy.wh_in(a, b) / Decimal::from(1000);
-        if !kwh.is_zero() {
-            let start = Timestamp::from_nanos(hour);
-            let facility = kwh * value_at(pue, start).unwrap_or(default_pue);
-            let g = match value_at(intensity, start) {
-                Some(g) => g,
-                None => {
-                    out.default_intensity_hours += 1;
-                    default_g_per_kwh
-                }
-            };
-            out.it_kwh += kwh;
-            out.facility_kwh += facility;
-            out.kg_co2e += facility * g / Decimal::from(1000);
+    // Each piece's energy split over the hours it overlaps (inside the window): O(pieces).
+    let mut hourly: BTreeMap<i64, Decimal> = BTreeMap::new();
+    for p in &energy.pieces {
+        let (a, b) = (p.from.max(from), p.to.min(to));
+        let mut hour = a.div_euclid(HOUR_NS) * HOUR_NS;
+        while hour < b {
+            *hourly.entry(hour).or_default() += p.share(hour.max(a), (hour + HOUR_NS).min(b));
+            hour += HOUR_NS;
         }
-        hour += HOUR_NS;
+    }
+    let mut out = Footprint::default();
+    for (hour, wh) in hourly {
+        if wh.is_zero() {
+            continue;
+        }
+        let kwh = wh / Decimal::from(1000);
+        let f = factors(Timestamp::from_nanos(hour));
+        let facility = kwh * f.pue;
+        out.default_intensity_hours += u64::from(f.defaulted);
+        out.it_kwh += kwh;
+        out.facility_kwh += facility;
+        out.kg_co2e += facility * f.g_per_kwh / Decimal::from(1000);
     }
     out
 }
@@ -91,7 +117,7 @@ mod tests {
         let intensity =
             [(Interval::closed(h(0), h(1)).unwrap(), d("300")), (Interval::closed(h(1), h(2)).unwrap(), d("100"))];
         let window = Interval::closed(h(0), h(3)).unwrap();
-        let f = footprint(&energy, &window, &pue, d("1.2"), &intensity, d("400"));
+        let f = footprint(&energy, &window, |h| factors_at(&pue, d("1.2"), &intensity, d("400"), h));
         // Hour 0: 1.5 kWh x 300 g; hour 1: 1.5 x 100; hour 2: default PUE 1.2 x default 400 g.
         assert_eq!(f.it_kwh, d("3"));
         assert_eq!(f.facility_kwh, d("4.2"));
@@ -99,7 +125,7 @@ mod tests {
         assert_eq!(f.default_intensity_hours, 1);
         // Half of the first hour only.
         let half = Interval::closed(h(0), Timestamp::from_nanos(HOUR_NS / 2)).unwrap();
-        let f = footprint(&energy, &half, &pue, d("1.2"), &intensity, d("400"));
+        let f = footprint(&energy, &half, |h| factors_at(&pue, d("1.2"), &intensity, d("400"), h));
         assert_eq!((f.it_kwh, f.kg_co2e), (d("0.5"), d("0.225")));
     }
 }

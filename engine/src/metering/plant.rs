@@ -1,0 +1,71 @@
+//! What the metering rules need from the inventory about devices: which series are port counters
+//! with which speed and poll interval, and which PDU poll interval applies to an outlet.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::bucket_table::{Classifier, Direction, PortMeta};
+use super::counter::CounterWidth;
+use crate::id::PduId;
+use crate::inventory::Inventory;
+use crate::store::reading::SeriesKey;
+
+/// Poll intervals and port speeds from an inventory, with the configured default interval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plant {
+    default_poll_ns: i64,
+    switches: HashMap<String, i64>,
+    speeds: HashMap<(String, String), u64>,
+    pdus: HashMap<String, i64>,
+}
+
+impl Plant {
+    /// From `inv`; `default_poll_s` is `[collectors] default_interval`.
+    pub fn new(inv: &Inventory, default_poll_s: u32) -> Self {
+        let ns = |s: u32| i64::from(s) * 1_000_000_000;
+        let default_poll_ns = ns(default_poll_s);
+        let switches = inv
+            .switches
+            .values()
+            .map(|s| (s.id.to_string(), s.interval.map_or(default_poll_ns, |i| ns(i.interval_s()))))
+            .collect();
+        let speeds = inv
+            .switches
+            .values()
+            .flat_map(|s| {
+                s.ports.iter().filter_map(move |p| {
+                    p.speed_mbps.map(|m| ((s.id.to_string(), p.name.to_string()), m.saturating_mul(1_000_000)))
+                })
+            })
+            .collect();
+        let pdus = inv
+            .pdus
+            .values()
+            .map(|p| (p.id.to_string(), p.interval.map_or(default_poll_ns, |i| ns(i.interval_s()))))
+            .collect();
+        Self { default_poll_ns, switches, speeds, pdus }
+    }
+
+    /// A PDU's poll interval, ns.
+    pub fn pdu_poll_ns(&self, pdu: &PduId) -> i64 {
+        self.pdus.get(pdu.as_str()).copied().unwrap_or(self.default_poll_ns)
+    }
+
+    /// What a series is, if it is a port counter of a known switch. Pushed octet counters are
+    /// 64-bit (`contract.md`); speed is the declared contract speed (ifHighSpeed once collected).
+    pub fn port_meta(&self, key: &SeriesKey) -> Option<PortMeta> {
+        let direction = match &*key.metric {
+            "in_octets" => Direction::In,
+            "out_octets" => Direction::Out,
+            _ => return None,
+        };
+        let poll_ns = *self.switches.get(&*key.device)?;
+        let speed_bps = self.speeds.get(&(key.device.to_string(), key.resource.to_string())).copied();
+        Some(PortMeta { direction, poll_ns, speed_bps, width: CounterWidth::Bits64 })
+    }
+
+    /// The classifier for the bucket table.
+    pub fn classifier(self: Arc<Self>) -> Arc<Classifier> {
+        Arc::new(move |k: &SeriesKey| self.port_meta(k))
+    }
+}

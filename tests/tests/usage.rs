@@ -1,0 +1,120 @@
+//! `GET /api/v1/customers/{id}/usage` end to end: lines in over HTTP, the contract's usage object
+//! out, exact; customer isolation and roles.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use serde_json::{Value, json};
+use tests::{Scratch, Server, repo};
+
+/// 2026-10-15T10:59:00Z.
+const START_S: i64 = 1_792_061_940;
+
+/// Every 10 s for 2 h 2 min: the outlet +1 Wh per 10 s (360 W), the port 1,000 B/s in and
+/// 2,000 B/s out.
+fn lines() -> String {
+    let mut out = String::new();
+    for k in 0..=732i64 {
+        let ts = (START_S + k * 10) * 1_000_000_000;
+        out.push_str(&format!("outlet,device=pdu-101a,outlet=1 energy_wh={} {ts}\n", 5_000 + k));
+        out.push_str(&format!(
+            "port_counters,device=sw-core1,port=Gi1/0/1 in_octets={}u,out_octets={}u,uptime_s={}u {ts}\n",
+            1_000_000 + k * 10_000,
+            9_000_000 + k * 20_000,
+            500_000 + k * 10
+        ));
+    }
+    out
+}
+
+async fn get(http: &reqwest::Client, url: &str, token: Option<&str>) -> (u16, Value) {
+    let mut req = http.get(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_object_is_exact_and_isolated() {
+    let s = Scratch::new();
+    let mut inv = std::fs::read_to_string(repo().join("deploy/inventory.example.yaml")).unwrap();
+    inv = inv.replace(
+        "customers:\n",
+        "customers:\n  - {id: globex, name: Globex, currency: EUR, billing_timezone: UTC, tax_rate: \"0.21\"}\n",
+    );
+    s.import(&inv);
+    let admin = s.token("admin", None);
+    let billing = s.token("billing", None);
+    let ingest = s.token("ingest", None);
+    let acme = s.token("customer", Some("acme"));
+    let globex = s.token("customer", Some("globex"));
+    let server = Server::start(&s, &[]);
+    let http = reqwest::Client::new();
+    let w = http.post(format!("{}/api/v1/write", server.url)).bearer_auth(&ingest).body(lines()).send().await.unwrap();
+    let status = w.status().as_u16();
+    assert_eq!(status, 204, "{}", w.text().await.unwrap());
+
+    let url = |c: &str, q: &str| format!("{}/api/v1/customers/{c}/usage?{q}", server.url);
+    let window = "from=2026-10-15T11:00:00Z&to=2026-10-15T13:00:00Z";
+    let (status, body) = get(&http, &url("acme", window), Some(&billing)).await;
+    assert_eq!(status, 200, "{body}");
+    // The outlet is acme's until 12:00: 360 Wh. Facility x1.35 = 0.486 kWh; carbon 0.486 x 328 g.
+    // The port: 24 complete buckets, in 300,000 B (0.008 Mbps), out 600,000 B (0.016 Mbps);
+    // k = ceil(0.95 x 24) = 23, one discarded; ties rank by start, so rank 23 is bucket 22.
+    assert_eq!(
+        body,
+        json!({
+            "customer": "acme", "from": "2026-10-15T11:00:00Z", "to": "2026-10-15T13:00:00Z",
+            "energy": {"it_kwh": "0.360000", "facility_kwh": "0.486000",
+                       "flags": {"gaps": 0, "resets": 0, "reset_estimated": 0}},
+            "carbon": {"kg_co2e": "0.159408", "default_intensity_hours": 0},
+            "bandwidth": {"method": "max_in_out", "pooling": "pooled", "p95_mbps": "0.016000",
+                          "p95_in_mbps": "0.008000", "p95_out_mbps": "0.016000", "samples": 24, "discarded": 1,
+                          "p95_bucket": "2026-10-15T12:50:00Z",
+                          "flags": {"estimated": 0, "missing": 0, "reset": 0, "implausible": 0}},
+            "resources": [
+                {"kind": "outlet", "id": "pdu-101a/1", "service": "svc-acme-1", "it_kwh": "0.360000",
+                 "facility_kwh": "0.486000", "kg_co2e": "0.159408"},
+                {"kind": "port", "id": "sw-core1/Gi1/0/1", "service": "svc-acme-1", "p95_mbps": "0.016000"}
+            ],
+            "services": [{"id": "svc-acme-1", "bandwidth": body["bandwidth"].clone()}]
+        })
+    );
+    // The billing month, in the customer's timezone. The readings start at 10:59 and end at
+    // 13:01: the outlet adds 6 Wh before 11:00 (it is acme's all the way to 12:00), and the port's
+    // 10:55 and 13:00 buckets are partly covered (60 s each) and count in n (missing buckets are
+    // excluded by the plan): n = 26, k = ceil(24.7) = 25, one discarded, p95 unchanged.
+    let (status, month) = get(&http, &url("acme", "period=2026-10"), Some(&acme)).await;
+    assert_eq!(status, 200, "{month}");
+    assert_eq!(
+        (month["from"].clone(), month["to"].clone()),
+        (json!("2026-10-01T00:00:00Z"), json!("2026-11-01T00:00:00Z"))
+    );
+    assert_eq!(month["energy"]["it_kwh"], "0.366000");
+    assert_eq!((month["bandwidth"]["samples"].clone(), month["bandwidth"]["discarded"].clone()), (json!(26), json!(1)));
+    assert_eq!(month["bandwidth"]["p95_mbps"], "0.016000");
+
+    // Isolation and roles.
+    assert_eq!(get(&http, &url("acme", window), Some(&globex)).await.0, 404);
+    assert_eq!(get(&http, &url("nobody", window), Some(&admin)).await.0, 404);
+    assert_eq!(get(&http, &url("acme", window), Some(&ingest)).await.0, 403);
+    assert_eq!(get(&http, &url("acme", window), None).await.0, 401);
+    let (status, own) = get(&http, &url("globex", window), Some(&globex)).await;
+    assert_eq!(
+        (status, own["energy"]["it_kwh"].clone(), own["bandwidth"]["samples"].clone()),
+        (200, json!("0.000000"), json!(0))
+    );
+    // Bad requests.
+    let (status, p) = get(&http, &url("acme", "from=yesterday&to=2026-10-15T13:00:00Z"), Some(&admin)).await;
+    assert_eq!((status, p["title"].clone()), (400, json!("Bad Request")));
+    assert_eq!(
+        get(&http, &url("acme", "from=2026-10-15T13:00:00Z&to=2026-10-15T11:00:00Z"), Some(&admin)).await.0,
+        422
+    );
+    assert_eq!(get(&http, &url("acme", "from=2026-10-15T11:00:00Z"), Some(&admin)).await.0, 400);
+    assert_eq!(
+        get(&http, &url("acme", "from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z"), Some(&admin)).await.0,
+        422
+    );
+}
