@@ -79,6 +79,9 @@ impl AppState {
         if let Err(e) = store.observe(Arc::clone(&buckets) as _) {
             tracing::error!(error = %e, "the bucket table cannot follow the store");
         }
+        if let Err(e) = query.set_port_buckets(Arc::clone(&buckets), Arc::clone(&store)) {
+            tracing::error!(error = %e, "cannot register the port_buckets view");
+        }
         Self {
             catalog: Arc::new(Mutex::new(catalog)),
             clock,
@@ -126,6 +129,9 @@ impl AppState {
         let batch = engine::inventory::sql::assignments(&inventory).map_err(|e| ApiError::Internal(e.to_string()))?;
         self.query.set_assignments(batch).map_err(|e| ApiError::Internal(e.to_string()))?;
         let plant = Arc::new(Plant::new(&inventory, self.default_poll_s));
+        self.query
+            .set_outlet_energy(Arc::clone(&self.store), Arc::clone(&plant))
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         if slot.as_ref().is_none_or(|d| *d.plant != *plant) {
             let (buckets, store, classify) =
                 (Arc::clone(&self.buckets), Arc::clone(&self.store), Arc::clone(&plant).classifier());

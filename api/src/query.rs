@@ -9,7 +9,10 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::AggregateUDF;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use engine::metering::bucket_table::BucketTable;
+use engine::metering::plant::Plant;
 use engine::metering::udaf::NearestRank;
+use engine::metering::views::{OutletEnergyView, PortBucketsView};
 use engine::store::Store;
 use engine::store::table::ReadingsTable;
 
@@ -70,6 +73,22 @@ impl QueryEngine {
             .map_err(|e| QueryError::Setup(e.to_string()))?;
         ctx.register_udaf(AggregateUDF::from(NearestRank::default()));
         Ok(Self { ctx, runtime: Some(runtime) })
+    }
+
+    /// Registers `port_buckets` over the bucket table.
+    pub fn set_port_buckets(&self, table: Arc<BucketTable>, store: Arc<Store>) -> Result<(), QueryError> {
+        self.replace("port_buckets", Arc::new(PortBucketsView::new(table, store)))
+    }
+
+    /// Replaces `outlet_energy` (the inventory's poll intervals changed).
+    pub fn set_outlet_energy(&self, store: Arc<Store>, plant: Arc<Plant>) -> Result<(), QueryError> {
+        self.replace("outlet_energy", Arc::new(OutletEnergyView::new(store, plant)))
+    }
+
+    fn replace(&self, name: &str, table: Arc<dyn datafusion::datasource::TableProvider>) -> Result<(), QueryError> {
+        self.ctx.deregister_table(name).map_err(|e| QueryError::Setup(e.to_string()))?;
+        self.ctx.register_table(name, table).map_err(|e| QueryError::Setup(e.to_string()))?;
+        Ok(())
     }
 
     /// Replaces the `assignments` table (the inventory changed).

@@ -1,6 +1,8 @@
-//! Metering (`metering.md`): readings to billable quantities. So far the counter rules (§2), the
-//! 300 s bucket apportioning (§3) and the nearest-rank percentile (§4); energy, carbon,
-//! assignment-aware usage and the materialised bucket table come next.
+//! Metering (`metering.md`): readings to billable quantities. Counter rules (§2) in [`counter`],
+//! 300 s buckets (§3) in [`bucket`] and materialised in [`bucket_table`], the nearest-rank 95th
+//! (§4) in [`percentile`], [`bandwidth`] and the SQL aggregate [`udaf`], energy (§5) in
+//! [`energy`], carbon (§6) in [`carbon`], assignment-aware usage (§7) in [`usage`], SQL views
+//! in [`views`].
 
 pub mod bandwidth;
 pub mod bucket;
@@ -12,3 +14,4 @@ pub mod percentile;
 pub mod plant;
 pub mod udaf;
 pub mod usage;
+pub mod views;

@@ -13,6 +13,7 @@ pub mod file;
 pub mod flusher;
 pub mod manifest;
 pub mod observer;
+pub mod pushdown;
 pub mod reading;
 pub mod registry;
 pub mod segment;

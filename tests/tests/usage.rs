@@ -95,6 +95,31 @@ async fn usage_object_is_exact_and_isolated() {
     assert_eq!((month["bandwidth"]["samples"].clone(), month["bandwidth"]["discarded"].clone()), (json!(26), json!(1)));
     assert_eq!(month["bandwidth"]["p95_mbps"], "0.016000");
 
+    // The same buckets and energy through SQL, for staff.
+    let sql = |q: &str| {
+        let (http, url, admin) = (http.clone(), format!("{}/api/v1/query", server.url), admin.clone());
+        let q = q.to_owned();
+        async move {
+            let r = http.post(url).bearer_auth(admin).json(&json!({"sql": q})).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, b) = sql("SELECT direction, count(*) AS n, nearest_rank(bytes, 0.95) AS p95 FROM port_buckets \
+         WHERE bucket_start >= '2026-10-15T11:00:00Z' AND bucket_start < '2026-10-15T13:00:00Z' \
+         GROUP BY direction ORDER BY direction")
+    .await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(b["rows"], json!([["in", 24, 300000], ["out", 24, 600000]]));
+    let (status, b) = sql("SELECT coverage, count(*) FROM port_buckets GROUP BY coverage ORDER BY coverage").await;
+    assert_eq!((status, b["rows"].clone()), (200, json!([["complete", 48], ["partial", 4]])));
+    let (status, b) = sql("SELECT sum(energy_wh) AS wh, min(source) AS src FROM outlet_energy \
+         WHERE bucket_start >= '2026-10-15T11:00:00Z' AND bucket_start < '2026-10-15T12:00:00Z'")
+    .await;
+    assert_eq!((status, b["rows"].clone()), (200, json!([["360", "counter"]])), "{b}");
+    let (status, b) = sql("SELECT count(*) FROM outlet_energy").await;
+    assert_eq!(status, 400, "{b}");
+    assert!(b["detail"].as_str().unwrap().contains("give a bucket_start range"), "{b}");
+
     // Isolation and roles.
     assert_eq!(get(&http, &url("acme", window), Some(&globex)).await.0, 404);
     assert_eq!(get(&http, &url("nobody", window), Some(&admin)).await.0, 404);
