@@ -1,6 +1,8 @@
 //! Helpers for colometer's end-to-end tests: the real `colometer` binary in a fresh data
 //! directory, and the repository's shipped files.
 
+pub mod postgres;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -1,0 +1,110 @@
+//! A throwaway PostgreSQL server (Debian's binaries) on a Unix socket in a temporary directory,
+//! for tests that compare colometer with PostgreSQL. Stopped when dropped.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// A running server.
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    as_postgres: bool,
+}
+
+/// Where Debian's server binaries are: `initdb` on `PATH`, else `/usr/lib/postgresql/*/bin`.
+fn bin_dir() -> Option<PathBuf> {
+    if let Ok(path) = std::env::var("PATH") {
+        for d in std::env::split_paths(&path) {
+            if d.join("initdb").exists() && d.join("pg_ctl").exists() {
+                return Some(d);
+            }
+        }
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|b| b.join("initdb").exists())
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+impl Postgres {
+    /// Starts a server; `Err` says why it cannot (no binaries, no `postgres` user as root).
+    pub fn start() -> Result<Self, String> {
+        let bin = bin_dir().ok_or("PostgreSQL's server binaries (initdb, pg_ctl) are not installed")?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        // initdb refuses to run as root: run the server as Debian's `postgres` user then.
+        let as_postgres = is_root();
+        if as_postgres {
+            let ok = Command::new("chown").arg("postgres").arg(dir.path()).status().is_ok_and(|s| s.success());
+            if !ok {
+                return Err("running as root and cannot hand a directory to the postgres user".into());
+            }
+            let _ = std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700));
+        }
+        let pg = Self { dir, bin, as_postgres };
+        let data = pg.dir.path().join("data");
+        pg.run("initdb", &["-D", &data.to_string_lossy(), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])?;
+        let opts = format!("-k {} -c listen_addresses= -F -p 5432", pg.dir.path().display());
+        let log = pg.dir.path().join("log");
+        pg.run("pg_ctl", &["-D", &data.to_string_lossy(), "-o", &opts, "-l", &log.to_string_lossy(), "-w", "start"])?;
+        Ok(pg)
+    }
+
+    fn command(&self, program: &Path) -> Command {
+        if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        }
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) -> Result<String, String> {
+        let out = self.command(&self.bin.join(tool)).args(args).output().map_err(|e| format!("{tool}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("{tool} failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs `sql` with `psql -At` (unaligned, tuples only), feeding `stdin` (for `\copy`).
+    pub fn psql(&self, sql: &str, stdin: &str) -> Result<String, String> {
+        use std::io::Write;
+        let psql = self.bin.join("psql");
+        let psql = if psql.exists() { psql } else { PathBuf::from("psql") };
+        let mut child = self
+            .command(&psql)
+            .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(self.dir.path())
+            .args(["-U", "postgres", "-d", "postgres", "-c", sql])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("psql: {e}"))?;
+        if let Some(mut i) = child.stdin.take() {
+            i.write_all(stdin.as_bytes()).map_err(|e| e.to_string())?;
+        }
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!("psql failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = self.run("pg_ctl", &["-D", &data.to_string_lossy(), "-m", "immediate", "-w", "stop"]);
+    }
+}
