@@ -51,7 +51,7 @@ fn set(rng: &mut rand::rngs::StdRng, n: usize) -> Set {
     assert_eq!(buckets.len(), n);
     let bytes: Vec<u64> = buckets.values().map(|b| b.bytes).collect();
     let window = Interval::closed(Timestamp::from_nanos(T0), Timestamp::from_nanos(T0 + n as i64 * BUCKET_NS)).unwrap();
-    let port = PortBuckets { port: "p".into(), inbound: buckets, outbound: BTreeMap::new(), assigned: vec![window] };
+    let port = PortBuckets::from_maps("p", &buckets, &BTreeMap::new(), &window, vec![window]);
     let p = service_p95(&[port], &window, BandwidthMethod::In, Pooling::Pooled, MissingBuckets::Exclude);
     Set { bytes, p95: p.bytes, n: p.n }
 }

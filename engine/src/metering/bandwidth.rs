@@ -19,17 +19,59 @@ use super::percentile::{P95, nearest_rank};
 use crate::domain::{BandwidthMethod, MissingBuckets, Pooling};
 use crate::time::Interval;
 
-/// One port's buckets, by direction, and when it is assigned to the service.
+/// One port's buckets, by direction, dense from `first` (an untouched bucket is default, i.e.
+/// missing), and when it is assigned to the service.
 #[derive(Debug, Clone, Default)]
 pub struct PortBuckets {
     /// The port's key (`sw-core1/Gi1/0/1`).
     pub port: String,
-    /// `ifHCInOctets` buckets by start (the customer's upload).
-    pub inbound: BTreeMap<i64, Bucket>,
-    /// `ifHCOutOctets` buckets by start.
-    pub outbound: BTreeMap<i64, Bucket>,
+    /// Start of the first bucket held (aligned).
+    pub first: i64,
+    /// `ifHCInOctets` buckets (the customer's upload), one per 300 s from `first`.
+    pub inbound: Vec<Bucket>,
+    /// `ifHCOutOctets` buckets.
+    pub outbound: Vec<Bucket>,
     /// Effective assignment intervals.
     pub assigned: Vec<Interval>,
+}
+
+/// The start of the first bucket starting inside `period`.
+pub fn first_bucket(period: &Interval) -> i64 {
+    let from = period.from.as_nanos();
+    let first = from.div_euclid(BUCKET_NS) * BUCKET_NS;
+    if first < from { first + BUCKET_NS } else { first }
+}
+
+/// How many buckets start inside `period`.
+pub fn bucket_count(period: &Interval) -> usize {
+    let (first, end) = (first_bucket(period), period.end().as_nanos());
+    if end <= first { 0 } else { ((end - first + BUCKET_NS - 1) / BUCKET_NS) as usize }
+}
+
+impl PortBuckets {
+    /// From buckets by start, laid out densely over `period`'s buckets.
+    pub fn from_maps(
+        port: impl Into<String>,
+        inbound: &BTreeMap<i64, Bucket>,
+        outbound: &BTreeMap<i64, Bucket>,
+        period: &Interval,
+        assigned: Vec<Interval>,
+    ) -> Self {
+        let (first, n) = (first_bucket(period), bucket_count(period));
+        let dense = |m: &BTreeMap<i64, Bucket>| {
+            (0..n).map(|i| m.get(&(first + i as i64 * BUCKET_NS)).copied().unwrap_or_default()).collect()
+        };
+        Self { port: port.into(), first, inbound: dense(inbound), outbound: dense(outbound), assigned }
+    }
+
+    /// Its `(in, out)` bucket starting at `start`.
+    fn at(&self, start: i64) -> (Bucket, Bucket) {
+        if start < self.first {
+            return (Bucket::default(), Bucket::default());
+        }
+        let i = ((start - self.first) / BUCKET_NS) as usize;
+        (self.inbound.get(i).copied().unwrap_or_default(), self.outbound.get(i).copied().unwrap_or_default())
+    }
 }
 
 /// Counts of flagged buckets among those considered.
@@ -85,16 +127,17 @@ fn assigned_at(p: &PortBuckets, start: i64) -> bool {
 }
 
 /// Bucket starts of `period` that lie inside some port's assignment, combined over `ports`.
-fn combine(ports: &[&PortBuckets], period: &Interval) -> BTreeMap<i64, Combined> {
-    let mut out: BTreeMap<i64, Combined> = BTreeMap::new();
-    let first = period.from.as_nanos().div_euclid(BUCKET_NS) * BUCKET_NS;
-    let first = if first < period.from.as_nanos() { first + BUCKET_NS } else { first };
-    let mut start = first;
-    while start < period.end().as_nanos() {
+fn combine(ports: &[&PortBuckets], period: &Interval) -> Vec<(i64, Combined)> {
+    let (first, n) = (first_bucket(period), bucket_count(period));
+    let mut out: Vec<(i64, Combined)> = Vec::with_capacity(n);
+    for i in 0..n {
+        let start = first + i as i64 * BUCKET_NS;
+        let mut c = Combined::default();
+        let mut any = false;
         for p in ports.iter().filter(|p| assigned_at(p, start)) {
-            let c = out.entry(start).or_default();
-            for (map, is_in) in [(&p.inbound, true), (&p.outbound, false)] {
-                let b = map.get(&start).copied().unwrap_or_default();
+            any = true;
+            let (bin, bout) = p.at(start);
+            for (b, is_in) in [(bin, true), (bout, false)] {
                 if b.has_data() {
                     c.data = true;
                     if is_in {
@@ -108,13 +151,15 @@ fn combine(ports: &[&PortBuckets], period: &Interval) -> BTreeMap<i64, Combined>
                 c.implausible |= b.implausible;
             }
         }
-        start += BUCKET_NS;
+        if any {
+            out.push((start, c));
+        }
     }
     out
 }
 
 fn rank_one(
-    buckets: &BTreeMap<i64, Combined>,
+    buckets: &[(i64, Combined)],
     missing: MissingBuckets,
     pick: impl Fn(&Combined) -> u64,
 ) -> (Option<(u64, i64)>, usize, usize) {
@@ -129,9 +174,9 @@ fn rank_one(
     }
 }
 
-fn p95_of(buckets: &BTreeMap<i64, Combined>, method: BandwidthMethod, missing: MissingBuckets) -> P95 {
+fn p95_of(buckets: &[(i64, Combined)], method: BandwidthMethod, missing: MissingBuckets) -> P95 {
     let mut flags = Flags::default();
-    for c in buckets.values() {
+    for (_, c) in buckets {
         flags.missing += u64::from(!c.data);
         flags.estimated += u64::from(c.estimated);
         flags.reset += u64::from(c.reset);
@@ -213,27 +258,20 @@ mod tests {
         let mk = |name: &str, in_burst: i64, out_burst: i64, base: u64| {
             let mut p = PortBuckets { port: name.into(), assigned: vec![period], ..Default::default() };
             for b in 0..20 {
-                let s = b * BUCKET_NS;
-                p.inbound.insert(
-                    s,
-                    full(if b == in_burst {
-                        9_000
-                    } else if b == 2 {
-                        base * 3
-                    } else {
-                        base
-                    }),
-                );
-                p.outbound.insert(
-                    s,
-                    full(if b == out_burst {
-                        7_000
-                    } else if b == 5 {
-                        base * 2
-                    } else {
-                        base
-                    }),
-                );
+                p.inbound.push(full(if b == in_burst {
+                    9_000
+                } else if b == 2 {
+                    base * 3
+                } else {
+                    base
+                }));
+                p.outbound.push(full(if b == out_burst {
+                    7_000
+                } else if b == 5 {
+                    base * 2
+                } else {
+                    base
+                }));
             }
             p
         };
@@ -271,8 +309,8 @@ mod tests {
         ports[1].assigned = vec![Interval::new(Timestamp::from_nanos(10 * BUCKET_NS), None).unwrap()];
         // Port A has no data for buckets 0..4.
         for b in 0..4 {
-            ports[0].inbound.remove(&(b * BUCKET_NS));
-            ports[0].outbound.remove(&(b * BUCKET_NS));
+            ports[0].inbound[b] = Bucket::default();
+            ports[0].outbound[b] = Bucket::default();
         }
         let ex = service_p95(&ports, &period, BandwidthMethod::In, Pooling::Pooled, MissingBuckets::Exclude);
         assert_eq!((ex.n, ex.flags.missing), (16, 4));

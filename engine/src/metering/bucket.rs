@@ -71,6 +71,18 @@ impl Bucket {
     }
 }
 
+/// Where apportioned shares go: the bucket starting at an (aligned) instant.
+pub trait BucketSink {
+    /// The bucket starting at `start`, created empty if needed.
+    fn bucket(&mut self, start: i64) -> &mut Bucket;
+}
+
+impl BucketSink for BTreeMap<i64, Bucket> {
+    fn bucket(&mut self, start: i64) -> &mut Bucket {
+        self.entry(start).or_default()
+    }
+}
+
 /// Buckets of one series by start, from its intervals. `poll_ns` is the device's poll interval:
 /// an interval longer than 3 of them is a gap (its bytes are spread and the buckets flagged).
 pub fn apportion(intervals: &[CounterInterval], poll_ns: i64) -> BTreeMap<i64, Bucket> {
@@ -82,7 +94,7 @@ pub fn apportion(intervals: &[CounterInterval], poll_ns: i64) -> BTreeMap<i64, B
 }
 
 /// Adds one interval's share to `out` (see [`apportion`]).
-pub fn apportion_into(out: &mut BTreeMap<i64, Bucket>, iv: &CounterInterval, poll_ns: i64) {
+pub fn apportion_into(out: &mut impl BucketSink, iv: &CounterInterval, poll_ns: i64) {
     let dt = iv.to - iv.from;
     if dt <= 0 {
         return;
@@ -94,7 +106,7 @@ pub fn apportion_into(out: &mut BTreeMap<i64, Bucket>, iv: &CounterInterval, pol
         let end = start + BUCKET_NS;
         let overlap = end.min(iv.to) - start.max(iv.from);
         if overlap > 0 {
-            let b = out.entry(start).or_default();
+            let b = out.bucket(start);
             match iv.delta {
                 Delta::Valid(d) => {
                     let covered_to = (end.min(iv.to) - iv.from) as u128;

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use super::bucket::{BUCKET_NS, Bucket, apportion, apportion_into, bucket_start};
+use super::bucket_days::BucketDays;
 use super::counter::{CounterSample, CounterWidth, interval, intervals};
 use crate::store::buffer::{Rows, ScanFilter};
 use crate::store::observer::CommitObserver;
@@ -77,12 +78,12 @@ struct Series {
     first: Option<i64>,
     /// The latest sample.
     last: Option<CounterSample>,
-    buckets: BTreeMap<i64, Bucket>,
+    buckets: BucketDays,
 }
 
 impl Series {
     fn new(meta: PortMeta) -> Self {
-        Self { meta, first: None, last: None, buckets: BTreeMap::new() }
+        Self { meta, first: None, last: None, buckets: BucketDays::default() }
     }
 }
 
@@ -200,14 +201,17 @@ impl BucketTable {
             }
             if let Some(meta) = metas.get(&id) {
                 let samples: Vec<CounterSample> = (i..j).filter_map(|k| sample(&rows, k)).collect();
-                let ivs = intervals(&samples, meta.width, meta.speed_bps);
+                let mut buckets = BucketDays::default();
+                for iv in intervals(&samples, meta.width, meta.speed_bps) {
+                    apportion_into(&mut buckets, &iv, meta.poll_ns);
+                }
                 built.insert(
                     id,
                     Series {
                         meta: *meta,
                         first: samples.first().map(|s| s.ts),
                         last: samples.last().copied(),
-                        buckets: apportion(&ivs, meta.poll_ns),
+                        buckets,
                     },
                 );
             }
@@ -254,12 +258,12 @@ impl BucketTable {
                 let mut guard = self.lock();
                 let Inner { series, dirty, .. } = &mut *guard;
                 if let Some(s) = series.get_mut(&id) {
-                    let doomed: Vec<i64> = s.buckets.range(rebuilt.from..rebuilt.to).map(|(k, _)| *k).collect();
-                    for k in doomed {
-                        s.buckets.remove(&k);
+                    if rebuilt.from < rebuilt.to {
+                        s.buckets.clear_range(rebuilt.from, rebuilt.to);
+                        for (k, b) in rebuilt.buckets.range(rebuilt.from..rebuilt.to) {
+                            s.buckets.set(*k, *b);
+                        }
                     }
-                    s.buckets
-                        .extend(rebuilt.buckets.into_iter().filter(|(k, _)| (rebuilt.from..rebuilt.to).contains(k)));
                     match (rebuilt.last, s.last) {
                         // A sample committed during the rebuild came after the scanned end: its
                         // interval was applied from the pre-rebuild last sample, so redo it.
@@ -294,16 +298,37 @@ impl BucketTable {
         !self.lock().dirty.is_empty()
     }
 
-    /// The buckets of a port in `[from, to)` (bucket starts): `(in, out)`. Settle first.
+    /// The touched buckets of a port starting in `[from, to)`: `(in, out)`. Settle first.
     pub fn port(&self, device: &str, port: &str, from: i64, to: i64) -> (BucketMap, BucketMap) {
         let inner = self.lock();
         let ids = inner.ports.get(&(Arc::from(device), Arc::from(port))).copied().unwrap_or([None, None]);
         let get = |id: Option<u32>| {
             id.and_then(|id| inner.series.get(&id))
-                .map(|s| s.buckets.range(from..to).map(|(k, b)| (*k, *b)).collect())
+                .map(|s| s.buckets.range(from, to).map(|(k, b)| (k, *b)).collect())
                 .unwrap_or_default()
         };
         (get(ids[0]), get(ids[1]))
+    }
+
+    /// The `n` buckets of a port from `first` (aligned), dense (untouched ones are default):
+    /// `(in, out)`. Settle first.
+    pub fn port_dense(&self, device: &str, port: &str, first: i64, n: usize) -> (Vec<Bucket>, Vec<Bucket>) {
+        let inner = self.lock();
+        let ids = inner.ports.get(&(Arc::from(device), Arc::from(port))).copied().unwrap_or([None, None]);
+        let get = |id: Option<u32>| match id.and_then(|id| inner.series.get(&id)) {
+            Some(s) => s.buckets.dense(first, n),
+            None => vec![Bucket::default(); n],
+        };
+        (get(ids[0]), get(ids[1]))
+    }
+
+    /// Loads one series' buckets (a snapshot, a benchmark's month) in place of what it held.
+    pub fn restore(&self, id: u32, key: &SeriesKey, meta: PortMeta, buckets: BucketDays) {
+        let mut inner = self.lock();
+        index(&mut inner, id, key, Some(meta));
+        let mut s = Series::new(meta);
+        s.buckets = buckets;
+        inner.series.insert(id, s);
     }
 
     /// Every port's buckets in `[from, to)`, sorted by port, start and direction.
@@ -313,12 +338,12 @@ impl BucketTable {
         for ((device, port), ids) in &inner.ports {
             for (direction, id) in [(Direction::In, ids[0]), (Direction::Out, ids[1])] {
                 if let Some(s) = id.and_then(|id| inner.series.get(&id)) {
-                    for (start, bucket) in s.buckets.range(from..to) {
+                    for (start, bucket) in s.buckets.range(from, to) {
                         out.push(BucketRow {
                             device: Arc::clone(device),
                             port: Arc::clone(port),
                             direction,
-                            start: *start,
+                            start,
                             bucket: *bucket,
                         });
                     }

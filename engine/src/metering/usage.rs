@@ -307,7 +307,6 @@ pub fn customer_usage(src: &Sources<'_>, customer: &CustomerId, window: &Interva
     if !inv.customers.contains_key(customer) {
         return Err(UsageError::UnknownCustomer(customer.to_string()));
     }
-    let (wf, wt) = (window.from.as_nanos(), window.end().as_nanos());
     let book = Factorbook { inv };
     let mut resources = Vec::new();
     let mut energy_total = EnergyUsage::default();
@@ -362,12 +361,13 @@ pub fn customer_usage(src: &Sources<'_>, customer: &CustomerId, window: &Interva
             }
         }
     }
+    let (first, n) = (bandwidth::first_bucket(window), bandwidth::bucket_count(window));
     let buckets_of = |ports: &BTreeMap<PortId, Vec<Interval>>| -> Vec<PortBuckets> {
         ports
             .iter()
             .map(|(p, ivs)| {
-                let (inbound, outbound) = src.buckets.port(p.switch.as_str(), p.name.as_str(), wf, wt);
-                PortBuckets { port: p.to_string(), inbound, outbound, assigned: ivs.clone() }
+                let (inbound, outbound) = src.buckets.port_dense(p.switch.as_str(), p.name.as_str(), first, n);
+                PortBuckets { port: p.to_string(), first, inbound, outbound, assigned: ivs.clone() }
             })
             .collect()
     };
