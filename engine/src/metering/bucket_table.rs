@@ -16,10 +16,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::bucket::{BUCKET_NS, Bucket, apportion, apportion_into, bucket_start};
 use super::bucket_days::BucketDays;
+use super::percentile::{P95, Ranked, nearest_rank};
 use super::counter::{CounterSample, CounterWidth, interval, intervals};
 use crate::store::buffer::{Rows, ScanFilter};
 use crate::store::observer::CommitObserver;
@@ -114,14 +115,14 @@ pub struct BucketTableMetrics {
 /// The table.
 pub struct BucketTable {
     classify: RwLock<Arc<Classifier>>,
-    inner: Mutex<Inner>,
+    inner: RwLock<Inner>,
     /// Counters.
     pub metrics: BucketTableMetrics,
 }
 
 impl std::fmt::Debug for BucketTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BucketTable").field("series", &self.lock().series.len()).finish()
+        f.debug_struct("BucketTable").field("series", &self.read().series.len()).finish()
     }
 }
 
@@ -162,11 +163,15 @@ fn reading_sample(r: &Reading) -> Option<CounterSample> {
 impl BucketTable {
     /// An empty table classifying series with `classify`.
     pub fn new(classify: Arc<Classifier>) -> Self {
-        Self { classify: RwLock::new(classify), inner: Mutex::new(Inner::default()), metrics: Default::default() }
+        Self { classify: RwLock::new(classify), inner: RwLock::new(Inner::default()), metrics: Default::default() }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
     }
 
     fn classifier(&self) -> Arc<Classifier> {
@@ -241,7 +246,7 @@ impl BucketTable {
                 return Ok(done);
             }
             for (id, (lo, hi)) in dirty {
-                let (meta, first, last) = match self.lock().series.get(&id) {
+                let (meta, first, last) = match self.read().series.get(&id) {
                     Some(s) => (s.meta, s.first, s.last),
                     None => continue,
                 };
@@ -295,12 +300,12 @@ impl BucketTable {
 
     /// Whether ranges wait for [`BucketTable::settle`].
     pub fn is_dirty(&self) -> bool {
-        !self.lock().dirty.is_empty()
+        !self.read().dirty.is_empty()
     }
 
     /// The touched buckets of a port starting in `[from, to)`: `(in, out)`. Settle first.
     pub fn port(&self, device: &str, port: &str, from: i64, to: i64) -> (BucketMap, BucketMap) {
-        let inner = self.lock();
+        let inner = self.read();
         let ids = inner.ports.get(&(Arc::from(device), Arc::from(port))).copied().unwrap_or([None, None]);
         let get = |id: Option<u32>| {
             id.and_then(|id| inner.series.get(&id))
@@ -313,13 +318,35 @@ impl BucketTable {
     /// The `n` buckets of a port from `first` (aligned), dense (untouched ones are default):
     /// `(in, out)`. Settle first.
     pub fn port_dense(&self, device: &str, port: &str, first: i64, n: usize) -> (Vec<Bucket>, Vec<Bucket>) {
-        let inner = self.lock();
+        let inner = self.read();
         let ids = inner.ports.get(&(Arc::from(device), Arc::from(port))).copied().unwrap_or([None, None]);
         let get = |id: Option<u32>| match id.and_then(|id| inner.series.get(&id)) {
             Some(s) => s.buckets.dense(first, n),
             None => vec![Bucket::default(); n],
         };
         (get(ids[0]), get(ids[1]))
+    }
+
+    /// The 95th (nearest rank) of one port and direction over the buckets starting in
+    /// `[from, to)` that have data (`missing_buckets = exclude`), as `(bytes, bucket start)` with
+    /// its evidence; `None` when no bucket has data. Reads the day chunks in place: this is the
+    /// fast path for many ports (a billing run's or month-to-date figures); `scratch` is reused.
+    pub fn port_p95(
+        &self,
+        device: &str,
+        port: &str,
+        direction: Direction,
+        from: i64,
+        to: i64,
+        scratch: &mut Vec<(u64, i64)>,
+    ) -> Option<Ranked<(u64, i64)>> {
+        let inner = self.read();
+        let ids = inner.ports.get(&(Arc::from(device), Arc::from(port)))?;
+        let s = inner.series.get(&ids[usize::from(direction == Direction::Out)]?)?;
+        scratch.clear();
+        scratch.extend(s.buckets.range(from, to).filter(|(_, b)| b.has_data()).map(|(k, b)| (b.bytes, k)));
+        drop(inner);
+        nearest_rank(scratch, P95)
     }
 
     /// Loads one series' buckets (a snapshot, a benchmark's month) in place of what it held.
@@ -333,7 +360,7 @@ impl BucketTable {
 
     /// Every port's buckets in `[from, to)`, sorted by port, start and direction.
     pub fn rows(&self, from: i64, to: i64) -> Vec<BucketRow> {
-        let inner = self.lock();
+        let inner = self.read();
         let mut out = Vec::new();
         for ((device, port), ids) in &inner.ports {
             for (direction, id) in [(Direction::In, ids[0]), (Direction::Out, ids[1])] {
@@ -363,7 +390,7 @@ impl BucketTable {
 
     /// Ports in the table: `(device, port)`.
     pub fn ports(&self) -> HashSet<PortKey> {
-        self.lock().ports.keys().cloned().collect()
+        self.read().ports.keys().cloned().collect()
     }
 }
 
