@@ -41,6 +41,13 @@ impl BillingPeriod {
         Ok(Self { year, month })
     }
 
+    /// The period holding instant `t` in `tz`.
+    pub fn containing(t: Timestamp, tz: Tz) -> Self {
+        use chrono::Datelike;
+        let local = t.to_datetime().with_timezone(&tz);
+        Self { year: local.year(), month: local.month() }
+    }
+
     /// The following month.
     pub fn next(self) -> Self {
         if self.month == 12 {

@@ -120,6 +120,29 @@ async fn usage_object_is_exact_and_isolated() {
     assert_eq!(status, 400, "{b}");
     assert!(b["detail"].as_str().unwrap().contains("give a bucket_start range"), "{b}");
 
+    // Every port's running 95th this month (staff): the data's month is October (UTC). The
+    // last sample (13:01) ends 25 buckets (10:55 partly, 11:00..12:55); k = ceil(23.75) = 24.
+    let (status, ports) = get(&http, &format!("{}/api/v1/ports/month-to-date", server.url), Some(&billing)).await;
+    assert_eq!(status, 200, "{ports}");
+    assert_eq!(
+        ports,
+        json!([
+            {"id": "sw-core1/Gi1/0/1", "direction": "in", "month_start": "2026-10-01T00:00:00Z", "p95_mbps": "0.008000",
+             "p95_bucket": "2026-10-15T12:50:00Z", "samples": 25, "discarded": 1},
+            {"id": "sw-core1/Gi1/0/1", "direction": "out", "month_start": "2026-10-01T00:00:00Z", "p95_mbps": "0.016000",
+             "p95_bucket": "2026-10-15T12:50:00Z", "samples": 25, "discarded": 1}
+        ])
+    );
+    assert_eq!(get(&http, &format!("{}/api/v1/ports/month-to-date", server.url), Some(&acme)).await.0, 403);
+    // The customer's month so far (the real clock's month: no readings in it here).
+    let (status, mtd) = get(&http, &url("acme", "").replace("usage?", "month-to-date"), Some(&acme)).await;
+    assert_eq!(status, 200, "{mtd}");
+    assert_eq!(
+        (mtd["usage"]["energy"]["it_kwh"].clone(), mtd["projected"]["commit_mbps"].clone()),
+        (json!("0.000000"), json!("100.000000"))
+    );
+    assert_eq!(get(&http, &url("acme", "").replace("usage?", "month-to-date"), Some(&globex)).await.0, 404);
+
     // Isolation and roles.
     assert_eq!(get(&http, &url("acme", window), Some(&globex)).await.0, 404);
     assert_eq!(get(&http, &url("nobody", window), Some(&admin)).await.0, 404);

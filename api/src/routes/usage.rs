@@ -7,10 +7,13 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use engine::id::CustomerId;
-use engine::metering::usage::{Sources, Usage, UsageError, customer_usage};
+use engine::metering::bandwidth::mbps;
+use engine::metering::bucket_table::Direction;
+use engine::metering::month_to_date::MonthToDate;
+use engine::metering::usage::{Quantity, Sources, Usage, UsageError, customer_usage};
 use engine::period::BillingPeriod;
 use engine::time::{Interval, Timestamp};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::auth::{Allow, Caller};
@@ -21,7 +24,10 @@ const MAX_WINDOW_DAYS: i64 = 400;
 
 /// The usage route.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/customers/{id}/usage", get(usage))
+    Router::new()
+        .route("/api/v1/customers/{id}/usage", get(usage))
+        .route("/api/v1/customers/{id}/month-to-date", get(month_to_date))
+        .route("/api/v1/ports/month-to-date", get(ports_month_to_date))
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,9 +73,74 @@ async fn usage(
     })
     .await
     .map_err(|e| ApiError::Internal(format!("usage task failed: {e}")))?;
-    match joined {
-        Ok(u) => Ok(Json(u)),
-        Err(UsageError::UnknownCustomer(_)) => Err(ApiError::NotFound),
-        Err(UsageError::Store(e)) => Err(ApiError::Internal(e.to_string())),
+    joined.map(Json).map_err(usage_error)
+}
+
+fn usage_error(e: UsageError) -> ApiError {
+    match e {
+        UsageError::UnknownCustomer(_) => ApiError::NotFound,
+        UsageError::Period(p) => ApiError::Unprocessable(p.to_string()),
+        UsageError::Store(e) => ApiError::Internal(e.to_string()),
     }
+}
+
+/// `GET /api/v1/customers/{id}/month-to-date`: the customer's billing month so far (its
+/// timezone), with month-end projections.
+async fn month_to_date(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<MonthToDate>, ApiError> {
+    caller.require(&[Allow::Admin, Allow::Billing, Allow::Customer])?;
+    let customer = CustomerId::new(id).map_err(|_| ApiError::NotFound)?;
+    caller.see_customer(&customer)?;
+    let derived = state.derived().await?;
+    let now = state.clock.now();
+    let (store, buckets) = (Arc::clone(&state.store), Arc::clone(&state.buckets));
+    tokio::task::spawn_blocking(move || {
+        buckets.settle(&store).map_err(UsageError::Store)?;
+        let src = Sources { inventory: &derived.inventory, plant: &derived.plant, buckets: &buckets, store: &store };
+        engine::metering::month_to_date::month_to_date(&src, &customer, now)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("month-to-date task failed: {e}")))?
+    .map(Json)
+    .map_err(usage_error)
+}
+
+/// One port's running 95th this (UTC) month.
+#[derive(Debug, Serialize)]
+struct PortRunning {
+    id: String,
+    direction: &'static str,
+    month_start: Timestamp,
+    p95_mbps: Option<Quantity>,
+    p95_bucket: Option<Timestamp>,
+    samples: usize,
+    discarded: usize,
+}
+
+/// `GET /api/v1/ports/month-to-date` (staff): every port's running 95th per direction this UTC
+/// month, over its finished buckets, read from the running state.
+async fn ports_month_to_date(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<PortRunning>>, ApiError> {
+    caller.require(&[Allow::Admin, Allow::Billing])?;
+    let mut rows: Vec<PortRunning> = state
+        .buckets
+        .month_to_date()
+        .into_iter()
+        .map(|r| PortRunning {
+            id: format!("{}/{}", r.device, r.port),
+            direction: if r.direction == Direction::In { "in" } else { "out" },
+            month_start: Timestamp::from_nanos(r.month_start),
+            p95_mbps: r.p95.map(|p| Quantity(mbps(p.value.0))),
+            p95_bucket: r.p95.map(|p| Timestamp::from_nanos(p.value.1)),
+            samples: r.p95.map_or(0, |p| p.n),
+            discarded: r.p95.map_or(0, |p| p.discarded),
+        })
+        .collect();
+    rows.sort_by(|a, b| (&a.id, a.direction).cmp(&(&b.id, b.direction)));
+    Ok(Json(rows))
 }

@@ -20,8 +20,9 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::bucket::{BUCKET_NS, Bucket, apportion, apportion_into, bucket_start};
 use super::bucket_days::BucketDays;
-use super::percentile::{P95, Ranked, nearest_rank};
 use super::counter::{CounterSample, CounterWidth, interval, intervals};
+use super::percentile::{P95, Ranked, nearest_rank};
+use super::running::RunningP95;
 use crate::store::buffer::{Rows, ScanFilter};
 use crate::store::observer::CommitObserver;
 use crate::store::reading::{Reading, SeriesKey, VALUE_SCALE};
@@ -68,6 +69,31 @@ pub struct BucketRow {
     pub bucket: Bucket,
 }
 
+/// One port's running month-to-date 95th in one direction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningRow {
+    /// Switch.
+    pub device: Arc<str>,
+    /// Port ifName.
+    pub port: Arc<str>,
+    /// Direction.
+    pub direction: Direction,
+    /// Start of the UTC month, ns.
+    pub month_start: i64,
+    /// `(bytes, bucket start)` of the 95th so far, with n and discarded; `None` before any data.
+    pub p95: Option<Ranked<(u64, i64)>>,
+}
+
+/// The start of the UTC calendar month holding `t` (ns).
+pub fn utc_month_start(t: i64) -> i64 {
+    use chrono::{Datelike, TimeZone, Utc};
+    let d = chrono::DateTime::from_timestamp_nanos(t);
+    Utc.with_ymd_and_hms(d.year(), d.month(), 1, 0, 0, 0)
+        .single()
+        .and_then(|m| m.timestamp_nanos_opt())
+        .unwrap_or(i64::MIN)
+}
+
 /// Decides which series are port counters, and their parameters (from the inventory).
 pub type Classifier = dyn Fn(&SeriesKey) -> Option<PortMeta> + Send + Sync;
 
@@ -80,11 +106,45 @@ struct Series {
     /// The latest sample.
     last: Option<CounterSample>,
     buckets: BucketDays,
+    /// The running 95th of the current UTC month's finished buckets (with data), and that
+    /// month's start.
+    running: Option<(i64, RunningP95)>,
 }
 
 impl Series {
     fn new(meta: PortMeta) -> Self {
-        Self { meta, first: None, last: None, buckets: BucketDays::default() }
+        Self { meta, first: None, last: None, buckets: BucketDays::default(), running: None }
+    }
+
+    /// Adds a finished bucket to the running 95th (a new month starts a new one).
+    fn finish(&mut self, start: i64) {
+        let Some(b) = self.buckets.get(start).copied() else { return };
+        if !b.has_data() {
+            return;
+        }
+        let month = utc_month_start(start);
+        match &mut self.running {
+            Some((m, r)) if *m == month => r.push((b.bytes, start)),
+            Some((m, _)) if *m > month => {}
+            _ => {
+                let mut r = RunningP95::default();
+                r.push((b.bytes, start));
+                self.running = Some((month, r));
+            }
+        }
+    }
+
+    /// Recomputes the running 95th of the month holding `upto` from the buckets before `upto`
+    /// (after a rebuild, a restore or a build).
+    fn rerun(&mut self, upto: i64) {
+        let month = utc_month_start(upto);
+        let mut r = RunningP95::default();
+        for (k, b) in self.buckets.range(month, upto) {
+            if b.has_data() {
+                r.push((b.bytes, k));
+            }
+        }
+        self.running = Some((month, r));
     }
 }
 
@@ -210,15 +270,17 @@ impl BucketTable {
                 for iv in intervals(&samples, meta.width, meta.speed_bps) {
                     apportion_into(&mut buckets, &iv, meta.poll_ns);
                 }
-                built.insert(
-                    id,
-                    Series {
-                        meta: *meta,
-                        first: samples.first().map(|s| s.ts),
-                        last: samples.last().copied(),
-                        buckets,
-                    },
-                );
+                let mut series = Series {
+                    meta: *meta,
+                    first: samples.first().map(|s| s.ts),
+                    last: samples.last().copied(),
+                    buckets,
+                    running: None,
+                };
+                if let Some(l) = series.last {
+                    series.rerun(bucket_start(l.ts));
+                }
+                built.insert(id, series);
             }
             i = j;
         }
@@ -279,6 +341,9 @@ impl BucketTable {
                         }
                         (Some(l), _) => s.last = Some(l),
                         (None, _) => {}
+                    }
+                    if let Some(l) = s.last {
+                        s.rerun(bucket_start(l.ts));
                     }
                     s.first = match (s.first, rebuilt.first) {
                         (Some(a), Some(b)) => Some(a.min(b)),
@@ -349,12 +414,36 @@ impl BucketTable {
         nearest_rank(scratch, P95)
     }
 
+    /// Every port's running month-to-date 95th per direction (UTC month of its latest finished
+    /// bucket), read from the running state: no ranking happens here.
+    pub fn month_to_date(&self) -> Vec<RunningRow> {
+        let inner = self.read();
+        let mut out = Vec::with_capacity(inner.ports.len() * 2);
+        for ((device, port), ids) in &inner.ports {
+            for (direction, id) in [(Direction::In, ids[0]), (Direction::Out, ids[1])] {
+                if let Some((month, r)) = id.and_then(|id| inner.series.get(&id)).and_then(|s| s.running.as_ref()) {
+                    out.push(RunningRow {
+                        device: Arc::clone(device),
+                        port: Arc::clone(port),
+                        direction,
+                        month_start: *month,
+                        p95: r.value(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
     /// Loads one series' buckets (a snapshot, a benchmark's month) in place of what it held.
     pub fn restore(&self, id: u32, key: &SeriesKey, meta: PortMeta, buckets: BucketDays) {
         let mut inner = self.lock();
         index(&mut inner, id, key, Some(meta));
         let mut s = Series::new(meta);
         s.buckets = buckets;
+        if let Some((last, _)) = s.buckets.range(i64::MIN, i64::MAX).last() {
+            s.rerun(last + BUCKET_NS);
+        }
         inner.series.insert(id, s);
     }
 
@@ -433,6 +522,12 @@ impl CommitObserver for BucketTable {
                 Some(last) if s.ts > last.ts => {
                     let iv = interval(&last, &s, meta.width, meta.speed_bps);
                     apportion_into(&mut series.buckets, &iv, meta.poll_ns);
+                    // Buckets that ended by this sample are final (barring late data).
+                    let finished: Vec<i64> =
+                        series.buckets.range(bucket_start(last.ts), bucket_start(s.ts)).map(|(k, _)| k).collect();
+                    for k in finished {
+                        series.finish(k);
+                    }
                     series.last = Some(s);
                     self.metrics.applied.fetch_add(1, Ordering::Relaxed);
                 }

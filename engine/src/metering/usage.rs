@@ -46,6 +46,9 @@ pub enum UsageError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The billing period cannot be formed (out of range).
+    #[error(transparent)]
+    Period(#[from] crate::period::PeriodError),
 }
 
 /// A quantity shown with 6 decimal places.

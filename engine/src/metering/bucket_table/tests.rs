@@ -9,6 +9,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::clock::FixedClock;
+use crate::metering::bucket::bucket_start;
 use crate::store::reading::Value;
 use crate::store::{PendingReading, StoreConfig};
 use crate::time::Timestamp;
@@ -44,6 +45,22 @@ fn r(port: &str, metric: &str, ts_s: i64, v: u64, uptime: u64) -> PendingReading
     }
 }
 
+/// The running month-to-date 95th the table must show: the nearest rank of the buckets with data
+/// that ended by the last sample.
+fn expected_mtd(samples: &BTreeMap<i64, (u64, u64)>) -> Option<crate::metering::percentile::Ranked<(u64, i64)>> {
+    let last = (BASE + samples.keys().last()?) * S;
+    let mut v: Vec<(u64, i64)> = expected(samples)
+        .into_iter()
+        .filter(|(k, b)| *k < bucket_start(last) && b.has_data())
+        .map(|(k, b)| (b.bytes, k))
+        .collect();
+    crate::metering::percentile::nearest_rank(&mut v, crate::metering::percentile::P95)
+}
+
+fn mtd(table: &BucketTable, direction: Direction) -> Option<crate::metering::percentile::Ranked<(u64, i64)>> {
+    table.month_to_date().into_iter().find(|r| r.direction == direction).and_then(|r| r.p95)
+}
+
 /// What the table must hold for one series: apportioned from its (last-write-wins) samples.
 fn expected(samples: &BTreeMap<i64, (u64, u64)>) -> BucketMap {
     let s: Vec<CounterSample> = samples
@@ -72,6 +89,10 @@ fn in_order_late_and_rewritten_samples() {
     assert!(!table.is_dirty());
     let (inb, _) = table.port("sw1", "p1", i64::MIN, i64::MAX);
     assert_eq!(inb, expected(&model));
+    // The running 95th follows in-order data. BASE is 200 s into a bucket; the last sample (880 s)
+    // lies in the bucket from 700 s: three buckets have ended (from -200, 100 and 400 s).
+    assert_eq!(mtd(&table, Direction::In), expected_mtd(&model));
+    assert_eq!(mtd(&table, Direction::In).map(|r| r.n), Some(3));
     // The late sample, and a rewrite of an old one with a larger value.
     store.write(vec![r("p1", "in_octets", 450, 450_000, 1_450), r("p1", "in_octets", 200, 205_000, 1_200)]).unwrap();
     model.insert(450, (450_000, 1_450));
@@ -81,6 +102,7 @@ fn in_order_late_and_rewritten_samples() {
     let (inb, out) = table.port("sw1", "p1", i64::MIN, i64::MAX);
     assert_eq!(inb, expected(&model));
     assert!(out.is_empty());
+    assert_eq!(mtd(&table, Direction::In), expected_mtd(&model));
     // A fresh build from the store agrees.
     let again = BucketTable::new(classify());
     again.build(&store).unwrap();
@@ -126,5 +148,6 @@ proptest! {
         }
         table.settle(&store).unwrap();
         prop_assert_eq!(table.port("sw1", "p1", i64::MIN, i64::MAX).1, expected(&model));
+        prop_assert_eq!(mtd(&table, Direction::Out), expected_mtd(&model));
     }
 }

@@ -157,3 +157,24 @@ fn two_customers_one_outlet_a_port_with_a_burst_and_a_reboot() {
         Err(UsageError::UnknownCustomer(_))
     ));
 }
+
+#[test]
+fn month_to_date_projects_energy_linearly_and_keeps_the_95th() {
+    let (_dir, store, inv, plant, table) = setup();
+    store.write(readings()).unwrap();
+    let src = Sources { inventory: &inv, plant: &plant, buckets: &table, store: &store };
+    let now = Timestamp::from_secs(T0 + 7_200); // 2027-01-15T08:00:00Z
+    let m = crate::metering::month_to_date::month_to_date(&src, &CustomerId::new("acme").unwrap(), now).unwrap();
+    assert_eq!(m.period, "2027-01");
+    assert_eq!(m.period_end.to_string(), "2027-02-01T00:00:00Z");
+    assert_eq!(m.usage.from.to_string(), "2027-01-01T00:00:00Z");
+    // 360.5 Wh so far, 14 d 8 h (1,238,400 s) into a 31-day month (2,678,400 s):
+    // 0.3605 x 2,678,400 / 1,238,400 = 0.77968604... kWh.
+    assert_eq!(m.usage.energy.it_kwh, q("0.3605"));
+    let json = serde_json::to_value(&m).unwrap();
+    assert_eq!(json["projected"]["it_kwh"], "0.779686");
+    assert_eq!(json["projected"]["p95_mbps"], "0.016000");
+    assert_eq!(json["projected"]["commit_mbps"], "10.000000");
+    assert_eq!(json["projected"]["overage_mbps"], "0.000000");
+    assert_eq!(m.usage.bandwidth.samples, 24);
+}
