@@ -17,11 +17,14 @@ use anyhow::{Context, ensure};
 use arrow::array::{RecordBatch, TimestampNanosecondArray, UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use engine::domain::{BandwidthMethod, MissingBuckets, Pooling};
+use engine::metering::bandwidth::{PortBuckets, service_p95};
 use engine::metering::bucket::{BUCKET_NS, Bucket};
 use engine::metering::bucket_days::{BucketDays, PER_DAY};
 use engine::metering::bucket_table::{BucketTable, Direction, PortMeta};
 use engine::metering::counter::CounterWidth;
 use engine::store::reading::SeriesKey;
+use engine::time::{Interval, Timestamp};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -168,19 +171,53 @@ async fn datafusion_p95(path: &std::path::Path, threads: usize) -> anyhow::Resul
     Ok((best, result))
 }
 
-fn duckdb_p95(path: &std::path::Path, threads: usize) -> anyhow::Result<(f64, Vec<u64>)> {
+/// Pooled 95th of customers of 4 ports each (a billing run's bandwidth figures), through the
+/// production path: dense buckets of the customer's ports, `service_p95` (pooled, exclude).
+fn colometer_billing_run(table: &BucketTable, ports: u32, n: usize, threads: usize) -> Vec<u64> {
+    let window = Interval {
+        from: Timestamp::from_nanos(MONTH_START),
+        to: Some(Timestamp::from_nanos(MONTH_START + n as i64 * BUCKET_NS)),
+    };
+    let customers: Vec<u32> = (0..ports / 4).collect();
+    let chunk = customers.len().div_ceil(threads.max(1)).max(1);
+    let mut out = vec![0u64; customers.len()];
+    std::thread::scope(|s| {
+        for (cs, out) in customers.chunks(chunk).zip(out.chunks_mut(chunk)) {
+            let window = &window;
+            s.spawn(move || {
+                for (c, o) in cs.iter().zip(out.iter_mut()) {
+                    let pb: Vec<PortBuckets> = (c * 4..c * 4 + 4)
+                        .map(|p| {
+                            let (inbound, outbound) = table.port_dense("sw1", &port_name(p), MONTH_START, n);
+                            PortBuckets { port: port_name(p), first: MONTH_START, inbound, outbound, assigned: vec![*window] }
+                        })
+                        .collect();
+                    *o = service_p95(&pb, window, BandwidthMethod::In, Pooling::Pooled, MissingBuckets::Exclude).bytes;
+                }
+            });
+        }
+    });
+    out
+}
+
+const DUCK_PER_PORT: &str = "SELECT port, quantile_disc(bytes, 0.95) FROM read_parquet('{path}') GROUP BY port ORDER BY port";
+const DUCK_POOLED: &str = "WITH pooled AS (SELECT port // 4 AS c, bucket_start, sum(bytes) AS b FROM read_parquet('{path}') \
+     GROUP BY ALL) SELECT c, quantile_disc(b, 0.95) FROM pooled GROUP BY c ORDER BY c";
+
+fn duckdb_p95(path: &std::path::Path, threads: usize, sql: &str) -> anyhow::Result<(f64, Vec<u64>)> {
+    let sql = sql.replace("{path}", &path.display().to_string());
     let script = format!(
         "import duckdb, time\n\
          con = duckdb.connect()\n\
          con.execute('SET threads={threads}')\n\
+         con.execute('SET enable_progress_bar=false')\n\
          best = 1e9\n\
          for _ in range(3):\n\
          \x20   t = time.perf_counter()\n\
-         \x20   rows = con.execute(\"SELECT port, quantile_disc(bytes, 0.95) FROM read_parquet('{}') GROUP BY port ORDER BY port\").fetchall()\n\
+         \x20   rows = con.execute(\"{sql}\").fetchall()\n\
          \x20   best = min(best, time.perf_counter() - t)\n\
          print(best)\n\
-         print(' '.join(str(r[1]) for r in rows))\n",
-        path.display()
+         print(' '.join(str(r[1]) for r in rows))\n"
     );
     let out = std::process::Command::new("python3").args(["-c", &script]).output().context("running python3")?;
     ensure!(out.status.success(), "DuckDB failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -225,7 +262,10 @@ async fn main() -> anyhow::Result<()> {
     }
     ensure!(mtd == ports as usize && running == ours, "the running month-to-date 95th disagrees");
     let (df_s, df) = datafusion_p95(&path, threads).await?;
-    let (duck_s, duck) = duckdb_p95(&path, threads)?;
+    let (duck_s, duck) = duckdb_p95(&path, threads, DUCK_PER_PORT)?;
+    let (bill_s, bill) = best_of(3, || Ok(colometer_billing_run(&table, ports, n, threads)))?;
+    let (duck_bill_s, duck_bill) = duckdb_p95(&path, threads, DUCK_POOLED)?;
+    ensure!(bill == duck_bill, "pooled 95ths disagree between colometer and DuckDB");
     ensure!(ours == duck, "colometer and DuckDB disagree");
     ensure!(df == duck, "colometer's DataFusion nearest_rank and DuckDB disagree");
     let mut report = String::new();
@@ -236,6 +276,7 @@ async fn main() -> anyhow::Result<()> {
     writeln!(report, "DuckDB quantile_disc over the Parquet file, {threads} threads: {duck_s:.3} s")?;
     writeln!(report, "ratio DuckDB / colometer (bucket table): {:.1}x", duck_s / ours_s)?;
     writeln!(report, "ratio DuckDB / colometer (DataFusion over Parquet): {:.2}x", duck_s / df_s)?;
+    writeln!(report, "billing run, {} customers x 4 ports pooled: colometer {bill_s:.3} s, DuckDB {duck_bill_s:.3} s, ratio {:.1}x", bill.len(), duck_bill_s / bill_s)?;
     print!("{report}");
     Ok(())
 }
