@@ -6,7 +6,7 @@
 //! missing buckets). It goes into colometer's bucket table (the materialised table metering
 //! reads) and into one Parquet file (port, bucket_start, bytes) that DuckDB and colometer's
 //! DataFusion `nearest_rank` read. Every engine's 95th for every port must agree before a time is
-//! printed. Times are the best of 3 runs, in this process for colometer and inside DuckDB for
+//! printed. Times are the best of 5 runs, in this process for colometer and inside DuckDB for
 //! DuckDB (its Python start-up and file open are not counted).
 
 use std::fmt::Write as _;
@@ -154,7 +154,7 @@ async fn datafusion_p95(path: &std::path::Path, threads: usize) -> anyhow::Resul
     ctx.register_parquet("b", path.to_string_lossy().as_ref(), ParquetReadOptions::default()).await?;
     let mut best = f64::MAX;
     let mut result = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..5 {
         let t = Instant::now();
         let batches = ctx
             .sql("SELECT port, nearest_rank(bytes, 0.95) AS p FROM b GROUP BY port ORDER BY port")
@@ -189,7 +189,13 @@ fn colometer_billing_run(table: &BucketTable, ports: u32, n: usize, threads: usi
                     let pb: Vec<PortBuckets> = (c * 4..c * 4 + 4)
                         .map(|p| {
                             let (inbound, outbound) = table.port_dense("sw1", &port_name(p), MONTH_START, n);
-                            PortBuckets { port: port_name(p), first: MONTH_START, inbound, outbound, assigned: vec![*window] }
+                            PortBuckets {
+                                port: port_name(p),
+                                first: MONTH_START,
+                                inbound,
+                                outbound,
+                                assigned: vec![*window],
+                            }
                         })
                         .collect();
                     *o = service_p95(&pb, window, BandwidthMethod::In, Pooling::Pooled, MissingBuckets::Exclude).bytes;
@@ -200,7 +206,8 @@ fn colometer_billing_run(table: &BucketTable, ports: u32, n: usize, threads: usi
     out
 }
 
-const DUCK_PER_PORT: &str = "SELECT port, quantile_disc(bytes, 0.95) FROM read_parquet('{path}') GROUP BY port ORDER BY port";
+const DUCK_PER_PORT: &str =
+    "SELECT port, quantile_disc(bytes, 0.95) FROM read_parquet('{path}') GROUP BY port ORDER BY port";
 const DUCK_POOLED: &str = "WITH pooled AS (SELECT port // 4 AS c, bucket_start, sum(bytes) AS b FROM read_parquet('{path}') \
      GROUP BY ALL) SELECT c, quantile_disc(b, 0.95) FROM pooled GROUP BY c ORDER BY c";
 
@@ -212,7 +219,7 @@ fn duckdb_p95(path: &std::path::Path, threads: usize, sql: &str) -> anyhow::Resu
          con.execute('SET threads={threads}')\n\
          con.execute('SET enable_progress_bar=false')\n\
          best = 1e9\n\
-         for _ in range(3):\n\
+         for _ in range(5):\n\
          \x20   t = time.perf_counter()\n\
          \x20   rows = con.execute(\"{sql}\").fetchall()\n\
          \x20   best = min(best, time.perf_counter() - t)\n\
@@ -249,10 +256,10 @@ async fn main() -> anyhow::Result<()> {
     let table = load_table(ports, n);
     println!("bucket table loaded in {:.1} s", t.elapsed().as_secs_f64());
 
-    let (ours_s, ours) = best_of(3, || Ok(colometer_p95(&table, ports, n, threads)))?;
+    let (ours_s, ours) = best_of(5, || Ok(colometer_p95(&table, ports, n, threads)))?;
     // Month to date: the running 95th of every port, read (the month is complete here, so it must
     // equal the full computation).
-    let (mtd_s, mtd) = best_of(3, || Ok(table.month_to_date().len()))?;
+    let (mtd_s, mtd) = best_of(5, || Ok(table.month_to_date().len()))?;
     let index: std::collections::HashMap<String, usize> = (0..ports).map(|p| (port_name(p), p as usize)).collect();
     let mut running = vec![0u64; ports as usize];
     for r in table.month_to_date() {
@@ -263,7 +270,7 @@ async fn main() -> anyhow::Result<()> {
     ensure!(mtd == ports as usize && running == ours, "the running month-to-date 95th disagrees");
     let (df_s, df) = datafusion_p95(&path, threads).await?;
     let (duck_s, duck) = duckdb_p95(&path, threads, DUCK_PER_PORT)?;
-    let (bill_s, bill) = best_of(3, || Ok(colometer_billing_run(&table, ports, n, threads)))?;
+    let (bill_s, bill) = best_of(5, || Ok(colometer_billing_run(&table, ports, n, threads)))?;
     let (duck_bill_s, duck_bill) = duckdb_p95(&path, threads, DUCK_POOLED)?;
     ensure!(bill == duck_bill, "pooled 95ths disagree between colometer and DuckDB");
     ensure!(ours == duck, "colometer and DuckDB disagree");
@@ -276,7 +283,12 @@ async fn main() -> anyhow::Result<()> {
     writeln!(report, "DuckDB quantile_disc over the Parquet file, {threads} threads: {duck_s:.3} s")?;
     writeln!(report, "ratio DuckDB / colometer (bucket table): {:.1}x", duck_s / ours_s)?;
     writeln!(report, "ratio DuckDB / colometer (DataFusion over Parquet): {:.2}x", duck_s / df_s)?;
-    writeln!(report, "billing run, {} customers x 4 ports pooled: colometer {bill_s:.3} s, DuckDB {duck_bill_s:.3} s, ratio {:.1}x", bill.len(), duck_bill_s / bill_s)?;
+    writeln!(
+        report,
+        "billing run, {} customers x 4 ports pooled: colometer {bill_s:.3} s, DuckDB {duck_bill_s:.3} s, ratio {:.1}x",
+        bill.len(),
+        duck_bill_s / bill_s
+    )?;
     print!("{report}");
     Ok(())
 }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
-use super::bucket::{BUCKET_NS, Bucket, Coverage};
+use super::bucket::{BUCKET_NS, Bucket, Slot};
 use super::percentile::{P95, nearest_rank};
 use crate::domain::{BandwidthMethod, MissingBuckets, Pooling};
 use crate::time::Interval;
@@ -27,10 +27,11 @@ pub struct PortBuckets {
     pub port: String,
     /// Start of the first bucket held (aligned).
     pub first: i64,
-    /// `ifHCInOctets` buckets (the customer's upload), one per 300 s from `first`.
-    pub inbound: Vec<Bucket>,
+    /// `ifHCInOctets` buckets (the customer's upload), one per 300 s from `first`; buckets past
+    /// the end (an empty vector included) are missing.
+    pub inbound: Vec<Slot>,
     /// `ifHCOutOctets` buckets.
-    pub outbound: Vec<Bucket>,
+    pub outbound: Vec<Slot>,
     /// Effective assignment intervals.
     pub assigned: Vec<Interval>,
 }
@@ -59,18 +60,9 @@ impl PortBuckets {
     ) -> Self {
         let (first, n) = (first_bucket(period), bucket_count(period));
         let dense = |m: &BTreeMap<i64, Bucket>| {
-            (0..n).map(|i| m.get(&(first + i as i64 * BUCKET_NS)).copied().unwrap_or_default()).collect()
+            (0..n).map(|i| m.get(&(first + i as i64 * BUCKET_NS)).map(Slot::from).unwrap_or_default()).collect()
         };
         Self { port: port.into(), first, inbound: dense(inbound), outbound: dense(outbound), assigned }
-    }
-
-    /// Its `(in, out)` bucket starting at `start`.
-    fn at(&self, start: i64) -> (Bucket, Bucket) {
-        if start < self.first {
-            return (Bucket::default(), Bucket::default());
-        }
-        let i = ((start - self.first) / BUCKET_NS) as usize;
-        (self.inbound.get(i).copied().unwrap_or_default(), self.outbound.get(i).copied().unwrap_or_default())
     }
 }
 
@@ -122,40 +114,71 @@ struct Combined {
     implausible: bool,
 }
 
-fn assigned_at(p: &PortBuckets, start: i64) -> bool {
-    p.assigned.iter().any(|iv| iv.contains(crate::time::Timestamp::from_nanos(start)))
+/// The index ranges `[lo, hi)` of the `n` period buckets from `first` whose start lies inside
+/// one of the port's assignments, merged (an overlap never counts a bucket twice).
+fn assigned_ranges(p: &PortBuckets, first: i64, n: usize) -> Vec<(usize, usize)> {
+    let index = |t: i64| -> usize {
+        // The first bucket index whose start is at or after t.
+        if t <= first {
+            0
+        } else {
+            usize::try_from(((t - first) as u64).div_ceil(BUCKET_NS as u64)).unwrap_or(usize::MAX).min(n)
+        }
+    };
+    let mut r: Vec<(usize, usize)> = p
+        .assigned
+        .iter()
+        .map(|iv| (index(iv.from.as_nanos()), index(iv.end().as_nanos())))
+        .filter(|(a, b)| a < b)
+        .collect();
+    r.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(r.len());
+    for (a, b) in r {
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    merged
 }
 
 /// Bucket starts of `period` that lie inside some port's assignment, combined over `ports`.
+/// Port by port over index ranges: no per-bucket division or interval search.
 fn combine(ports: &[&PortBuckets], period: &Interval) -> Vec<(i64, Combined)> {
     let (first, n) = (first_bucket(period), bucket_count(period));
-    let mut out: Vec<(i64, Combined)> = Vec::with_capacity(n);
-    for i in 0..n {
-        let start = first + i as i64 * BUCKET_NS;
-        let mut c = Combined::default();
-        let mut any = false;
-        for p in ports.iter().filter(|p| assigned_at(p, start)) {
-            any = true;
-            let (bin, bout) = p.at(start);
-            for (b, is_in) in [(bin, true), (bout, false)] {
-                if b.has_data() {
-                    c.data = true;
-                    if is_in {
-                        c.inbound += b.bytes;
-                    } else {
-                        c.outbound += b.bytes;
+    let mut acc: Vec<(Combined, bool)> = vec![(Combined::default(), false); n];
+    for p in ports {
+        // Period bucket i is the port's bucket i + shift.
+        let shift = (first - p.first).div_euclid(BUCKET_NS);
+        let slot = |v: &[Slot], i: usize| -> Slot {
+            let j = i as i64 + shift;
+            if j < 0 { Slot::default() } else { v.get(j as usize).copied().unwrap_or_default() }
+        };
+        for (lo, hi) in assigned_ranges(p, first, n) {
+            for (i, (c, any)) in acc.iter_mut().enumerate().take(hi).skip(lo) {
+                *any = true;
+                let (bin, bout) = (slot(&p.inbound, i), slot(&p.outbound, i));
+                for (b, is_in) in [(bin, true), (bout, false)] {
+                    if b.has_data() {
+                        c.data = true;
+                        if is_in {
+                            c.inbound += b.bytes;
+                        } else {
+                            c.outbound += b.bytes;
+                        }
                     }
+                    c.estimated |= b.estimated();
+                    c.reset |= b.reset();
+                    c.implausible |= b.implausible();
                 }
-                c.estimated |= b.coverage() == Coverage::Estimated;
-                c.reset |= b.reset;
-                c.implausible |= b.implausible;
             }
         }
-        if any {
-            out.push((start, c));
-        }
     }
-    out
+    acc.into_iter()
+        .enumerate()
+        .filter(|(_, (_, any))| *any)
+        .map(|(i, (c, _))| (first + i as i64 * BUCKET_NS, c))
+        .collect()
 }
 
 fn rank_one(
@@ -182,16 +205,24 @@ fn p95_of(buckets: &[(i64, Combined)], method: BandwidthMethod, missing: Missing
         flags.reset += u64::from(c.reset);
         flags.implausible += u64::from(c.implausible);
     }
-    let (inb, n_in, d_in) = rank_one(buckets, missing, |c| c.inbound);
-    let (outb, n_out, d_out) = rank_one(buckets, missing, |c| c.outbound);
+    let inbound = || rank_one(buckets, missing, |c| c.inbound);
+    let outbound = || rank_one(buckets, missing, |c| c.outbound);
+    // Rank only what the method needs (each ranking is a pass over the buckets).
     let (best, in_bytes, out_bytes, n, discarded) = match method {
-        BandwidthMethod::In => (inb, inb.map(|v| v.0), None, n_in, d_in),
-        BandwidthMethod::Out => (outb, None, outb.map(|v| v.0), n_out, d_out),
+        BandwidthMethod::In => {
+            let (inb, n, d) = inbound();
+            (inb, inb.map(|v| v.0), None, n, d)
+        }
+        BandwidthMethod::Out => {
+            let (outb, n, d) = outbound();
+            (outb, None, outb.map(|v| v.0), n, d)
+        }
         BandwidthMethod::Sum => {
             let (s, n, d) = rank_one(buckets, missing, |c| c.inbound + c.outbound);
             (s, None, None, n, d)
         }
         BandwidthMethod::MaxInOut => {
+            let ((inb, n_in, d_in), (outb, _, _)) = (inbound(), outbound());
             let best = match (inb, outb) {
                 (Some(i), Some(o)) if o.0 > i.0 => Some(o),
                 (Some(i), _) => Some(i),
@@ -246,8 +277,8 @@ mod tests {
     use super::*;
     use crate::time::Timestamp;
 
-    fn full(bytes: u64) -> Bucket {
-        Bucket { bytes, covered_ns: BUCKET_NS, ..Bucket::default() }
+    fn full(bytes: u64) -> Slot {
+        Slot::from(&Bucket { bytes, covered_ns: BUCKET_NS, ..Bucket::default() })
     }
 
     /// 20 buckets; port A bursts in at bucket 3 and out at bucket 7, port B at bucket 11 (in)
@@ -309,8 +340,8 @@ mod tests {
         ports[1].assigned = vec![Interval::new(Timestamp::from_nanos(10 * BUCKET_NS), None).unwrap()];
         // Port A has no data for buckets 0..4.
         for b in 0..4 {
-            ports[0].inbound[b] = Bucket::default();
-            ports[0].outbound[b] = Bucket::default();
+            ports[0].inbound[b] = Slot::default();
+            ports[0].outbound[b] = Slot::default();
         }
         let ex = service_p95(&ports, &period, BandwidthMethod::In, Pooling::Pooled, MissingBuckets::Exclude);
         assert_eq!((ex.n, ex.flags.missing), (16, 4));
@@ -320,5 +351,59 @@ mod tests {
         assert_eq!(ex.bytes, 9_100);
         // n = 20, k = 19: the second highest of [0 x4, 100 x6, 140 x9, 9100] is 140.
         assert_eq!(zero.bytes, 140);
+    }
+
+    /// The per-bucket definition, directly: for each period bucket start, the ports whose
+    /// assignment holds it, their slots found by start.
+    fn brute(ports: &[PortBuckets], period: &Interval) -> Vec<(i64, u64, bool)> {
+        let (first, n) = (first_bucket(period), bucket_count(period));
+        let mut out = Vec::new();
+        for i in 0..n {
+            let start = first + i as i64 * BUCKET_NS;
+            let held: Vec<&PortBuckets> = ports
+                .iter()
+                .filter(|p| p.assigned.iter().any(|iv| iv.contains(Timestamp::from_nanos(start))))
+                .collect();
+            if held.is_empty() {
+                continue;
+            }
+            let mut bytes = 0;
+            let mut data = false;
+            for p in held {
+                if start >= p.first {
+                    let j = ((start - p.first) / BUCKET_NS) as usize;
+                    if let Some(sl) = p.inbound.get(j).filter(|sl| sl.has_data()) {
+                        bytes += sl.bytes;
+                        data = true;
+                    }
+                }
+            }
+            out.push((start, bytes, data));
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn combine_equals_the_definition(
+            shape in proptest::collection::vec(
+                (-5i64..5, proptest::collection::vec(proptest::option::of(0u64..1000), 0..30),
+                 proptest::collection::vec((0i64..9_000, 1i64..6_000), 1..3)), 1..4),
+            from_s in 0i64..600,
+        ) {
+            let period = Interval::closed(Timestamp::from_nanos(from_s * 1_000_000_000),
+                Timestamp::from_nanos(from_s * 1_000_000_000 + 20 * BUCKET_NS)).unwrap();
+            let ports: Vec<PortBuckets> = shape.into_iter().map(|(shift, slots, ivs)| PortBuckets {
+                port: "p".into(),
+                first: shift * BUCKET_NS,
+                inbound: slots.into_iter().map(|v| v.map(full).unwrap_or_default()).collect(),
+                outbound: Vec::new(),
+                assigned: ivs.into_iter().map(|(a, len)| Interval::closed(
+                    Timestamp::from_nanos(a * 1_000_000_000), Timestamp::from_nanos((a + len) * 1_000_000_000)).unwrap()).collect(),
+            }).collect();
+            let refs: Vec<&PortBuckets> = ports.iter().collect();
+            let got: Vec<(i64, u64, bool)> = combine(&refs, &period).into_iter().map(|(s, c)| (s, c.inbound, c.data)).collect();
+            proptest::prop_assert_eq!(got, brute(&ports, &period));
+        }
     }
 }

@@ -71,6 +71,59 @@ impl Bucket {
     }
 }
 
+/// What ranking needs of a bucket, in 16 bytes: its bytes and its class as flags. Dense months
+/// of slots are what the 95th reads (half the memory traffic of whole buckets).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Slot {
+    /// Bytes from valid intervals.
+    pub bytes: u64,
+    flags: u8,
+}
+
+impl Slot {
+    const DATA: u8 = 1;
+    const ESTIMATED: u8 = 2;
+    const RESET: u8 = 4;
+    const IMPLAUSIBLE: u8 = 8;
+
+    /// Counts in n (not missing).
+    pub fn has_data(&self) -> bool {
+        self.flags & Self::DATA != 0
+    }
+    /// Holds bytes spread from a gap.
+    pub fn estimated(&self) -> bool {
+        self.flags & Self::ESTIMATED != 0
+    }
+    /// Touched by a reset interval.
+    pub fn reset(&self) -> bool {
+        self.flags & Self::RESET != 0
+    }
+    /// Touched by an implausible interval.
+    pub fn implausible(&self) -> bool {
+        self.flags & Self::IMPLAUSIBLE != 0
+    }
+}
+
+impl From<&Bucket> for Slot {
+    fn from(b: &Bucket) -> Self {
+        let c = b.coverage();
+        let mut flags = 0;
+        if c != Coverage::Missing {
+            flags |= Self::DATA;
+        }
+        if c == Coverage::Estimated {
+            flags |= Self::ESTIMATED;
+        }
+        if b.reset {
+            flags |= Self::RESET;
+        }
+        if b.implausible {
+            flags |= Self::IMPLAUSIBLE;
+        }
+        Self { bytes: b.bytes, flags }
+    }
+}
+
 /// Where apportioned shares go: the bucket starting at an (aligned) instant.
 pub trait BucketSink {
     /// The bucket starting at `start`, created empty if needed.

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::bucket::{BUCKET_NS, Bucket, BucketSink};
+use super::bucket::{BUCKET_NS, Bucket, BucketSink, Slot};
 
 /// Buckets per day.
 pub const PER_DAY: usize = 288;
@@ -90,6 +90,23 @@ impl BucketDays {
                 let s = day + i as i64 * BUCKET_NS;
                 if s >= first && s < to {
                     out[((s - first) / BUCKET_NS) as usize] = *b;
+                }
+            }
+        }
+        out
+    }
+
+    /// The `n` buckets starting at `first` (aligned) as ranking slots, dense.
+    pub fn dense_slots(&self, first: i64, n: usize) -> Vec<Slot> {
+        let mut out = vec![Slot::default(); n];
+        let to = first.saturating_add(n as i64 * BUCKET_NS);
+        for (day, chunk) in self.days.range(split(first).0..to) {
+            // Output index of the day's first bucket (one division per day, none per bucket).
+            let base = (day - first).div_euclid(BUCKET_NS);
+            for (i, b) in chunk.iter().enumerate() {
+                let j = base + i as i64;
+                if j >= 0 && (j as usize) < n {
+                    out[j as usize] = Slot::from(b);
                 }
             }
         }

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::bucket::{BUCKET_NS, Bucket, apportion, apportion_into, bucket_start};
+use super::bucket::{BUCKET_NS, Bucket, Slot, apportion, apportion_into, bucket_start};
 use super::bucket_days::BucketDays;
 use super::counter::{CounterSample, CounterWidth, interval, intervals};
 use super::percentile::{P95, Ranked, nearest_rank};
@@ -380,14 +380,15 @@ impl BucketTable {
         (get(ids[0]), get(ids[1]))
     }
 
-    /// The `n` buckets of a port from `first` (aligned), dense (untouched ones are default):
-    /// `(in, out)`. Settle first.
-    pub fn port_dense(&self, device: &str, port: &str, first: i64, n: usize) -> (Vec<Bucket>, Vec<Bucket>) {
+    /// The `n` buckets of a port from `first` (aligned), dense (untouched ones are default; a
+    /// direction with no series is empty): `(in, out)`. Settle first.
+    pub fn port_dense(&self, device: &str, port: &str, first: i64, n: usize) -> (Vec<Slot>, Vec<Slot>) {
         let inner = self.read();
         let ids = inner.ports.get(&(Arc::from(device), Arc::from(port))).copied().unwrap_or([None, None]);
+        // An absent series gives an empty vector: every bucket of it reads as missing.
         let get = |id: Option<u32>| match id.and_then(|id| inner.series.get(&id)) {
-            Some(s) => s.buckets.dense(first, n),
-            None => vec![Bucket::default(); n],
+            Some(s) => s.buckets.dense_slots(first, n),
+            None => Vec::new(),
         };
         (get(ids[0]), get(ids[1]))
     }
