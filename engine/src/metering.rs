@@ -6,7 +6,7 @@
 
 pub mod bandwidth;
 pub mod bucket;
-pub mod bucket_days;
+pub mod bucket_chunks;
 pub mod bucket_table;
 pub mod carbon;
 pub mod counter;

@@ -93,6 +93,9 @@ pub enum StoreError {
     /// The manifest failed.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    /// Derived state (the observer) is too far behind the store.
+    #[error("{0}")]
+    Behind(String),
     /// An observer is already installed.
     #[error("the store already has a commit observer")]
     ObserverSet,
@@ -185,8 +188,12 @@ pub(crate) struct Shared {
     pub(crate) reader: SegmentReader,
     pub(crate) metrics: StoreMetrics,
     pub(crate) clock: Arc<dyn Clock>,
-    /// Told of every committed batch before it is acknowledged (the metering tables).
-    pub(crate) observer: OnceLock<Arc<dyn observer::CommitObserver>>,
+    /// The observer thread's queue, once an observer is installed (the metering tables).
+    pub(crate) observer: OnceLock<crossbeam_channel::Sender<observer::Message>>,
+    /// How far the observer has got.
+    pub(crate) observed: observer::Observed,
+    /// The last committed sequence number (in the buffer, acknowledged or about to be).
+    pub(crate) committed_seq: AtomicU64,
 }
 
 impl Shared {
@@ -268,6 +275,8 @@ impl Store {
             metrics: StoreMetrics::default(),
             clock,
             observer: OnceLock::new(),
+            observed: observer::Observed::default(),
+            committed_seq: AtomicU64::new(max_seq),
         });
         shared.metrics.corruptions.fetch_add(recovery.corrupt.len() as u64, Ordering::Relaxed);
         let (writes, write_rx) = crossbeam_channel::bounded(shared.cfg.queue_depth.max(1));
@@ -318,10 +327,28 @@ impl Store {
         Ok(rows.sorted_unique())
     }
 
-    /// Installs the observer told of every committed batch before its acknowledgement, so what
-    /// it derives is current when a writer sees `204`. One per store; a second is refused.
-    pub fn observe(&self, observer: Arc<dyn observer::CommitObserver>) -> Result<(), StoreError> {
-        self.shared.observer.set(observer).map_err(|_| StoreError::ObserverSet)
+    /// Installs the observer told of every batch committed from now on, on its own thread (see
+    /// [`observer`]). One per store; a second is refused.
+    pub fn observe(&self, obs: Arc<dyn observer::CommitObserver>) -> Result<(), StoreError> {
+        let (tx, rx) = crossbeam_channel::bounded(observer::QUEUE_DEPTH);
+        self.shared.observer.set(tx).map_err(|_| StoreError::ObserverSet)?;
+        // Everything committed before the observer existed counts as observed.
+        self.shared.observed.advance(self.shared.committed_seq.load(Ordering::Acquire));
+        let shared = Arc::clone(&self.shared);
+        let handle = std::thread::Builder::new()
+            .name("colometer-observer".into())
+            .spawn(move || observer::run(obs, shared, rx))
+            .map_err(|source| StoreError::Thread { what: "observer", source })?;
+        self.threads.lock().unwrap_or_else(|p| p.into_inner()).push(handle);
+        Ok(())
+    }
+
+    /// Waits (at most `limit`) until the observer has seen every batch committed so far.
+    pub fn wait_observed(&self, limit: Duration) -> Result<(), observer::Behind> {
+        if self.shared.observer.get().is_none() {
+            return Ok(());
+        }
+        self.shared.observed.wait_for(self.shared.committed_seq.load(Ordering::Acquire), limit)
     }
 
     /// The series registry.
@@ -368,7 +395,15 @@ impl Store {
     pub fn close(&self) {
         let _ = self.writes.send(writer::Command::Shutdown);
         let _ = self.flush.send(flusher::Signal::Shutdown);
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        // The writer first (it may be handing batches to the observer), then stop the observer
+        // after the last batch, then the rest.
+        if !threads.is_empty() {
+            let _ = threads.remove(0).join();
+        }
+        if let Some(tx) = self.shared.observer.get() {
+            let _ = tx.send(observer::Message::Stop);
+        }
         for t in threads {
             let _ = t.join();
         }

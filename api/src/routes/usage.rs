@@ -127,9 +127,15 @@ async fn ports_month_to_date(
     caller: Caller,
 ) -> Result<Json<Vec<PortRunning>>, ApiError> {
     caller.require(&[Allow::Admin, Allow::Billing])?;
-    let mut rows: Vec<PortRunning> = state
-        .buckets
-        .month_to_date()
+    let (store, buckets) = (Arc::clone(&state.store), Arc::clone(&state.buckets));
+    let running = tokio::task::spawn_blocking(move || {
+        buckets.settle(&store)?;
+        Ok::<_, engine::store::StoreError>(buckets.month_to_date())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("month-to-date task failed: {e}")))?
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut rows: Vec<PortRunning> = running
         .into_iter()
         .map(|r| PortRunning {
             id: format!("{}/{}", r.device, r.port),

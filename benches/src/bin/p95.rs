@@ -20,7 +20,10 @@ use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use engine::domain::{BandwidthMethod, MissingBuckets, Pooling};
 use engine::metering::bandwidth::{PortBuckets, service_p95};
 use engine::metering::bucket::{BUCKET_NS, Bucket};
-use engine::metering::bucket_days::{BucketDays, PER_DAY};
+use engine::metering::bucket_chunks::BucketChunks;
+
+/// Buckets per day.
+const PER_DAY: usize = 288;
 use engine::metering::bucket_table::{BucketTable, Direction, PortMeta};
 use engine::metering::counter::CounterWidth;
 use engine::store::reading::SeriesKey;
@@ -29,6 +32,10 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use rand::{Rng, SeedableRng};
+
+/// The allocator of the `colometer` binary, so the figures are the server's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// 2026-10-01T00:00:00Z.
 const MONTH_START: i64 = 1_790_812_800 * 1_000_000_000;
@@ -100,7 +107,7 @@ fn load_table(ports: u32, n: usize) -> BucketTable {
     let meta =
         PortMeta { direction: Direction::In, poll_ns: 10_000_000_000, speed_bps: None, width: CounterWidth::Bits64 };
     for port in 0..ports {
-        let mut days = BucketDays::default();
+        let mut days = BucketChunks::default();
         for (i, v) in month(port, n).into_iter().enumerate() {
             if let Some(bytes) = v {
                 days.set(

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::bucket::{BUCKET_NS, Bucket, Slot, apportion, apportion_into, bucket_start};
-use super::bucket_days::BucketDays;
+use super::bucket_chunks::BucketChunks;
 use super::counter::{CounterSample, CounterWidth, interval, intervals};
 use super::percentile::{P95, Ranked, nearest_rank};
 use super::running::RunningP95;
@@ -105,7 +105,7 @@ struct Series {
     first: Option<i64>,
     /// The latest sample.
     last: Option<CounterSample>,
-    buckets: BucketDays,
+    buckets: BucketChunks,
     /// The running 95th of the current UTC month's finished buckets (with data), and that
     /// month's start.
     running: Option<(i64, RunningP95)>,
@@ -113,7 +113,7 @@ struct Series {
 
 impl Series {
     fn new(meta: PortMeta) -> Self {
-        Self { meta, first: None, last: None, buckets: BucketDays::default(), running: None }
+        Self { meta, first: None, last: None, buckets: BucketChunks::default(), running: None }
     }
 
     /// Adds a finished bucket to the running 95th (a new month starts a new one).
@@ -148,13 +148,16 @@ impl Series {
     }
 }
 
+/// Maps on the per-reading path hash with foldhash (keys are series IDs and inventory names).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 #[derive(Default)]
 struct Inner {
     /// Every series ID seen, with its classification (`None`: not a port counter).
-    seen: HashMap<u32, Option<PortMeta>>,
-    series: HashMap<u32, Series>,
+    seen: FastMap<u32, Option<PortMeta>>,
+    series: FastMap<u32, Series>,
     /// `(device, port)` → series IDs `[in, out]`.
-    ports: HashMap<PortKey, [Option<u32>; 2]>,
+    ports: FastMap<PortKey, [Option<u32>; 2]>,
     /// Late or rewritten ranges `[lo, hi]` (sample times) waiting for a rebuild.
     dirty: HashMap<u32, (i64, i64)>,
 }
@@ -188,6 +191,9 @@ impl std::fmt::Debug for BucketTable {
 
 /// One series' buckets in a window, by start.
 pub type BucketMap = BTreeMap<i64, Bucket>;
+
+/// Longest a reader waits for the observer thread to catch up.
+const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Widest look-around when rebuilding a late range: beyond it there is nothing (raw retention
 /// is far shorter).
@@ -256,7 +262,7 @@ impl BucketTable {
             }
         }
         let rows = store.scan(&ScanFilter { series: Some(Arc::new(ids)), from: None, to: None })?;
-        let mut built: HashMap<u32, Series> = HashMap::new();
+        let mut built: FastMap<u32, Series> = FastMap::default();
         let mut i = 0;
         while i < rows.len() {
             let id = rows.series[i];
@@ -266,7 +272,7 @@ impl BucketTable {
             }
             if let Some(meta) = metas.get(&id) {
                 let samples: Vec<CounterSample> = (i..j).filter_map(|k| sample(&rows, k)).collect();
-                let mut buckets = BucketDays::default();
+                let mut buckets = BucketChunks::default();
                 for iv in intervals(&samples, meta.width, meta.speed_bps) {
                     apportion_into(&mut buckets, &iv, meta.poll_ns);
                 }
@@ -299,8 +305,10 @@ impl BucketTable {
         Ok(())
     }
 
-    /// Rebuilds every dirty range from raw readings; returns how many ranges it rebuilt.
+    /// Catches up with every batch committed so far (the observer thread applies them), then
+    /// rebuilds every dirty range from raw readings; returns how many ranges it rebuilt.
     pub fn settle(&self, store: &Store) -> Result<usize, StoreError> {
+        store.wait_observed(SETTLE_WAIT).map_err(|e| StoreError::Behind(e.to_string()))?;
         let mut done = 0;
         loop {
             let dirty: Vec<(u32, (i64, i64))> = self.lock().dirty.drain().collect();
@@ -410,7 +418,11 @@ impl BucketTable {
         let ids = inner.ports.get(&(Arc::from(device), Arc::from(port)))?;
         let s = inner.series.get(&ids[usize::from(direction == Direction::Out)]?)?;
         scratch.clear();
-        scratch.extend(s.buckets.range(from, to).filter(|(_, b)| b.has_data()).map(|(k, b)| (b.bytes, k)));
+        s.buckets.for_each(from, to, |k, b| {
+            if b.has_data() {
+                scratch.push((b.bytes, k));
+            }
+        });
         drop(inner);
         nearest_rank(scratch, P95)
     }
@@ -437,7 +449,7 @@ impl BucketTable {
     }
 
     /// Loads one series' buckets (a snapshot, a benchmark's month) in place of what it held.
-    pub fn restore(&self, id: u32, key: &SeriesKey, meta: PortMeta, buckets: BucketDays) {
+    pub fn restore(&self, id: u32, key: &SeriesKey, meta: PortMeta, buckets: BucketChunks) {
         let mut inner = self.lock();
         index(&mut inner, id, key, Some(meta));
         let mut s = Series::new(meta);

@@ -15,7 +15,8 @@ use crate::store::reading::SeriesKey;
 pub struct Plant {
     default_poll_ns: i64,
     switches: HashMap<String, i64>,
-    speeds: HashMap<(String, String), u64>,
+    /// Declared port speeds, bits/s, by switch then port (looked up without allocating).
+    speeds: HashMap<String, HashMap<String, u64>>,
     pdus: HashMap<String, i64>,
 }
 
@@ -32,10 +33,13 @@ impl Plant {
         let speeds = inv
             .switches
             .values()
-            .flat_map(|s| {
-                s.ports.iter().filter_map(move |p| {
-                    p.speed_mbps.map(|m| ((s.id.to_string(), p.name.to_string()), m.saturating_mul(1_000_000)))
-                })
+            .map(|s| {
+                let ports = s
+                    .ports
+                    .iter()
+                    .filter_map(|p| p.speed_mbps.map(|m| (p.name.to_string(), m.saturating_mul(1_000_000))))
+                    .collect();
+                (s.id.to_string(), ports)
             })
             .collect();
         let pdus = inv
@@ -60,7 +64,7 @@ impl Plant {
             _ => return None,
         };
         let poll_ns = *self.switches.get(&*key.device)?;
-        let speed_bps = self.speeds.get(&(key.device.to_string(), key.resource.to_string())).copied();
+        let speed_bps = self.speeds.get(&*key.device).and_then(|p| p.get(&*key.resource)).copied();
         Some(PortMeta { direction, poll_ns, speed_bps, width: CounterWidth::Bits64 })
     }
 

@@ -163,15 +163,18 @@ impl Writer {
                     }
                     st.active.rows()
                 };
-                if let Some(obs) = self.shared.observer.get() {
-                    for (_, readings, _) in &committed {
-                        obs.committed(&self.shared.registry, readings);
-                    }
+                if let Some((seq, _, _)) = committed.last() {
+                    self.shared.committed_seq.store(*seq, Ordering::Release);
                 }
+                let observer = self.shared.observer.get();
                 for (seq, readings, ack) in committed {
                     m.rows_written.fetch_add(readings.len() as u64, Ordering::Relaxed);
                     m.writes.fetch_add(1, Ordering::Relaxed);
                     let _ = ack.send(Ok(seq));
+                    if let Some(tx) = observer {
+                        // Moved, not copied; blocks only when the observer is a queue behind.
+                        let _ = tx.send(super::observer::Message::Batch(seq, readings));
+                    }
                 }
                 if rows >= self.shared.cfg.max_buffered_rows {
                     let _ = self.flush.try_send(Signal::BufferFull);

@@ -86,6 +86,7 @@ fn in_order_late_and_rewritten_samples() {
         store.write(vec![r("p1", "in_octets", t, v, 1_000 + t as u64)]).unwrap();
         model.insert(t, (v, 1_000 + t as u64));
     }
+    store.wait_observed(Duration::from_secs(10)).unwrap();
     assert!(!table.is_dirty());
     let (inb, _) = table.port("sw1", "p1", i64::MIN, i64::MAX);
     assert_eq!(inb, expected(&model));
@@ -97,6 +98,7 @@ fn in_order_late_and_rewritten_samples() {
     store.write(vec![r("p1", "in_octets", 450, 450_000, 1_450), r("p1", "in_octets", 200, 205_000, 1_200)]).unwrap();
     model.insert(450, (450_000, 1_450));
     model.insert(200, (205_000, 1_200));
+    store.wait_observed(Duration::from_secs(10)).unwrap();
     assert!(table.is_dirty());
     assert_eq!(table.settle(&store).unwrap(), 1);
     let (inb, out) = table.port("sw1", "p1", i64::MIN, i64::MAX);

@@ -108,6 +108,7 @@ fn q(s: &str) -> Quantity {
 fn two_customers_one_outlet_a_port_with_a_burst_and_a_reboot() {
     let (_dir, store, inv, plant, table) = setup();
     store.write(readings()).unwrap();
+    table.settle(&store).unwrap();
     let window = Interval::closed(Timestamp::from_secs(T0), Timestamp::from_secs(T0 + 7_200)).unwrap();
     let src = Sources { inventory: &inv, plant: &plant, buckets: &table, store: &store };
     let acme = customer_usage(&src, &CustomerId::new("acme").unwrap(), &window).unwrap();
@@ -162,6 +163,7 @@ fn two_customers_one_outlet_a_port_with_a_burst_and_a_reboot() {
 fn month_to_date_projects_energy_linearly_and_keeps_the_95th() {
     let (_dir, store, inv, plant, table) = setup();
     store.write(readings()).unwrap();
+    table.settle(&store).unwrap();
     let src = Sources { inventory: &inv, plant: &plant, buckets: &table, store: &store };
     let now = Timestamp::from_secs(T0 + 7_200); // 2027-01-15T08:00:00Z
     let m = crate::metering::month_to_date::month_to_date(&src, &CustomerId::new("acme").unwrap(), now).unwrap();
