@@ -343,6 +343,15 @@ impl Store {
         Ok(())
     }
 
+    /// Committed batches the observer has not applied yet (its lag, in batches' sequence
+    /// numbers); 0 without an observer.
+    pub fn observer_lag(&self) -> u64 {
+        if self.shared.observer.get().is_none() {
+            return 0;
+        }
+        self.shared.committed_seq.load(Ordering::Acquire).saturating_sub(self.shared.observed.seq())
+    }
+
     /// Waits (at most `limit`) until the observer has seen every batch committed so far.
     pub fn wait_observed(&self, limit: Duration) -> Result<(), observer::Behind> {
         if self.shared.observer.get().is_none() {

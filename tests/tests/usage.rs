@@ -143,6 +143,17 @@ async fn usage_object_is_exact_and_isolated() {
     );
     assert_eq!(get(&http, &url("acme", "").replace("usage?", "month-to-date"), Some(&globex)).await.0, 404);
 
+    // The bucket table's own counters: 733 samples per direction, the first of each opens the
+    // series, the other 732 are applied in order; nothing late; nothing waiting.
+    let text = http.get(format!("{}/metrics", server.url)).send().await.unwrap().text().await.unwrap();
+    for line in [
+        "colometer_bucket_table_samples_applied_total 1464",
+        "colometer_bucket_table_samples_late_total 0",
+        "colometer_bucket_table_lag_batches 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in {text}");
+    }
+
     // Isolation and roles.
     assert_eq!(get(&http, &url("acme", window), Some(&globex)).await.0, 404);
     assert_eq!(get(&http, &url("nobody", window), Some(&admin)).await.0, 404);

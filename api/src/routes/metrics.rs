@@ -63,6 +63,32 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "Live Parquet segments.",
         state.store.manifest().segments.len().to_string(),
     );
+    let b = &state.buckets.metrics;
+    put(
+        "colometer_bucket_table_samples_applied_total",
+        "counter",
+        "Port counter samples applied in order to the 5-minute bucket table.",
+        c(&b.applied),
+    );
+    put(
+        "colometer_bucket_table_samples_late_total",
+        "counter",
+        "Late or rewritten port counter samples (their range is rebuilt from raw readings).",
+        c(&b.late),
+    );
+    put("colometer_bucket_table_rebuilds_total", "counter", "Bucket ranges rebuilt from raw readings.", c(&b.rebuilds));
+    put(
+        "colometer_bucket_table_bad_values_total",
+        "counter",
+        "Port counter samples that are not non-negative integers (ignored).",
+        c(&b.bad_values),
+    );
+    put(
+        "colometer_bucket_table_lag_batches",
+        "gauge",
+        "Committed write batches the bucket table has not applied yet.",
+        state.store.observer_lag().to_string(),
+    );
     if let Some(tee) = &state.tee {
         let t = &tee.metrics;
         put("colometer_questdb_sent_rows_total", "counter", "Readings QuestDB accepted from the tee.", c(&t.sent_rows));
