@@ -535,11 +535,14 @@ impl CommitObserver for BucketTable {
                 Some(last) if s.ts > last.ts => {
                     let iv = interval(&last, &s, meta.width, meta.speed_bps);
                     apportion_into(&mut series.buckets, &iv, meta.poll_ns);
-                    // Buckets that ended by this sample are final (barring late data).
-                    let finished: Vec<i64> =
-                        series.buckets.range(bucket_start(last.ts), bucket_start(s.ts)).map(|(k, _)| k).collect();
-                    for k in finished {
-                        series.finish(k);
+                    // Buckets that ended by this sample are final (barring late data); most samples
+                    // end none (they fall in the same bucket as the previous one).
+                    let (from, to) = (bucket_start(last.ts), bucket_start(s.ts));
+                    if to > from {
+                        let finished: Vec<i64> = series.buckets.range(from, to).map(|(k, _)| k).collect();
+                        for k in finished {
+                            series.finish(k);
+                        }
                     }
                     series.last = Some(s);
                     self.metrics.applied.fetch_add(1, Ordering::Relaxed);

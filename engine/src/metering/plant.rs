@@ -10,14 +10,17 @@ use crate::id::PduId;
 use crate::inventory::Inventory;
 use crate::store::reading::SeriesKey;
 
+/// Maps looked up per new series (inventory names, not attacker-chosen): foldhash.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Poll intervals and port speeds from an inventory, with the configured default interval.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plant {
     default_poll_ns: i64,
-    switches: HashMap<String, i64>,
+    switches: FastMap<String, i64>,
     /// Declared port speeds, bits/s, by switch then port (looked up without allocating).
-    speeds: HashMap<String, HashMap<String, u64>>,
-    pdus: HashMap<String, i64>,
+    speeds: FastMap<String, FastMap<String, u64>>,
+    pdus: FastMap<String, i64>,
 }
 
 impl Plant {
