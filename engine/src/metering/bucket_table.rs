@@ -511,24 +511,28 @@ impl CommitObserver for BucketTable {
         let mut inner = self.lock();
         for r in readings {
             let id = r.series.0;
-            let meta = match inner.seen.get(&id) {
-                Some(m) => *m,
-                None => {
-                    let Some(key) = registry.key(r.series) else { continue };
-                    let m = classify(&key);
-                    index(&mut inner, id, &key, m);
-                    if let Some(m) = m {
-                        inner.series.entry(id).or_insert_with(|| Series::new(m));
-                    }
-                    m
+            // One map look-up for a known port counter (the common case); the classification
+            // map only for other series and first sightings.
+            if !inner.series.contains_key(&id) {
+                if inner.seen.contains_key(&id) {
+                    continue; // known, not a port counter
                 }
-            };
-            let Some(meta) = meta else { continue };
+                let Some(key) = registry.key(r.series) else { continue };
+                let m = classify(&key);
+                index(&mut inner, id, &key, m);
+                match m {
+                    Some(m) => {
+                        inner.series.insert(id, Series::new(m));
+                    }
+                    None => continue,
+                }
+            }
             let Some(s) = reading_sample(r) else {
                 self.metrics.bad_values.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
             let Some(series) = inner.series.get_mut(&id) else { continue };
+            let meta = series.meta;
             series.first = Some(series.first.map_or(s.ts, |f| f.min(s.ts)));
             match series.last {
                 None => series.last = Some(s),
