@@ -98,22 +98,6 @@ impl BucketChunks {
         }
     }
 
-    /// The `n` buckets starting at `first` (aligned), dense: untouched ones are default.
-    pub fn dense(&self, first: i64, n: usize) -> Vec<Bucket> {
-        let mut out = vec![Bucket::default(); n];
-        let to = first.saturating_add(n as i64 * BUCKET_NS);
-        let first_chunk = split(first).0;
-        for (chunk_start, chunk) in self.chunks.range(first_chunk..to) {
-            for (i, b) in chunk.iter().enumerate() {
-                let s = chunk_start + i as i64 * BUCKET_NS;
-                if s >= first && s < to {
-                    out[((s - first) / BUCKET_NS) as usize] = *b;
-                }
-            }
-        }
-        out
-    }
-
     /// The `n` buckets starting at `first` (aligned) as ranking slots, dense.
     pub fn dense_slots(&self, first: i64, n: usize) -> Vec<Slot> {
         let mut out = vec![Slot::default(); n];
@@ -155,7 +139,7 @@ mod tests {
         let got: Vec<(i64, u64)> =
             d.range(chunk_start - BUCKET_NS, chunk_start + 5 * BUCKET_NS).map(|(s, x)| (s, x.bytes)).collect();
         assert_eq!(got, vec![(chunk_start - BUCKET_NS, 1), (chunk_start, 2)]);
-        let dense: Vec<u64> = d.dense(chunk_start - 2 * BUCKET_NS, 8).iter().map(|x| x.bytes).collect();
+        let dense: Vec<u64> = d.dense_slots(chunk_start - 2 * BUCKET_NS, 8).iter().map(|x| x.bytes).collect();
         assert_eq!(dense, vec![0, 1, 2, 0, 0, 0, 0, 3]);
         d.clear_range(i64::MIN, chunk_start + BUCKET_NS);
         assert_eq!(d.chunks(), 1);

@@ -199,31 +199,21 @@ const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// is far shorter).
 const MAX_WINDOW_NS: i64 = 4_000 * 86_400 * 1_000_000_000;
 
-fn sample(rows: &Rows, i: usize) -> Option<CounterSample> {
-    let v = rows.value[i];
+/// A counter sample from a stored value, if the value is a non-negative integer that fits a u64.
+fn counter_sample(ts: i64, value: i128, uptime_s: Option<u64>, discontinuity: Option<u64>) -> Option<CounterSample> {
     let unit = 10i128.pow(VALUE_SCALE);
-    if v < 0 || v % unit != 0 {
+    if value < 0 || value % unit != 0 {
         return None;
     }
-    Some(CounterSample {
-        ts: rows.ts[i],
-        value: u64::try_from(v / unit).ok()?,
-        uptime_s: rows.uptime_s[i],
-        discontinuity: rows.discontinuity[i],
-    })
+    Some(CounterSample { ts, value: u64::try_from(value / unit).ok()?, uptime_s, discontinuity })
+}
+
+fn sample(rows: &Rows, i: usize) -> Option<CounterSample> {
+    counter_sample(rows.ts[i], rows.value[i], rows.uptime_s[i], rows.discontinuity[i])
 }
 
 fn reading_sample(r: &Reading) -> Option<CounterSample> {
-    let unit = 10i128.pow(VALUE_SCALE);
-    if r.value.0 < 0 || r.value.0 % unit != 0 {
-        return None;
-    }
-    Some(CounterSample {
-        ts: r.ts.as_nanos(),
-        value: u64::try_from(r.value.0 / unit).ok()?,
-        uptime_s: r.uptime_s,
-        discontinuity: r.discontinuity,
-    })
+    counter_sample(r.ts.as_nanos(), r.value.0, r.uptime_s, r.discontinuity)
 }
 
 impl BucketTable {
@@ -379,7 +369,7 @@ impl BucketTable {
     /// The touched buckets of a port starting in `[from, to)`: `(in, out)`. Settle first.
     pub fn port(&self, device: &str, port: &str, from: i64, to: i64) -> (BucketMap, BucketMap) {
         let inner = self.read();
-        let ids = inner.ports.get(&(Arc::from(device), Arc::from(port))).copied().unwrap_or([None, None]);
+        let ids = port_ids(&inner, device, port);
         let get = |id: Option<u32>| {
             id.and_then(|id| inner.series.get(&id))
                 .map(|s| s.buckets.range(from, to).map(|(k, b)| (k, *b)).collect())
@@ -392,7 +382,7 @@ impl BucketTable {
     /// direction with no series is empty): `(in, out)`. Settle first.
     pub fn port_dense(&self, device: &str, port: &str, first: i64, n: usize) -> (Vec<Slot>, Vec<Slot>) {
         let inner = self.read();
-        let ids = inner.ports.get(&(Arc::from(device), Arc::from(port))).copied().unwrap_or([None, None]);
+        let ids = port_ids(&inner, device, port);
         // An absent series gives an empty vector: every bucket of it reads as missing.
         let get = |id: Option<u32>| match id.and_then(|id| inner.series.get(&id)) {
             Some(s) => s.buckets.dense_slots(first, n),
@@ -415,7 +405,7 @@ impl BucketTable {
         scratch: &mut Vec<(u64, i64)>,
     ) -> Option<Ranked<(u64, i64)>> {
         let inner = self.read();
-        let ids = inner.ports.get(&(Arc::from(device), Arc::from(port)))?;
+        let ids = port_ids(&inner, device, port);
         let s = inner.series.get(&ids[usize::from(direction == Direction::Out)]?)?;
         scratch.clear();
         s.buckets.for_each(from, to, |k, b| {
@@ -489,11 +479,11 @@ impl BucketTable {
         });
         out
     }
+}
 
-    /// Ports in the table: `(device, port)`.
-    pub fn ports(&self) -> HashSet<PortKey> {
-        self.read().ports.keys().cloned().collect()
-    }
+/// A port's series IDs `[in, out]`.
+fn port_ids(inner: &Inner, device: &str, port: &str) -> [Option<u32>; 2] {
+    inner.ports.get(&(Arc::from(device), Arc::from(port))).copied().unwrap_or([None, None])
 }
 
 /// Records a series in the `(device, port)` index.

@@ -17,9 +17,11 @@ const HOUR_NS: i64 = 3_600 * 1_000_000_000;
 /// A `[from, to)` series of values (PUE, gCO2e/kWh).
 pub type Series = [(Interval, Decimal)];
 
-/// The value of `series` holding at `t`, if any.
+/// The value of `series` holding at `t`, if any. `series` is sorted by start and free of
+/// overlaps (inventory validation guarantees it), so this is a binary search.
 pub fn value_at(series: &Series, t: Timestamp) -> Option<Decimal> {
-    series.iter().find(|(iv, _)| iv.contains(t)).map(|(_, v)| *v)
+    let i = series.partition_point(|(iv, _)| iv.from <= t);
+    series[..i].last().filter(|(iv, _)| iv.contains(t)).map(|(_, v)| *v)
 }
 
 /// A window's energy and carbon.

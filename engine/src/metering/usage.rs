@@ -252,12 +252,42 @@ pub fn outlet_energy(
     })
 }
 
-/// Per-site PUE and per-region intensity series, for hourly factors.
-struct Factorbook<'a> {
-    inv: &'a Inventory,
+/// One site's PUE and its region's intensity series, sorted by start (validation keeps each
+/// series free of overlaps).
+struct SiteFactors {
+    pue: Vec<(Interval, Decimal)>,
+    default_pue: Decimal,
+    intensity: Vec<(Interval, Decimal)>,
 }
 
-impl Factorbook<'_> {
+/// Per-site factors, gathered once per usage computation (every outlet-hour looks them up).
+struct Factorbook<'a> {
+    inv: &'a Inventory,
+    sites: BTreeMap<SiteId, SiteFactors>,
+}
+
+impl<'a> Factorbook<'a> {
+    fn new(inv: &'a Inventory) -> Self {
+        let sites = inv
+            .sites
+            .values()
+            .map(|site| {
+                let mut pue: Vec<(Interval, Decimal)> =
+                    inv.site_pue.values().filter(|v| v.site == site.id).map(|v| (v.interval, v.pue)).collect();
+                let mut intensity: Vec<(Interval, Decimal)> = inv
+                    .grid_intensity
+                    .values()
+                    .filter(|v| Some(&v.region) == site.grid_region.as_ref())
+                    .map(|v| (v.interval, v.g_per_kwh))
+                    .collect();
+                pue.sort_by_key(|(iv, _)| iv.from);
+                intensity.sort_by_key(|(iv, _)| iv.from);
+                (site.id.clone(), SiteFactors { pue, default_pue: site.pue, intensity })
+            })
+            .collect();
+        Self { inv, sites }
+    }
+
     fn site_of_outlet(&self, outlet: &OutletId, t: Timestamp) -> Option<SiteId> {
         let pdu = self.inv.pdus.get(&outlet.pdu)?;
         if let Some(rack) = pdu.rack.as_ref().and_then(|r| self.inv.racks.get(r)) {
@@ -267,26 +297,13 @@ impl Factorbook<'_> {
     }
 
     fn factors(&self, site: Option<&SiteId>, hour: Timestamp) -> Factors {
-        let Some(site) = site.and_then(|s| self.inv.sites.get(s)) else {
+        let Some(f) = site.and_then(|s| self.sites.get(s)) else {
             return Factors { pue: Decimal::ONE, g_per_kwh: Decimal::ZERO, defaulted: true };
         };
-        let pue: Vec<(Interval, Decimal)> =
-            self.inv.site_pue.values().filter(|v| v.site == site.id).map(|v| (v.interval, v.pue)).collect();
-        let mut intensity: Vec<(Interval, Decimal)> = self
-            .inv
-            .grid_intensity
-            .values()
-            .filter(|v| Some(&v.region) == site.grid_region.as_ref())
-            .map(|v| (v.interval, v.g_per_kwh))
-            .collect();
-        intensity.sort_by_key(|(iv, _)| iv.from);
-        let default = intensity
-            .iter()
-            .rev()
-            .find(|(iv, _)| iv.end() <= hour)
-            .or_else(|| intensity.first())
-            .map_or(Decimal::ZERO, |(_, g)| *g);
-        carbon::factors_at(&pue, site.pue, &intensity, default, hour)
+        // The region's default: its last value ending by this hour, else its first value.
+        let ended = f.intensity.partition_point(|(iv, _)| iv.end() <= hour);
+        let default = f.intensity[..ended].last().or_else(|| f.intensity.first()).map_or(Decimal::ZERO, |(_, g)| *g);
+        carbon::factors_at(&f.pue, f.default_pue, &f.intensity, default, hour)
     }
 }
 
@@ -310,7 +327,7 @@ pub fn customer_usage(src: &Sources<'_>, customer: &CustomerId, window: &Interva
     if !inv.customers.contains_key(customer) {
         return Err(UsageError::UnknownCustomer(customer.to_string()));
     }
-    let book = Factorbook { inv };
+    let book = Factorbook::new(inv);
     let mut resources = Vec::new();
     let mut energy_total = EnergyUsage::default();
     let mut carbon_total = CarbonUsage::default();
