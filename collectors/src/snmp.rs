@@ -1,0 +1,9 @@
+//! SNMP over tokio with `snmp2`: sessions with per-request timeouts, retries with backoff and a
+//! fresh socket after any failure (so a late reply can never be taken for the next request's),
+//! GET with many varbinds, GETBULK and table walks.
+
+pub mod session;
+pub mod value;
+
+pub use session::{Credentials, Session, SnmpError, Target};
+pub use value::SnmpValue;

@@ -1,0 +1,108 @@
+//! What the collectors know of each device right now: profile, last poll, last error and the
+//! latest value of every polled cell. Read by the API (`GET /api/v1/devices/{id}`) and the
+//! operator dashboard.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use engine::store::PendingReading;
+use engine::store::reading::Value;
+use engine::time::Timestamp;
+
+use crate::discovery::Layout;
+use crate::profile::DeviceKind;
+
+/// One device's state.
+#[derive(Debug, Clone)]
+pub struct DeviceStatus {
+    /// Device ID.
+    pub id: Arc<str>,
+    /// PDU or switch.
+    pub kind: DeviceKind,
+    /// The discovered layout (profile, sysObjectID, resources).
+    pub layout: Option<Arc<Layout>>,
+    /// When the last successful poll finished.
+    pub last_poll: Option<Timestamp>,
+    /// When the last failure happened and why.
+    pub last_error: Option<(Timestamp, String)>,
+    /// Failures since the last success.
+    pub consecutive_failures: u64,
+    /// Latest values: resource → metric → value.
+    pub last: BTreeMap<Arc<str>, BTreeMap<Arc<str>, Value>>,
+}
+
+impl DeviceStatus {
+    /// A device not polled yet.
+    pub fn new(id: Arc<str>, kind: DeviceKind) -> Self {
+        Self {
+            id,
+            kind,
+            layout: None,
+            last_poll: None,
+            last_error: None,
+            consecutive_failures: 0,
+            last: BTreeMap::new(),
+        }
+    }
+}
+
+/// Every device's status.
+#[derive(Debug, Default)]
+pub struct StatusBoard {
+    devices: RwLock<HashMap<Arc<str>, DeviceStatus>>,
+}
+
+impl StatusBoard {
+    /// Adds (or resets) a device.
+    pub fn insert(&self, s: DeviceStatus) {
+        if let Ok(mut m) = self.devices.write() {
+            m.insert(Arc::clone(&s.id), s);
+        }
+    }
+
+    /// Forgets a device.
+    pub fn remove(&self, id: &str) {
+        if let Ok(mut m) = self.devices.write() {
+            m.remove(id);
+        }
+    }
+
+    /// Records a successful poll.
+    pub fn polled(&self, id: &str, at: Timestamp, layout: Arc<Layout>, readings: &[PendingReading]) {
+        if let Ok(mut m) = self.devices.write()
+            && let Some(s) = m.get_mut(id)
+        {
+            s.last_poll = Some(at);
+            s.consecutive_failures = 0;
+            if !s.layout.as_ref().is_some_and(|l| Arc::ptr_eq(l, &layout)) {
+                s.last.clear();
+                s.layout = Some(layout);
+            }
+            for r in readings {
+                s.last.entry(Arc::clone(&r.key.resource)).or_default().insert(Arc::clone(&r.key.metric), r.value);
+            }
+        }
+    }
+
+    /// Records a failure.
+    pub fn failed(&self, id: &str, at: Timestamp, error: String) {
+        if let Ok(mut m) = self.devices.write()
+            && let Some(s) = m.get_mut(id)
+        {
+            s.consecutive_failures += 1;
+            s.last_error = Some((at, error));
+        }
+    }
+
+    /// One device.
+    pub fn get(&self, id: &str) -> Option<DeviceStatus> {
+        self.devices.read().ok()?.get(id).cloned()
+    }
+
+    /// Every device, by ID.
+    pub fn all(&self) -> Vec<DeviceStatus> {
+        let mut v: Vec<DeviceStatus> = self.devices.read().map(|m| m.values().cloned().collect()).unwrap_or_default();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    }
+}
