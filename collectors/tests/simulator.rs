@@ -1,5 +1,7 @@
 //! The collectors against the built-in simulator: discovery through the real profiles, exact
 //! values at a fixed instant, v1 without Counter64, GETBULK walks, and a reboot between polls.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
 
 use std::collections::HashSet;
 use std::sync::Arc;
