@@ -2,7 +2,6 @@
 //! values at a fixed instant, v1 without Counter64, GETBULK walks, and a reboot between polls.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-
 use std::collections::HashSet;
 use std::sync::Arc;
 

@@ -2,6 +2,7 @@
 //! directory, and the repository's shipped files.
 
 pub mod postgres;
+pub mod snmpsim;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
