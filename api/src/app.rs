@@ -41,6 +41,8 @@ pub struct AppState {
     pub buckets: Arc<BucketTable>,
     /// `[collectors] default_interval`, seconds (gap detection for devices without one).
     pub default_poll_s: u32,
+    /// The SNMP collectors' metrics and device status, when they run.
+    pub collectors: Option<crate::collect::CollectorView>,
     /// What is derived from the inventory, with the catalog generation it was read at.
     derived: Arc<tokio::sync::Mutex<Option<Arc<Derived>>>>,
 }
@@ -92,6 +94,7 @@ impl AppState {
             tee: None,
             buckets,
             default_poll_s: 10,
+            collectors: None,
             derived: Arc::new(tokio::sync::Mutex::new(None)),
         }
     }
@@ -99,6 +102,12 @@ impl AppState {
     /// Tees every acknowledged reading to QuestDB.
     pub fn with_tee(mut self, tee: Arc<Tee>) -> Self {
         self.tee = Some(tee);
+        self
+    }
+
+    /// Shows the collectors' metrics and device status.
+    pub fn with_collectors(mut self, view: crate::collect::CollectorView) -> Self {
+        self.collectors = Some(view);
         self
     }
 
@@ -176,6 +185,7 @@ pub fn app(state: AppState, limits: Limits) -> Router {
     let timeout = limits.request_timeout;
     Router::new()
         .merge(routes::health::router())
+        .merge(routes::devices::router())
         .merge(routes::whoami::router())
         .merge(routes::write::router())
         .merge(routes::query::router())

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod inventory;
 pub mod reconcile;
 pub mod serve;
+pub mod simulate;
 pub mod token;
 
 use std::path::Path;

@@ -92,6 +92,49 @@ pub struct CollectorsConfig {
     /// Poll interval of devices that set none (also the gap-detection interval of pushed readings).
     #[serde(default = "default_interval", deserialize_with = "poll_interval", serialize_with = "show_interval")]
     pub default_interval: PollInterval,
+    /// Poll the inventory's SNMP devices (off: only pushed readings are stored).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Polls in flight at once, fleet-wide.
+    #[serde(default = "default_concurrent_polls")]
+    pub max_concurrent_polls: usize,
+    /// Per-attempt SNMP timeout.
+    #[serde(default = "default_snmp_timeout", deserialize_with = "duration", serialize_with = "show_duration")]
+    pub timeout: Duration,
+    /// Retries per SNMP request (with exponential backoff, on a fresh socket).
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Varbinds per GET request.
+    #[serde(default = "default_max_varbinds")]
+    pub max_varbinds: usize,
+    /// Rediscover each device this often (also after a reboot or a vanished value).
+    #[serde(default = "default_rediscover", deserialize_with = "duration", serialize_with = "show_duration")]
+    pub rediscover: Duration,
+    /// Poll batches that may wait for the store writer before pollers wait.
+    #[serde(default = "default_queue_batches")]
+    pub queue_batches: usize,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_concurrent_polls() -> usize {
+    512
+}
+fn default_snmp_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_retries() -> u32 {
+    2
+}
+fn default_max_varbinds() -> usize {
+    40
+}
+fn default_rediscover() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_queue_batches() -> usize {
+    4096
 }
 
 fn default_listen() -> SocketAddr {
@@ -149,7 +192,16 @@ impl Default for StorageConfig {
 }
 impl Default for CollectorsConfig {
     fn default() -> Self {
-        Self { default_interval: default_interval() }
+        Self {
+            default_interval: default_interval(),
+            enabled: true,
+            max_concurrent_polls: default_concurrent_polls(),
+            timeout: default_snmp_timeout(),
+            retries: default_retries(),
+            max_varbinds: default_max_varbinds(),
+            rediscover: default_rediscover(),
+            queue_batches: default_queue_batches(),
+        }
     }
 }
 

@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use api::cli::{self, demo::DemoArgs, inventory::InventoryCommand, reconcile::ReconcileArgs, token::TokenCommand};
+use api::cli::{
+    self, demo::DemoArgs, inventory::InventoryCommand, reconcile::ReconcileArgs, simulate::SimulateArgs,
+    token::TokenCommand,
+};
 use api::logging::{self, LogFormat};
 use clap::{Parser, Subcommand};
 
@@ -37,6 +40,8 @@ enum Command {
     Demo(DemoArgs),
     /// Run the production server.
     Serve,
+    /// Run the SNMP fleet simulator alone (community string = device id).
+    Simulate(SimulateArgs),
     /// Import or export the inventory.
     #[command(subcommand)]
     Inventory(InventoryCommand),
@@ -52,12 +57,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Long-running commands log their progress; one-shot commands only warnings, so that their
     // output is the result alone.
-    let long_running = matches!(cli.command, Command::Demo(_) | Command::Serve);
+    let long_running = matches!(cli.command, Command::Demo(_) | Command::Serve | Command::Simulate(_));
     logging::init(cli.log_format, if long_running { "info" } else { "warn" });
     let config = cli.config.as_deref();
     let result = match cli.command {
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(cli::demo::run(args))).map(|()| ExitCode::SUCCESS),
         Command::Serve => runtime().and_then(|rt| rt.block_on(cli::serve::run(config))).map(|()| ExitCode::SUCCESS),
+        Command::Simulate(args) => {
+            runtime().and_then(|rt| rt.block_on(cli::simulate::run(args))).map(|()| ExitCode::SUCCESS)
+        }
         Command::Inventory(cmd) => cli::inventory::run(cmd, config).map(|()| ExitCode::SUCCESS),
         Command::Token(cmd) => cli::token::run(cmd, config).map(|()| ExitCode::SUCCESS),
         Command::Reconcile(args) => {

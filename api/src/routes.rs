@@ -1,5 +1,6 @@
 //! One module per resource of the HTTP API.
 
+pub mod devices;
 pub mod health;
 pub mod metrics;
 pub mod query;

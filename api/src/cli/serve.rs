@@ -1,5 +1,5 @@
-//! `colometer serve --config FILE`: the production server. So far the store and the API;
-//! collectors and portal join as they land.
+//! `colometer serve --config FILE`: the production server: store, SNMP collectors and API (the
+//! portal joins with its issue).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -66,6 +66,13 @@ pub async fn run_with(
     if let Some(t) = &tee {
         state = state.with_tee(Arc::clone(t));
     }
+    let collectors = if cfg.collectors.enabled {
+        let (view, running) = crate::collect::start(&cfg.collectors, &state, Arc::new(SystemClock), &shutdown).await?;
+        state = state.with_collectors(view);
+        Some(running)
+    } else {
+        None
+    };
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
@@ -77,6 +84,10 @@ pub async fn run_with(
     on_listening(&url);
     cancel_on_signals(shutdown.clone());
     serve(listener, app(state, limits), shutdown, cfg.server.shutdown_timeout).await?;
+    // Polling stops; what was polled reaches the store before it closes.
+    if let Some(c) = collectors {
+        c.stop().await;
+    }
     // In-flight writes are done; let the writer finish its queue and stop.
     tokio::task::spawn_blocking(move || {
         store.close();

@@ -101,5 +101,8 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         put("colometer_questdb_errors_total", "counter", "Failed sends to QuestDB (retried).", c(&t.errors));
         put("colometer_questdb_queued_rows", "gauge", "Readings waiting for QuestDB.", c(&t.queued_rows));
     }
+    if let Some(col) = &state.collectors {
+        col.metrics.render(&mut out);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
