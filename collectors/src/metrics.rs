@@ -11,7 +11,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 /// One device class's figures.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClassStats {
     /// Poll latency in microseconds (1 µs to 10 min, 3 significant digits).
     pub latency_us: Histogram<u64>,
@@ -55,6 +55,26 @@ impl Default for ClassStats {
             missed_cycles: 0,
             discoveries: 0,
         }
+    }
+}
+
+impl std::fmt::Debug for ClassStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClassStats")
+            .field("latency_p50_us", &self.latency_us.value_at_quantile(0.5))
+            .field("latency_p99_us", &self.latency_us.value_at_quantile(0.99))
+            .field("polls_ok", &self.polls_ok)
+            .field("polls_failed", &self.polls_failed)
+            .field("requests", &self.requests)
+            .field("timeouts", &self.timeouts)
+            .field("bad_responses", &self.bad_responses)
+            .field("values", &self.values)
+            .field("missing_values", &self.missing_values)
+            .field("bad_values", &self.bad_values)
+            .field("counter_regressions", &self.counter_regressions)
+            .field("missed_cycles", &self.missed_cycles)
+            .field("discoveries", &self.discoveries)
+            .finish()
     }
 }
 

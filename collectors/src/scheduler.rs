@@ -220,6 +220,11 @@ async fn device_task(spec: DeviceSpec, shared: Arc<Shared>, cancel: Cancellation
         };
         drop(permit);
         report.latency = Some(started.elapsed());
+        if let Some(s) = state.session.as_mut() {
+            let c = s.take_counts();
+            (report.requests, report.timeouts, report.bad_responses) = (c.requests, c.timeouts, c.bad_responses);
+            s.idle();
+        }
         let readings = match outcome {
             Ok(Ok(readings)) => {
                 report.ok = true;
@@ -239,11 +244,6 @@ async fn device_task(spec: DeviceSpec, shared: Arc<Shared>, cancel: Cancellation
             }
         };
         report.values = readings.len() as u64;
-        if let Some(s) = state.session.as_mut() {
-            let c = s.take_counts();
-            (report.requests, report.timeouts, report.bad_responses) = (c.requests, c.timeouts, c.bad_responses);
-            s.idle();
-        }
         let now = shared.clock.now().as_nanos();
         next += interval_ns;
         if next <= now {
