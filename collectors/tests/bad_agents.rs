@@ -47,7 +47,10 @@ fn next_of(oid: &[u32]) -> Option<Vec<u32>> {
     tree.iter().map(|o| Oid::parse(o).unwrap().parts().to_vec()).find(|o| o.as_slice() > oid)
 }
 
-fn response(community: &[u8], req_id: i64, varbinds: &[(Vec<u32>, Option<(u8, Vec<u8>)>)]) -> Vec<u8> {
+/// An answer: OID and (tag, content), or endOfMibView.
+type Varbind = (Vec<u32>, Option<(u8, Vec<u8>)>);
+
+fn response(community: &[u8], req_id: i64, varbinds: &[Varbind]) -> Vec<u8> {
     let mut w = Writer::default();
     w.constructed(tag::SEQUENCE, |w| {
         w.constructed(tag::RESPONSE, |w| {
@@ -87,7 +90,7 @@ async fn bad_agent(socket: UdpSocket, polls: Arc<AtomicU64>) {
         let get = pdu.message_type == snmp2::MessageType::GetRequest;
         let p =
             if get && asked.len() > 1 { polls.fetch_add(1, Ordering::Relaxed) } else { polls.load(Ordering::Relaxed) };
-        let answer: Vec<(Vec<u32>, Option<(u8, Vec<u8>)>)> = asked
+        let answer: Vec<Varbind> = asked
             .iter()
             .map(|o| {
                 if get {
