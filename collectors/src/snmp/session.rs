@@ -241,15 +241,7 @@ impl Session {
                 Op::Next(_) => s.getnext(refs[0]).await,
             }
             .map_err(|e| SnmpError::BadResponse(e.to_string()))?;
-            if pdu.error_status != 0 {
-                return Err(SnmpError::Agent { status: pdu.error_status, index: pdu.error_index });
-            }
-            let mut out = Vec::new();
-            for (oid, value) in pdu.varbinds.clone() {
-                let oid = from_snmp2(&oid).ok_or_else(|| SnmpError::BadResponse("undecodable OID".into()))?;
-                out.push((oid, SnmpValue::from_snmp2(&value)));
-            }
-            Ok(out)
+            owned(&pdu)
         };
         match tokio::time::timeout(timeout, fut).await {
             Err(_) => Err(SnmpError::Timeout { attempts: 1 }),
@@ -348,6 +340,31 @@ impl Session {
             }
         }
     }
+}
+
+/// A response's varbinds, owned; an agent error status is an error.
+fn owned(pdu: &snmp2::Pdu<'_>) -> Result<Varbinds, SnmpError> {
+    if pdu.error_status != 0 {
+        return Err(SnmpError::Agent { status: pdu.error_status, index: pdu.error_index });
+    }
+    let mut out = Vec::new();
+    for (oid, value) in pdu.varbinds.clone() {
+        let oid = from_snmp2(&oid).ok_or_else(|| SnmpError::BadResponse("undecodable OID".into()))?;
+        out.push((oid, SnmpValue::from_snmp2(&value)));
+    }
+    Ok(out)
+}
+
+/// Decodes a v1/v2c response datagram as the session does: request ID and owned varbinds, or
+/// why it is unusable. For the fuzz target and property tests of response handling.
+pub fn decode_response(bytes: &[u8], asked: &[Oid]) -> Result<(i32, Varbinds), SnmpError> {
+    let pdu = snmp2::Pdu::from_bytes(bytes).map_err(|e| SnmpError::BadResponse(e.to_string()))?;
+    if pdu.message_type != snmp2::MessageType::Response {
+        return Err(SnmpError::BadResponse("not a response".into()));
+    }
+    let vb = owned(&pdu)?;
+    let vb = if asked.is_empty() { vb } else { check(&Op::Get(asked), vb)? };
+    Ok((pdu.req_id, vb))
 }
 
 /// A GET must answer each requested OID once, in order; a walk step at most `max_rep` rows.
