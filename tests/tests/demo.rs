@@ -45,6 +45,43 @@ async fn demo_prints_a_url_and_tokens_that_work() {
         assert_eq!(me["role"], role);
     }
     assert!(data.join("catalog.db").is_file());
+    // The collectors poll the built-in simulator: the device view fills and readings reach the
+    // store (the first 10 s tick, discovery, a poll).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let device = loop {
+        let d: serde_json::Value = http
+            .get(format!("{url}/api/v1/devices/pdu-0001"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !d["last_poll"].is_null() {
+            break d;
+        }
+        assert!(std::time::Instant::now() < deadline, "pdu-0001 not polled within 60 s: {d}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(device["profile"], "raritan-pdu2");
+    assert_eq!(device["sys_object_id"], "1.3.6.1.4.1.13742.6");
+    assert_eq!(device["resources"].as_array().unwrap().len(), 25, "24 outlets and the inlet");
+    assert_eq!(device["resources"][0]["id"], "pdu-0001/1");
+    assert!(device["resources"][0]["last"]["energy_wh"].is_string());
+    let q: serde_json::Value = http
+        .post(format!("{url}/api/v1/query"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"sql": "SELECT count(*) AS n FROM readings WHERE device = 'pdu-0001' AND resource = '1'"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(q["rows"][0][0].as_i64().unwrap_or(0) >= 2, "{q}");
+    let forbidden = http.get(format!("{url}/api/v1/devices/pdu-0001")).bearer_auth(&customer).send().await.unwrap();
+    assert_eq!(forbidden.status(), 403);
     Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
     let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
     assert!(status.success());
