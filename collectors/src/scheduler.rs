@@ -17,7 +17,7 @@ use crate::handoff::Handoff;
 use crate::metrics::{CollectorMetrics, CycleReport};
 use crate::poll::{self, LastCounters, MetricNames, Plan};
 use crate::profile::{DeviceKind, Profiles};
-use crate::snmp::{Credentials, Session, Target};
+use crate::snmp::{Credentials, Session, SnmpError, Target};
 use crate::status::{DeviceStatus, StatusBoard};
 
 /// A device to poll.
@@ -244,6 +244,8 @@ async fn device_task(spec: DeviceSpec, shared: Arc<Shared>, cancel: Cancellation
             }
         };
         report.values = readings.len() as u64;
+        // Hand over first: a wait for the store counts against the device's next ticks.
+        let closed = shared.handoff.send(readings).await.is_err();
         let now = shared.clock.now().as_nanos();
         next += interval_ns;
         if next <= now {
@@ -256,7 +258,7 @@ async fn device_task(spec: DeviceSpec, shared: Arc<Shared>, cancel: Cancellation
             .as_ref()
             .map_or_else(|| format!("undiscovered-{}", kind_name(spec.kind)), |(l, _)| l.profile.id.clone());
         shared.metrics.record(&class, &report);
-        if shared.handoff.send(readings).await.is_err() {
+        if closed {
             return;
         }
     }
@@ -304,9 +306,17 @@ async fn cycle(
         state.last.clear();
     }
     let Some((layout, plan)) = state.layout.as_ref() else { return Err("no layout".into()) };
-    let c = poll::run(session, &spec.id, layout, plan, &shared.names, shared.clock.as_ref(), &mut state.last)
-        .await
-        .map_err(|e| e.to_string())?;
+    let c =
+        match poll::run(session, &spec.id, layout, plan, &shared.names, shared.clock.as_ref(), &mut state.last).await {
+            Ok(c) => c,
+            Err(e) => {
+                // A v1 agent refuses a whole GET over one vanished cell (noSuchName): rediscover.
+                if matches!(e, SnmpError::Agent { .. }) {
+                    state.stale = true;
+                }
+                return Err(e.to_string());
+            }
+        };
     report.missing_values = c.missing;
     report.bad_values = c.bad_values;
     report.counter_regressions = c.regressions;

@@ -3,7 +3,7 @@
 //! operator dashboard.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use engine::store::PendingReading;
 use engine::store::reading::Value;
@@ -46,17 +46,18 @@ impl DeviceStatus {
     }
 }
 
-/// Every device's status.
+/// Every device's status: a map read-locked by every poll, each entry its own lock, so pollers
+/// of different devices never wait for each other.
 #[derive(Debug, Default)]
 pub struct StatusBoard {
-    devices: RwLock<HashMap<Arc<str>, DeviceStatus>>,
+    devices: RwLock<HashMap<Arc<str>, Arc<Mutex<DeviceStatus>>>>,
 }
 
 impl StatusBoard {
     /// Adds (or resets) a device.
     pub fn insert(&self, s: DeviceStatus) {
         if let Ok(mut m) = self.devices.write() {
-            m.insert(Arc::clone(&s.id), s);
+            m.insert(Arc::clone(&s.id), Arc::new(Mutex::new(s)));
         }
     }
 
@@ -67,10 +68,14 @@ impl StatusBoard {
         }
     }
 
+    fn entry(&self, id: &str) -> Option<Arc<Mutex<DeviceStatus>>> {
+        self.devices.read().ok()?.get(id).cloned()
+    }
+
     /// Records a successful poll.
     pub fn polled(&self, id: &str, at: Timestamp, layout: Arc<Layout>, readings: &[PendingReading]) {
-        if let Ok(mut m) = self.devices.write()
-            && let Some(s) = m.get_mut(id)
+        if let Some(e) = self.entry(id)
+            && let Ok(mut s) = e.lock()
         {
             s.last_poll = Some(at);
             s.consecutive_failures = 0;
@@ -86,8 +91,8 @@ impl StatusBoard {
 
     /// Records a failure.
     pub fn failed(&self, id: &str, at: Timestamp, error: String) {
-        if let Ok(mut m) = self.devices.write()
-            && let Some(s) = m.get_mut(id)
+        if let Some(e) = self.entry(id)
+            && let Ok(mut s) = e.lock()
         {
             s.consecutive_failures += 1;
             s.last_error = Some((at, error));
@@ -96,12 +101,14 @@ impl StatusBoard {
 
     /// One device.
     pub fn get(&self, id: &str) -> Option<DeviceStatus> {
-        self.devices.read().ok()?.get(id).cloned()
+        self.entry(id)?.lock().ok().map(|s| s.clone())
     }
 
     /// Every device, by ID.
     pub fn all(&self) -> Vec<DeviceStatus> {
-        let mut v: Vec<DeviceStatus> = self.devices.read().map(|m| m.values().cloned().collect()).unwrap_or_default();
+        let entries: Vec<Arc<Mutex<DeviceStatus>>> =
+            self.devices.read().map(|m| m.values().cloned().collect()).unwrap_or_default();
+        let mut v: Vec<DeviceStatus> = entries.iter().filter_map(|e| e.lock().ok().map(|s| s.clone())).collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));
         v
     }
