@@ -41,6 +41,22 @@ pub struct DeviceSpec {
     pub fingerprint: u64,
 }
 
+impl DeviceSpec {
+    /// An SNMPv2c switch or PDU at `addr` with no declared resources (simulators, benches, tests).
+    pub fn v2c(id: &str, kind: DeviceKind, community: &str, addr: std::net::SocketAddr, interval_s: u32) -> Self {
+        Self {
+            id: id.into(),
+            kind,
+            host: addr.ip().to_string(),
+            port: addr.port(),
+            credentials: Credentials::V2c(community.as_bytes().to_vec()),
+            interval_s,
+            declared: HashSet::new(),
+            fingerprint: fingerprint(&(id, community, addr, interval_s)),
+        }
+    }
+}
+
 /// Scheduler settings.
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -177,16 +177,7 @@ impl Sink for Collected {
 }
 
 fn spec(id: &str, community: &str, addr: SocketAddr) -> DeviceSpec {
-    DeviceSpec {
-        id: id.into(),
-        kind: DeviceKind::Switch,
-        host: addr.ip().to_string(),
-        port: addr.port(),
-        credentials: Credentials::V2c(community.as_bytes().to_vec()),
-        interval_s: 1,
-        declared: HashSet::new(),
-        fingerprint: 1,
-    }
+    DeviceSpec::v2c(id, DeviceKind::Switch, community, addr, 1)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,6 @@
 //!
 //! `cargo run --release -p benches --bin snmp -- [devices] [seconds]`
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -25,7 +24,6 @@ use collectors::handoff::{self, Sink, SinkError};
 use collectors::metrics::CollectorMetrics;
 use collectors::profile::{DeviceKind, Profiles};
 use collectors::scheduler::{Collectors, DeviceSpec, Settings};
-use collectors::snmp::Credentials;
 use collectors::status::StatusBoard;
 use engine::clock::SystemClock;
 use engine::store::PendingReading;
@@ -91,16 +89,7 @@ impl Figures {
 }
 
 fn spec(id: &str, community: &str, addr: SocketAddr, interval_s: u32) -> DeviceSpec {
-    DeviceSpec {
-        id: id.into(),
-        kind: DeviceKind::Switch,
-        host: addr.ip().to_string(),
-        port: addr.port(),
-        credentials: Credentials::V2c(community.as_bytes().to_vec()),
-        interval_s,
-        declared: HashSet::new(),
-        fingerprint: 0,
-    }
+    DeviceSpec::v2c(id, DeviceKind::Switch, community, addr, interval_s)
 }
 
 /// Polls `specs` with colometer's scheduler; measures a window after every device was read once.
