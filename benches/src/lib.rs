@@ -36,7 +36,12 @@ pub fn repo() -> PathBuf {
 }
 
 /// The release `colometer` binary, built if needed (benchmarks always measure release builds).
+/// `COLOMETER_BIN` names an already built one (building `-p api` alone after `-p benches -p api`
+/// can rebuild dependencies with other features).
 pub fn colometer_release() -> anyhow::Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("COLOMETER_BIN") {
+        return Ok(PathBuf::from(bin));
+    }
     let exe = std::env::current_exe()?;
     let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
