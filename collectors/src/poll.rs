@@ -11,7 +11,10 @@ use engine::store::reading::{SeriesKey, Value};
 use crate::discovery::Layout;
 use crate::oid::{Oid, well_known};
 use crate::profile::Metric;
-use crate::snmp::{Session, SnmpError, SnmpValue};
+use crate::snmp::{Prepared, Session, SnmpError, SnmpValue};
+
+/// SNMP error-status `tooBig`.
+const TOO_BIG: u32 = 1;
 
 /// What one cycle produced.
 #[derive(Debug, Default)]
@@ -26,6 +29,8 @@ pub struct Cycle {
     pub regressions: u64,
     /// sysUpTime in seconds from the last response, when the device has it.
     pub uptime_s: Option<u64>,
+    /// Each cell's value (`None`: missing or bad), in layout order.
+    pub cells: Vec<Option<Value>>,
 }
 
 /// Interned metric names (every reading of a metric shares one string).
@@ -54,10 +59,11 @@ impl MetricNames {
     }
 }
 
-/// The request plan of a layout: cell ranges per request.
+/// The request plan of a layout: cell ranges per request, each request's OIDs encoded once.
 #[derive(Debug, Clone)]
 pub struct Plan {
     requests: Vec<std::ops::Range<usize>>,
+    prepared: Vec<Option<Prepared>>,
     has_uptime: bool,
 }
 
@@ -83,13 +89,24 @@ impl Plan {
         if start < layout.cells.len() {
             requests.push(start..layout.cells.len());
         }
-        Self { requests, has_uptime: layout.has_uptime }
+        let prepared = requests.iter().map(|r| Prepared::new(&request_oids(layout, r.clone())).ok()).collect();
+        Self { requests, prepared, has_uptime: layout.has_uptime }
     }
 
     /// Requests per cycle.
     pub fn requests(&self) -> usize {
         self.requests.len()
     }
+}
+
+/// The OIDs of one request: sysUpTime (when the device has it), then the cells.
+fn request_oids(layout: &Layout, range: std::ops::Range<usize>) -> Vec<Oid> {
+    let mut oids: Vec<Oid> = Vec::with_capacity(range.len() + 1);
+    if layout.has_uptime {
+        oids.push(Oid::from_parts(well_known::SYS_UPTIME.to_vec()));
+    }
+    oids.extend(layout.cells[range].iter().map(|c| c.oid.clone()));
+    oids
 }
 
 /// Last raw counter values, per cell, to count regressions.
@@ -108,16 +125,22 @@ pub async fn run(
 ) -> Result<Cycle, SnmpError> {
     let mut cycle = Cycle::default();
     last.resize(layout.cells.len(), None);
-    let uptime_oid = Oid::from_parts(well_known::SYS_UPTIME.to_vec());
-    for range in &plan.requests {
-        let mut oids: Vec<Oid> = Vec::with_capacity(range.len() + 1);
-        if plan.has_uptime {
-            oids.push(uptime_oid.clone());
-        }
-        oids.extend(layout.cells[range.clone()].iter().map(|c| c.oid.clone()));
-        let vb = session.get(&oids).await?;
+    cycle.cells = vec![None; layout.cells.len()];
+    for (range, prepared) in plan.requests.iter().zip(&plan.prepared) {
+        let answer = match prepared {
+            Some(p) => session.get_prepared(p).await,
+            None => Err(SnmpError::Agent { status: TOO_BIG, index: 0 }),
+        };
+        let values: Vec<SnmpValue> = match answer {
+            Ok(v) => v,
+            // Too big for one datagram (or not encodable up front): the general path splits it.
+            Err(SnmpError::Agent { status: TOO_BIG, .. }) => {
+                session.get(&request_oids(layout, range.clone())).await?.into_iter().map(|(_, v)| v).collect()
+            }
+            Err(e) => return Err(e),
+        };
         let ts = clock.now();
-        let mut values = vb.into_iter().map(|(_, v)| v);
+        let mut values = values.into_iter();
         let uptime_s = if plan.has_uptime {
             match values.next() {
                 Some(SnmpValue::Timeticks(t)) => Some(u64::from(t) / 100),
@@ -185,6 +208,7 @@ pub async fn run(
                     }
                 }
             };
+            cycle.cells[range.start + k] = Some(value);
             let res = &layout.resources[cell.resource];
             cycle.readings.push(PendingReading {
                 key: SeriesKey {

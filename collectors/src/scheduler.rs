@@ -340,7 +340,7 @@ async fn cycle(
     let rebooted = matches!((state.last_uptime_s, c.uptime_s), (Some(a), Some(b)) if b < a);
     state.stale = c.missing > 0 || rebooted;
     state.last_uptime_s = c.uptime_s;
-    shared.status.polled(&spec.id, shared.clock.now(), Arc::clone(layout), &c.readings);
+    shared.status.polled(&spec.id, shared.clock.now(), Arc::clone(layout), c.cells);
     Ok(c.readings)
 }
 

@@ -5,5 +5,5 @@
 pub mod session;
 pub mod value;
 
-pub use session::{Credentials, Session, SnmpError, Target, decode_response};
+pub use session::{Credentials, Prepared, Session, SnmpError, Target, decode_response};
 pub use value::SnmpValue;

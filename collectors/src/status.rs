@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
-use engine::store::PendingReading;
 use engine::store::reading::Value;
 use engine::time::Timestamp;
 
@@ -27,22 +26,14 @@ pub struct DeviceStatus {
     pub last_error: Option<(Timestamp, String)>,
     /// Failures since the last success.
     pub consecutive_failures: u64,
-    /// Latest values: resource → metric → value.
-    pub last: BTreeMap<Arc<str>, BTreeMap<Arc<str>, Value>>,
+    /// Latest value of each of the layout's cells (`None`: not read yet, missing or bad).
+    pub last: Vec<Option<Value>>,
 }
 
 impl DeviceStatus {
     /// A device not polled yet.
     pub fn new(id: Arc<str>, kind: DeviceKind) -> Self {
-        Self {
-            id,
-            kind,
-            layout: None,
-            last_poll: None,
-            last_error: None,
-            consecutive_failures: 0,
-            last: BTreeMap::new(),
-        }
+        Self { id, kind, layout: None, last_poll: None, last_error: None, consecutive_failures: 0, last: Vec::new() }
     }
 }
 
@@ -73,19 +64,14 @@ impl StatusBoard {
     }
 
     /// Records a successful poll.
-    pub fn polled(&self, id: &str, at: Timestamp, layout: Arc<Layout>, readings: &[PendingReading]) {
+    pub fn polled(&self, id: &str, at: Timestamp, layout: Arc<Layout>, cells: Vec<Option<Value>>) {
         if let Some(e) = self.entry(id)
             && let Ok(mut s) = e.lock()
         {
             s.last_poll = Some(at);
             s.consecutive_failures = 0;
-            if !s.layout.as_ref().is_some_and(|l| Arc::ptr_eq(l, &layout)) {
-                s.last.clear();
-                s.layout = Some(layout);
-            }
-            for r in readings {
-                s.last.entry(Arc::clone(&r.key.resource)).or_default().insert(Arc::clone(&r.key.metric), r.value);
-            }
+            s.layout = Some(layout);
+            s.last = cells;
         }
     }
 
@@ -102,6 +88,18 @@ impl StatusBoard {
     /// One device.
     pub fn get(&self, id: &str) -> Option<DeviceStatus> {
         self.entry(id)?.lock().ok().map(|s| s.clone())
+    }
+
+    /// The latest values of one resource of a device's layout: metric → value.
+    pub fn resource_values(status: &DeviceStatus, resource: usize) -> BTreeMap<&'static str, Value> {
+        let Some(layout) = &status.layout else { return BTreeMap::new() };
+        layout
+            .cells
+            .iter()
+            .zip(&status.last)
+            .filter(|(c, _)| c.resource == resource)
+            .filter_map(|(c, v)| v.map(|v| (c.metric.name(), v)))
+            .collect()
     }
 
     /// Every device, by ID.

@@ -51,6 +51,10 @@ fn next_of(oid: &[u32]) -> Option<Vec<u32>> {
 type Varbind = (Vec<u32>, Option<(u8, Vec<u8>)>);
 
 fn response(community: &[u8], req_id: i64, varbinds: &[Varbind]) -> Vec<u8> {
+    response_with(community, req_id, 0, varbinds)
+}
+
+fn response_with(community: &[u8], req_id: i64, status: i64, varbinds: &[Varbind]) -> Vec<u8> {
     let mut w = Writer::default();
     w.constructed(tag::SEQUENCE, |w| {
         w.constructed(tag::RESPONSE, |w| {
@@ -69,7 +73,7 @@ fn response(community: &[u8], req_id: i64, varbinds: &[Varbind]) -> Vec<u8> {
                 }
             });
             w.integer(tag::INTEGER, 0);
-            w.integer(tag::INTEGER, 0);
+            w.integer(tag::INTEGER, status);
             w.integer(tag::INTEGER, req_id);
         });
         w.primitive(tag::OCTET_STRING, community);
@@ -104,6 +108,8 @@ async fn bad_agent(socket: UdpSocket, polls: Arc<AtomicU64>) {
         let good = response(&community, i64::from(pdu.req_id), &answer);
         let reply = match community.as_slice() {
             b"silent" => continue,
+            // Answers at most two varbinds; more is tooBig (error-status 1).
+            b"toobig" if asked.len() > 2 => response_with(&community, i64::from(pdu.req_id), 1, &[]),
             b"truncated" => good[..good.len() / 2].to_vec(),
             b"garbage" => vec![0x30, 0x82, 0xff, 0xff, 0x02, 0x01],
             b"wrong-id" => response(&community, i64::from(pdu.req_id) + 7, &answer),
@@ -161,6 +167,17 @@ async fn every_bad_response_is_an_error_not_a_value() {
             assert!(counts.bad_responses >= 1, "{community}: {e}");
         }
     }
+    // tooBig: the request is split until each part fits.
+    let four: Vec<Oid> =
+        ["1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.31.1.1.1.1.1", "1.3.6.1.2.1.31.1.1.1.6.1", "1.3.6.1.2.1.31.1.1.1.10.1"]
+            .iter()
+            .map(|o| Oid::parse(o).unwrap())
+            .collect();
+    let mut s = Session::new(Target::new(addr, Credentials::V2c(b"toobig".to_vec())), 1);
+    let vb = s.get(&four).await.unwrap();
+    assert_eq!(vb.iter().map(|(o, _)| o.clone()).collect::<Vec<_>>(), four);
+    assert_eq!(vb[1].1.as_text().as_deref(), Some("eth0"));
+    assert_eq!(s.take_counts().requests, 3, "one refused, then two halves");
     // A well-formed agent still answers on the same address.
     let mut s = Session::new(Target::new(addr, Credentials::V2c(b"regress".to_vec())), 1);
     assert_eq!(s.get(&up).await.unwrap().len(), 1);

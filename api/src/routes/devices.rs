@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use collectors::profile::Role;
-use collectors::status::DeviceStatus;
+use collectors::status::{DeviceStatus, StatusBoard};
 use engine::inventory::Inventory;
 use serde_json::{Value as Json_, json};
 
@@ -34,11 +34,13 @@ fn render(id: &str, kind: &str, status: Option<&DeviceStatus>, declared: Vec<(St
         Role::Inlet => "inlet",
     };
     if let Some(layout) = status.and_then(|s| s.layout.as_ref()) {
-        for r in &layout.resources {
-            let last: BTreeMap<String, String> = status
-                .and_then(|s| s.last.get(&r.id))
-                .map(|m| m.iter().map(|(k, v)| (k.to_string(), v.to_decimal().normalize().to_string())).collect())
-                .unwrap_or_default();
+        for (i, r) in layout.resources.iter().enumerate() {
+            let last: BTreeMap<&str, String> = status
+                .map(|s| StatusBoard::resource_values(s, i))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.to_decimal().normalize().to_string()))
+                .collect();
             let mut o = json!({"id": format!("{id}/{}", r.id), "kind": rkind(r.role), "name": r.name, "last": last});
             if r.role == Role::Port {
                 o["speed_mbps"] = json!(r.speed_mbps);

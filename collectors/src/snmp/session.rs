@@ -163,8 +163,33 @@ impl std::fmt::Debug for Session {
 
 enum Op<'a> {
     Get(&'a [Oid]),
+    Prepared(&'a Prepared),
     Bulk(&'a Oid),
     Next(&'a Oid),
+}
+
+/// OIDs encoded once for a GET repeated every cycle: no per-request encoding, and the answer's
+/// OIDs are checked by their encoded bytes without decoding them.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    oids: Vec<snmp2::Oid<'static>>,
+}
+
+impl Prepared {
+    /// Encodes `oids`.
+    pub fn new(oids: &[Oid]) -> Result<Self, SnmpError> {
+        Ok(Self { oids: oids.iter().map(to_snmp2).collect::<Result<_, _>>()? })
+    }
+
+    /// How many OIDs.
+    pub fn len(&self) -> usize {
+        self.oids.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.oids.is_empty()
+    }
 }
 
 fn to_snmp2(o: &Oid) -> Result<snmp2::Oid<'static>, SnmpError> {
@@ -227,21 +252,28 @@ impl Session {
     async fn attempt(&mut self, op: &Op<'_>) -> Result<Varbinds, SnmpError> {
         let timeout = self.target.timeout;
         let max_rep = self.target.max_repetitions;
-        let oids: Vec<snmp2::Oid<'static>> = match op {
+        let encoded: Vec<snmp2::Oid<'static>> = match op {
             Op::Get(list) => list.iter().map(to_snmp2).collect::<Result<_, _>>()?,
+            Op::Prepared(_) => Vec::new(),
             Op::Bulk(o) | Op::Next(o) => vec![to_snmp2(o)?],
         };
-        let refs: Vec<&snmp2::Oid<'_>> = oids.iter().collect();
+        let refs: Vec<&snmp2::Oid<'_>> = match op {
+            Op::Prepared(p) => p.oids.iter().collect(),
+            _ => encoded.iter().collect(),
+        };
         self.counts.requests += 1;
         let s = self.open().await?;
         let fut = async {
             let pdu = match op {
-                Op::Get(_) => s.get_many(&refs).await,
+                Op::Get(_) | Op::Prepared(_) => s.get_many(&refs).await,
                 Op::Bulk(_) => s.getbulk(&refs, 0, max_rep).await,
                 Op::Next(_) => s.getnext(refs[0]).await,
             }
             .map_err(|e| SnmpError::BadResponse(e.to_string()))?;
-            owned(&pdu)
+            match op {
+                Op::Prepared(p) => prepared_values(&pdu, p),
+                _ => owned(&pdu),
+            }
         };
         match tokio::time::timeout(timeout, fut).await {
             Err(_) => Err(SnmpError::Timeout { attempts: 1 }),
@@ -277,6 +309,11 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// One GET of prepared OIDs (with retries): the values in order, their OIDs already checked.
+    pub async fn get_prepared(&mut self, p: &Prepared) -> Result<Vec<SnmpValue>, SnmpError> {
+        Ok(self.request(Op::Prepared(p)).await?.into_iter().map(|(_, v)| v).collect())
     }
 
     /// GET of any number of OIDs, in requests of at most `max_varbinds` (halved on `tooBig`).
@@ -351,6 +388,26 @@ fn owned(pdu: &snmp2::Pdu<'_>) -> Result<Varbinds, SnmpError> {
     for (oid, value) in pdu.varbinds.clone() {
         let oid = from_snmp2(&oid).ok_or_else(|| SnmpError::BadResponse("undecodable OID".into()))?;
         out.push((oid, SnmpValue::from_snmp2(&value)));
+    }
+    Ok(out)
+}
+
+/// A prepared GET's answer: exactly the asked OIDs (compared encoded), in order; values only
+/// (the OIDs are left empty: the caller knows them).
+fn prepared_values(pdu: &snmp2::Pdu<'_>, p: &Prepared) -> Result<Varbinds, SnmpError> {
+    if pdu.error_status != 0 {
+        return Err(SnmpError::Agent { status: pdu.error_status, index: pdu.error_index });
+    }
+    let mut out = Vec::with_capacity(p.oids.len());
+    for (k, (oid, value)) in pdu.varbinds.clone().enumerate() {
+        match p.oids.get(k) {
+            Some(asked) if *asked == oid => out.push((Oid::default(), SnmpValue::from_snmp2(&value))),
+            Some(asked) => return Err(SnmpError::Mismatch(format!("asked for {asked}, got {oid}"))),
+            None => return Err(SnmpError::Mismatch(format!("more than the {} values asked for", p.oids.len()))),
+        }
+    }
+    if out.len() != p.oids.len() {
+        return Err(SnmpError::Mismatch(format!("asked for {} values, got {}", p.oids.len(), out.len())));
     }
     Ok(out)
 }
