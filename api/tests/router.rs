@@ -92,3 +92,44 @@ async fn health_needs_no_token() {
     let (s, _, body) = get(&router, "/readyz", None).await;
     assert_eq!((s, body), (StatusCode::OK, serde_json::json!({"status": "ready"})));
 }
+
+#[tokio::test]
+async fn devices_show_declared_resources_to_admins_only() {
+    use engine::inventory::{document, import, source};
+    let mut catalog = SqliteCatalog::in_memory().unwrap();
+    let now = Timestamp::from_secs(1_790_812_800);
+    let tree = source::parse_yaml(include_str!("../../deploy/inventory.example.yaml")).unwrap();
+    let plan = import::plan(&catalog.inventory().unwrap(), document::read(&tree)).unwrap();
+    let generation = catalog.generation().unwrap();
+    catalog.apply(&plan, generation, "test", now).unwrap();
+    let admin = access::generate(Role::Admin, None, now).unwrap();
+    let cust = access::generate(Role::Customer(CustomerId::new("acme").unwrap()), None, now).unwrap();
+    catalog.insert_token(&admin.record).unwrap();
+    catalog.insert_token(&cust.record).unwrap();
+    let router = router(catalog, now);
+
+    // No collectors run in this router: the device is known, not polled, its declared outlet shown.
+    let (s, _, d) = get(&router, "/api/v1/devices/pdu-101a", Some(&admin.secret)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(d["kind"], "pdu");
+    assert_eq!(d["polled"], false);
+    assert_eq!(d["last_poll"], serde_json::Value::Null);
+    assert_eq!(d["profile"], serde_json::Value::Null);
+    assert_eq!(
+        d["resources"],
+        serde_json::json!([{"id": "pdu-101a/1", "kind": "outlet", "name": "srv-01-psu-a", "last": {}}])
+    );
+    let (s, _, d) = get(&router, "/api/v1/devices/sw-core1", Some(&admin.secret)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(d["kind"], "switch");
+    assert_eq!(d["resources"][0]["id"], "sw-core1/Gi1/0/1");
+    let (s, _, list) = get(&router, "/api/v1/devices", Some(&admin.secret)).await;
+    assert_eq!(s, StatusCode::OK);
+    let ids: Vec<&str> = list["items"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["pdu-101a", "sw-core1"]);
+
+    assert_eq!(get(&router, "/api/v1/devices/pdu-9", Some(&admin.secret)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(&router, "/api/v1/devices/pdu-101a", Some(&cust.secret)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(get(&router, "/api/v1/devices", Some(&cust.secret)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(get(&router, "/api/v1/devices/pdu-101a", None).await.0, StatusCode::UNAUTHORIZED);
+}
