@@ -85,6 +85,7 @@ pub async fn start(
         retries: cfg.retries,
         max_varbinds: cfg.max_varbinds,
         rediscover: cfg.rediscover,
+        keep_sessions: cfg.keep_sessions,
         ..Settings::default()
     };
     let profiles = Profiles::builtin()?;

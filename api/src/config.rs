@@ -113,6 +113,13 @@ pub struct CollectorsConfig {
     /// Poll batches that may wait for the store writer before pollers wait.
     #[serde(default = "default_queue_batches")]
     pub queue_batches: usize,
+    /// v1/v2c devices that keep their socket between polls (128 KiB each; the rest reopen).
+    #[serde(default = "default_keep_sessions")]
+    pub keep_sessions: usize,
+}
+
+fn default_keep_sessions() -> usize {
+    1024
 }
 
 fn yes() -> bool {
@@ -201,6 +208,7 @@ impl Default for CollectorsConfig {
             max_varbinds: default_max_varbinds(),
             rediscover: default_rediscover(),
             queue_batches: default_queue_batches(),
+            keep_sessions: default_keep_sessions(),
         }
     }
 }

@@ -72,6 +72,8 @@ pub struct Settings {
     pub rediscover: Duration,
     /// The share of the interval over which device offsets are spread (0..=1).
     pub spread: f64,
+    /// v1/v2c devices that keep their socket between polls (128 KiB each; the rest reopen).
+    pub keep_sessions: usize,
 }
 
 impl Default for Settings {
@@ -83,6 +85,7 @@ impl Default for Settings {
             max_varbinds: 40,
             rediscover: Duration::from_secs(3600),
             spread: 0.8,
+            keep_sessions: 1024,
         }
     }
 }
@@ -95,6 +98,7 @@ struct Shared {
     metrics: Arc<CollectorMetrics>,
     status: Arc<StatusBoard>,
     permits: Semaphore,
+    keep: Arc<Semaphore>,
     names: MetricNames,
 }
 
@@ -147,6 +151,7 @@ impl Collectors {
         cancel: CancellationToken,
     ) -> Self {
         let permits = Semaphore::new(settings.max_concurrent_polls.max(1));
+        let keep = Arc::new(Semaphore::new(settings.keep_sessions));
         let shared = Arc::new(Shared {
             settings,
             profiles,
@@ -155,6 +160,7 @@ impl Collectors {
             metrics,
             status,
             permits,
+            keep,
             names: MetricNames::default(),
         });
         Self { shared, cancel, tasks: Mutex::new(HashMap::new()) }
@@ -306,7 +312,7 @@ async fn cycle(
         target.max_varbinds = shared.settings.max_varbinds;
         let first_id =
             i32::try_from(fingerprint(&(spec.id.as_ref(), shared.clock.now().as_nanos())) & 0x3fff_ffff).unwrap_or(1);
-        state.session = Some(Session::new(target, first_id));
+        state.session = Some(Session::new(target, first_id).with_keep_budget(Arc::clone(&shared.keep)));
     }
     let Some(session) = state.session.as_mut() else { return Err("no session".into()) };
     let due = state.stale || state.discovered_at.is_none_or(|t| t.elapsed() >= shared.settings.rediscover);

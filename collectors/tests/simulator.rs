@@ -106,3 +106,25 @@ async fn switch_and_pdu_discovered_and_polled_exactly() {
     assert_eq!(s.take_counts().timeouts, 2);
     cancel.cancel();
 }
+
+#[tokio::test]
+async fn idle_sessions_keep_their_socket_only_within_the_budget() {
+    let clock = Arc::new(FixedClock::new(Timestamp::from_nanos(T0)));
+    let (addr, cancel, _) = start(clock).await;
+    let budget = Arc::new(tokio::sync::Semaphore::new(1));
+    let up = [collectors::oid::Oid::parse("1.3.6.1.2.1.1.3.0").unwrap()];
+    let mut a =
+        Session::new(Target::new(addr, Credentials::V2c(b"sw-0001".to_vec())), 1).with_keep_budget(budget.clone());
+    let mut b =
+        Session::new(Target::new(addr, Credentials::V2c(b"pdu-0001".to_vec())), 1).with_keep_budget(budget.clone());
+    a.get(&up).await.unwrap();
+    b.get(&up).await.unwrap();
+    a.idle();
+    b.idle();
+    assert!(format!("{a:?}").contains("open: true"), "{a:?}");
+    assert!(format!("{b:?}").contains("open: false"), "the budget of one is spent: {b:?}");
+    assert_eq!(budget.available_permits(), 0);
+    drop(a);
+    assert_eq!(budget.available_permits(), 1, "a dropped session gives its permit back");
+    cancel.cancel();
+}

@@ -4,14 +4,18 @@
 //! snmp2's `AsyncSession` has neither timeout nor retry, and a reply that arrives after its
 //! request timed out would be rejected by the next request as an ID mismatch. So a failed attempt
 //! drops the session (and its socket): late replies land on a closed port and the retry starts
-//! clean. v1/v2c sessions are also dropped when a poll cycle ends ([`Session::idle`]), so an idle
-//! device holds no socket and no 64 KiB receive buffer; v3 sessions are kept, since making one
-//! costs an engine-discovery round trip.
+//! clean. Between poll cycles ([`Session::idle`]) a v1/v2c session keeps its socket only while a
+//! bounded keep budget allows (snmp2 allocates and zeroes two 64 KiB buffers per session, the
+//! largest cost of a small poll); the others close, so idle devices beyond the budget hold
+//! nothing. v3 sessions are kept, since making one costs an engine-discovery round trip.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use snmp2::AsyncSession;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::value::SnmpValue;
 use crate::oid::Oid;
@@ -153,6 +157,8 @@ pub struct Session {
     live: Option<AsyncSession>,
     next_req_id: i32,
     counts: AttemptCounts,
+    keep: Option<Arc<Semaphore>>,
+    kept: Option<OwnedSemaphorePermit>,
 }
 
 impl std::fmt::Debug for Session {
@@ -204,7 +210,22 @@ fn from_snmp2(o: &snmp2::Oid<'_>) -> Option<Oid> {
 impl Session {
     /// A session to `target`; the socket opens with the first request.
     pub fn new(target: Target, first_req_id: i32) -> Self {
-        Self { target, live: None, next_req_id: first_req_id & 0x3fff_ffff, counts: AttemptCounts::default() }
+        Self {
+            target,
+            live: None,
+            next_req_id: first_req_id & 0x3fff_ffff,
+            counts: AttemptCounts::default(),
+            keep: None,
+            kept: None,
+        }
+    }
+
+    /// Lets an idle v1/v2c session keep its socket while `budget` has a permit: opening one
+    /// costs two zeroed 64 KiB buffers (snmp2's), the largest part of a small poll's CPU, so a
+    /// bounded number of devices (the budget is memory: 128 KiB each) keep theirs.
+    pub fn with_keep_budget(mut self, budget: Arc<Semaphore>) -> Self {
+        self.keep = Some(budget);
+        self
     }
 
     /// The target.
@@ -219,9 +240,21 @@ impl Session {
 
     /// Releases the socket between poll cycles (v1/v2c; a v3 session keeps its engine state).
     pub fn idle(&mut self) {
-        if !matches!(self.target.credentials, Credentials::V3(_)) {
+        if matches!(self.target.credentials, Credentials::V3(_)) || self.live.is_none() {
+            return;
+        }
+        if self.kept.is_none() {
+            self.kept = self.keep.as_ref().and_then(|b| Arc::clone(b).try_acquire_owned().ok());
+        }
+        if self.kept.is_none() {
             self.live = None;
         }
+    }
+
+    /// Drops the socket (after a failure) and gives its keep permit back.
+    fn close(&mut self) {
+        self.live = None;
+        self.kept = None;
     }
 
     async fn open(&mut self) -> Result<&mut AsyncSession, SnmpError> {
@@ -292,7 +325,7 @@ impl Session {
             match r {
                 Ok(vb) => return Ok(vb),
                 Err(e) => {
-                    self.live = None;
+                    self.close();
                     match e {
                         SnmpError::Timeout { .. } => self.counts.timeouts += 1,
                         SnmpError::BadResponse(_) | SnmpError::Mismatch(_) => self.counts.bad_responses += 1,
