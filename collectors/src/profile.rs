@@ -162,8 +162,8 @@ pub struct Profile {
     /// A column whose having rows identifies the device when its sysObjectID matches nothing.
     #[serde(default)]
     pub probe: Option<Oid>,
-    /// The resource tables, in order of preference: for PDUs the first table with rows wins
-    /// (per-outlet metering where the device has it, inlet or total otherwise).
+    /// The resource tables; every table with rows is read (a PDU's outlets where it meters them,
+    /// and its inlet or unit total, which is all some PDUs have).
     pub tables: Vec<Table>,
 }
 
