@@ -187,14 +187,14 @@ fn text(v: Option<&SnmpValue>) -> Option<String> {
 
 /// The rows of one table with their cells (cell `resource` fields are set by the caller).
 async fn table_resources(walks: &mut Walks<'_>, table: &Table) -> Result<Vec<(Resource, Vec<Cell>)>, SnmpError> {
-    let rows: Vec<(Vec<u32>, SnmpValue)> = walks
+    let rows: Vec<Vec<u32>> = walks
         .column(&table.rows)
         .await?
-        .iter()
-        .filter_map(|(o, v)| o.suffix_after(&table.rows).map(|s| (s.to_vec(), v.clone())))
+        .keys()
+        .filter_map(|o| o.suffix_after(&table.rows).map(<[u32]>::to_vec))
         .collect();
     let mut kept = Vec::new();
-    for (index, _) in rows {
+    for index in rows {
         if let Some(f) = &table.filter {
             let v = walks.cell(&f.oid, &index, &[]).await?.and_then(SnmpValue::as_i64);
             if !v.is_some_and(|v| f.values.contains(&v)) {

@@ -128,16 +128,14 @@ pub async fn run(
     cycle.cells = vec![None; layout.cells.len()];
     for (range, prepared) in plan.requests.iter().zip(&plan.prepared) {
         let answer = match prepared {
-            Some(p) => session.get_prepared(p).await,
-            None => Err(SnmpError::Agent { status: TOO_BIG, index: 0 }),
+            Some(p) => Some(session.get_prepared(p).await),
+            None => None,
         };
         let values: Vec<SnmpValue> = match answer {
-            Ok(v) => v,
-            // Too big for one datagram (or not encodable up front): the general path splits it.
-            Err(SnmpError::Agent { status: TOO_BIG, .. }) => {
-                session.get(&request_oids(layout, range.clone())).await?.into_iter().map(|(_, v)| v).collect()
-            }
-            Err(e) => return Err(e),
+            Some(Ok(v)) => v,
+            Some(Err(e)) if !matches!(e, SnmpError::Agent { status: TOO_BIG, .. }) => return Err(e),
+            // Too big for one datagram, or not encodable up front: the general path, which splits.
+            _ => session.get(&request_oids(layout, range.clone())).await?.into_iter().map(|(_, v)| v).collect(),
         };
         let ts = clock.now();
         let mut values = values.into_iter();

@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use collectors::profile::Role;
 use collectors::status::{DeviceStatus, StatusBoard};
 use engine::inventory::Inventory;
-use serde_json::{Value as Json_, json};
+use serde_json::{Value as JsonValue, json};
 
 use crate::app::AppState;
 use crate::auth::{Allow, Caller};
@@ -21,13 +21,13 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/devices", get(list)).route("/api/v1/devices/{id}", get(one))
 }
 
-fn ts(t: Option<engine::time::Timestamp>) -> Json_ {
-    t.map_or(Json_::Null, |t| json!(t.to_string()))
+fn ts(t: Option<engine::time::Timestamp>) -> JsonValue {
+    t.map_or(JsonValue::Null, |t| json!(t.to_string()))
 }
 
 /// The contract's device object; `status` is `None` for a device the collectors do not poll.
-fn render(id: &str, kind: &str, status: Option<&DeviceStatus>, declared: Vec<(String, Option<String>)>) -> Json_ {
-    let mut resources: BTreeMap<String, Json_> = BTreeMap::new();
+fn render(id: &str, kind: &str, status: Option<&DeviceStatus>, declared: Vec<(String, Option<String>)>) -> JsonValue {
+    let mut resources: BTreeMap<String, JsonValue> = BTreeMap::new();
     let rkind = |r: Role| match r {
         Role::Port => "port",
         Role::Outlet => "outlet",
@@ -70,7 +70,7 @@ fn render(id: &str, kind: &str, status: Option<&DeviceStatus>, declared: Vec<(St
     })
 }
 
-fn device(inv: &Inventory, state: &AppState, id: &str) -> Option<Json_> {
+fn device(inv: &Inventory, state: &AppState, id: &str) -> Option<JsonValue> {
     let status = state.collectors.as_ref().and_then(|c| c.status.get(id));
     if let Some(p) = inv.pdus.values().find(|p| p.id.as_str() == id) {
         let declared = p.outlets.iter().map(|o| (o.index.to_string(), o.name.clone())).collect();
@@ -83,19 +83,23 @@ fn device(inv: &Inventory, state: &AppState, id: &str) -> Option<Json_> {
     None
 }
 
-async fn one(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Json_>, ApiError> {
+async fn one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<JsonValue>, ApiError> {
     caller.require(&[Allow::Admin])?;
     let d = state.derived().await?;
     device(&d.inventory, &state, &id).map(Json).ok_or(ApiError::NotFound)
 }
 
-async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Json_>, ApiError> {
+async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<JsonValue>, ApiError> {
     caller.require(&[Allow::Admin])?;
     let d = state.derived().await?;
     let mut ids: Vec<&str> = d.inventory.pdus.values().map(|p| p.id.as_str()).collect();
     ids.extend(d.inventory.switches.values().map(|s| s.id.as_str()));
     ids.sort_unstable();
-    let items: Vec<Json_> = ids
+    let items: Vec<JsonValue> = ids
         .into_iter()
         .filter_map(|id| device(&d.inventory, &state, id))
         .map(|mut d| {
