@@ -132,6 +132,22 @@ typed_id!(
     /// An API token's public identifier (never the secret).
     TokenId
 );
+typed_id!(
+    /// An invoice (`acme.2026-10`).
+    InvoiceId
+);
+typed_id!(
+    /// A credit note (`cn-2026-000001`).
+    CreditNoteId
+);
+typed_id!(
+    /// A recorded payment.
+    PaymentId
+);
+typed_id!(
+    /// A billing run (`run-2026-10-3`).
+    BillingRunId
+);
 
 /// A PDU outlet: the PDU and the outlet's 1-based index, written `pdu-101a/1`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod id;
 pub mod ingest;
 pub mod inventory;
+pub mod invoicing;
 pub mod metering;
 pub mod period;
 pub mod rating;

@@ -11,6 +11,7 @@ pub mod bucket_table;
 pub mod carbon;
 pub mod counter;
 pub mod energy;
+pub mod factors;
 pub mod month_to_date;
 pub mod percentile;
 pub mod plant;

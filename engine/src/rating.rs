@@ -1,5 +1,9 @@
-//! Rating: from quantities to money. So far the money rules (metering.md §8) and proration
-//! (§7); the charge types arrive with the invoicing work.
+//! Rating: from measured quantities to money. `meter` measures a service in a period with the
+//! evidence, `charge` prices it under the plan's charges, `line` is the invoice line and its
+//! evidence, `money` rounds (metering.md §8), `proration` shares a month by seconds (§7).
 
+pub mod charge;
+pub mod line;
+pub mod meter;
 pub mod money;
 pub mod proration;

@@ -102,6 +102,9 @@ pub enum StoreError {
     /// The store is shutting down.
     #[error("the store is shut down")]
     Closed,
+    /// Another process has the store open.
+    #[error("the store in {0} is in use by another colometer process")]
+    InUse(PathBuf),
     /// A background thread could not be started.
     #[error("cannot start the store's {what} thread: {source}")]
     Thread {
@@ -223,6 +226,9 @@ pub struct Store {
     writes: crossbeam_channel::Sender<writer::Command>,
     flush: crossbeam_channel::Sender<flusher::Signal>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// An exclusive lock on `LOCK` for as long as the store is open: two processes writing one
+    /// WAL would corrupt it. The kernel releases it when the process dies, however it dies.
+    _lock: std::fs::File,
 }
 
 impl Store {
@@ -230,6 +236,15 @@ impl Store {
     pub fn open(dir: &Path, cfg: StoreConfig, clock: Arc<dyn Clock>) -> Result<(Self, Recovery), StoreError> {
         for d in [dir.to_path_buf(), dir.join("wal"), dir.join("segments")] {
             std::fs::create_dir_all(&d).map_err(|source| StoreError::Dir { path: d.clone(), source })?;
+        }
+        let lock_path = dir.join("LOCK");
+        let lock = std::fs::File::create(&lock_path).map_err(|source| StoreError::Dir { path: lock_path, source })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::InUse(dir.to_owned())),
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(StoreError::Dir { path: dir.join("LOCK"), source });
+            }
         }
         let manifest = Manifest::load(&dir.join("manifest"))?;
         let registry = Registry::load(&dir.join("series.snapshot"))?;
@@ -285,7 +300,7 @@ impl Store {
             .map_err(|source| StoreError::Thread { what: "WAL writer", source })?;
         let flusher = flusher::spawn(Arc::clone(&shared), writes.clone(), flush_rx)
             .map_err(|source| StoreError::Thread { what: "flusher", source })?;
-        let store = Store { shared, writes, flush, threads: Mutex::new(vec![writer, flusher]) };
+        let store = Store { shared, writes, flush, threads: Mutex::new(vec![writer, flusher]), _lock: lock };
         Ok((store, recovery))
     }
 

@@ -43,6 +43,84 @@ pub const MIGRATIONS: &[&str] = &[
         revoked_ns  INTEGER
     ) STRICT;
     "#,
+    // 2: invoicing: invoices (issued ones immutable), gapless numbering, credit notes, payments,
+    // billing runs and the hash-chained audit log (append-only).
+    r#"
+    CREATE TABLE invoices (
+        id            TEXT PRIMARY KEY,
+        customer      TEXT NOT NULL,
+        period        TEXT NOT NULL,   -- YYYY-MM
+        attempt       INTEGER NOT NULL, -- 1, then 2 … after a void
+        status        TEXT NOT NULL CHECK (status IN ('draft', 'finalized', 'sent', 'paid', 'void')),
+        number        TEXT UNIQUE,
+        body          TEXT NOT NULL,   -- the invoice content (JSON), byte-stable
+        evidence      TEXT NOT NULL,   -- JSON array, one entry per line
+        finalized_ns  INTEGER,
+        sent_ns       INTEGER,
+        paid_ns       INTEGER,
+        voided_ns     INTEGER,
+        UNIQUE (customer, period, attempt)
+    ) STRICT;
+    CREATE INDEX invoices_by_period ON invoices (period, customer);
+    CREATE TRIGGER invoices_issued_never_change
+        BEFORE UPDATE OF id, customer, period, attempt, number, body, evidence, finalized_ns ON invoices
+        WHEN OLD.status <> 'draft'
+        BEGIN SELECT RAISE(ABORT, 'an issued invoice never changes'); END;
+    CREATE TRIGGER invoices_issued_never_go
+        BEFORE DELETE ON invoices WHEN OLD.status <> 'draft'
+        BEGIN SELECT RAISE(ABORT, 'an issued invoice is never deleted'); END;
+    CREATE TABLE numbering (
+        series TEXT NOT NULL,          -- invoice | credit_note
+        year   INTEGER NOT NULL,
+        last   INTEGER NOT NULL,
+        PRIMARY KEY (series, year)
+    ) STRICT;
+    CREATE TABLE credit_notes (
+        id         TEXT PRIMARY KEY,
+        invoice    TEXT NOT NULL REFERENCES invoices (id),
+        body       TEXT NOT NULL,
+        issued_ns  INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX credit_notes_by_invoice ON credit_notes (invoice);
+    CREATE TABLE payments (
+        id          TEXT PRIMARY KEY,
+        invoice     TEXT NOT NULL REFERENCES invoices (id),
+        amount      TEXT NOT NULL,
+        paid_ns     INTEGER NOT NULL,
+        reference   TEXT,
+        recorded_ns INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX payments_by_invoice ON payments (invoice);
+    CREATE TABLE billing_runs (
+        id      TEXT PRIMARY KEY,
+        period  TEXT NOT NULL,
+        at_ns   INTEGER NOT NULL,
+        actor   TEXT NOT NULL,
+        body    TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE audit_log (
+        seq        INTEGER PRIMARY KEY,
+        at_ns      INTEGER NOT NULL,
+        actor      TEXT NOT NULL,
+        action     TEXT NOT NULL,
+        object     TEXT NOT NULL,
+        detail     TEXT NOT NULL,
+        prev_hash  BLOB NOT NULL,
+        hash       BLOB NOT NULL
+    ) STRICT;
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER credit_notes_no_update BEFORE UPDATE ON credit_notes
+        BEGIN SELECT RAISE(ABORT, 'credit notes never change'); END;
+    CREATE TRIGGER credit_notes_no_delete BEFORE DELETE ON credit_notes
+        BEGIN SELECT RAISE(ABORT, 'credit notes never change'); END;
+    CREATE TRIGGER payments_no_update BEFORE UPDATE ON payments
+        BEGIN SELECT RAISE(ABORT, 'payments never change'); END;
+    CREATE TRIGGER payments_no_delete BEFORE DELETE ON payments
+        BEGIN SELECT RAISE(ABORT, 'payments never change'); END;
+    "#,
 ];
 
 /// Brings the schema up to date.

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+mod ledger;
+
 use super::migrations::migrate;
 use super::{Catalog, CatalogError, ImportRecord};
 use crate::access::{Role, TokenHash, TokenRecord};

@@ -26,11 +26,12 @@ use serde::Serialize;
 
 use super::bandwidth::{self, Flags, P95, PortBuckets};
 use super::bucket_table::BucketTable;
-use super::carbon::{self, Factors};
+use super::carbon;
 use super::energy::{self, EnergySample, HoleReason, PowerSample};
+use super::factors::Factorbook;
 use super::plant::Plant;
 use crate::domain::{BandwidthMethod, Charge, GapFill, MissingBuckets, Pooling, ResourceRef};
-use crate::id::{CustomerId, OutletId, PortId, ServiceId, SiteId};
+use crate::id::{CustomerId, OutletId, PortId, ServiceId};
 use crate::inventory::Inventory;
 use crate::store::buffer::ScanFilter;
 use crate::store::reading::{SeriesKey, VALUE_SCALE};
@@ -250,61 +251,6 @@ pub fn outlet_energy(
     } else {
         energy::from_power(&power, poll_ns, gap_fill)
     })
-}
-
-/// One site's PUE and its region's intensity series, sorted by start (validation keeps each
-/// series free of overlaps).
-struct SiteFactors {
-    pue: Vec<(Interval, Decimal)>,
-    default_pue: Decimal,
-    intensity: Vec<(Interval, Decimal)>,
-}
-
-/// Per-site factors, gathered once per usage computation (every outlet-hour looks them up).
-struct Factorbook<'a> {
-    inv: &'a Inventory,
-    sites: BTreeMap<SiteId, SiteFactors>,
-}
-
-impl<'a> Factorbook<'a> {
-    fn new(inv: &'a Inventory) -> Self {
-        let sites = inv
-            .sites
-            .values()
-            .map(|site| {
-                let mut pue: Vec<(Interval, Decimal)> =
-                    inv.site_pue.values().filter(|v| v.site == site.id).map(|v| (v.interval, v.pue)).collect();
-                let mut intensity: Vec<(Interval, Decimal)> = inv
-                    .grid_intensity
-                    .values()
-                    .filter(|v| Some(&v.region) == site.grid_region.as_ref())
-                    .map(|v| (v.interval, v.g_per_kwh))
-                    .collect();
-                pue.sort_by_key(|(iv, _)| iv.from);
-                intensity.sort_by_key(|(iv, _)| iv.from);
-                (site.id.clone(), SiteFactors { pue, default_pue: site.pue, intensity })
-            })
-            .collect();
-        Self { inv, sites }
-    }
-
-    fn site_of_outlet(&self, outlet: &OutletId, t: Timestamp) -> Option<SiteId> {
-        let pdu = self.inv.pdus.get(&outlet.pdu)?;
-        if let Some(rack) = pdu.rack.as_ref().and_then(|r| self.inv.racks.get(r)) {
-            return rack.site_at(t).cloned();
-        }
-        pdu.site.clone()
-    }
-
-    fn factors(&self, site: Option<&SiteId>, hour: Timestamp) -> Factors {
-        let Some(f) = site.and_then(|s| self.sites.get(s)) else {
-            return Factors { pue: Decimal::ONE, g_per_kwh: Decimal::ZERO, defaulted: true };
-        };
-        // The region's default: its last value ending by this hour, else its first value.
-        let ended = f.intensity.partition_point(|(iv, _)| iv.end() <= hour);
-        let default = f.intensity[..ended].last().or_else(|| f.intensity.first()).map_or(Decimal::ZERO, |(_, g)| *g);
-        carbon::factors_at(&f.pue, f.default_pue, &f.intensity, default, hour)
-    }
 }
 
 fn to_bandwidth(p: &P95, plan: BandwidthPlan) -> BandwidthUsage {

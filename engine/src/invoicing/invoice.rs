@@ -1,0 +1,237 @@
+//! Invoices. A [`Draft`] is what rating produced and may be rebuilt by the next run; finalizing
+//! it consumes it and yields an [`Issued`] invoice, which has a number and no mutators at all:
+//! what happens to it afterwards (sent, paid, credited, voided) is recorded beside it, never in it.
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Currency;
+use crate::id::{CustomerId, InvoiceId};
+use crate::rating::line::{Line, RatedLine};
+use crate::rating::money::round_to_minor_unit;
+use crate::time::Timestamp;
+
+/// Lifecycle states (`contract.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Rebuilt by every billing run of its period.
+    Draft,
+    /// Numbered and immutable.
+    Finalized,
+    /// Sent to the customer.
+    Sent,
+    /// Paid in full.
+    Paid,
+    /// Cancelled by a credit note.
+    Void,
+}
+
+impl Status {
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Finalized => "finalized",
+            Status::Sent => "sent",
+            Status::Paid => "paid",
+            Status::Void => "void",
+        }
+    }
+
+    /// Parses the API spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Status::Draft, Status::Finalized, Status::Sent, Status::Paid, Status::Void]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// Energy and carbon of one resource on an invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceFootprint {
+    /// `pdu/index`.
+    pub resource: String,
+    /// The service it served.
+    pub service: String,
+    /// Measured kWh (6 decimals).
+    pub it_kwh: Decimal,
+    /// Facility kWh (6 decimals).
+    pub facility_kwh: Decimal,
+    /// kgCO2e (6 decimals).
+    pub kg_co2e: Decimal,
+}
+
+/// The invoice's sustainability statement: location-based, per resource and in total.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sustainability {
+    /// Measured kWh.
+    pub it_kwh: Decimal,
+    /// Facility kWh (IT × PUE hour by hour).
+    pub facility_kwh: Decimal,
+    /// kgCO2e.
+    pub kg_co2e: Decimal,
+    /// Per resource.
+    pub resources: Vec<ResourceFootprint>,
+}
+
+/// Rounds a displayed quantity to 6 decimals (half away from zero).
+pub fn six(d: Decimal) -> Decimal {
+    d.round_dp_with_strategy(6, RoundingStrategy::MidpointAwayFromZero).normalize()
+}
+
+/// What a billing run produced for one customer and period, before it has an ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rated {
+    /// The customer.
+    pub customer: CustomerId,
+    /// Its name.
+    pub customer_name: String,
+    /// `YYYY-MM`.
+    pub period: String,
+    /// Period start (the customer's timezone's first instant, UTC).
+    pub from: Timestamp,
+    /// Period end (exclusive).
+    pub to: Timestamp,
+    /// Invoice currency.
+    pub currency: Currency,
+    /// Tax rate.
+    pub tax_rate: Decimal,
+    /// The lines with their evidence.
+    pub lines: Vec<RatedLine>,
+    /// Energy and carbon.
+    pub sustainability: Sustainability,
+}
+
+/// The content of an invoice: identical inputs give identical bytes (no run time inside).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Body {
+    /// The invoice's ID.
+    pub id: InvoiceId,
+    /// Gapless per year once finalized (`2026-000001`); `None` while a draft.
+    pub number: Option<String>,
+    /// The customer.
+    pub customer: CustomerId,
+    /// Its name.
+    pub customer_name: String,
+    /// `YYYY-MM` in the customer's timezone.
+    pub period: String,
+    /// Period start.
+    pub from: Timestamp,
+    /// Period end (exclusive).
+    pub to: Timestamp,
+    /// Currency.
+    pub currency: Currency,
+    /// Tax rate applied to the subtotal.
+    pub tax_rate: Decimal,
+    /// The lines, numbered from 1.
+    pub lines: Vec<Line>,
+    /// Sum of line amounts.
+    pub subtotal: Decimal,
+    /// `subtotal × tax_rate`, rounded once.
+    pub tax: Decimal,
+    /// `subtotal + tax`.
+    pub total: Decimal,
+    /// Energy and carbon.
+    pub sustainability: Sustainability,
+    /// When it was finalized.
+    pub finalized_at: Option<Timestamp>,
+}
+
+/// `(subtotal, tax, total)` of amounts under a tax rate (metering.md §8).
+pub fn totals(
+    amounts: impl Iterator<Item = Decimal>,
+    tax_rate: Decimal,
+    currency: Currency,
+) -> (Decimal, Decimal, Decimal) {
+    let subtotal = round_to_minor_unit(amounts.sum(), currency);
+    let tax = round_to_minor_unit(subtotal * tax_rate, currency);
+    (subtotal, tax, subtotal + tax)
+}
+
+/// A draft invoice: the body and each line's evidence (JSON, as served).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    body: Body,
+    evidence: Vec<serde_json::Value>,
+}
+
+impl Draft {
+    /// Assembles a draft: lines numbered in order, totals computed.
+    pub fn new(id: InvoiceId, rated: Rated) -> Result<Self, serde_json::Error> {
+        let mut lines = Vec::with_capacity(rated.lines.len());
+        let mut evidence = Vec::with_capacity(rated.lines.len());
+        for (i, r) in rated.lines.into_iter().enumerate() {
+            let mut line = r.line;
+            line.n = i as u32 + 1;
+            evidence.push(serde_json::to_value(&r.evidence)?);
+            lines.push(line);
+        }
+        let (subtotal, tax, total) = totals(lines.iter().map(|l| l.amount), rated.tax_rate, rated.currency);
+        let body = Body {
+            id,
+            number: None,
+            customer: rated.customer,
+            customer_name: rated.customer_name,
+            period: rated.period,
+            from: rated.from,
+            to: rated.to,
+            currency: rated.currency,
+            tax_rate: rated.tax_rate.normalize(),
+            lines,
+            subtotal,
+            tax,
+            total,
+            sustainability: rated.sustainability,
+            finalized_at: None,
+        };
+        Ok(Self { body, evidence })
+    }
+
+    /// A stored draft (the ledger loads it).
+    pub fn from_parts(body: Body, evidence: Vec<serde_json::Value>) -> Self {
+        Self { body, evidence }
+    }
+
+    /// The content.
+    pub fn body(&self) -> &Body {
+        &self.body
+    }
+
+    /// Each line's evidence.
+    pub fn evidence(&self) -> &[serde_json::Value] {
+        &self.evidence
+    }
+
+    /// Finalizes: the number is assigned and the invoice can no longer change.
+    pub fn finalize(self, number: String, at: Timestamp) -> Issued {
+        let mut body = self.body;
+        body.number = Some(number);
+        body.finalized_at = Some(at);
+        Issued { body }
+    }
+}
+
+/// A finalized invoice. It has no mutators: corrections are credit notes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    body: Body,
+}
+
+impl Issued {
+    /// A stored issued invoice (the ledger loads it).
+    pub fn from_body(body: Body) -> Self {
+        Self { body }
+    }
+
+    /// The content.
+    pub fn body(&self) -> &Body {
+        &self.body
+    }
+}
+
+/// The gapless number of the `seq`-th document of `year` in a series (`""` for invoices, `CN-`
+/// for credit notes): `2026-000042`, `CN-2026-000003`.
+pub fn number(prefix: &str, year: i32, seq: i64) -> String {
+    format!("{prefix}{year:04}-{seq:06}")
+}

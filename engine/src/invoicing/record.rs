@@ -1,0 +1,126 @@
+//! What the ledger keeps beside each invoice, and the objects it answers with.
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::credit_note::CreditError;
+use super::invoice::{Body, Status};
+use crate::id::{BillingRunId, CreditNoteId, InvoiceId, PaymentId};
+use crate::time::Timestamp;
+
+/// A recorded payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Payment {
+    /// Its ID.
+    pub id: PaymentId,
+    /// The invoice paid.
+    pub invoice: InvoiceId,
+    /// Amount.
+    pub amount: Decimal,
+    /// When the money arrived.
+    pub paid_at: Timestamp,
+    /// Bank or remittance reference.
+    pub reference: Option<String>,
+    /// When it was recorded.
+    pub recorded_at: Timestamp,
+}
+
+/// The invoice object of `contract.md`: the content plus its lifecycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvoiceView {
+    /// The content (`id`, `number`, `customer`, `period`, `currency`, `lines`, totals …).
+    #[serde(flatten)]
+    pub body: Body,
+    /// Lifecycle state.
+    pub status: Status,
+    /// When it was sent.
+    pub sent_at: Option<Timestamp>,
+    /// When it was paid in full.
+    pub paid_at: Option<Timestamp>,
+    /// When it was voided.
+    pub voided_at: Option<Timestamp>,
+    /// Its credit notes.
+    pub credit_notes: Vec<CreditNoteId>,
+    /// Sum of its credit notes' totals.
+    pub credited: Decimal,
+    /// Sum of its payments.
+    pub paid: Decimal,
+    /// `total − credited − paid` (nothing is owed on a draft: 0).
+    pub balance: Decimal,
+    /// Its payments.
+    pub payments: Vec<Payment>,
+}
+
+/// One billing run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct BillingRun {
+    /// Its ID.
+    pub id: BillingRunId,
+    /// `YYYY-MM`.
+    pub period: String,
+    /// When it ran.
+    pub at: Timestamp,
+    /// Who ran it.
+    pub actor: String,
+    /// The period's current invoices: drafts built or rebuilt, and issued ones kept.
+    pub invoices: Vec<InvoiceId>,
+    /// Drafts created.
+    pub created: Vec<InvoiceId>,
+    /// Drafts rebuilt with different content.
+    pub rebuilt: Vec<InvoiceId>,
+    /// Drafts whose content did not change.
+    pub unchanged: Vec<InvoiceId>,
+    /// Issued invoices left as they are.
+    pub kept: Vec<InvoiceId>,
+    /// Drafts discarded (nothing bills any more).
+    pub discarded: Vec<InvoiceId>,
+}
+
+/// Why a ledger operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// No such invoice, credit note or run.
+    #[error("not found")]
+    NotFound,
+    /// The invoice's state forbids the change (an issued invoice never changes).
+    #[error("{0}")]
+    Conflict(String),
+    /// A well-formed request that breaks a rule.
+    #[error("{0}")]
+    Rule(String),
+    /// A credit note rule.
+    #[error(transparent)]
+    Credit(#[from] CreditError),
+    /// SQLite failed.
+    #[error("ledger query failed: {0}")]
+    Query(#[from] rusqlite::Error),
+    /// A stored document does not read back.
+    #[error("ledger holds an unreadable document: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+/// Filters of the invoice list.
+#[derive(Debug, Clone, Default)]
+pub struct InvoiceFilter {
+    /// One customer's.
+    pub customer: Option<String>,
+    /// One period's.
+    pub period: Option<String>,
+    /// One state's.
+    pub status: Option<Status>,
+    /// IDs after this one (the cursor).
+    pub after: Option<String>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// The evidence of one line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LineEvidence {
+    /// The invoice.
+    pub invoice: InvoiceId,
+    /// The line.
+    pub line: crate::rating::line::Line,
+    /// What it was computed from.
+    pub evidence: serde_json::Value,
+}

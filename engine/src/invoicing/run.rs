@@ -1,0 +1,132 @@
+//! Rating a customer's billing period: every service of the customer, metered and priced under its
+//! plan, in service order; the sustainability statement from the same measurements.
+
+use std::collections::BTreeMap;
+
+use super::invoice::{Rated, ResourceFootprint, Sustainability, six};
+use crate::id::{CustomerId, ServiceId, TicketId};
+use crate::inventory::Inventory;
+use crate::metering::usage::Sources;
+use crate::period::{BillingPeriod, PeriodError};
+use crate::rating::charge::{Context, rate_service};
+use crate::rating::meter::Meter;
+use crate::store::StoreError;
+use crate::time::Timestamp;
+
+/// Why a customer's period cannot be rated.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// No such customer.
+    #[error("unknown customer '{0}'")]
+    UnknownCustomer(CustomerId),
+    /// A service's plan is missing (inventory validation prevents it).
+    #[error("service '{service}' names plan '{plan}', which does not exist")]
+    UnknownPlan {
+        /// The service.
+        service: ServiceId,
+        /// The plan.
+        plan: String,
+    },
+    /// The period cannot be formed.
+    #[error(transparent)]
+    Period(#[from] PeriodError),
+    /// Reading the store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Rates `customer` for `period`: `None` when nothing bills (no lines).
+pub fn rate_customer(
+    src: &Sources<'_>,
+    meter: &Meter<'_>,
+    tickets: &BTreeMap<ServiceId, Vec<TicketId>>,
+    customer: &CustomerId,
+    period: BillingPeriod,
+) -> Result<Option<Rated>, RunError> {
+    let inv: &Inventory = src.inventory;
+    let c = inv.customers.get(customer).ok_or_else(|| RunError::UnknownCustomer(customer.clone()))?;
+    let window = period.interval(c.billing_timezone)?;
+    let mut lines = Vec::new();
+    let mut sustainability = Sustainability::default();
+    for service in inv.services.values().filter(|s| &s.customer == customer) {
+        let plan = inv
+            .rate_plans
+            .get(&service.plan)
+            .ok_or_else(|| RunError::UnknownPlan { service: service.id.clone(), plan: service.plan.to_string() })?;
+        let m = meter.service(service, plan, &window)?;
+        let ctx = Context {
+            plan,
+            currency: c.currency,
+            tickets: tickets.get(&service.id).into_iter().flatten().filter_map(|id| inv.tickets.get(id)).collect(),
+            first_assignment: service.resources.iter().map(|a| a.interval.from).min(),
+        };
+        lines.extend(rate_service(&m, &ctx));
+        for o in &m.outlets {
+            sustainability.it_kwh += o.it_kwh;
+            sustainability.facility_kwh += o.facility_kwh;
+            sustainability.kg_co2e += o.kg_co2e;
+            sustainability.resources.push(ResourceFootprint {
+                resource: o.outlet.clone(),
+                service: service.id.to_string(),
+                it_kwh: six(o.it_kwh),
+                facility_kwh: six(o.facility_kwh),
+                kg_co2e: six(o.kg_co2e),
+            });
+        }
+    }
+    if lines.is_empty() {
+        return Ok(None);
+    }
+    sustainability.it_kwh = six(sustainability.it_kwh);
+    sustainability.facility_kwh = six(sustainability.facility_kwh);
+    sustainability.kg_co2e = six(sustainability.kg_co2e);
+    Ok(Some(Rated {
+        customer: customer.clone(),
+        customer_name: c.name.clone(),
+        period: period.to_string(),
+        from: window.from,
+        to: window.end(),
+        currency: c.currency,
+        tax_rate: c.tax_rate,
+        lines,
+        sustainability,
+    }))
+}
+
+/// Tickets by service (built once per run).
+pub fn tickets_by_service(inv: &Inventory) -> BTreeMap<ServiceId, Vec<TicketId>> {
+    let mut out: BTreeMap<ServiceId, Vec<TicketId>> = BTreeMap::new();
+    for t in inv.tickets.values() {
+        out.entry(t.service.clone()).or_default().push(t.id.clone());
+    }
+    out
+}
+
+/// The customers to bill for a period: every customer with a service (IDs in order).
+pub fn billable_customers(inv: &Inventory) -> Vec<CustomerId> {
+    let mut ids: Vec<CustomerId> = inv.services.values().map(|s| s.customer.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// The year an invoice finalized at `at` is numbered in (UTC).
+pub fn numbering_year(at: Timestamp) -> i32 {
+    use chrono::Datelike;
+    at.to_datetime().year()
+}
+
+/// Rates every billable customer for `period`: what a billing run stores. Customers with nothing
+/// to bill are left out of the result (their stale drafts are discarded by the ledger).
+pub fn rate_period(src: &Sources<'_>, period: BillingPeriod) -> Result<(Vec<CustomerId>, Vec<Rated>), RunError> {
+    let meter = Meter::new(src);
+    let tickets = tickets_by_service(src.inventory);
+    let customers = billable_customers(src.inventory);
+    let mut rated = Vec::with_capacity(customers.len());
+    for c in &customers {
+        if let Some(r) = rate_customer(src, &meter, &tickets, c, period)? {
+            rated.push(r);
+        }
+    }
+    Ok((customers, rated))
+}

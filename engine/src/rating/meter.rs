@@ -1,0 +1,470 @@
+//! What one service measured in one billing period, with the evidence behind every figure: the
+//! service's span, its racks' stays (site by site), each outlet's energy (by source, the holes,
+//! the PUE and intensity used) and its ports' 95th (rank, bucket, flags). Rating prices these;
+//! the invoice keeps them as each line's evidence.
+//!
+//! Readings where the spec is silent, as an auditor would take them:
+//! - A service's *span* is the union of its effective assignments (metering.md §7) inside the
+//!   period. Recurring charges without a resource of their own (commitments, cross-connects,
+//!   other recurring items) prorate by it, and `hours_assigned` of committed power is its length.
+//! - Peak utilisation ranks the 5-minute average kW of the service's outlets summed per bucket
+//!   (buckets aligned like bandwidth buckets), nearest rank, over buckets holding energy.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::domain::{Charge, GapFill, Pooling, RatePlan, ResourceRef, Service};
+use crate::id::{OutletId, PortId, RackId, ServiceId, SiteId};
+use crate::metering::bandwidth::{self, Flags, PortBuckets};
+use crate::metering::bucket::BUCKET_NS;
+use crate::metering::carbon;
+use crate::metering::energy::{HoleReason, Source};
+use crate::metering::factors::Factorbook;
+use crate::metering::percentile::{self, P95};
+use crate::metering::usage::{Sources, outlet_energy};
+use crate::store::StoreError;
+use crate::time::{Interval, Timestamp};
+
+/// Measures services against one set of sources (one inventory, store and bucket table).
+pub struct Meter<'a> {
+    src: &'a Sources<'a>,
+    book: Factorbook<'a>,
+}
+
+/// What a service measured in a period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceMeter {
+    /// The service.
+    pub service: ServiceId,
+    /// The billing period.
+    pub period: Interval,
+    /// The union of its effective assignments inside the period, sorted and merged.
+    pub span: Vec<Interval>,
+    /// Its racks, one entry per stay at a site.
+    pub racks: Vec<RackStay>,
+    /// Its outlets' energy.
+    pub outlets: Vec<OutletEnergy>,
+    /// Its ports' 95th, when it has ports.
+    pub bandwidth: Option<BandwidthEvidence>,
+    /// Power over the span: average and 95th of 5-minute averages.
+    pub power: PowerProfile,
+}
+
+/// A rack assigned to the service while it stood at one site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RackStay {
+    /// The rack.
+    pub rack: RackId,
+    /// Where it stood (none when its location history has a hole).
+    pub site: Option<SiteId>,
+    /// When, inside the period.
+    pub interval: Interval,
+}
+
+/// One outlet's energy while assigned to the service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutletEnergy {
+    /// `pdu/index`.
+    pub outlet: String,
+    /// Its effective assignment intervals inside the period.
+    pub intervals: Vec<Interval>,
+    /// Measured energy, kWh (exact).
+    pub it_kwh: Decimal,
+    /// Energy times the PUE of each hour, kWh (exact).
+    pub facility_kwh: Decimal,
+    /// kgCO2e (exact).
+    pub kg_co2e: Decimal,
+    /// Energy by how it is known.
+    pub sources: Vec<SourceTotal>,
+    /// Intervals of unknown energy (counted as nothing).
+    pub holes: Vec<HoleEvidence>,
+    /// PUE and intensity values used, with the hours each applied to.
+    pub factors: Vec<FactorUse>,
+    /// SQL over the `readings` view returning the raw readings behind this figure.
+    pub readings_sql: String,
+}
+
+/// Energy of one kind of source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceTotal {
+    /// `counter` (deltas), `integrated` (trapezoid of power), `reset_estimated` (a counter reset
+    /// estimated from power), `held_last` (a gap filled by the last power value).
+    pub source: &'static str,
+    /// Sample-to-sample intervals contributing.
+    pub intervals: u64,
+    /// Wh inside the assignment (exact).
+    pub wh: Decimal,
+}
+
+/// An interval that contributed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HoleEvidence {
+    /// Last sample before it.
+    pub from: Timestamp,
+    /// First sample after it.
+    pub to: Timestamp,
+    /// `reset` (counter reset, no power samples inside) or `gap` (longer than 3 poll intervals).
+    pub reason: &'static str,
+}
+
+/// A PUE and grid intensity that applied to some hours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FactorUse {
+    /// The site (none: the outlet's rack had no site then; PUE 1, intensity 0).
+    pub site: Option<SiteId>,
+    /// PUE.
+    pub pue: Decimal,
+    /// gCO2e per kWh.
+    pub g_per_kwh: Decimal,
+    /// The intensity is the region's default, not a value for those hours.
+    pub defaulted: bool,
+    /// Hours (with energy) it applied to.
+    pub hours: u64,
+}
+
+/// A 95th with the whole of its evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BandwidthEvidence {
+    /// How directions combine.
+    pub method: &'static str,
+    /// How ports combine.
+    pub pooling: &'static str,
+    /// What missing buckets count as.
+    pub missing_buckets: &'static str,
+    /// The billed 95th, Mbps (exact: bytes × 8 / 300 / 10^6).
+    pub p95_mbps: Decimal,
+    /// Inbound 95th, Mbps.
+    pub p95_in_mbps: Option<Decimal>,
+    /// Outbound 95th, Mbps.
+    pub p95_out_mbps: Option<Decimal>,
+    /// Bytes in the 95th's bucket.
+    pub p95_bytes: u64,
+    /// n: buckets ranked.
+    pub samples: usize,
+    /// The rank `k = ceil(0.95 n)` (pooled).
+    pub rank: Option<usize>,
+    /// Buckets discarded above the 95th.
+    pub discarded: usize,
+    /// Start of the bucket holding it (pooled).
+    pub p95_bucket: Option<Timestamp>,
+    /// Flagged bucket counts.
+    pub flags: Flags,
+    /// The ports, their assignments and their own 95th.
+    pub ports: Vec<PortEvidence>,
+}
+
+/// One port of a service's 95th.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PortEvidence {
+    /// `switch/ifName`.
+    pub port: String,
+    /// Effective assignment intervals inside the period (a bucket counts when it starts inside).
+    pub intervals: Vec<Interval>,
+    /// The port's own 95th under the service's method, Mbps.
+    pub p95_mbps: Decimal,
+    /// SQL over the `port_buckets` view returning its buckets.
+    pub buckets_sql: String,
+}
+
+/// Power over the service's span.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PowerProfile {
+    /// Length of the span, hours.
+    pub hours_assigned: Decimal,
+    /// IT energy of its outlets, kWh.
+    pub it_kwh: Decimal,
+    /// `it_kwh / hours_assigned`.
+    pub average_kw: Decimal,
+    /// 95th percentile of 5-minute average kW.
+    pub p95_kw: Decimal,
+    /// Start of the bucket holding it.
+    pub p95_bucket: Option<Timestamp>,
+    /// Buckets with energy.
+    pub buckets: usize,
+}
+
+/// Site, PUE, intensity and whether it was defaulted: what [`FactorUse`] counts hours of.
+type FactorKey = (Option<SiteId>, Decimal, Decimal, bool);
+
+fn hours(ns: i128) -> Decimal {
+    Decimal::from_i128_with_scale(ns, 9) / Decimal::from(3600)
+}
+
+/// Sorts and merges intervals (all closed).
+pub fn merge(mut ivs: Vec<Interval>) -> Vec<Interval> {
+    ivs.sort();
+    let mut out: Vec<Interval> = Vec::with_capacity(ivs.len());
+    for iv in ivs {
+        match out.last_mut() {
+            Some(last) if iv.from <= last.end() => {
+                if iv.end() > last.end() {
+                    last.to = iv.to;
+                }
+            }
+            _ => out.push(iv),
+        }
+    }
+    out
+}
+
+/// Total length of closed intervals, ns.
+pub fn length_ns(ivs: &[Interval]) -> i128 {
+    ivs.iter().map(|iv| i128::from(iv.end().as_nanos()) - i128::from(iv.from.as_nanos())).sum()
+}
+
+fn source_name(s: Source) -> &'static str {
+    match s {
+        Source::Counter => "counter",
+        Source::Integrated => "integrated",
+        Source::ResetEstimated => "reset_estimated",
+        Source::HeldLast => "held_last",
+    }
+}
+
+fn sql_quote(s: &str) -> String {
+    s.replace('\'', "''")
+}
+
+impl<'a> Meter<'a> {
+    /// A meter over `src`.
+    pub fn new(src: &'a Sources<'a>) -> Self {
+        Self { src, book: Factorbook::new(src.inventory) }
+    }
+
+    /// What `service` (billed under `plan`) measured in `period` (closed). Settle the bucket
+    /// table first.
+    pub fn service(&self, service: &Service, plan: &RatePlan, period: &Interval) -> Result<ServiceMeter, StoreError> {
+        let inv = self.src.inventory;
+        let mut span = Vec::new();
+        let mut racks = Vec::new();
+        let mut outlets: BTreeMap<OutletId, Vec<Interval>> = BTreeMap::new();
+        let mut ports: BTreeMap<PortId, Vec<Interval>> = BTreeMap::new();
+        for (res, iv) in inv.effective_assignments(service) {
+            let Some(iv) = iv.intersect(period) else { continue };
+            span.push(iv);
+            match res {
+                ResourceRef::Rack(r) => racks.extend(self.rack_stays(&r, iv)),
+                ResourceRef::Outlet(o) => outlets.entry(o).or_default().push(iv),
+                ResourceRef::Port(p) => ports.entry(p).or_default().push(iv),
+                ResourceRef::Asset(_) => {}
+            }
+        }
+        racks.sort_by(|a, b| (&a.rack, a.interval).cmp(&(&b.rack, b.interval)));
+        let span = merge(span);
+        let gap_fill = plan
+            .charges
+            .iter()
+            .find_map(|c| match c {
+                Charge::Energy { gap_fill, .. } => Some(*gap_fill),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let mut power_buckets: BTreeMap<i64, Decimal> = BTreeMap::new();
+        let mut energy = Vec::with_capacity(outlets.len());
+        for (outlet, ivs) in outlets {
+            energy.push(self.outlet(&outlet, merge(ivs), gap_fill, &mut power_buckets)?);
+        }
+        let it_kwh: Decimal = energy.iter().map(|e| e.it_kwh).sum();
+        let hours_assigned = hours(length_ns(&span));
+        let power = power_profile(hours_assigned, it_kwh, &power_buckets);
+        let bandwidth = if ports.is_empty() { None } else { Some(self.bandwidth(plan, period, ports)) };
+        Ok(ServiceMeter {
+            service: service.id.clone(),
+            period: *period,
+            span,
+            racks,
+            outlets: energy,
+            bandwidth,
+            power,
+        })
+    }
+
+    fn rack_stays(&self, rack: &RackId, iv: Interval) -> Vec<RackStay> {
+        let Some(r) = self.src.inventory.racks.get(rack) else { return Vec::new() };
+        if r.locations.is_empty() {
+            return vec![RackStay { rack: rack.clone(), site: Some(r.site.clone()), interval: iv }];
+        }
+        // Each stay inside the assignment; what no stay covers bills with no site.
+        let mut out: Vec<RackStay> = r
+            .locations
+            .iter()
+            .filter_map(|l| {
+                Some(RackStay { rack: rack.clone(), site: Some(l.site.clone()), interval: l.interval.intersect(&iv)? })
+            })
+            .collect();
+        out.sort_by_key(|s| s.interval);
+        let mut cursor = iv.from;
+        let mut holes = Vec::new();
+        for s in &out {
+            if s.interval.from > cursor
+                && let Ok(h) = Interval::closed(cursor, s.interval.from)
+            {
+                holes.push(RackStay { rack: rack.clone(), site: None, interval: h });
+            }
+            cursor = cursor.max(s.interval.end());
+        }
+        if cursor < iv.end()
+            && let Ok(h) = Interval::closed(cursor, iv.end())
+        {
+            holes.push(RackStay { rack: rack.clone(), site: None, interval: h });
+        }
+        out.extend(holes);
+        out
+    }
+
+    fn outlet(
+        &self,
+        outlet: &OutletId,
+        ivs: Vec<Interval>,
+        gap_fill: GapFill,
+        power_buckets: &mut BTreeMap<i64, Decimal>,
+    ) -> Result<OutletEnergy, StoreError> {
+        // Callers pass at least one interval; none measures nothing over an empty range.
+        let from = ivs.first().map_or(0, |iv| iv.from.as_nanos());
+        let to = ivs.last().map_or(0, |iv| iv.end().as_nanos());
+        let poll = self.src.plant.pdu_poll_ns(&outlet.pdu);
+        let e = outlet_energy(self.src.store, outlet, from, to, poll, gap_fill)?;
+        let used: RefCell<BTreeMap<FactorKey, u64>> = RefCell::new(BTreeMap::new());
+        let factors = |h: Timestamp| {
+            let site = self.book.site_of_outlet(outlet, h);
+            let f = self.book.factors(site.as_ref(), h);
+            *used.borrow_mut().entry((site, f.pue, f.g_per_kwh, f.defaulted)).or_default() += 1;
+            f
+        };
+        let (mut it_kwh, mut facility_kwh, mut kg_co2e) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+        let mut sources: BTreeMap<&'static str, (u64, Decimal)> = BTreeMap::new();
+        let mut holes = Vec::new();
+        for iv in &ivs {
+            let f = carbon::footprint(&e, iv, factors);
+            it_kwh += f.it_kwh;
+            facility_kwh += f.facility_kwh;
+            kg_co2e += f.kg_co2e;
+            let (a, b) = (iv.from.as_nanos(), iv.end().as_nanos());
+            for p in e.pieces.iter().filter(|p| p.to > a && p.from < b) {
+                let wh = p.share(a, b);
+                let entry = sources.entry(source_name(p.source)).or_default();
+                entry.0 += 1;
+                entry.1 += wh;
+                let mut bucket = p.from.max(a).div_euclid(BUCKET_NS) * BUCKET_NS;
+                while bucket < p.to.min(b) {
+                    *power_buckets.entry(bucket).or_default() += p.share(bucket.max(a), (bucket + BUCKET_NS).min(b));
+                    bucket += BUCKET_NS;
+                }
+            }
+            holes.extend(e.holes.iter().filter(|h| h.to > a && h.from < b).map(|h| HoleEvidence {
+                from: Timestamp::from_nanos(h.from),
+                to: Timestamp::from_nanos(h.to),
+                reason: match h.reason {
+                    HoleReason::Reset => "reset",
+                    HoleReason::Gap => "gap",
+                },
+            }));
+        }
+        holes.dedup();
+        let factors = used
+            .into_inner()
+            .into_iter()
+            .map(|((site, pue, g_per_kwh, defaulted), hours)| FactorUse { site, pue, g_per_kwh, defaulted, hours })
+            .collect();
+        let readings_sql = format!(
+            "SELECT ts, metric, value FROM readings WHERE device = '{}' AND resource = '{}' AND ts >= '{}' AND ts <= '{}' ORDER BY ts, metric",
+            sql_quote(outlet.pdu.as_str()),
+            outlet.index,
+            Timestamp::from_nanos(from),
+            Timestamp::from_nanos(to),
+        );
+        Ok(OutletEnergy {
+            outlet: outlet.to_string(),
+            intervals: ivs,
+            it_kwh,
+            facility_kwh,
+            kg_co2e,
+            sources: sources
+                .into_iter()
+                .map(|(source, (intervals, wh))| SourceTotal { source, intervals, wh: wh.normalize() })
+                .collect(),
+            holes,
+            factors,
+            readings_sql,
+        })
+    }
+
+    fn bandwidth(
+        &self,
+        plan: &RatePlan,
+        period: &Interval,
+        ports: BTreeMap<PortId, Vec<Interval>>,
+    ) -> BandwidthEvidence {
+        let (method, pooling, missing) = plan
+            .charges
+            .iter()
+            .find_map(|c| match c {
+                Charge::BandwidthP95 { method, pooling, missing_buckets, .. } => {
+                    Some((*method, *pooling, *missing_buckets))
+                }
+                _ => None,
+            })
+            .unwrap_or_default();
+        let (first, n) = (bandwidth::first_bucket(period), bandwidth::bucket_count(period));
+        let buckets: Vec<PortBuckets> = ports
+            .into_iter()
+            .map(|(p, ivs)| {
+                let (inbound, outbound) = self.src.buckets.port_dense(p.switch.as_str(), p.name.as_str(), first, n);
+                PortBuckets { port: p.to_string(), first, inbound, outbound, assigned: merge(ivs) }
+            })
+            .collect();
+        let total = bandwidth::service_p95(&buckets, period, method, pooling, missing);
+        let ports = buckets
+            .iter()
+            .map(|one| {
+                let own = bandwidth::service_p95(std::slice::from_ref(one), period, method, Pooling::Pooled, missing);
+                let (switch, name) = one.port.split_once('/').unwrap_or((one.port.as_str(), ""));
+                PortEvidence {
+                    port: one.port.clone(),
+                    intervals: one.assigned.clone(),
+                    p95_mbps: bandwidth::mbps(own.bytes),
+                    buckets_sql: format!(
+                        "SELECT * FROM port_buckets WHERE device = '{}' AND port = '{}' AND bucket_start >= '{}' AND bucket_start < '{}' ORDER BY bucket_start",
+                        sql_quote(switch),
+                        sql_quote(name),
+                        period.from,
+                        period.end(),
+                    ),
+                }
+            })
+            .collect();
+        BandwidthEvidence {
+            method: method.as_str(),
+            pooling: pooling.as_str(),
+            missing_buckets: missing.as_str(),
+            p95_mbps: bandwidth::mbps(total.bytes),
+            p95_in_mbps: total.in_bytes.map(bandwidth::mbps),
+            p95_out_mbps: total.out_bytes.map(bandwidth::mbps),
+            p95_bytes: total.bytes,
+            samples: total.n,
+            rank: if pooling == Pooling::Pooled { percentile::rank(total.n, P95) } else { None },
+            discarded: total.discarded,
+            p95_bucket: total.bucket.map(Timestamp::from_nanos),
+            flags: total.flags,
+            ports,
+        }
+    }
+}
+
+fn power_profile(hours_assigned: Decimal, it_kwh: Decimal, buckets: &BTreeMap<i64, Decimal>) -> PowerProfile {
+    // 5-minute average kW = Wh / (1/12 h) / 1000.
+    let mut kw: Vec<(Decimal, i64)> =
+        buckets.iter().map(|(b, wh)| (*wh * Decimal::from(12) / Decimal::from(1000), *b)).collect();
+    let ranked = percentile::nearest_rank(&mut kw, P95);
+    PowerProfile {
+        hours_assigned: hours_assigned.normalize(),
+        it_kwh: it_kwh.normalize(),
+        average_kw: if hours_assigned.is_zero() { Decimal::ZERO } else { it_kwh / hours_assigned },
+        p95_kw: ranked.map_or(Decimal::ZERO, |r| r.value.0.normalize()),
+        p95_bucket: ranked.map(|r| Timestamp::from_nanos(r.value.1)),
+        buckets: buckets.len(),
+    }
+}
