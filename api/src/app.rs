@@ -180,6 +180,24 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Runs a ledger (invoicing) operation on the blocking pool; its errors map through
+    /// [`ApiError`]'s one mapping (`404`, `409`, `422`).
+    pub async fn ledger<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut SqliteCatalog) -> Result<T, engine::invoicing::record::LedgerError> + Send + 'static,
+    {
+        let catalog = Arc::clone(&self.catalog);
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut guard = catalog.lock().map_err(|_| ApiError::Internal("catalog lock poisoned".into()))?;
+            f(&mut guard).map_err(ApiError::from)
+        })
+        .await;
+        joined.map_err(|e| ApiError::Internal(format!("ledger task failed: {e}")))?
+    }
+}
+
 /// The router with every route and shared middleware.
 pub fn app(state: AppState, limits: Limits) -> Router {
     let timeout = limits.request_timeout;
@@ -190,6 +208,8 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         .merge(routes::write::router())
         .merge(routes::query::router())
         .merge(routes::usage::router())
+        .merge(routes::billing::router())
+        .merge(routes::invoices::router())
         .merge(routes::metrics::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

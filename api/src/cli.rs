@@ -1,6 +1,7 @@
 //! The `colometer` subcommands. Each returns `anyhow::Result`; `main` turns an error into one
 //! line on stderr and an exit status (3 for an invalid inventory, 1 otherwise).
 
+pub mod bill;
 pub mod demo;
 pub mod inventory;
 pub mod reconcile;

@@ -115,3 +115,16 @@ impl IntoResponse for ApiError {
         (status, headers, body).into_response()
     }
 }
+
+impl From<engine::invoicing::record::LedgerError> for ApiError {
+    fn from(e: engine::invoicing::record::LedgerError) -> Self {
+        use engine::invoicing::record::LedgerError as L;
+        match e {
+            L::NotFound => ApiError::NotFound,
+            L::Conflict(m) => ApiError::Conflict(m),
+            L::Rule(m) => ApiError::Unprocessable(m),
+            L::Credit(c) => ApiError::Unprocessable(c.to_string()),
+            L::Query(_) | L::Corrupt(_) => ApiError::Internal(e.to_string()),
+        }
+    }
+}

@@ -3,10 +3,12 @@
 
 pub mod app;
 pub mod auth;
+pub mod body;
 pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod error;
+pub mod invoice_doc;
 pub mod logging;
 pub mod query;
 pub mod routes;

@@ -48,6 +48,9 @@ enum Command {
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Billing: rate a period into draft invoices, or compare with the system being replaced.
+    #[command(subcommand)]
+    Bill(cli::bill::BillCommand),
     /// Report services without resources, customer resources without a service, devices without
     /// a rack or site.
     Reconcile(ReconcileArgs),
@@ -68,6 +71,8 @@ fn main() -> ExitCode {
         }
         Command::Inventory(cmd) => cli::inventory::run(cmd, config).map(|()| ExitCode::SUCCESS),
         Command::Token(cmd) => cli::token::run(cmd, config).map(|()| ExitCode::SUCCESS),
+        Command::Bill(cmd) => cli::bill::run(cmd, config)
+            .map(|differs| if differs { ExitCode::from(cli::bill::DIFFERENCE_EXIT) } else { ExitCode::SUCCESS }),
         Command::Reconcile(args) => {
             let fail = args.fail_on_findings;
             cli::reconcile::run(args, config).map(|found| {

@@ -1,7 +1,9 @@
 //! One module per resource of the HTTP API.
 
+pub mod billing;
 pub mod devices;
 pub mod health;
+pub mod invoices;
 pub mod metrics;
 pub mod query;
 pub mod usage;

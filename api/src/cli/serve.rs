@@ -16,6 +16,9 @@ use crate::query::QueryEngine;
 use crate::server::{cancel_on_signals, serve};
 use crate::tee::Tee;
 
+/// The file in the data directory holding the running server's URL.
+pub const SERVER_URL_FILE: &str = "server.url";
+
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
     let cfg = Config::load(config)?;
@@ -81,6 +84,11 @@ pub async fn run_with(
     tracing::info!(%addr, data_dir = %cfg.data_dir().display(), "listening");
     // Scripts and tests read the actual address (the configured port may be 0) from stdout.
     println!("colometer listening on {url}");
+    // Local commands (`bill run` while the server holds the store) find the server here.
+    let url_file = cfg.data_dir().join(SERVER_URL_FILE);
+    if let Err(e) = std::fs::write(&url_file, &url) {
+        tracing::warn!(file = %url_file.display(), error = %e, "cannot record the server's address");
+    }
     on_listening(&url);
     cancel_on_signals(shutdown.clone());
     serve(listener, app(state, limits), shutdown, cfg.server.shutdown_timeout).await?;
@@ -96,6 +104,7 @@ pub async fn run_with(
         }
     })
     .await?;
+    let _ = std::fs::remove_file(&url_file);
     tracing::info!("stopped");
     Ok(())
 }

@@ -49,7 +49,7 @@ async fn write(
         let readings = ingest::parse(text, precision, window, &known)
             .map_err(|e| ApiError::BadLine { line: e.line, message: e.message })?;
         if readings.is_empty() {
-            return Ok(());
+            return Ok::<(), ApiError>(());
         }
         let copy = tee.as_ref().map(|_| readings.clone());
         store.write(readings).map_err(|e| match e {

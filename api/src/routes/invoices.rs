@@ -1,0 +1,253 @@
+//! Invoices and their lifecycle (`contract.md`):
+//! - `GET /api/v1/invoices?customer=&period=&status=&cursor=&limit=` — staff see all, a customer
+//!   token its own only (another customer's filter gives an empty page, never their data);
+//! - `GET /api/v1/invoices/{id}`, `GET /api/v1/invoices/{id}/lines/{n}/evidence`;
+//! - `GET /api/v1/invoices/{id}/document` (printable HTML) and `GET /api/v1/invoices/{id}/pdf`;
+//! - `POST /api/v1/invoices/{id}/finalize | send | void | credit-notes | payments` (admin,
+//!   billing); an issued invoice refuses every change of its content with `409`;
+//! - `GET /api/v1/credit-notes/{id}`.
+//!
+//! Reading where the contract is silent: a customer sees its drafts too (a preview of what will
+//! be billed); a period is finalized only once it has ended (`422` before).
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use engine::access::Role;
+use engine::invoicing::credit_note::CreditNote;
+use engine::invoicing::invoice::Status;
+use engine::invoicing::record::{InvoiceFilter, InvoiceView, LineEvidence, Payment};
+use engine::time::Timestamp;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::auth::{Allow, Caller};
+use crate::body::JsonBody;
+use crate::error::ApiError;
+
+/// The invoice routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/invoices", get(list))
+        .route("/api/v1/invoices/{id}", get(one))
+        .route("/api/v1/invoices/{id}/lines/{n}/evidence", get(evidence))
+        .route("/api/v1/invoices/{id}/document", get(document))
+        .route("/api/v1/invoices/{id}/pdf", get(pdf))
+        .route("/api/v1/invoices/{id}/finalize", post(finalize))
+        .route("/api/v1/invoices/{id}/send", post(send))
+        .route("/api/v1/invoices/{id}/void", post(void))
+        .route("/api/v1/invoices/{id}/credit-notes", post(credit))
+        .route("/api/v1/invoices/{id}/payments", post(pay))
+        .route("/api/v1/credit-notes/{id}", get(credit_note))
+}
+
+const READERS: &[Allow] = &[Allow::Admin, Allow::Billing, Allow::Customer];
+const STAFF: &[Allow] = &[Allow::Admin, Allow::Billing];
+
+#[derive(Debug, Deserialize)]
+struct ListParams {
+    customer: Option<String>,
+    period: Option<String>,
+    status: Option<String>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+/// A page of invoices.
+#[derive(Debug, Serialize)]
+struct Page {
+    items: Vec<InvoiceView>,
+    next: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(p): Query<ListParams>,
+) -> Result<Json<Page>, ApiError> {
+    caller.require(READERS)?;
+    let status = match p.status.as_deref() {
+        Some(s) => Some(Status::parse(s).ok_or_else(|| {
+            ApiError::BadRequest(format!("status {s:?}: expected draft, finalized, sent, paid or void"))
+        })?),
+        None => None,
+    };
+    let mut filter = InvoiceFilter {
+        customer: p.customer,
+        period: p.period,
+        status,
+        after: p.cursor,
+        limit: p.limit.unwrap_or(100),
+    };
+    if let Role::Customer(own) = &caller.role {
+        if filter.customer.as_deref().is_some_and(|c| c != own.as_str()) {
+            return Ok(Json(Page { items: vec![], next: None }));
+        }
+        filter.customer = Some(own.to_string());
+    }
+    let (items, next) = state.ledger(move |c| c.invoices(&filter)).await?;
+    Ok(Json(Page { items, next }))
+}
+
+/// The invoice, if the caller may see it (`404` otherwise, as if it did not exist).
+async fn visible(state: &AppState, caller: &Caller, id: String) -> Result<InvoiceView, ApiError> {
+    let view = state.ledger(move |c| c.invoice(&id)).await?;
+    caller.see_customer(&view.body.customer)?;
+    Ok(view)
+}
+
+async fn one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<InvoiceView>, ApiError> {
+    caller.require(READERS)?;
+    Ok(Json(visible(&state, &caller, id).await?))
+}
+
+async fn evidence(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, n)): Path<(String, String)>,
+) -> Result<Json<LineEvidence>, ApiError> {
+    caller.require(READERS)?;
+    let n: u32 = n.parse().map_err(|_| ApiError::NotFound)?;
+    visible(&state, &caller, id.clone()).await?;
+    Ok(Json(state.ledger(move |c| c.line_evidence(&id, n)).await?))
+}
+
+async fn document(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    caller.require(READERS)?;
+    let view = visible(&state, &caller, id).await?;
+    let html = crate::invoice_doc::html(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
+}
+
+async fn pdf(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    caller.require(READERS)?;
+    let view = visible(&state, &caller, id).await?;
+    let name = format!("attachment; filename=\"{}.pdf\"", view.body.id);
+    let bytes = tokio::task::spawn_blocking(move || crate::invoice_doc::pdf(&view))
+        .await
+        .map_err(|e| ApiError::Internal(format!("pdf task failed: {e}")))?
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "application/pdf".to_owned()), (header::CONTENT_DISPOSITION, name)], bytes)
+        .into_response())
+}
+
+async fn finalize(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<InvoiceView>, ApiError> {
+    caller.require(STAFF)?;
+    let view = state
+        .ledger({
+            let id = id.clone();
+            move |c| c.invoice(&id)
+        })
+        .await?;
+    let now = state.clock.now();
+    if view.status == Status::Draft && view.body.to > now {
+        return Err(ApiError::Unprocessable(format!(
+            "period {} ends at {}: an invoice is finalized once its period has ended",
+            view.body.period, view.body.to
+        )));
+    }
+    let actor = caller.token.to_string();
+    Ok(Json(state.ledger(move |c| c.finalize_invoice(&id, &actor, now)).await?))
+}
+
+async fn send(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<InvoiceView>, ApiError> {
+    caller.require(STAFF)?;
+    let (actor, now) = (caller.token.to_string(), state.clock.now());
+    Ok(Json(state.ledger(move |c| c.send_invoice(&id, &actor, now)).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VoidRequest {
+    reason: Option<String>,
+}
+
+async fn void(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<VoidRequest>,
+) -> Result<(StatusCode, Json<CreditNote>), ApiError> {
+    caller.require(STAFF)?;
+    let (actor, now) = (caller.token.to_string(), state.clock.now());
+    let reason = req.reason.unwrap_or_else(|| "void".into());
+    Ok((StatusCode::CREATED, Json(state.ledger(move |c| c.void_invoice(&id, reason, &actor, now)).await?)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreditLineRequest {
+    line: u32,
+    amount: Decimal,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreditRequest {
+    reason: String,
+    lines: Vec<CreditLineRequest>,
+}
+
+async fn credit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<CreditRequest>,
+) -> Result<(StatusCode, Json<CreditNote>), ApiError> {
+    caller.require(STAFF)?;
+    let (actor, now) = (caller.token.to_string(), state.clock.now());
+    let amounts: Vec<(u32, Decimal)> = req.lines.iter().map(|l| (l.line, l.amount)).collect();
+    let note = state.ledger(move |c| c.credit_invoice(&id, &amounts, req.reason, &actor, now)).await?;
+    Ok((StatusCode::CREATED, Json(note)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaymentRequest {
+    amount: Decimal,
+    paid_at: Option<String>,
+    reference: Option<String>,
+}
+
+async fn pay(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<PaymentRequest>,
+) -> Result<(StatusCode, Json<Payment>), ApiError> {
+    caller.require(STAFF)?;
+    let now = state.clock.now();
+    let paid_at = match req.paid_at.as_deref() {
+        Some(s) => Timestamp::parse(s).map_err(|e| ApiError::BadRequest(format!("paid_at: {e}")))?,
+        None => now,
+    };
+    let actor = caller.token.to_string();
+    let p = state.ledger(move |c| c.record_payment(&id, req.amount, paid_at, req.reference, &actor, now)).await?;
+    Ok((StatusCode::CREATED, Json(p)))
+}
+
+async fn credit_note(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<CreditNote>, ApiError> {
+    caller.require(READERS)?;
+    let note = state.ledger(move |c| c.credit_note(&id)).await?;
+    caller.see_customer(&note.customer)?;
+    Ok(Json(note))
+}
