@@ -3,6 +3,7 @@
 //! environment or the system clock directly (see [`clock`]).
 
 pub mod access;
+pub mod capacity;
 pub mod catalog;
 pub mod clock;
 pub mod domain;

@@ -57,6 +57,15 @@ impl BillingPeriod {
         }
     }
 
+    /// The month before.
+    pub fn previous(self) -> Self {
+        if self.month == 1 {
+            Self { year: self.year - 1, month: 12 }
+        } else {
+            Self { year: self.year, month: self.month - 1 }
+        }
+    }
+
     /// The period as `[first midnight, next first midnight)` in `tz`, in UTC.
     ///
     /// Where local midnight does not exist (a DST jump at midnight) the period starts at the first
@@ -100,6 +109,7 @@ mod tests {
         let utc = p.interval(chrono_tz::UTC).unwrap();
         assert_eq!(utc.overlap_nanos(&utc), 31 * 86_400 * 1_000_000_000);
         assert_eq!(BillingPeriod::parse("2026-12").unwrap().next().to_string(), "2027-01");
+        assert_eq!(BillingPeriod::parse("2027-01").unwrap().previous().to_string(), "2026-12");
         assert!(BillingPeriod::parse("2026-13").is_err());
         assert!(BillingPeriod::parse("26-10").is_err());
     }

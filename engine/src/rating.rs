@@ -6,4 +6,5 @@ pub mod charge;
 pub mod line;
 pub mod meter;
 pub mod money;
+pub mod outage;
 pub mod proration;

@@ -10,8 +10,9 @@
 //!   applies, flagged.
 //! - PDU p1 in r1: outlet 1 draws 1,200 W (100 Wh per poll), outlet 2 600 W (50 Wh). The PDU
 //!   reboots at Oct 10 12:00 (counters restart at 0, uptime too; no power samples): that poll's
-//!   energy is unknown (a hole). It is unreachable Nov 20 00:00 to 06:00 (a gap; the counter
-//!   delta across it still counts).
+//!   energy is unknown (a hole). Outlet 2 has no power Oct 25 10:00 to 12:00 (its counter stands
+//!   still): an SLA outage, credited on November's invoice. The PDU is unreachable Nov 20 00:00
+//!   to 06:00 (a gap; the counter delta across it still counts).
 //! - switch sw1, port Gi1: in 10 Mbps, out 20 Mbps, out 40 Mbps Oct 12 00:00 to Oct 15 00:00 (3
 //!   days: more than the 5% the 95th discards). Unreachable Nov 5 00:00 to 02:00 (estimated
 //!   buckets, same rate).
@@ -78,6 +79,7 @@ rate_plans:
       - {type: committed_power, committed_kw: "1", price_per_month: "100.00", overage_per_kwh: "0.50"}
       - {type: bandwidth_p95, commit_mbps: "10", price_per_month: "50.00", overage_per_mbps: "2.00", method: max_in_out}
       - {type: remote_hands, price_per_hour: "120.00", increment_minutes: 15, minimum_minutes: 30}
+      - {type: sla_credit, threshold_minutes: 5, credit_percent_per_hour: "5", max_credit_percent: "50"}
   - id: energy-only
     currency: EUR
     charges:
@@ -129,6 +131,7 @@ fn readings() -> Vec<PendingReading> {
     let pdu_gap = (OCT1 + 50 * DAY, OCT1 + 50 * DAY + 6 * 3600); // Nov 20 00:00 to 06:00
     let sw_gap = (OCT1 + 35 * DAY, OCT1 + 35 * DAY + 2 * 3600); // Nov 5 00:00 to 02:00
     let burst = (OCT1 + 11 * DAY, OCT1 + 14 * DAY); // Oct 12 00:00 to Oct 15 00:00
+    let dark = OCT1 + 24 * DAY + 10 * 3600; // Oct 25 10:00, outlet 2 without power for 2 h
     let mut out = Vec::new();
     let (mut inb, mut outb) = (0u64, 0u64);
     let end = OCT1 + 61 * DAY;
@@ -141,7 +144,8 @@ fn readings() -> Vec<PendingReading> {
         if !(t > pdu_gap.0 && t < pdu_gap.1) {
             let up = (t - booted) as u64;
             out.push(reading("p1", "1", "energy_wh", t, Value::from_u64(base + 100 * polls), up));
-            out.push(reading("p1", "2", "energy_wh", t, Value::from_u64(base + 50 * polls), up));
+            let unpowered = ((t - dark) / POLL).clamp(0, 24) as u64;
+            out.push(reading("p1", "2", "energy_wh", t, Value::from_u64(base + 50 * (polls - unpowered)), up));
         }
         if t > OCT1 {
             inb += 1_250_000 * POLL as u64;
@@ -232,10 +236,10 @@ fn two_months_of_a_small_colo() {
     // Energy p1/1 (facility): Oct 1-16 at ams1: 15 d x 28.8 kWh - 0.1 kWh (the reboot's poll)
     // = 431.9 x 1.5 = 647.85; Oct 16-20 at ams2: 4 d x 28.8 = 115.2 x 1.2 = 138.24; 786.09 kWh x
     // 0.30 = 235.827 -> 235.83.
-    // Energy p1/2: (15 d x 14.4 - 0.05) x 1.5 = 323.925 and 16 d x 14.4 x 1.2 = 276.48: 600.405
-    // kWh x 0.30 = 180.1215 -> 180.12.
-    // Committed power 1 kW, whole month: 100.00; IT energy 547.1 + 446.35 = 993.45 kWh against
-    // 744 h x 1 kW = 744 kWh: 249.45 kWh x 0.50 = 124.725 -> 124.73 (half away from zero).
+    // Energy p1/2: (15 d x 14.4 - 0.05) x 1.5 = 323.925 and (16 d x 14.4 - 1.2 unpowered) x 1.2
+    // = 275.04: 598.965 kWh x 0.30 = 179.6895 -> 179.69.
+    // Committed power 1 kW, whole month: 100.00; IT energy 547.1 + 445.15 = 992.25 kWh against
+    // 744 h x 1 kW = 744 kWh: 248.25 kWh x 0.50 = 124.125 -> 124.13 (half away from zero).
     // Bandwidth: 8,928 buckets, k = ceil(0.95 x 8,928) = 8,482; out has 864 buckets at 40 Mbps
     // above 8,064 at 20, so r_8482 = 40 Mbps (in: 10): commit 50.00, overage 30 x 2 = 60.00.
     // Remote hands t1: 20 min -> 30 min minimum = 0.5 h x 120 = 60.00.
@@ -243,9 +247,9 @@ fn two_months_of_a_small_colo() {
         ("Rack rent r1 (ams1), 2026-10-01 00:00 to 2026-10-16 00:00", "435.48"),
         ("Rack rent r1 (ams2), 2026-10-16 00:00 to 2026-11-01 00:00", "464.52"),
         ("Energy p1/1 (facility kWh)", "235.83"),
-        ("Energy p1/2 (facility kWh)", "180.12"),
+        ("Energy p1/2 (facility kWh)", "179.69"),
         ("Committed power 1 kW", "100.00"),
-        ("Committed power overage above 1 kW", "124.73"),
+        ("Committed power overage above 1 kW", "124.13"),
         ("Bandwidth commit 10 Mbps, 95th percentile", "50.00"),
         ("Bandwidth overage above 10 Mbps (95th percentile)", "60.00"),
         ("Remote hands t1: Reseat PSU", "60.00"),
@@ -254,17 +258,18 @@ fn two_months_of_a_small_colo() {
     .map(|(a, b)| (a.to_owned(), d(b)))
     .collect();
     assert_eq!(amounts(&acme_oct), want);
-    // 1,710.68 + 21% (359.2428 -> 359.24) = 2,069.92.
+    // 1,709.65 + 21% (359.0265 -> 359.03) = 2,068.68.
     assert_eq!(
         (acme_oct.body.subtotal, acme_oct.body.tax, acme_oct.body.total),
-        (d("1710.68"), d("359.24"), d("2069.92"))
+        (d("1709.65"), d("359.03"), d("2068.68"))
     );
     assert_eq!(acme_oct.body.lines[2].quantity, d("786.09"));
-    assert_eq!(acme_oct.body.lines[5].quantity, d("249.45"));
+    assert_eq!(acme_oct.body.lines[5].quantity, d("248.25"));
     assert_eq!(acme_oct.body.lines[7].quantity, d("30"));
-    // Sustainability: p1/1 249.651 kg (647.85 x 0.3 + 138.24 x 0.4), p1/2 207.7695 kg.
+    // Sustainability: p1/1 249.651 kg (647.85 x 0.3 + 138.24 x 0.4), p1/2 207.1935 kg (323.925 x
+    // 0.3 + 275.04 x 0.4).
     let s = &acme_oct.body.sustainability;
-    assert_eq!((s.it_kwh, s.facility_kwh, s.kg_co2e), (d("993.45"), d("1386.495"), d("457.4205")));
+    assert_eq!((s.it_kwh, s.facility_kwh, s.kg_co2e), (d("992.25"), d("1385.055"), d("456.8445")));
     // beta: p1/1 from Oct 20, 12 d x 28.8 = 345.6 kWh (IT) x 0.35 = 120.96; tax 25.4016 -> 25.40.
     let beta_oct = ledger.invoice("beta.2026-10").unwrap();
     assert_eq!(amounts(&beta_oct), [("Energy p1/1 (IT kWh)".to_owned(), d("120.96"))]);
@@ -293,7 +298,7 @@ fn two_months_of_a_small_colo() {
     // Finalize: numbers are gapless per year, and a finalized invoice refuses every change.
     let fin = ledger.finalize_invoice("acme.2026-10", "billing-1", t("2026-11-02T09:00:00Z")).unwrap();
     assert_eq!((fin.status, fin.body.number.as_deref()), (Status::Finalized, Some("2026-000001")));
-    assert_eq!(fin.balance, d("2069.92"));
+    assert_eq!(fin.balance, d("2068.68"));
     let fin_b = ledger.finalize_invoice("beta.2026-10", "billing-1", t("2026-11-02T09:01:00Z")).unwrap();
     assert_eq!(fin_b.body.number.as_deref(), Some("2026-000002"));
     assert!(matches!(
@@ -329,12 +334,12 @@ fn two_months_of_a_small_colo() {
             )
             .is_err()
     );
-    // Paid in full after the credit: 2,069.92 - 12.10 = 2,057.82.
+    // Paid in full after the credit: 2,068.68 - 12.10 = 2,056.58.
     ledger.send_invoice("acme.2026-10", "billing-1", t("2026-11-05T01:00:00Z")).unwrap();
     ledger
         .record_payment(
             "acme.2026-10",
-            d("2057.82"),
+            d("2056.58"),
             t("2026-11-20T00:00:00Z"),
             Some("SEPA 1".into()),
             "billing-1",
@@ -342,7 +347,7 @@ fn two_months_of_a_small_colo() {
         )
         .unwrap();
     let paid = ledger.invoice("acme.2026-10").unwrap();
-    assert_eq!((paid.status, paid.balance, paid.paid), (Status::Paid, d("0"), d("2057.82")));
+    assert_eq!((paid.status, paid.balance, paid.paid), (Status::Paid, d("0"), d("2056.58")));
 
     // Void beta's: a credit note for all of it; the rerun bills the period again as a new draft.
     let void =
@@ -359,7 +364,9 @@ fn two_months_of_a_small_colo() {
     // November. acme: r1 at ams2 all month 900.00; p1/2 until srv-2 retired Nov 10 12:00: 9.5 d x
     // 14.4 = 136.8 kWh x 1.2 = 164.16 x 0.30 = 49.248 -> 49.25; commitment 100.00 (720 kWh
     // allowance, no overage); bandwidth 20 Mbps: 50.00 + 10 x 2 = 20.00; t2 67 min -> 75 min =
-    // 1.25 h x 120 = 150.00. Subtotal 1,269.25, tax 266.5425 -> 266.54, total 1,535.79.
+    // 1.25 h x 120 = 150.00. October's 2-hour outage of srv-2 (longer than 5 min): 2 started
+    // hours x 5% = 10% of October's recurring lines of svc-a (435.48 + 464.52 + 100.00 + 50.00 =
+    // 1,050.00): -105.00. Subtotal 1,164.25, tax 244.4925 -> 244.49, total 1,408.74.
     bill(&c, &mut ledger, "2026-11", t("2026-12-01T06:00:00Z"));
     let acme_nov = ledger.invoice("acme.2026-11").unwrap();
     let want: Vec<(String, Decimal)> = [
@@ -369,12 +376,18 @@ fn two_months_of_a_small_colo() {
         ("Bandwidth commit 10 Mbps, 95th percentile", "50.00"),
         ("Bandwidth overage above 10 Mbps (95th percentile)", "20.00"),
         ("Remote hands t2: Decommission srv-2", "150.00"),
+        ("SLA credit for 2026-10: 120 min of outage (5% per started hour, at most 50%)", "-105.00"),
     ]
     .into_iter()
     .map(|(a, b)| (a.to_owned(), d(b)))
     .collect();
     assert_eq!(amounts(&acme_nov), want);
-    assert_eq!(acme_nov.body.total, d("1535.79"));
+    assert_eq!(acme_nov.body.total, d("1408.74"));
+    let e = ledger.line_evidence("acme.2026-11", 7).unwrap().evidence;
+    assert_eq!(e["outages"][0]["from"], "2026-10-25T10:00:00Z");
+    assert_eq!(e["outages"][0]["to"], "2026-10-25T12:00:00Z");
+    assert_eq!(e["outages"][0]["outlets"], serde_json::json!(["p1/2"]));
+    assert_eq!(e["base"], "1050.00");
     let e = ledger.line_evidence("acme.2026-11", 4).unwrap().evidence;
     assert_eq!(e["p95"]["flags"]["estimated"], 24);
     // The region's October value carries into November, flagged.
@@ -385,6 +398,20 @@ fn two_months_of_a_small_colo() {
     let beta_nov = ledger.invoice("beta.2026-11").unwrap();
     assert_eq!(beta_nov.body.total, d("365.90"));
     golden("acme.2026-11", &serde_json::to_value(&acme_nov.body).unwrap());
+
+    // Committed against used in October: acme draws 992.25 kWh / 744 h = 1.333669 kW on a 1 kW
+    // commitment (over), its 95th of 5-minute kW is 1.8; 40 Mbps on a 10 Mbps commit (over).
+    // Rack r1: 8 kW budget, 1 kW committed; its outlets delivered 547.1 + 445.15 (acme) + 345.6
+    // (beta) = 1,337.85 kWh / 744 h = 1.798185 kW, more than committed.
+    let src = Sources { inventory: &c.inv, plant: &c.plant, buckets: &c.table, store: &c.store };
+    let r = engine::capacity::report(&src, BillingPeriod::parse("2026-10").unwrap()).unwrap();
+    let a = &r.services[0];
+    assert_eq!((a.service.as_str(), a.power, a.bandwidth), ("svc-a", "over", "over"));
+    assert_eq!((a.average_kw, a.p95_kw, a.utilisation), (d("1.333669"), d("1.8"), Some(d("1.333669"))));
+    assert_eq!((r.services[1].power, r.services[1].bandwidth), ("none", "none"));
+    let rack = &r.racks[0];
+    assert_eq!((rack.committed_kw, rack.measured_kw), (d("1"), d("1.798185")));
+    assert_eq!((rack.uncommitted_kw, rack.unused_commitment_kw), (d("7"), d("-0.798185")));
 
     // Lists by filter and cursor.
     let f = InvoiceFilter { customer: Some("beta".into()), limit: 2, ..Default::default() };

@@ -118,7 +118,7 @@ impl Scratch {
         let path = self.path("data/catalog.db");
         let conn = rusqlite::Connection::open(&path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
         let mut out = String::new();
-        for table in ["objects", "assignments", "imports", "tokens"] {
+        for table in ["objects", "assignments", "imports", "tokens", "audit_log", "invoices"] {
             let mut stmt =
                 conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2")).unwrap_or_else(|e| panic!("{e}"));
             let n = stmt.column_count();

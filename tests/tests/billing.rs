@@ -227,12 +227,28 @@ async fn a_period_billed_finalized_voided_and_billed_again() {
     );
     assert_eq!(cmp["differing_rows"], 4);
 
+    // Committed against used: 0.366 kWh over the month is far under 4 kW (under); the rack's
+    // 8 kW budget has 4 kW committed.
+    let (st, rep) = api.call("GET", "/api/v1/reports/commitments?period=2026-10", Some(&billing), None).await;
+    assert_eq!(st, 200, "{rep}");
+    assert_eq!(
+        (rep["services"][0]["power"].as_str(), rep["services"][0]["bandwidth"].as_str()),
+        (Some("under"), Some("under"))
+    );
+    assert_eq!(
+        (rep["racks"][0]["committed_kw"].as_str(), rep["racks"][0]["uncommitted_kw"].as_str()),
+        (Some("4"), Some("4.0"))
+    );
+    assert_eq!(api.call("GET", "/api/v1/reports/commitments?period=2026-10", Some(&acme), None).await.0, 403);
+
     // The audit chain holds and names who did what.
     assert_eq!(api.call("GET", "/api/v1/audit", Some(&billing), None).await.0, 403);
     let (_, log) = api.call("GET", "/api/v1/audit", Some(&admin), None).await;
     assert_eq!(log["chain"], "intact");
     let actions: Vec<&str> = log["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert!(actions.ends_with(&["invoice.void", "billing_run"]), "{actions:?}");
+    // Imports and tokens are in it too; `bill run` through the server made and revoked its token.
+    assert_eq!(actions[0], "inventory.import");
+    assert!(actions.ends_with(&["invoice.void", "token.create", "billing_run", "token.revoke"]), "{actions:?}");
 
     // And alone, once the server has stopped.
     server.terminate(Duration::from_secs(20)).expect("server stops");

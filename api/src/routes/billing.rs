@@ -4,6 +4,8 @@
 //!   drafts under the same IDs, never touches an issued invoice, never duplicates.
 //! - `GET /api/v1/billing-runs` (admin, billing): past runs, newest first.
 //! - `GET /api/v1/audit` (admin): the audit log and whether its hash chain holds.
+//! - `GET /api/v1/reports/commitments?period=` (admin, billing): committed against used per
+//!   service, stranded capacity per rack.
 
 use std::sync::Arc;
 
@@ -25,7 +27,10 @@ use crate::error::ApiError;
 
 /// The billing routes.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/billing-runs", get(list).post(create)).route("/api/v1/audit", get(audit_log))
+    Router::new()
+        .route("/api/v1/billing-runs", get(list).post(create))
+        .route("/api/v1/audit", get(audit_log))
+        .route("/api/v1/reports/commitments", get(commitments))
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,6 +78,33 @@ async fn create(
 async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<BillingRun>>, ApiError> {
     caller.require(&[Allow::Admin, Allow::Billing])?;
     Ok(Json(state.ledger(|c| c.billing_runs()).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct PeriodParam {
+    period: String,
+}
+
+/// `GET /api/v1/reports/commitments?period=YYYY-MM` (admin, billing): committed against used per
+/// service, and stranded capacity per rack.
+async fn commitments(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Query(p): axum::extract::Query<PeriodParam>,
+) -> Result<Json<engine::capacity::Report>, ApiError> {
+    caller.require(&[Allow::Admin, Allow::Billing])?;
+    let period = BillingPeriod::parse(&p.period).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let derived = state.derived().await?;
+    let (store, buckets) = (Arc::clone(&state.store), Arc::clone(&state.buckets));
+    let report = tokio::task::spawn_blocking(move || {
+        buckets.settle(&store)?;
+        let src = Sources { inventory: &derived.inventory, plant: &derived.plant, buckets: &buckets, store: &store };
+        engine::capacity::report(&src, period)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("report task failed: {e}")))?
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(report))
 }
 
 async fn audit_log(State(state): State<AppState>, caller: Caller) -> Result<Json<serde_json::Value>, ApiError> {

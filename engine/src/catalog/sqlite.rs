@@ -157,6 +157,16 @@ impl Catalog for SqliteCatalog {
                 "INSERT INTO imports (at_ns, source, created, updated) VALUES (?1, ?2, ?3, ?4)",
                 params![at.as_nanos(), source, created, updated],
             )?;
+            let changed: Vec<String> = plan
+                .changes
+                .iter()
+                .map(|c| {
+                    let k = c.object().key();
+                    format!("{}/{}", k.kind.section(), k.id)
+                })
+                .collect();
+            let detail = serde_json::json!({"created": created, "updated": updated, "objects": changed});
+            ledger::append_audit(&tx, at, "cli", "inventory.import", source, &detail.to_string())?;
         }
         tx.commit()?;
         Ok(())
@@ -176,7 +186,8 @@ impl Catalog for SqliteCatalog {
     }
 
     fn insert_token(&mut self, t: &TokenRecord) -> Result<(), CatalogError> {
-        let r = self.conn.execute(
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let r = tx.execute(
             &format!("INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
             params![
                 t.id.as_str(),
@@ -190,10 +201,14 @@ impl Catalog for SqliteCatalog {
         );
         match r {
             Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                Err(CatalogError::DuplicateToken(t.id.clone()))
+                return Err(CatalogError::DuplicateToken(t.id.clone()));
             }
-            other => other.map(drop).map_err(Into::into),
+            other => other.map(drop)?,
         }
+        let detail = serde_json::json!({"role": t.role.name(), "customer": t.role.customer(), "label": t.label});
+        ledger::append_audit(&tx, t.created_at, "cli", "token.create", t.id.as_str(), &detail.to_string())?;
+        tx.commit()?;
+        Ok(())
     }
 
     fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, CatalogError> {
@@ -215,10 +230,15 @@ impl Catalog for SqliteCatalog {
     }
 
     fn revoke_token(&mut self, id: &TokenId, at: Timestamp) -> Result<bool, CatalogError> {
-        let n = self.conn.execute(
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let n = tx.execute(
             "UPDATE tokens SET revoked_ns = ?2 WHERE id = ?1 AND revoked_ns IS NULL",
             params![id.as_str(), at.as_nanos()],
         )?;
+        if n == 1 {
+            ledger::append_audit(&tx, at, "cli", "token.revoke", id.as_str(), "{}")?;
+        }
+        tx.commit()?;
         Ok(n == 1)
     }
 }

@@ -97,6 +97,17 @@ pub enum Charge {
         /// Price.
         price: Decimal,
     },
+    /// Service-level credits: outages detected at the asset level in one month (outlet power at
+    /// zero, or no readings, for longer than the threshold) credit a share of that month's
+    /// recurring charges on the next invoice.
+    SlaCredit {
+        /// An outage counts when it lasts longer than this.
+        threshold_minutes: u32,
+        /// Credit per started hour of outage, percent of the month's recurring charges.
+        credit_percent_per_hour: Decimal,
+        /// Most that one month's outages credit, percent.
+        max_credit_percent: Decimal,
+    },
 }
 
 impl Charge {
@@ -111,6 +122,7 @@ impl Charge {
             Charge::CrossConnect { .. } => "cross_connect",
             Charge::Recurring { .. } => "recurring",
             Charge::OneOff { .. } => "one_off",
+            Charge::SlaCredit { .. } => "sla_credit",
         }
     }
 }

@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 
 use super::invoice::{Rated, ResourceFootprint, Sustainability, six};
+use crate::domain::Charge;
 use crate::id::{CustomerId, ServiceId, TicketId};
 use crate::inventory::Inventory;
 use crate::metering::usage::Sources;
 use crate::period::{BillingPeriod, PeriodError};
-use crate::rating::charge::{Context, rate_service};
+use crate::rating::charge::{Context, PreviousMonth, rate_service};
 use crate::rating::meter::Meter;
 use crate::store::StoreError;
 use crate::time::Timestamp;
@@ -54,12 +55,22 @@ pub fn rate_customer(
             .get(&service.plan)
             .ok_or_else(|| RunError::UnknownPlan { service: service.id.clone(), plan: service.plan.to_string() })?;
         let m = meter.service(service, plan, &window)?;
-        let ctx = Context {
+        let mut ctx = Context {
             plan,
             currency: c.currency,
             tickets: tickets.get(&service.id).into_iter().flatten().filter_map(|id| inv.tickets.get(id)).collect(),
             first_assignment: service.resources.iter().map(|a| a.interval.from).min(),
+            previous: None,
         };
+        if plan.charges.iter().any(|ch| matches!(ch, Charge::SlaCredit { .. })) {
+            // Outages are credited on the next invoice: look at the month before, rated the same
+            // way (its recurring lines are the credit's base).
+            let before = period.previous();
+            let prev = meter.service(service, plan, &before.interval(c.billing_timezone)?)?;
+            let recurring =
+                rate_service(&prev, &ctx).into_iter().map(|r| r.line).filter(|l| l.unit == "month").collect();
+            ctx.previous = Some(PreviousMonth { period: before.to_string(), outages: prev.outages, recurring });
+        }
         lines.extend(rate_service(&m, &ctx));
         for o in &m.outlets {
             sustainability.it_kwh += o.it_kwh;

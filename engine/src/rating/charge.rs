@@ -14,7 +14,8 @@
 use rust_decimal::Decimal;
 
 use super::line::{Evidence, Item, Line, Proration, RatedLine};
-use super::meter::{ServiceMeter, length_ns};
+use super::meter::{Outage, ServiceMeter, length_ns};
+use super::proration::Share;
 use crate::domain::{Charge, Currency, EnergyBasis, RatePlan, Ticket};
 use crate::time::{Interval, Timestamp};
 
@@ -30,12 +31,10 @@ fn proration(intervals: Vec<Interval>, period: &Interval) -> Proration {
 }
 
 impl Proration {
-    /// The billed fraction of the month (exactly 1 for a whole month).
+    /// The billed fraction of the month (exactly 1 for a whole month), as
+    /// [`Share::months`] computes it.
     pub fn months(&self) -> Decimal {
-        if self.seconds_in_period.is_zero() || self.seconds_assigned == self.seconds_in_period {
-            return if self.seconds_in_period.is_zero() { Decimal::ZERO } else { Decimal::ONE };
-        }
-        self.seconds_assigned / self.seconds_in_period
+        Share { seconds_assigned: self.seconds_assigned, seconds_in_period: self.seconds_in_period }.months()
     }
 }
 
@@ -57,6 +56,19 @@ pub struct Context<'a> {
     pub tickets: Vec<&'a Ticket>,
     /// The start of the service's first assignment (one-off charges bill in its period).
     pub first_assignment: Option<Timestamp>,
+    /// The previous month, for SLA credits (plans with an `sla_credit` charge).
+    pub previous: Option<PreviousMonth>,
+}
+
+/// What an SLA credit is computed from: the previous month's outages and recurring lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviousMonth {
+    /// `YYYY-MM`.
+    pub period: String,
+    /// The service's outages in it.
+    pub outages: Vec<Outage>,
+    /// Its recurring lines (unit `month`): the credit's base.
+    pub recurring: Vec<Line>,
 }
 
 /// Every line of one service for the metered period.
@@ -198,6 +210,36 @@ pub fn rate_service(m: &ServiceMeter, ctx: &Context<'_>) -> Vec<RatedLine> {
                     line,
                     evidence: Evidence::Recurring { units: *quantity, proration: span.clone() },
                 });
+            }
+            Charge::SlaCredit { threshold_minutes, credit_percent_per_hour, max_credit_percent } => {
+                let Some(prev) = &ctx.previous else { continue };
+                let outage_minutes: Decimal = prev.outages.iter().map(|o| o.minutes).sum();
+                let started_hours = (outage_minutes / Decimal::from(60)).ceil();
+                let credit_percent = (started_hours * *credit_percent_per_hour).min(*max_credit_percent);
+                let base: Decimal = prev.recurring.iter().map(|l| l.amount).sum();
+                if outage_minutes.is_zero() || credit_percent.is_zero() || base.is_zero() {
+                    continue;
+                }
+                let text = format!(
+                    "SLA credit for {}: {} min of outage ({}% per started hour, at most {}%)",
+                    prev.period,
+                    outage_minutes.round_dp(1).normalize(),
+                    credit_percent_per_hour.normalize(),
+                    max_credit_percent.normalize()
+                );
+                let fraction = credit_percent / Decimal::ONE_HUNDRED;
+                let line = Line::priced(item(text, ty, None), fraction, "credit", -base, cur);
+                let evidence = Evidence::SlaCredit {
+                    period: prev.period.clone(),
+                    threshold_minutes: *threshold_minutes,
+                    outages: prev.outages.clone(),
+                    outage_minutes,
+                    started_hours,
+                    credit_percent,
+                    base_lines: prev.recurring.iter().map(|l| (l.description.clone(), l.amount)).collect(),
+                    base,
+                };
+                out.push(RatedLine { line, evidence });
             }
             Charge::OneOff { description, price } => {
                 let Some(first) = ctx.first_assignment.filter(|t| m.period.contains(*t)) else { continue };

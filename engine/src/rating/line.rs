@@ -3,7 +3,7 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::meter::{BandwidthEvidence, OutletEnergy, PowerProfile, RackStay};
+use super::meter::{BandwidthEvidence, Outage, OutletEnergy, PowerProfile, RackStay};
 use crate::domain::Currency;
 use crate::id::{AssetId, RackId, TicketId};
 use crate::rating::money::round_to_minor_unit;
@@ -151,6 +151,25 @@ pub enum Evidence {
     OneOff {
         /// The service's first assignment start.
         first_assignment: Timestamp,
+    },
+    /// An SLA credit for the previous month's outages.
+    SlaCredit {
+        /// The month of the outages.
+        period: String,
+        /// The plan's threshold.
+        threshold_minutes: u32,
+        /// The outages (each longer than the threshold).
+        outages: Vec<Outage>,
+        /// Their total, minutes.
+        outage_minutes: Decimal,
+        /// Started hours of outage.
+        started_hours: Decimal,
+        /// `min(max, started_hours × per_hour)`, percent.
+        credit_percent: Decimal,
+        /// That month's recurring lines of the service: `(description, amount)`.
+        base_lines: Vec<(String, Decimal)>,
+        /// Their sum: what the percentage is of.
+        base: Decimal,
     },
 }
 

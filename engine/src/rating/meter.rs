@@ -51,6 +51,20 @@ pub struct ServiceMeter {
     pub bandwidth: Option<BandwidthEvidence>,
     /// Power over the span: average and 95th of 5-minute averages.
     pub power: PowerProfile,
+    /// Asset-level outages longer than the plan's SLA threshold (none without an SLA charge).
+    pub outages: Vec<Outage>,
+}
+
+/// An outage of the service: some asset had no power (or no readings) throughout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outage {
+    /// When.
+    #[serde(flatten)]
+    pub interval: Interval,
+    /// Its length, minutes.
+    pub minutes: Decimal,
+    /// The dark outlets behind it.
+    pub outlets: Vec<String>,
 }
 
 /// A rack assigned to the service while it stood at one site.
@@ -85,6 +99,9 @@ pub struct OutletEnergy {
     pub factors: Vec<FactorUse>,
     /// SQL over the `readings` view returning the raw readings behind this figure.
     pub readings_sql: String,
+    /// Stretches with no power or no readings longer than the SLA threshold (SLA plans only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dark: Vec<Interval>,
 }
 
 /// Energy of one kind of source.
@@ -262,11 +279,19 @@ impl<'a> Meter<'a> {
                 _ => None,
             })
             .unwrap_or_default();
+        let threshold_ns = plan.charges.iter().find_map(|c| match c {
+            Charge::SlaCredit { threshold_minutes, .. } => Some(i64::from(*threshold_minutes) * 60_000_000_000),
+            _ => None,
+        });
         let mut power_buckets: BTreeMap<i64, Decimal> = BTreeMap::new();
         let mut energy = Vec::with_capacity(outlets.len());
+        let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (outlet, ivs) in outlets {
-            energy.push(self.outlet(&outlet, merge(ivs), gap_fill, &mut power_buckets)?);
+            let asset = inv.asset_behind(&ResourceRef::Outlet(outlet.clone())).map(|a| a.id.to_string());
+            groups.entry(asset.unwrap_or_else(|| format!("outlet {outlet}"))).or_default().push(energy.len());
+            energy.push(self.outlet(&outlet, merge(ivs), gap_fill, threshold_ns, &mut power_buckets)?);
         }
+        let outages = if threshold_ns.is_some() { outages(&energy, &groups) } else { Vec::new() };
         let it_kwh: Decimal = energy.iter().map(|e| e.it_kwh).sum();
         let hours_assigned = hours(length_ns(&span));
         let power = power_profile(hours_assigned, it_kwh, &power_buckets);
@@ -279,6 +304,7 @@ impl<'a> Meter<'a> {
             outlets: energy,
             bandwidth,
             power,
+            outages,
         })
     }
 
@@ -320,6 +346,7 @@ impl<'a> Meter<'a> {
         outlet: &OutletId,
         ivs: Vec<Interval>,
         gap_fill: GapFill,
+        threshold_ns: Option<i64>,
         power_buckets: &mut BTreeMap<i64, Decimal>,
     ) -> Result<OutletEnergy, StoreError> {
         // Callers pass at least one interval; none measures nothing over an empty range.
@@ -364,6 +391,7 @@ impl<'a> Meter<'a> {
             }));
         }
         holes.dedup();
+        let dark = threshold_ns.map(|t| super::outage::dark(&e, &ivs, t, poll)).unwrap_or_default();
         let factors = used
             .into_inner()
             .into_iter()
@@ -389,6 +417,7 @@ impl<'a> Meter<'a> {
             holes,
             factors,
             readings_sql,
+            dark,
         })
     }
 
@@ -452,6 +481,47 @@ impl<'a> Meter<'a> {
             ports,
         }
     }
+}
+
+/// The service's outages: per asset (or lone outlet) the stretches all its outlets were dark,
+/// merged over all of them.
+fn outages(outlets: &[OutletEnergy], groups: &BTreeMap<String, Vec<usize>>) -> Vec<Outage> {
+    let mut down: Vec<(Interval, Vec<String>)> = Vec::new();
+    for members in groups.values() {
+        let mut common: Option<Vec<Interval>> = None;
+        for &i in members {
+            let d = &outlets[i].dark;
+            common = Some(match common {
+                None => d.clone(),
+                Some(c) => super::outage::intersect(&c, d),
+            });
+        }
+        let names: Vec<String> = members.iter().map(|&i| outlets[i].outlet.clone()).collect();
+        down.extend(common.unwrap_or_default().into_iter().map(|iv| (iv, names.clone())));
+    }
+    down.sort_by_key(|(iv, _)| *iv);
+    let mut out: Vec<Outage> = Vec::new();
+    for (iv, names) in down {
+        match out.last_mut() {
+            Some(last) if iv.from <= last.interval.end() => {
+                if iv.end() > last.interval.end() {
+                    last.interval.to = iv.to;
+                }
+                for n in names {
+                    if !last.outlets.contains(&n) {
+                        last.outlets.push(n);
+                    }
+                }
+            }
+            _ => out.push(Outage { interval: iv, minutes: Decimal::ZERO, outlets: names }),
+        }
+    }
+    for o in &mut out {
+        o.minutes = (Decimal::from_i128_with_scale(length_ns(std::slice::from_ref(&o.interval)), 9)
+            / Decimal::from(60))
+        .normalize();
+    }
+    out
 }
 
 fn power_profile(hours_assigned: Decimal, it_kwh: Decimal, buckets: &BTreeMap<i64, Decimal>) -> PowerProfile {

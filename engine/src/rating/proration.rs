@@ -34,13 +34,21 @@ impl Share {
         })
     }
 
-    /// `price * seconds_assigned / seconds_in_period`, unrounded. The whole period gives exactly
-    /// `price`; multiplying before dividing keeps every digit Decimal can hold.
-    pub fn prorate(&self, price: Decimal) -> Decimal {
-        if self.seconds_assigned == self.seconds_in_period {
-            return price;
+    /// The billed fraction of the period, `seconds_assigned / seconds_in_period`: the quantity
+    /// (in months) of a prorated line. Exactly 1 for the whole period, 0 for an empty one.
+    pub fn months(&self) -> Decimal {
+        if self.seconds_in_period.is_zero() {
+            return Decimal::ZERO;
         }
-        price * self.seconds_assigned / self.seconds_in_period
+        if self.seconds_assigned == self.seconds_in_period {
+            return Decimal::ONE;
+        }
+        self.seconds_assigned / self.seconds_in_period
+    }
+
+    /// `price × months`, unrounded (a line rounds it once).
+    pub fn prorate(&self, price: Decimal) -> Decimal {
+        self.months() * price
     }
 }
 
@@ -71,7 +79,7 @@ mod tests {
         let share = Share::of(&assigned, &october()).unwrap();
         assert_eq!(share.seconds_assigned, Decimal::from(16 * 86_400 + 43_200));
         let eur = Currency::parse("EUR").unwrap();
-        // 900 * 1425600 / 2678400 = 479.0322580645...
+        // 900 * 1425600 / 2678400 = 479.0322580645... (the line: 0.532258… month × 900)
         assert_eq!(round_to_minor_unit(share.prorate(Decimal::from(900)), eur), Decimal::from_str("479.03").unwrap());
         assert_eq!(Share::of(&october(), &october()).unwrap().prorate(Decimal::from(900)), Decimal::from(900));
     }

@@ -52,7 +52,7 @@ fn load(tx: &rusqlite::Connection, id: &str) -> Result<Row> {
 }
 
 /// Appends one audit entry inside `tx`.
-pub(super) fn append_audit(
+pub(crate) fn append_audit(
     tx: &rusqlite::Connection,
     at: Timestamp,
     actor: &str,

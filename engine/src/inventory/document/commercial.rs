@@ -58,6 +58,7 @@ const CHARGE_TYPES: &[&str] = &[
     "cross_connect",
     "recurring",
     "one_off",
+    "sla_credit",
 ];
 
 fn charge(v: &Value, path: String, probs: &mut Problems) -> Option<Charge> {
@@ -95,6 +96,7 @@ fn charge(v: &Value, path: String, probs: &mut Problems) -> Option<Charge> {
         "remote_hands" => &["type", "price_per_hour", "increment_minutes", "minimum_minutes"],
         "cross_connect" => &["type", "description", "price_per_month", "quantity"],
         "recurring" => &["type", "description", "price_per_month", "quantity"],
+        "sla_credit" => &["type", "threshold_minutes", "credit_percent_per_hour", "max_credit_percent"],
         _ => &["type", "description", "price"],
     };
     let mut o = Obj::open(v, path, fields, probs)?;
@@ -157,6 +159,18 @@ fn charge(v: &Value, path: String, probs: &mut Problems) -> Option<Charge> {
             } else {
                 Some(Charge::CrossConnect { description, price_per_month: price_per_month?, quantity })
             }
+        }
+        "sla_credit" => {
+            let threshold_minutes = o.opt("threshold_minutes", uint::<u32>).unwrap_or(5);
+            if threshold_minutes == 0 {
+                o.fail("threshold_minutes", "must be at least 1");
+            }
+            let per_hour = o.req("credit_percent_per_hour", non_negative);
+            let max = o.opt("max_credit_percent", non_negative).unwrap_or(rust_decimal::Decimal::ONE_HUNDRED);
+            if max > rust_decimal::Decimal::ONE_HUNDRED {
+                o.fail("max_credit_percent", "must be at most 100");
+            }
+            Some(Charge::SlaCredit { threshold_minutes, credit_percent_per_hour: per_hour?, max_credit_percent: max })
         }
         _ => {
             let description = o.req("description", text);

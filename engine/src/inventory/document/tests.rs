@@ -122,7 +122,7 @@ services:
         "customers[1].billing_timezone: \"Mars/Olympus\" is not an IANA timezone (e.g. Europe/Amsterdam)",
         "customers[1].tax_rate: must be a fraction in [0, 1) such as \"0.21\", found 1.5",
         "rate_plans[0].charges[0].price_per_month: must not be negative, found -900.00",
-        "rate_plans[0].charges[1].type: \"teleport\" is not one of: rack_rent, energy, committed_power, bandwidth_p95, remote_hands, cross_connect, recurring, one_off",
+        "rate_plans[0].charges[1].type: \"teleport\" is not one of: rack_rent, energy, committed_power, bandwidth_p95, remote_hands, cross_connect, recurring, one_off, sla_credit",
         "rate_plans[0].charges[2].method: \"avg\" is not one of: max_in_out, sum, in, out",
         "services[0].resources[0].to: `to` (2026-10-01T00:00:00Z) must be after `from` (2026-10-02T00:00:00Z)",
         "services[1].resources[1].from: \"2026-10-01\" is not an RFC 3339 time with offset (e.g. 2026-10-01T00:00:00Z)",
