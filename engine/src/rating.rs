@@ -8,3 +8,4 @@ pub mod meter;
 pub mod money;
 pub mod outage;
 pub mod proration;
+pub mod samples;

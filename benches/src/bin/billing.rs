@@ -104,14 +104,16 @@ fn write_energy(store: &Store, customers: u32, energy_s: i64, dir: &std::path::P
     let samples = MONTH_S / energy_s + 1;
     let mut batch = Vec::with_capacity(200_000);
     let (mut o, mut ts, mut wh) = (Vec::new(), Vec::new(), Vec::new());
-    for c in 0..customers {
-        let step = watts(c) * energy_s as u64 / 3600;
-        let key = SeriesKey { device: format!("pdu-{c}").into(), resource: "1".into(), metric: "energy_wh".into() };
-        for k in 0..samples {
-            let t = OCT1 + k * energy_s;
-            let v = 1_000_000 + step * k as u64;
+    let keys: Vec<SeriesKey> = (0..customers)
+        .map(|c| SeriesKey { device: format!("pdu-{c}").into(), resource: "1".into(), metric: "energy_wh".into() })
+        .collect();
+    // Time-major, as collectors deliver it: every outlet's reading of one poll, then the next.
+    for k in 0..samples {
+        let t = OCT1 + k * energy_s;
+        for c in 0..customers {
+            let v = 1_000_000 + watts(c) * energy_s as u64 / 3600 * k as u64;
             batch.push(PendingReading {
-                key: key.clone(),
+                key: keys[c as usize].clone(),
                 ts: Timestamp::from_secs(t),
                 value: Value::from_u64(v),
                 uptime_s: None,

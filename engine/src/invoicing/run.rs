@@ -127,16 +127,46 @@ pub fn numbering_year(at: Timestamp) -> i32 {
     at.to_datetime().year()
 }
 
+/// Customers whose outlets' samples are loaded together (one store scan per chunk).
+const CHUNK_CUSTOMERS: usize = 1024;
+
 /// Rates every billable customer for `period`: what a billing run stores. Customers with nothing
-/// to bill are left out of the result (their stale drafts are discarded by the ledger).
+/// to bill are left out of the result (their stale drafts are discarded by the ledger). Outlet
+/// samples are loaded a chunk of customers at a time, with one scan each.
 pub fn rate_period(src: &Sources<'_>, period: BillingPeriod) -> Result<(Vec<CustomerId>, Vec<Rated>), RunError> {
+    let inv = src.inventory;
     let meter = Meter::new(src);
-    let tickets = tickets_by_service(src.inventory);
-    let customers = billable_customers(src.inventory);
+    let tickets = tickets_by_service(inv);
+    let customers = billable_customers(inv);
     let mut rated = Vec::with_capacity(customers.len());
-    for c in &customers {
-        if let Some(r) = rate_customer(src, &meter, &tickets, c, period)? {
-            rated.push(r);
+    for chunk in customers.chunks(CHUNK_CUSTOMERS) {
+        let mut outlets = Vec::new();
+        let (mut from, mut to) = (i64::MAX, i64::MIN);
+        for c in chunk {
+            let Some(customer) = inv.customers.get(c) else { continue };
+            let window = period.interval(customer.billing_timezone)?;
+            for s in inv.services.values().filter(|s| &s.customer == c) {
+                let sla = inv
+                    .rate_plans
+                    .get(&s.plan)
+                    .is_some_and(|p| p.charges.iter().any(|ch| matches!(ch, Charge::SlaCredit { .. })));
+                // SLA plans also meter the month before (outages are credited on the next invoice).
+                let start = if sla { period.previous().interval(customer.billing_timezone)?.from } else { window.from };
+                from = from.min(start.as_nanos());
+                to = to.max(window.end().as_nanos());
+                outlets.extend(s.resources.iter().filter_map(|a| match &a.resource {
+                    crate::domain::ResourceRef::Outlet(o) => Some(o.clone()),
+                    _ => None,
+                }));
+            }
+        }
+        if !outlets.is_empty() {
+            meter.preload(&outlets, from, to)?;
+        }
+        for c in chunk {
+            if let Some(r) = rate_customer(src, &meter, &tickets, c, period)? {
+                rated.push(r);
+            }
         }
     }
     Ok((customers, rated))

@@ -224,6 +224,17 @@ fn raw(store: &Store, key: &SeriesKey, from: i64, to: i64) -> Result<Vec<(i64, D
 
 const DAY_NS: i64 = 86_400 * 1_000_000_000;
 
+/// How far around a window an outlet's samples are read: a counter delta spanning the window's
+/// edge is split by overlap, so the samples just outside count too.
+pub fn look_around_ns(poll_ns: i64) -> i64 {
+    DAY_NS.max(poll_ns.saturating_mul(4))
+}
+
+/// Energy from an outlet's samples: its counter when it has two samples or more, else its power.
+pub fn energy_of(power: &[PowerSample], counter: &[EnergySample], poll_ns: i64, gap_fill: GapFill) -> energy::Energy {
+    if counter.len() >= 2 { energy::from_counter(counter, power) } else { energy::from_power(power, poll_ns, gap_fill) }
+}
+
 /// An outlet's energy pieces around `[from, to)`.
 pub fn outlet_energy(
     store: &Store,
@@ -233,7 +244,7 @@ pub fn outlet_energy(
     poll_ns: i64,
     gap_fill: GapFill,
 ) -> Result<energy::Energy, StoreError> {
-    let look = DAY_NS.max(poll_ns.saturating_mul(4));
+    let look = look_around_ns(poll_ns);
     let (a, b) = (from.saturating_sub(look), to.saturating_add(look));
     let key = |m: &str| SeriesKey {
         device: outlet.pdu.as_str().into(),
@@ -246,11 +257,7 @@ pub fn outlet_energy(
         .into_iter()
         .map(|(ts, wh, uptime_s)| EnergySample { ts, wh, uptime_s })
         .collect();
-    Ok(if counter.len() >= 2 {
-        energy::from_counter(&counter, &power)
-    } else {
-        energy::from_power(&power, poll_ns, gap_fill)
-    })
+    Ok(energy_of(&power, &counter, poll_ns, gap_fill))
 }
 
 fn to_bandwidth(p: &P95, plan: BandwidthPlan) -> BandwidthUsage {

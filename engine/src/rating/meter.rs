@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::samples::Samples;
 use crate::domain::{Charge, GapFill, Pooling, RatePlan, ResourceRef, Service};
 use crate::id::{OutletId, PortId, RackId, ServiceId, SiteId};
 use crate::metering::bandwidth::{self, Flags, PortBuckets};
@@ -24,7 +25,7 @@ use crate::metering::carbon;
 use crate::metering::energy::{HoleReason, Source};
 use crate::metering::factors::Factorbook;
 use crate::metering::percentile::{self, P95};
-use crate::metering::usage::{Sources, outlet_energy};
+use crate::metering::usage::{Sources, energy_of, look_around_ns, outlet_energy};
 use crate::store::StoreError;
 use crate::time::{Interval, Timestamp};
 
@@ -32,6 +33,8 @@ use crate::time::{Interval, Timestamp};
 pub struct Meter<'a> {
     src: &'a Sources<'a>,
     book: Factorbook<'a>,
+    /// Outlet samples loaded ahead by [`Meter::preload`]; outlets outside it are scanned alone.
+    samples: RefCell<Samples>,
 }
 
 /// What a service measured in a period.
@@ -248,7 +251,17 @@ fn sql_quote(s: &str) -> String {
 impl<'a> Meter<'a> {
     /// A meter over `src`.
     pub fn new(src: &'a Sources<'a>) -> Self {
-        Self { src, book: Factorbook::new(src.inventory) }
+        Self { src, book: Factorbook::new(src.inventory), samples: RefCell::new(Samples::default()) }
+    }
+
+    /// Loads the samples of `outlets` needed to meter windows inside `[from, to)` in one scan,
+    /// replacing what was loaded before (a billing run meters its customers chunk by chunk).
+    pub fn preload(&self, outlets: &[OutletId], from: i64, to: i64) -> Result<(), StoreError> {
+        let poll = outlets.iter().map(|o| self.src.plant.pdu_poll_ns(&o.pdu)).max().unwrap_or(0);
+        let look = look_around_ns(poll);
+        let loaded = Samples::load(self.src.store, outlets, from.saturating_sub(look), to.saturating_add(look))?;
+        *self.samples.borrow_mut() = loaded;
+        Ok(())
     }
 
     /// What `service` (billed under `plan`) measured in `period` (closed). Settle the bucket
@@ -353,7 +366,13 @@ impl<'a> Meter<'a> {
         let from = ivs.first().map_or(0, |iv| iv.from.as_nanos());
         let to = ivs.last().map_or(0, |iv| iv.end().as_nanos());
         let poll = self.src.plant.pdu_poll_ns(&outlet.pdu);
-        let e = outlet_energy(self.src.store, outlet, from, to, poll, gap_fill)?;
+        let look = look_around_ns(poll);
+        let (a, b) = (from.saturating_sub(look), to.saturating_add(look));
+        let loaded = self.samples.borrow().outlet(self.src.store, outlet, a, b);
+        let e = match loaded {
+            Some((power, counter)) => energy_of(&power, &counter, poll, gap_fill),
+            None => outlet_energy(self.src.store, outlet, from, to, poll, gap_fill)?,
+        };
         let used: RefCell<BTreeMap<FactorKey, u64>> = RefCell::new(BTreeMap::new());
         let factors = |h: Timestamp| {
             let site = self.book.site_of_outlet(outlet, h);

@@ -115,8 +115,11 @@ impl SqliteCatalog {
         at: Timestamp,
     ) -> Result<BillingRun> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let runs: i64 =
+            tx.query_row("SELECT COUNT(*) FROM billing_runs WHERE period = ?1", params![period], |r| r.get(0))?;
         let mut run = BillingRun {
-            id: BillingRunId::new("run-0").map_err(|e| LedgerError::Rule(e.to_string()))?,
+            id: BillingRunId::new(format!("run-{period}-{}", runs + 1))
+                .map_err(|e| LedgerError::Rule(e.to_string()))?,
             period: period.to_owned(),
             at,
             actor: actor.to_owned(),
@@ -204,9 +207,6 @@ impl SqliteCatalog {
                 (None, None) => {}
             }
         }
-        let n: i64 =
-            tx.query_row("SELECT COUNT(*) FROM billing_runs WHERE period = ?1", params![period], |r| r.get(0))?;
-        run.id = BillingRunId::new(format!("run-{period}-{}", n + 1)).map_err(|e| LedgerError::Rule(e.to_string()))?;
         let body = serde_json::to_string(&run)?;
         tx.execute(
             "INSERT INTO billing_runs (id, period, at_ns, actor, body) VALUES (?1, ?2, ?3, ?4, ?5)",
