@@ -190,7 +190,7 @@ fn colo() -> Colo {
 
 fn bill(c: &Colo, ledger: &mut SqliteCatalog, period: &str, at: Timestamp) -> engine::invoicing::record::BillingRun {
     let src = Sources { inventory: &c.inv, plant: &c.plant, buckets: &c.table, store: &c.store };
-    let (customers, rated) = rate_period(&src, BillingPeriod::parse(period).unwrap()).unwrap();
+    let (customers, rated) = rate_period(&src, BillingPeriod::parse(period).unwrap(), 2).unwrap();
     // The run loads outlet samples ahead; metering one customer alone scans: both agree.
     let meter = Meter::new(&src);
     let tickets = tickets_by_service(&c.inv);

@@ -13,8 +13,11 @@ const INVENTORY: &str =
     "sites: [{id: s1, pue: \"1.2\"}]\npdus: [{id: p, site: s1, outlets: [{index: 1}, {index: 2}]}]\n";
 
 fn lines(outlet: u32, n: u64) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 3600;
-    (0..n).map(|i| format!("outlet,device=p,outlet={outlet} power_w={i} {}\n", now - i)).collect()
+    // Inside one hour (one hourly partition, so one segment) of the previous hour: `n` stays
+    // below 1,000.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let base = now / 3600 * 3600 - 3600 + 1000;
+    (0..n).map(|i| format!("outlet,device=p,outlet={outlet} power_w={i} {}\n", base - i)).collect()
 }
 
 async fn metric(http: &reqwest::Client, url: &str, name: &str) -> f64 {

@@ -48,7 +48,7 @@ pub async fn run_period(state: &AppState, period: BillingPeriod, actor: String) 
     let (customers, rated) = tokio::task::spawn_blocking(move || {
         buckets.settle(&store)?;
         let src = Sources { inventory: &inventory, plant: &plant, buckets: &buckets, store: &store };
-        rate_period(&src, period)
+        rate_period(&src, period, std::thread::available_parallelism().map_or(2, |n| n.get()))
     })
     .await
     .map_err(|e| ApiError::Internal(format!("billing task failed: {e}")))?

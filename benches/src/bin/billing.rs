@@ -238,7 +238,7 @@ fn main() -> anyhow::Result<()> {
     let mut last = None;
     for run in 0..3 {
         let t = Instant::now();
-        let (considered, rated) = rate_period(&src, period)?;
+        let (considered, rated) = rate_period(&src, period, 2)?;
         let rated_s = t.elapsed().as_secs_f64();
         let r =
             ledger.apply_billing_run("2026-10", &considered, rated, "bench", Timestamp::from_secs(OCT1 + MONTH_S))?;

@@ -80,17 +80,20 @@ pub fn footprint(energy: &Energy, window: &Interval, factors: impl Fn(Timestamp)
         }
     }
     let mut out = Footprint::default();
+    // × 0.001 rather than ÷ 1000: the same exact value (a shift of the decimal point), without
+    // Decimal's long division, which dominated a billing run's cost.
+    let milli = Decimal::new(1, 3);
     for (hour, wh) in hourly {
         if wh.is_zero() {
             continue;
         }
-        let kwh = wh / Decimal::from(1000);
+        let kwh = wh * milli;
         let f = factors(Timestamp::from_nanos(hour));
         let facility = kwh * f.pue;
         out.default_intensity_hours += u64::from(f.defaulted);
         out.it_kwh += kwh;
         out.facility_kwh += facility;
-        out.kg_co2e += facility * f.g_per_kwh / Decimal::from(1000);
+        out.kg_co2e += facility * f.g_per_kwh * milli;
     }
     out
 }

@@ -18,6 +18,25 @@ pub(crate) struct SiteFactors {
     intensity: Vec<(Interval, Decimal)>,
 }
 
+/// Where an outlet is: in a rack (which may move), or at a site.
+#[derive(Debug, Clone, Copy)]
+pub enum Place<'a> {
+    /// Its PDU's rack.
+    Rack(&'a crate::domain::Rack),
+    /// Its PDU's site, if any.
+    Site(Option<&'a SiteId>),
+}
+
+impl<'a> Place<'a> {
+    /// The site at `t`.
+    pub fn site_at(self, t: Timestamp) -> Option<&'a SiteId> {
+        match self {
+            Place::Rack(r) => r.site_at(t),
+            Place::Site(s) => s,
+        }
+    }
+}
+
 /// Per-site factors, gathered once per usage or rating computation (every outlet-hour looks them up).
 pub struct Factorbook<'a> {
     inv: &'a Inventory,
@@ -50,11 +69,18 @@ impl<'a> Factorbook<'a> {
     /// The site an outlet stood in at `t`: its PDU's rack's site then (racks move), else the
     /// PDU's own site.
     pub fn site_of_outlet(&self, outlet: &OutletId, t: Timestamp) -> Option<SiteId> {
-        let pdu = self.inv.pdus.get(&outlet.pdu)?;
-        if let Some(rack) = pdu.rack.as_ref().and_then(|r| self.inv.racks.get(r)) {
-            return rack.site_at(t).cloned();
+        self.place(outlet).site_at(t).cloned()
+    }
+
+    /// Where an outlet is, looked up once for many hours.
+    pub fn place(&self, outlet: &OutletId) -> Place<'a> {
+        match self.inv.pdus.get(&outlet.pdu) {
+            Some(pdu) => match pdu.rack.as_ref().and_then(|r| self.inv.racks.get(r)) {
+                Some(rack) => Place::Rack(rack),
+                None => Place::Site(pdu.site.as_ref()),
+            },
+            None => Place::Site(None),
         }
-        pdu.site.clone()
     }
 
     /// PUE and intensity for `hour` at `site` (PUE 1 and intensity 0, flagged, for no site).

@@ -14,6 +14,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 
 use super::samples::Samples;
@@ -22,7 +23,7 @@ use crate::id::{OutletId, PortId, RackId, ServiceId, SiteId};
 use crate::metering::bandwidth::{self, Flags, PortBuckets};
 use crate::metering::bucket::BUCKET_NS;
 use crate::metering::carbon;
-use crate::metering::energy::{HoleReason, Source};
+use crate::metering::energy::{HoleReason, Piece, Source};
 use crate::metering::factors::Factorbook;
 use crate::metering::percentile::{self, P95};
 use crate::metering::usage::{Sources, energy_of, look_around_ns, outlet_energy};
@@ -296,7 +297,7 @@ impl<'a> Meter<'a> {
             Charge::SlaCredit { threshold_minutes, .. } => Some(i64::from(*threshold_minutes) * 60_000_000_000),
             _ => None,
         });
-        let mut power_buckets: BTreeMap<i64, Decimal> = BTreeMap::new();
+        let mut power_buckets = PowerBuckets::new(period);
         let mut energy = Vec::with_capacity(outlets.len());
         let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (outlet, ivs) in outlets {
@@ -360,7 +361,7 @@ impl<'a> Meter<'a> {
         ivs: Vec<Interval>,
         gap_fill: GapFill,
         threshold_ns: Option<i64>,
-        power_buckets: &mut BTreeMap<i64, Decimal>,
+        power_buckets: &mut PowerBuckets,
     ) -> Result<OutletEnergy, StoreError> {
         // Callers pass at least one interval; none measures nothing over an empty range.
         let from = ivs.first().map_or(0, |iv| iv.from.as_nanos());
@@ -373,11 +374,13 @@ impl<'a> Meter<'a> {
             Some((power, counter)) => energy_of(&power, &counter, poll, gap_fill),
             None => outlet_energy(self.src.store, outlet, from, to, poll, gap_fill)?,
         };
-        let used: RefCell<BTreeMap<FactorKey, u64>> = RefCell::new(BTreeMap::new());
+        // Hours counted per (site, PUE, intensity, defaulted); intensity may change every hour.
+        let used: RefCell<std::collections::HashMap<FactorKey, u64>> = RefCell::new(std::collections::HashMap::new());
+        let place = self.book.place(outlet);
         let factors = |h: Timestamp| {
-            let site = self.book.site_of_outlet(outlet, h);
-            let f = self.book.factors(site.as_ref(), h);
-            *used.borrow_mut().entry((site, f.pue, f.g_per_kwh, f.defaulted)).or_default() += 1;
+            let site = place.site_at(h);
+            let f = self.book.factors(site, h);
+            *used.borrow_mut().entry((site.cloned(), f.pue, f.g_per_kwh, f.defaulted)).or_default() += 1;
             f
         };
         let (mut it_kwh, mut facility_kwh, mut kg_co2e) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
@@ -394,11 +397,7 @@ impl<'a> Meter<'a> {
                 let entry = sources.entry(source_name(p.source)).or_default();
                 entry.0 += 1;
                 entry.1 += wh;
-                let mut bucket = p.from.max(a).div_euclid(BUCKET_NS) * BUCKET_NS;
-                while bucket < p.to.min(b) {
-                    *power_buckets.entry(bucket).or_default() += p.share(bucket.max(a), (bucket + BUCKET_NS).min(b));
-                    bucket += BUCKET_NS;
-                }
+                power_buckets.add(p, a, b);
             }
             holes.extend(e.holes.iter().filter(|h| h.to > a && h.from < b).map(|h| HoleEvidence {
                 from: Timestamp::from_nanos(h.from),
@@ -411,8 +410,9 @@ impl<'a> Meter<'a> {
         }
         holes.dedup();
         let dark = threshold_ns.map(|t| super::outage::dark(&e, &ivs, t, poll)).unwrap_or_default();
+        let mut used: Vec<(FactorKey, u64)> = used.into_inner().into_iter().collect();
+        used.sort();
         let factors = used
-            .into_inner()
             .into_iter()
             .map(|((site, pue, g_per_kwh, defaulted), hours)| FactorUse { site, pue, g_per_kwh, defaulted, hours })
             .collect();
@@ -465,10 +465,16 @@ impl<'a> Meter<'a> {
             })
             .collect();
         let total = bandwidth::service_p95(&buckets, period, method, pooling, missing);
+        let single = buckets.len() == 1;
         let ports = buckets
             .iter()
             .map(|one| {
-                let own = bandwidth::service_p95(std::slice::from_ref(one), period, method, Pooling::Pooled, missing);
+                // One port alone: its own 95th is the service's (pooled or not).
+                let own = if single {
+                    total.clone()
+                } else {
+                    bandwidth::service_p95(std::slice::from_ref(one), period, method, Pooling::Pooled, missing)
+                };
                 let (switch, name) = one.port.split_once('/').unwrap_or((one.port.as_str(), ""));
                 PortEvidence {
                     port: one.port.clone(),
@@ -543,17 +549,72 @@ fn outages(outlets: &[OutletEnergy], groups: &BTreeMap<String, Vec<usize>>) -> V
     out
 }
 
-fn power_profile(hours_assigned: Decimal, it_kwh: Decimal, buckets: &BTreeMap<i64, Decimal>) -> PowerProfile {
-    // 5-minute average kW = Wh / (1/12 h) / 1000.
-    let mut kw: Vec<(Decimal, i64)> =
-        buckets.iter().map(|(b, wh)| (*wh * Decimal::from(12) / Decimal::from(1000), *b)).collect();
-    let ranked = percentile::nearest_rank(&mut kw, P95);
+/// A service's energy per 5-minute bucket of the period, for its peak: ranked in binary floating
+/// point (the figure is evidence, not billed), the chosen bucket's Wh then summed exactly from the
+/// pieces kept.
+struct PowerBuckets {
+    first: i64,
+    approx_wh: Vec<Option<f64>>,
+    pieces: Vec<(Piece, i64, i64)>,
+}
+
+impl PowerBuckets {
+    fn new(period: &Interval) -> Self {
+        let first = period.from.as_nanos().div_euclid(BUCKET_NS) * BUCKET_NS;
+        let n = (period.end().as_nanos() - first + BUCKET_NS - 1) / BUCKET_NS;
+        Self { first, approx_wh: vec![None; usize::try_from(n).unwrap_or(0)], pieces: Vec::new() }
+    }
+
+    /// Spreads a piece's energy inside `[a, b)` over the buckets it overlaps.
+    fn add(&mut self, p: &Piece, a: i64, b: i64) {
+        let (from, to) = (p.from.max(a), p.to.min(b));
+        let len = (p.to - p.from) as f64;
+        if to <= from || len <= 0.0 {
+            return;
+        }
+        let wh = p.wh.to_f64().unwrap_or(0.0);
+        let mut bucket = from.div_euclid(BUCKET_NS) * BUCKET_NS;
+        while bucket < to {
+            let overlap = ((bucket + BUCKET_NS).min(to) - bucket.max(from)) as f64;
+            let i = usize::try_from((bucket - self.first) / BUCKET_NS).unwrap_or(usize::MAX);
+            if let Some(slot) = self.approx_wh.get_mut(i) {
+                *slot = Some(slot.unwrap_or(0.0) + wh * overlap / len);
+            }
+            bucket += BUCKET_NS;
+        }
+        self.pieces.push((*p, a, b));
+    }
+
+    /// The exact Wh of the bucket starting at `bucket`.
+    fn exact(&self, bucket: i64) -> Decimal {
+        let end = bucket + BUCKET_NS;
+        self.pieces
+            .iter()
+            .filter(|(p, a, b)| p.to > bucket && p.from < end && *b > bucket && *a < end)
+            .map(|(p, a, b)| p.share(bucket.max(*a), end.min(*b)))
+            .sum()
+    }
+}
+
+fn power_profile(hours_assigned: Decimal, it_kwh: Decimal, buckets: &PowerBuckets) -> PowerProfile {
+    let mut keyed: Vec<(f64, i64)> = buckets
+        .approx_wh
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| Some(((*w)?, buckets.first + i as i64 * BUCKET_NS)))
+        .collect();
+    let n = keyed.len();
+    keyed.sort_unstable_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+    let ranked = percentile::rank(n, P95).and_then(|k| keyed.get(k - 1)).map(|&(_, bucket)| {
+        let kw = buckets.exact(bucket) * Decimal::from(12) / Decimal::from(1000);
+        percentile::Ranked { value: (kw, bucket), n, discarded: n - percentile::rank(n, P95).unwrap_or(n) }
+    });
     PowerProfile {
         hours_assigned: hours_assigned.normalize(),
         it_kwh: it_kwh.normalize(),
         average_kw: if hours_assigned.is_zero() { Decimal::ZERO } else { it_kwh / hours_assigned },
         p95_kw: ranked.map_or(Decimal::ZERO, |r| r.value.0.normalize()),
         p95_bucket: ranked.map(|r| Timestamp::from_nanos(r.value.1)),
-        buckets: buckets.len(),
+        buckets: n,
     }
 }
