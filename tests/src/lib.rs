@@ -205,3 +205,24 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// 2026-10-15T10:59:00Z.
+const EXAMPLE_START_S: i64 = 1_792_061_940;
+
+/// Line protocol for `deploy/inventory.example.yaml`'s devices, every 10 s for 2 h 2 min from
+/// 2026-10-15T10:59:00Z: outlet `pdu-101a/1` +1 Wh per 10 s (360 W) from 5,000 Wh, port
+/// `sw-core1/Gi1/0/1` 1,000 B/s in and 2,000 B/s out, uptime rising.
+pub fn example_lines() -> String {
+    let mut out = String::new();
+    for k in 0..=732i64 {
+        let ts = (EXAMPLE_START_S + k * 10) * 1_000_000_000;
+        out.push_str(&format!("outlet,device=pdu-101a,outlet=1 energy_wh={} {ts}\n", 5_000 + k));
+        out.push_str(&format!(
+            "port_counters,device=sw-core1,port=Gi1/0/1 in_octets={}u,out_octets={}u,uptime_s={}u {ts}\n",
+            1_000_000 + k * 10_000,
+            9_000_000 + k * 20_000,
+            500_000 + k * 10
+        ));
+    }
+    out
+}

@@ -8,27 +8,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tests::{Scratch, Server, repo};
-
-/// 2026-10-15T10:59:00Z.
-const START_S: i64 = 1_792_061_940;
-
-/// Every 10 s for 2 h 2 min: the outlet +1 Wh per 10 s (360 W), the port 1,000 B/s in and
-/// 2,000 B/s out.
-fn lines() -> String {
-    let mut out = String::new();
-    for k in 0..=732i64 {
-        let ts = (START_S + k * 10) * 1_000_000_000;
-        out.push_str(&format!("outlet,device=pdu-101a,outlet=1 energy_wh={} {ts}\n", 5_000 + k));
-        out.push_str(&format!(
-            "port_counters,device=sw-core1,port=Gi1/0/1 in_octets={}u,out_octets={}u,uptime_s={}u {ts}\n",
-            1_000_000 + k * 10_000,
-            9_000_000 + k * 20_000,
-            500_000 + k * 10
-        ));
-    }
-    out
-}
+use tests::{Scratch, Server, example_lines as lines, repo};
 
 struct Api {
     http: reqwest::Client,
