@@ -143,10 +143,11 @@ pub fn numbering_year(at: Timestamp) -> i32 {
 /// A chunk's position and its customers' results.
 type RatedChunk = (usize, Vec<Rated>);
 
-/// Most customers whose outlets' samples are loaded together (one store scan per chunk): a
-/// scan reads every hourly segment of the month once, so fewer, larger chunks read less; this
-/// bounds the memory (about 0.3 GB per 1,000 customers with an outlet read every 15 minutes).
-const CHUNK_CUSTOMERS: usize = 4096;
+/// Most raw samples loaded for one chunk of customers (one store scan per chunk; about 100 bytes
+/// each in memory, so under 1 GiB per thread). A scan reads every hourly segment of the month
+/// once, so fewer, larger chunks read less; the bound keeps a fleet polled every 10 s (535k
+/// samples per outlet and month) from loading billions of rows at once.
+const CHUNK_SAMPLES: u64 = 8_000_000;
 
 /// Rates every billable customer for `period`: what a billing run stores. Customers with nothing
 /// to bill are left out of the result (their stale drafts are discarded by the ledger). Outlet
@@ -164,11 +165,24 @@ pub fn rate_period(
     for s in inv.services.values() {
         by_customer.entry(&s.customer).or_default().push(s);
     }
-    // As few chunks as the bound allows, a multiple of the threads so they finish together.
+    // As few chunks as the sample bound allows, at least one per thread so they share the work.
     let threads = threads.max(1);
-    let wanted = customers.len().div_ceil(CHUNK_CUSTOMERS).div_ceil(threads) * threads;
-    let size = customers.len().div_ceil(wanted.max(1)).max(1);
-    let chunks: Vec<&[CustomerId]> = customers.chunks(size).collect();
+    let cost: Vec<u64> =
+        customers.iter().map(|c| expected_samples(src, by_customer.get(c).map_or(&[][..], Vec::as_slice))).collect();
+    let total: u64 = cost.iter().sum();
+    let budget = CHUNK_SAMPLES.min(total.div_ceil(threads as u64)).max(1);
+    let mut chunks: Vec<&[CustomerId]> = Vec::new();
+    let (mut start, mut acc) = (0, 0u64);
+    for (i, c) in cost.iter().enumerate() {
+        if i > start && acc + c > budget {
+            chunks.push(&customers[start..i]);
+            (start, acc) = (i, 0);
+        }
+        acc += c;
+    }
+    if start < customers.len() {
+        chunks.push(&customers[start..]);
+    }
     let threads = threads.clamp(1, chunks.len().max(1));
     let results: Vec<Result<Vec<RatedChunk>, RunError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
@@ -192,6 +206,40 @@ pub fn rate_period(
     }
     done.sort_by_key(|(i, _)| *i);
     Ok((customers, done.into_iter().flat_map(|(_, r)| r).collect()))
+}
+
+/// About how many raw samples metering these services for a month reads: per outlet, the
+/// month (two, with an SLA's previous month) plus the look-around, at its PDU's poll interval,
+/// for energy and power.
+fn expected_samples(src: &Sources<'_>, services: &[&Service]) -> u64 {
+    const MONTH_NS: i64 = 31 * 86_400 * 1_000_000_000;
+    services
+        .iter()
+        .map(|s| {
+            let months = if src
+                .inventory
+                .rate_plans
+                .get(&s.plan)
+                .is_some_and(|p| p.charges.iter().any(|ch| matches!(ch, Charge::SlaCredit { .. })))
+            {
+                2
+            } else {
+                1
+            };
+            s.resources
+                .iter()
+                .filter_map(|a| match &a.resource {
+                    crate::domain::ResourceRef::Outlet(o) => Some(src.plant.pdu_poll_ns(&o.pdu).max(1_000_000_000)),
+                    _ => None,
+                })
+                .map(|poll| {
+                    let span = months * MONTH_NS + 2 * crate::metering::usage::look_around_ns(poll);
+                    2 * u64::try_from(span / poll).unwrap_or(0)
+                })
+                .sum::<u64>()
+        })
+        .sum::<u64>()
+        .max(1)
 }
 
 /// One chunk of customers: their outlets' samples loaded in one scan, then each rated.

@@ -43,12 +43,16 @@ impl Samples {
             return Ok(out);
         }
         let rows = store.scan(&ScanFilter { series: Some(Arc::new(ids)), from: Some(from), to: Some(to) })?;
-        for i in 0..rows.len() {
-            out.series.entry(rows.series[i]).or_default().push((
-                rows.ts[i],
-                Decimal::from_i128_with_scale(rows.value[i], VALUE_SCALE),
-                rows.uptime_s[i],
-            ));
+        // Rows come sorted by series, then time: one run per series.
+        let mut start = 0;
+        while start < rows.len() {
+            let id = rows.series[start];
+            let end = start + rows.series[start..].iter().take_while(|&&s| s == id).count();
+            let run: Series = (start..end)
+                .map(|i| (rows.ts[i], Decimal::from_i128_with_scale(rows.value[i], VALUE_SCALE), rows.uptime_s[i]))
+                .collect();
+            out.series.insert(id, run);
+            start = end;
         }
         Ok(out)
     }
