@@ -120,6 +120,12 @@ async fn a_period_billed_finalized_voided_and_billed_again() {
     );
     assert_eq!(ev["evidence"]["outlet"]["sources"], json!([{"source": "counter", "intervals": 366, "wh": "366"}]));
     assert_eq!(api.call("GET", "/api/v1/invoices/acme.2026-10/lines/9/evidence", Some(&acme), None).await.0, 404);
+    // The evidence's SQL fetches the readings behind the line: the 367 samples from 10:59:00 to
+    // 12:00:00 inclusive, whose 366 deltas are the line's counter intervals.
+    let sql = ev["evidence"]["outlet"]["readings_sql"].as_str().unwrap().to_owned();
+    let (st, rows) = api.call("POST", "/api/v1/query", Some(&billing), Some(json!({"sql": sql}))).await;
+    assert_eq!(st, 200, "{rows}");
+    assert_eq!(rows["rows"].as_array().unwrap().len(), 367, "{sql}");
     // Documents.
     let html = api
         .http

@@ -101,7 +101,9 @@ pub struct OutletEnergy {
     pub holes: Vec<HoleEvidence>,
     /// PUE and intensity values used, with the hours each applied to.
     pub factors: Vec<FactorUse>,
-    /// SQL over the `readings` view returning the raw readings behind this figure.
+    /// SQL over the `readings` view returning the raw readings inside the assignment, both
+    /// bounds included (a delta across the first bound also uses the reading just before it,
+    /// shared by time overlap).
     pub readings_sql: String,
     /// Stretches with no power or no readings longer than the SLA threshold (SLA plans only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
