@@ -124,6 +124,7 @@ impl From<engine::invoicing::record::LedgerError> for ApiError {
             L::Conflict(m) => ApiError::Conflict(m),
             L::Rule(m) => ApiError::Unprocessable(m),
             L::Credit(c) => ApiError::Unprocessable(c.to_string()),
+            L::Id(e) => ApiError::Unprocessable(format!("identifier: {e}")),
             L::Query(_) | L::Corrupt(_) => ApiError::Internal(e.to_string()),
         }
     }

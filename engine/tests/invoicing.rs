@@ -372,6 +372,11 @@ fn two_months_of_a_small_colo() {
     // 1,050.00): -105.00. Subtotal 1,164.25, tax 244.4925 -> 244.49, total 1,408.74.
     bill(&c, &mut ledger, "2026-11", t("2026-12-01T06:00:00Z"));
     let acme_nov = ledger.invoice("acme.2026-11").unwrap();
+    // November cannot be finalized before it has ended.
+    assert!(matches!(
+        ledger.finalize_invoice("acme.2026-11", "billing-1", t("2026-11-30T23:59:59Z")),
+        Err(LedgerError::Rule(_))
+    ));
     let want: Vec<(String, Decimal)> = [
         ("Rack rent r1 (ams2)", "900.00"),
         ("Energy p1/2 (facility kWh)", "49.25"),

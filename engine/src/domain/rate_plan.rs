@@ -19,6 +19,14 @@ pub struct RatePlan {
     pub charges: Vec<Charge>,
 }
 
+impl RatePlan {
+    /// Whether the plan credits outages (an `sla_credit` charge): rating then meters the month
+    /// before the billed one too.
+    pub fn has_sla(&self) -> bool {
+        self.charges.iter().any(|c| matches!(c, Charge::SlaCredit { .. }))
+    }
+}
+
 /// One charge of a plan. Prices are non-negative decimals in the plan's currency; recurring
 /// prices are per calendar month of the customer and prorate by seconds assigned.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -1,6 +1,6 @@
 //! Services: what a customer buys under a rate plan, and the resources assigned to it.
 
-use crate::id::{CustomerId, RatePlanId, ServiceId};
+use crate::id::{CustomerId, OutletId, RatePlanId, ServiceId};
 use crate::time::{Interval, Timestamp};
 
 use super::resource::ResourceRef;
@@ -33,6 +33,14 @@ impl Service {
     /// Whether the service is running at `t`.
     pub fn is_active_at(&self, t: Timestamp) -> bool {
         self.end.is_none_or(|end| t < end)
+    }
+
+    /// The outlets ever assigned to it (with repeats when assigned more than once).
+    pub fn outlets(&self) -> impl Iterator<Item = &OutletId> {
+        self.resources.iter().filter_map(|a| match &a.resource {
+            ResourceRef::Outlet(o) => Some(o),
+            _ => None,
+        })
     }
 }
 

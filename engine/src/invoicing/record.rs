@@ -91,6 +91,9 @@ pub enum LedgerError {
     /// A credit note rule.
     #[error(transparent)]
     Credit(#[from] CreditError),
+    /// An identifier the ledger formed or read is not a valid ID.
+    #[error("identifier: {0}")]
+    Id(#[from] crate::id::IdError),
     /// SQLite failed.
     #[error("ledger query failed: {0}")]
     Query(#[from] rusqlite::Error),

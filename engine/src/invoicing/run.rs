@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::invoice::{Rated, ResourceFootprint, Sustainability, six};
-use crate::domain::{Charge, Service};
+use crate::domain::{RatePlan, Service};
 use crate::id::{CustomerId, ServiceId, TicketId};
 use crate::inventory::Inventory;
 use crate::metering::usage::Sources;
@@ -75,7 +75,7 @@ fn rate_services(
             first_assignment: service.resources.iter().map(|a| a.interval.from).min(),
             previous: None,
         };
-        if plan.charges.iter().any(|ch| matches!(ch, Charge::SlaCredit { .. })) {
+        if plan.has_sla() {
             // Outages are credited on the next invoice: look at the month before, rated the same
             // way (its recurring lines are the credit's base).
             let before = period.previous();
@@ -216,22 +216,9 @@ fn expected_samples(src: &Sources<'_>, services: &[&Service]) -> u64 {
     services
         .iter()
         .map(|s| {
-            let months = if src
-                .inventory
-                .rate_plans
-                .get(&s.plan)
-                .is_some_and(|p| p.charges.iter().any(|ch| matches!(ch, Charge::SlaCredit { .. })))
-            {
-                2
-            } else {
-                1
-            };
-            s.resources
-                .iter()
-                .filter_map(|a| match &a.resource {
-                    crate::domain::ResourceRef::Outlet(o) => Some(src.plant.pdu_poll_ns(&o.pdu).max(1_000_000_000)),
-                    _ => None,
-                })
+            let months = if src.inventory.rate_plans.get(&s.plan).is_some_and(RatePlan::has_sla) { 2 } else { 1 };
+            s.outlets()
+                .map(|o| src.plant.pdu_poll_ns(&o.pdu).max(1_000_000_000))
                 .map(|poll| {
                     let span = months * MONTH_NS + 2 * crate::metering::usage::look_around_ns(poll);
                     2 * u64::try_from(span / poll).unwrap_or(0)
@@ -258,18 +245,12 @@ fn rate_chunk(
         let Some(customer) = inv.customers.get(c) else { continue };
         let window = period.interval(customer.billing_timezone)?;
         for s in by_customer.get(c).into_iter().flatten() {
-            let sla = inv
-                .rate_plans
-                .get(&s.plan)
-                .is_some_and(|p| p.charges.iter().any(|ch| matches!(ch, Charge::SlaCredit { .. })));
+            let sla = inv.rate_plans.get(&s.plan).is_some_and(RatePlan::has_sla);
             // SLA plans also meter the month before (outages are credited on the next invoice).
             let start = if sla { period.previous().interval(customer.billing_timezone)?.from } else { window.from };
             from = from.min(start.as_nanos());
             to = to.max(window.end().as_nanos());
-            outlets.extend(s.resources.iter().filter_map(|a| match &a.resource {
-                crate::domain::ResourceRef::Outlet(o) => Some(o.clone()),
-                _ => None,
-            }));
+            outlets.extend(s.outlets().cloned());
         }
     }
     if !outlets.is_empty() {

@@ -118,8 +118,7 @@ impl SqliteCatalog {
         let runs: i64 =
             tx.query_row("SELECT COUNT(*) FROM billing_runs WHERE period = ?1", params![period], |r| r.get(0))?;
         let mut run = BillingRun {
-            id: BillingRunId::new(format!("run-{period}-{}", runs + 1))
-                .map_err(|e| LedgerError::Rule(e.to_string()))?,
+            id: BillingRunId::new(format!("run-{period}-{}", runs + 1))?,
             period: period.to_owned(),
             at,
             actor: actor.to_owned(),
@@ -155,7 +154,7 @@ impl SqliteCatalog {
             };
             let issued = existing.iter().find(|(_, s, _)| matches!(s.as_str(), "finalized" | "sent" | "paid"));
             if let Some((id, _, _)) = issued {
-                let id = InvoiceId::new(id.clone()).map_err(|e| LedgerError::Rule(e.to_string()))?;
+                let id = InvoiceId::new(id.clone())?;
                 run.kept.push(id.clone());
                 run.invoices.push(id);
                 continue;
@@ -163,7 +162,7 @@ impl SqliteCatalog {
             let draft = existing.iter().find(|(_, s, _)| s == "draft");
             match (rated.remove(&customer), draft) {
                 (Some(r), Some((id, _, _))) => {
-                    let id = InvoiceId::new(id.clone()).map_err(|e| LedgerError::Rule(e.to_string()))?;
+                    let id = InvoiceId::new(id.clone())?;
                     let d = Draft::new(id.clone(), r)?;
                     let body = serde_json::to_string(d.body())?;
                     let evidence = serde_json::to_string(d.evidence())?;
@@ -202,7 +201,7 @@ impl SqliteCatalog {
                 }
                 (None, Some((id, _, _))) => {
                     tx.execute("DELETE FROM invoices WHERE id = ?1 AND status = 'draft'", params![id])?;
-                    run.discarded.push(InvoiceId::new(id.clone()).map_err(|e| LedgerError::Rule(e.to_string()))?);
+                    run.discarded.push(InvoiceId::new(id.clone())?);
                 }
                 (None, None) => {}
             }
@@ -288,7 +287,7 @@ impl SqliteCatalog {
         Ok(LineEvidence { invoice: body.id, line, evidence: evidence.swap_remove(i) })
     }
 
-    /// Finalizes a draft: the next gapless number of the year `at` falls in, then immutable.
+    /// Finalizes a draft whose period has ended by `at` (else `Rule`): the next gapless number of the year `at` falls in, then immutable.
     pub fn finalize_invoice(&mut self, id: &str, actor: &str, at: Timestamp) -> Result<InvoiceView> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let row = load(&tx, id)?;
@@ -299,6 +298,13 @@ impl SqliteCatalog {
             )));
         }
         let draft = Draft::from_parts(serde_json::from_str(&row.body)?, serde_json::from_str(&row.evidence)?);
+        let b = draft.body();
+        if b.to > at {
+            return Err(LedgerError::Rule(format!(
+                "period {} ends at {}: an invoice is finalized once its period has ended",
+                b.period, b.to
+            )));
+        }
         let year = numbering_year(at);
         let seq = next_number(&tx, "invoice", year)?;
         let issued: Issued = draft.finalize(number("", year, seq), at);
@@ -342,7 +348,7 @@ impl SqliteCatalog {
         let year = numbering_year(at);
         let seq = next_number(tx, "credit_note", year)?;
         let number = number("CN-", year, seq);
-        let id = CreditNoteId::new(number.to_lowercase()).map_err(|e| LedgerError::Rule(e.to_string()))?;
+        let id = CreditNoteId::new(number.to_lowercase())?;
         Ok(NoteHead { id, number, reason, at })
     }
 
@@ -418,7 +424,7 @@ impl SqliteCatalog {
             return Err(LedgerError::Rule(format!("payment {amount} exceeds the balance {balance}")));
         }
         let n: i64 = tx.query_row("SELECT COUNT(*) FROM payments", [], |r| r.get(0))?;
-        let pid = PaymentId::new(format!("pay-{}", n + 1)).map_err(|e| LedgerError::Rule(e.to_string()))?;
+        let pid = PaymentId::new(format!("pay-{}", n + 1))?;
         tx.execute(
             "INSERT INTO payments (id, invoice, amount, paid_ns, reference, recorded_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![pid.as_str(), id, amount.to_string(), paid_at.as_nanos(), reference, at.as_nanos()],
@@ -429,7 +435,7 @@ impl SqliteCatalog {
         let detail = serde_json::json!({"payment": pid, "amount": amount, "reference": reference});
         append_audit(&tx, at, actor, "invoice.payment", id, &detail.to_string())?;
         tx.commit()?;
-        let invoice = InvoiceId::new(id).map_err(|e| LedgerError::Rule(e.to_string()))?;
+        let invoice = InvoiceId::new(id)?;
         Ok(Payment { id: pid, invoice, amount, paid_at, reference, recorded_at: at })
     }
 
@@ -487,11 +493,11 @@ fn payments_in(conn: &rusqlite::Connection, invoice: &str) -> Result<Vec<Payment
     let rows: Vec<(String, String, i64, Option<String>, i64)> = stmt
         .query_map(params![invoice], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    let invoice = InvoiceId::new(invoice).map_err(|e| LedgerError::Rule(e.to_string()))?;
+    let invoice = InvoiceId::new(invoice)?;
     rows.into_iter()
         .map(|(id, amount, paid, reference, recorded)| {
             Ok(Payment {
-                id: PaymentId::new(id).map_err(|e| LedgerError::Rule(e.to_string()))?,
+                id: PaymentId::new(id)?,
                 invoice: invoice.clone(),
                 amount: amount.parse().map_err(|e| LedgerError::Rule(format!("stored payment amount: {e}")))?,
                 paid_at: Timestamp::from_nanos(paid),
