@@ -8,6 +8,7 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod error;
+pub mod idempotency;
 pub mod invoice_doc;
 pub mod logging;
 pub mod query;

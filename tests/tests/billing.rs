@@ -243,3 +243,72 @@ async fn a_period_billed_finalized_voided_and_billed_again() {
     let run: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((run["id"].as_str(), run["unchanged"].clone()), (Some("run-2026-10-4"), json!(["acme.2026-10.2"])));
 }
+
+/// A POST with an `Idempotency-Key`: the first response, its status and body, replayed.
+async fn keyed(api: &Api, path: &str, token: &str, key: &str, body: Value) -> (u16, bool, Value) {
+    let r = api
+        .http
+        .post(format!("{}{path}", api.url))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let replayed = r.headers().get("idempotent-replayed").is_some_and(|v| v == "true");
+    (status, replayed, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_with_an_idempotency_key_never_create_twice() {
+    let s = Scratch::new();
+    s.import(&std::fs::read_to_string(repo().join("deploy/inventory.example.yaml")).unwrap());
+    let billing = s.token("billing", None);
+    let other = s.token("billing", None);
+    let ingest = s.token("ingest", None);
+    let server = Server::start(&s, &[]);
+    let api = Api { http: reqwest::Client::new(), url: server.url.clone() };
+    let w = api.http.post(format!("{}/api/v1/write", api.url)).bearer_auth(&ingest).body(lines()).send().await.unwrap();
+    assert_eq!(w.status().as_u16(), 204);
+
+    // A billing run retried: one run, the same answer.
+    let period = json!({"period": "2026-10"});
+    let first = keyed(&api, "/api/v1/billing-runs", &billing, "run-oct", period.clone()).await;
+    assert_eq!((first.0, first.1, first.2["id"].as_str()), (201, false, Some("run-2026-10-1")), "{first:?}");
+    let again = keyed(&api, "/api/v1/billing-runs", &billing, "run-oct", period.clone()).await;
+    assert_eq!((again.0, again.1, &again.2), (201, true, &first.2));
+    // The same key for another body is refused; another caller's key of that name is its own.
+    let other_body = keyed(&api, "/api/v1/billing-runs", &billing, "run-oct", json!({"period": "2026-09"})).await;
+    assert_eq!((other_body.0, other_body.1), (422, false), "{other_body:?}");
+    let theirs = keyed(&api, "/api/v1/billing-runs", &other, "run-oct", period).await;
+    assert_eq!((theirs.0, theirs.1, theirs.2["id"].as_str()), (201, false, Some("run-2026-10-2")));
+
+    // A payment retried is recorded once.
+    assert_eq!(api.call("POST", "/api/v1/invoices/acme.2026-10/finalize", Some(&billing), None).await.0, 200);
+    let pay = json!({"amount": "12.69", "reference": "bank 4711"});
+    let p1 = keyed(&api, "/api/v1/invoices/acme.2026-10/payments", &billing, "pay-4711", pay.clone()).await;
+    assert_eq!(p1.0, 201, "{p1:?}");
+    let p2 = keyed(&api, "/api/v1/invoices/acme.2026-10/payments", &billing, "pay-4711", pay).await;
+    assert_eq!((p2.0, p2.1, &p2.2), (201, true, &p1.2));
+    let (_, inv) = api.call("GET", "/api/v1/invoices/acme.2026-10", Some(&billing), None).await;
+    assert_eq!((inv["payments"].as_array().map(Vec::len), inv["balance"].as_str()), (Some(1), Some("1500.00")));
+
+    // A credit note retried is issued once (one number); a refusal is replayed as it was.
+    let credit = json!({"reason": "dispute", "lines": [{"line": 1, "amount": "100.00"}]});
+    let c1 = keyed(&api, "/api/v1/invoices/acme.2026-10/credit-notes", &billing, "cn-1", credit.clone()).await;
+    let c2 = keyed(&api, "/api/v1/invoices/acme.2026-10/credit-notes", &billing, "cn-1", credit).await;
+    assert_eq!((c1.0, c1.2["number"].as_str()), (201, Some("CN-2026-000001")), "{c1:?}");
+    assert_eq!((c2.0, c2.1, &c2.2), (201, true, &c1.2));
+    let big = json!({"amount": "99999.00"});
+    let r1 = keyed(&api, "/api/v1/invoices/acme.2026-10/payments", &billing, "pay-big", big.clone()).await;
+    let r2 = keyed(&api, "/api/v1/invoices/acme.2026-10/payments", &billing, "pay-big", big).await;
+    assert_eq!((r1.0, r2.0, r2.1, &r2.2), (422, 422, true, &r1.2));
+    let (_, inv) = api.call("GET", "/api/v1/invoices/acme.2026-10", Some(&billing), None).await;
+    assert_eq!((inv["credit_notes"].as_array().map(Vec::len), inv["balance"].as_str()), (Some(1), Some("1379.00")));
+
+    // A malformed key is a bad request; nothing runs.
+    let long = "k".repeat(256);
+    let bad = keyed(&api, "/api/v1/invoices/acme.2026-10/payments", &billing, &long, json!({"amount": "1.00"})).await;
+    assert_eq!((bad.0, bad.2["status"].as_u64()), (400, Some(400)), "{bad:?}");
+}

@@ -121,6 +121,20 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER payments_no_delete BEFORE DELETE ON payments
         BEGIN SELECT RAISE(ABORT, 'payments never change'); END;
     "#,
+    // 3: the first responses of POSTs sent with an Idempotency-Key (api `idempotency`).
+    r#"
+    CREATE TABLE idempotency (
+        scope        BLOB NOT NULL,     -- SHA-256 of the caller's token: keys are per caller
+        key          TEXT NOT NULL,
+        fingerprint  BLOB NOT NULL,     -- SHA-256 of method, path and body
+        started_ns   INTEGER NOT NULL,
+        status       INTEGER,           -- NULL while the first request runs
+        content_type TEXT,
+        body         BLOB,
+        PRIMARY KEY (scope, key)
+    ) STRICT;
+    CREATE INDEX idempotency_by_age ON idempotency (started_ns);
+    "#,
 ];
 
 /// Brings the schema up to date.

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+pub mod idempotency;
 mod ledger;
 
 use super::migrations::migrate;

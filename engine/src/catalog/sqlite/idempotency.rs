@@ -1,0 +1,160 @@
+//! Stored first responses of requests sent with an `Idempotency-Key`, so a retry gets the first
+//! response and never creates a second object. A key is claimed (inserted without a response)
+//! before the request runs and completed with its response after; the claim and the check are one
+//! IMMEDIATE transaction, so two concurrent requests with one key cannot both run.
+//!
+//! If the process dies between running a request and completing its key, the claim stays without
+//! a response: a retry is then told the outcome is unknown ([`Claim::InProgress`]) rather than run
+//! again, since running it again could create the object twice. Claims and responses expire after
+//! [`KEEP_NS`].
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use super::SqliteCatalog;
+use crate::catalog::CatalogError;
+use crate::time::Timestamp;
+
+/// How long a key is remembered: 24 hours (a client retries within minutes; a day covers a
+/// script run again the next morning).
+pub const KEEP_NS: i64 = 24 * 3_600 * 1_000_000_000;
+
+/// The response stored for a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type`, if any.
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// What claiming a key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key is new (or expired): it is now claimed; run the request, then complete or release.
+    Claimed,
+    /// The same request already completed: answer with its response.
+    Replay(StoredResponse),
+    /// The same key is claimed by a request that has not completed (still running, or the
+    /// process stopped while it ran: its outcome is unknown).
+    InProgress,
+    /// The key was used for a different request (method, path or body).
+    Mismatch,
+}
+
+impl SqliteCatalog {
+    /// Claims `key` for the caller `scope` and a request with `fingerprint`, at `now`; expired
+    /// keys are forgotten first.
+    pub fn claim_idempotency_key(
+        &mut self,
+        scope: &[u8; 32],
+        key: &str,
+        fingerprint: &[u8; 32],
+        now: Timestamp,
+    ) -> Result<Claim, CatalogError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM idempotency WHERE started_ns < ?1", params![now.as_nanos().saturating_sub(KEEP_NS)])?;
+        let found = tx
+            .query_row(
+                "SELECT fingerprint, status, content_type, body FROM idempotency WHERE scope = ?1 AND key = ?2",
+                params![&scope[..], key],
+                |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, Option<i64>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, Option<Vec<u8>>>(3)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let claim = match found {
+            Some((stored, _, _, _)) if stored.as_slice() != fingerprint.as_slice() => Claim::Mismatch,
+            Some((_, Some(status), content_type, body)) => Claim::Replay(StoredResponse {
+                status: u16::try_from(status).unwrap_or(500),
+                content_type,
+                body: body.unwrap_or_default(),
+            }),
+            Some((_, None, _, _)) => Claim::InProgress,
+            None => {
+                tx.execute(
+                    "INSERT INTO idempotency (scope, key, fingerprint, started_ns) VALUES (?1, ?2, ?3, ?4)",
+                    params![&scope[..], key, &fingerprint[..], now.as_nanos()],
+                )?;
+                Claim::Claimed
+            }
+        };
+        tx.commit()?;
+        Ok(claim)
+    }
+
+    /// Stores the response of a claimed key's request.
+    pub fn complete_idempotency_key(
+        &mut self,
+        scope: &[u8; 32],
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), CatalogError> {
+        self.conn.execute(
+            "UPDATE idempotency SET status = ?3, content_type = ?4, body = ?5 WHERE scope = ?1 AND key = ?2",
+            params![&scope[..], key, i64::from(response.status), response.content_type, response.body],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets a claimed key whose request did not run to an answer worth repeating (a fault of
+    /// ours, a refused token): a retry runs again.
+    pub fn release_idempotency_key(&mut self, scope: &[u8; 32], key: &str) -> Result<(), CatalogError> {
+        self.conn.execute(
+            "DELETE FROM idempotency WHERE scope = ?1 AND key = ?2 AND status IS NULL",
+            params![&scope[..], key],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: [u8; 32] = [1; 32];
+    const B: [u8; 32] = [2; 32];
+    const F: [u8; 32] = [7; 32];
+    const G: [u8; 32] = [8; 32];
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_secs(1_790_812_800 + s)
+    }
+
+    #[test]
+    fn a_key_is_claimed_once_replayed_after_completion_and_scoped_to_its_caller() -> Result<(), CatalogError> {
+        let mut c = SqliteCatalog::in_memory()?;
+        assert_eq!(c.claim_idempotency_key(&A, "k1", &F, at(0))?, Claim::Claimed);
+        assert_eq!(c.claim_idempotency_key(&A, "k1", &F, at(1))?, Claim::InProgress);
+        assert_eq!(c.claim_idempotency_key(&A, "k1", &G, at(1))?, Claim::Mismatch);
+        // Another caller's key of the same name is its own.
+        assert_eq!(c.claim_idempotency_key(&B, "k1", &G, at(1))?, Claim::Claimed);
+        let r =
+            StoredResponse { status: 201, content_type: Some("application/json".into()), body: b"{\"id\":1}".to_vec() };
+        c.complete_idempotency_key(&A, "k1", &r)?;
+        assert_eq!(c.claim_idempotency_key(&A, "k1", &F, at(2))?, Claim::Replay(r.clone()));
+        // A completed key is not released.
+        c.release_idempotency_key(&A, "k1")?;
+        assert_eq!(c.claim_idempotency_key(&A, "k1", &F, at(3))?, Claim::Replay(r));
+        // A released claim runs again.
+        c.release_idempotency_key(&B, "k1")?;
+        assert_eq!(c.claim_idempotency_key(&B, "k1", &G, at(4))?, Claim::Claimed);
+        Ok(())
+    }
+
+    #[test]
+    fn keys_expire_after_a_day() -> Result<(), CatalogError> {
+        let mut c = SqliteCatalog::in_memory()?;
+        assert_eq!(c.claim_idempotency_key(&A, "k", &F, at(0))?, Claim::Claimed);
+        let day = KEEP_NS / 1_000_000_000;
+        assert_eq!(c.claim_idempotency_key(&A, "k", &G, at(day))?, Claim::Mismatch);
+        assert_eq!(c.claim_idempotency_key(&A, "k", &G, at(day + 1))?, Claim::Claimed);
+        Ok(())
+    }
+}
