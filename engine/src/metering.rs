@@ -12,6 +12,7 @@ pub mod carbon;
 pub mod counter;
 pub mod energy;
 pub mod factors;
+pub mod hourly_factors;
 pub mod month_to_date;
 pub mod percentile;
 pub mod plant;

@@ -17,6 +17,7 @@ pub mod pushdown;
 pub mod reading;
 pub mod registry;
 pub mod segment;
+pub mod series_set;
 pub mod table;
 pub mod wal;
 pub mod writer;

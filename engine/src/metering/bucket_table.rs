@@ -14,7 +14,7 @@
 //! The table lives in memory (about 50 bytes per bucket and direction); it is derived state, so
 //! a restart rebuilds it from the raw readings the store keeps.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -27,6 +27,7 @@ use crate::store::buffer::{Rows, ScanFilter};
 use crate::store::observer::CommitObserver;
 use crate::store::reading::{Reading, SeriesKey, VALUE_SCALE};
 use crate::store::registry::Registry;
+use crate::store::series_set::SeriesSet;
 use crate::store::{Store, StoreError};
 
 /// Which way a port counter counts (from the switch's point of view, metering.md §3).
@@ -251,7 +252,7 @@ impl BucketTable {
                 metas.insert(id, m);
             }
         }
-        let rows = store.scan(&ScanFilter { series: Some(Arc::new(ids)), from: None, to: None })?;
+        let rows = store.scan(&ScanFilter { series: Some(Arc::new(SeriesSet::from(ids))), from: None, to: None })?;
         let mut built: FastMap<u32, Series> = FastMap::default();
         let mut i = 0;
         while i < rows.len() {
@@ -573,7 +574,7 @@ fn rebuild(
     lo_edge: bool,
     hi_edge: bool,
 ) -> Result<Rebuilt, StoreError> {
-    let series = Arc::new(HashSet::from([id]));
+    let series = Arc::new(SeriesSet::from_iter([id]));
     let mut w: i64 = 15 * 60 * 1_000_000_000;
     loop {
         let wide = w >= MAX_WINDOW_NS;

@@ -5,8 +5,6 @@
 //! series are hourly or coarser); a window's partial first and last hours count their part.
 //! An hour without an intensity value uses the region's default factor and is counted.
 
-use std::collections::BTreeMap;
-
 use rust_decimal::Decimal;
 
 use super::energy::Energy;
@@ -70,14 +68,34 @@ pub fn factors_at(
 pub fn footprint(energy: &Energy, window: &Interval, factors: impl Fn(Timestamp) -> Factors) -> Footprint {
     let (from, to) = (window.from.as_nanos(), window.end().as_nanos());
     // Each piece's energy split over the hours it overlaps (inside the window): O(pieces).
-    let mut hourly: BTreeMap<i64, Decimal> = BTreeMap::new();
+    // Pieces come in time order, so the hours do too; a piece out of order is merged after.
+    let mut hourly: Vec<(i64, Decimal)> = Vec::new();
+    let mut ordered = true;
     for p in &energy.pieces {
         let (a, b) = (p.from.max(from), p.to.min(to));
         let mut hour = a.div_euclid(HOUR_NS) * HOUR_NS;
         while hour < b {
-            *hourly.entry(hour).or_default() += p.share(hour.max(a), (hour + HOUR_NS).min(b));
+            let wh = p.share(hour.max(a), (hour + HOUR_NS).min(b));
+            match hourly.last_mut() {
+                Some((h, sum)) if *h == hour => *sum += wh,
+                Some((h, _)) if *h > hour => {
+                    ordered = false;
+                    hourly.push((hour, wh));
+                }
+                _ => hourly.push((hour, wh)),
+            }
             hour += HOUR_NS;
         }
+    }
+    if !ordered {
+        hourly.sort_by_key(|(h, _)| *h);
+        hourly.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 += later.1;
+            }
+            same
+        });
     }
     let mut out = Footprint::default();
     // × 0.001 rather than ÷ 1000: the same exact value (a shift of the decimal point), without

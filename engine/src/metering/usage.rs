@@ -18,7 +18,7 @@
 //! - Energy samples are looked for up to a day around the window (a counter delta spanning the
 //!   window's edge is split by overlap).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -35,6 +35,7 @@ use crate::id::{CustomerId, OutletId, PortId, ServiceId};
 use crate::inventory::Inventory;
 use crate::store::buffer::ScanFilter;
 use crate::store::reading::{SeriesKey, VALUE_SCALE};
+use crate::store::series_set::SeriesSet;
 use crate::store::{Store, StoreError};
 use crate::time::{Interval, Timestamp};
 
@@ -215,8 +216,11 @@ pub struct Sources<'a> {
 /// Looks up a raw series' samples in `[from, to)`: `(ts, value, uptime)`.
 fn raw(store: &Store, key: &SeriesKey, from: i64, to: i64) -> Result<Vec<(i64, Decimal, Option<u64>)>, StoreError> {
     let Some(id) = store.registry().get(key) else { return Ok(Vec::new()) };
-    let rows =
-        store.scan(&ScanFilter { series: Some(Arc::new(HashSet::from([id.0]))), from: Some(from), to: Some(to) })?;
+    let rows = store.scan(&ScanFilter {
+        series: Some(Arc::new(SeriesSet::from_iter([id.0]))),
+        from: Some(from),
+        to: Some(to),
+    })?;
     Ok((0..rows.len())
         .map(|i| (rows.ts[i], Decimal::from_i128_with_scale(rows.value[i], VALUE_SCALE), rows.uptime_s[i]))
         .collect())

@@ -25,6 +25,7 @@ use crate::metering::bucket::BUCKET_NS;
 use crate::metering::carbon;
 use crate::metering::energy::{HoleReason, Piece, Source};
 use crate::metering::factors::Factorbook;
+use crate::metering::hourly_factors::{HourCounts, HourlyFactors};
 use crate::metering::percentile::{self, P95};
 use crate::metering::usage::{Sources, energy_of, look_around_ns, outlet_energy};
 use crate::store::StoreError;
@@ -33,7 +34,8 @@ use crate::time::{Interval, Timestamp};
 /// Measures services against one set of sources (one inventory, store and bucket table).
 pub struct Meter<'a> {
     src: &'a Sources<'a>,
-    book: Factorbook<'a>,
+    /// PUE and intensity per site and hour, looked up once per run.
+    hourly: HourlyFactors<'a>,
     /// Outlet samples loaded ahead by [`Meter::preload`]; outlets outside it are scanned alone.
     samples: RefCell<Samples>,
 }
@@ -210,8 +212,6 @@ pub struct PowerProfile {
 }
 
 /// Site, PUE, intensity and whether it was defaulted: what [`FactorUse`] counts hours of.
-type FactorKey = (Option<SiteId>, Decimal, Decimal, bool);
-
 fn hours(ns: i128) -> Decimal {
     Decimal::from_i128_with_scale(ns, 9) / Decimal::from(3600)
 }
@@ -254,7 +254,11 @@ fn sql_quote(s: &str) -> String {
 impl<'a> Meter<'a> {
     /// A meter over `src`.
     pub fn new(src: &'a Sources<'a>) -> Self {
-        Self { src, book: Factorbook::new(src.inventory), samples: RefCell::new(Samples::default()) }
+        Self {
+            src,
+            hourly: HourlyFactors::new(Factorbook::new(src.inventory)),
+            samples: RefCell::new(Samples::default()),
+        }
     }
 
     /// Loads the samples of `outlets` needed to meter windows inside `[from, to)` in one scan,
@@ -377,13 +381,22 @@ impl<'a> Meter<'a> {
             None => outlet_energy(self.src.store, outlet, from, to, poll, gap_fill)?,
         };
         // Hours counted per (site, PUE, intensity, defaulted); intensity may change every hour.
-        let used: RefCell<std::collections::HashMap<FactorKey, u64>> = RefCell::new(std::collections::HashMap::new());
-        let place = self.book.place(outlet);
+        let used = RefCell::new(HourCounts::default());
+        let place = self.hourly.book().place(outlet);
+        // The site's slot, looked up again only when the site changes (a rack moved).
+        let current: RefCell<Option<(Option<&SiteId>, usize)>> = RefCell::new(None);
         let factors = |h: Timestamp| {
             let site = place.site_at(h);
-            let f = self.book.factors(site, h);
-            *used.borrow_mut().entry((site.cloned(), f.pue, f.g_per_kwh, f.defaulted)).or_default() += 1;
-            f
+            let mut cur = current.borrow_mut();
+            let slot = match *cur {
+                Some((s, slot)) if s == site => slot,
+                _ => {
+                    let slot = self.hourly.slot(site);
+                    *cur = Some((site, slot));
+                    slot
+                }
+            };
+            self.hourly.at(slot, h, &mut used.borrow_mut())
         };
         let (mut it_kwh, mut facility_kwh, mut kg_co2e) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
         let mut sources: BTreeMap<&'static str, (u64, Decimal)> = BTreeMap::new();
@@ -412,11 +425,17 @@ impl<'a> Meter<'a> {
         }
         holes.dedup();
         let dark = threshold_ns.map(|t| super::outage::dark(&e, &ivs, t, poll)).unwrap_or_default();
-        let mut used: Vec<(FactorKey, u64)> = used.into_inner().into_iter().collect();
-        used.sort();
-        let factors = used
+        let factors = self
+            .hourly
+            .used(used.into_inner())
             .into_iter()
-            .map(|((site, pue, g_per_kwh, defaulted), hours)| FactorUse { site, pue, g_per_kwh, defaulted, hours })
+            .map(|u| FactorUse {
+                site: u.site,
+                pue: u.factors.pue,
+                g_per_kwh: u.factors.g_per_kwh,
+                defaulted: u.factors.defaulted,
+                hours: u.hours,
+            })
             .collect();
         let readings_sql = format!(
             "SELECT ts, metric, value FROM readings WHERE device = '{}' AND resource = '{}' AND ts >= '{}' AND ts <= '{}' ORDER BY ts, metric",

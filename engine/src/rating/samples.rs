@@ -11,6 +11,7 @@ use crate::id::OutletId;
 use crate::metering::energy::{EnergySample, PowerSample};
 use crate::store::buffer::ScanFilter;
 use crate::store::reading::{SeriesKey, VALUE_SCALE};
+use crate::store::series_set::SeriesSet;
 use crate::store::{Store, StoreError};
 
 /// One series' samples: `(ts, value, uptime)`, sorted by time.
@@ -33,12 +34,12 @@ impl Samples {
     /// Loads the energy and power samples of `outlets` in `[from, to)` with one scan.
     pub fn load(store: &Store, outlets: &[OutletId], from: i64, to: i64) -> Result<Self, StoreError> {
         let reg = store.registry();
-        let ids: HashSet<u32> = outlets
+        let ids: SeriesSet = outlets
             .iter()
             .flat_map(|o| [key(o, "energy_wh"), key(o, "power_w")])
             .filter_map(|k| reg.get(&k).map(|id| id.0))
             .collect();
-        let mut out = Samples { from, to, loaded: ids.clone(), series: HashMap::new() };
+        let mut out = Samples { from, to, loaded: ids.iter().collect(), series: HashMap::new() };
         if ids.is_empty() {
             return Ok(out);
         }

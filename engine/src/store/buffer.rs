@@ -1,12 +1,13 @@
 //! In-memory buffers: columnar rows, partitioned by time, until a checkpoint writes them out.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{Decimal128Array, Int64Array, RecordBatch, UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::reading::Reading;
+use super::series_set::SeriesSet;
 
 /// Physical columns of stored rows (buffers and segments alike).
 pub fn physical_schema() -> SchemaRef {
@@ -24,7 +25,7 @@ pub fn physical_schema() -> SchemaRef {
 #[derive(Debug, Clone, Default)]
 pub struct ScanFilter {
     /// Series wanted; `None` for all.
-    pub series: Option<Arc<HashSet<u32>>>,
+    pub series: Option<Arc<SeriesSet>>,
     /// Inclusive lower bound on `ts`, ns.
     pub from: Option<i64>,
     /// Exclusive upper bound on `ts`, ns.
@@ -36,14 +37,14 @@ impl ScanFilter {
     pub fn keeps(&self, series: u32, ts: i64) -> bool {
         self.from.is_none_or(|f| ts >= f)
             && self.to.is_none_or(|t| ts < t)
-            && self.series.as_ref().is_none_or(|s| s.contains(&series))
+            && self.series.as_ref().is_none_or(|s| s.contains(series))
     }
 
     /// Whether anything in `[min_ts, max_ts]` × `[min_series, max_series]` can pass.
     pub fn may_match(&self, min_ts: i64, max_ts: i64, min_series: u32, max_series: u32) -> bool {
         self.from.is_none_or(|f| max_ts >= f)
             && self.to.is_none_or(|t| min_ts < t)
-            && self.series.as_ref().is_none_or(|s| s.iter().any(|x| (min_series..=max_series).contains(x)))
+            && self.series.as_ref().is_none_or(|s| s.any_in(min_series, max_series))
     }
 }
 
@@ -117,24 +118,76 @@ impl Rows {
 
     /// Sorted by `(series, ts)` with one row per `(series, ts)`: the highest `seq` wins, and
     /// within one request (one `seq`) the later row.
+    ///
+    /// Rows are first grouped by series, stably, in linear time (a counting sort over the IDs
+    /// present); each series' rows are then sorted by time only when they are not already in
+    /// order, which they are when they come from segments read in time order.
     pub fn sorted_unique(&self) -> Rows {
-        let mut idx: Vec<usize> = (0..self.len()).collect();
-        idx.sort_unstable_by(|&a, &b| {
-            (self.series[a], self.ts[a])
-                .cmp(&(self.series[b], self.ts[b]))
-                .then(self.seq[b].cmp(&self.seq[a]))
-                .then(b.cmp(&a))
-        });
-        let mut out = Rows::default();
-        let mut last: Option<(u32, i64)> = None;
-        for i in idx {
-            let key = (self.series[i], self.ts[i]);
-            if last != Some(key) {
-                out.push_from(self, i);
-                last = Some(key);
+        let idx = self.grouped_by_series();
+        let mut out = Rows::with_capacity(idx.len());
+        let mut start = 0;
+        let mut run: Vec<usize> = Vec::new();
+        while start < idx.len() {
+            let series = self.series[idx[start]];
+            let end = start + idx[start..].iter().take_while(|&&i| self.series[i] == series).count();
+            let group = &idx[start..end];
+            if group.windows(2).all(|w| self.ts[w[0]] < self.ts[w[1]]) {
+                group.iter().for_each(|&i| out.push_from(self, i));
+            } else {
+                run.clear();
+                run.extend_from_slice(group);
+                run.sort_unstable_by(|&a, &b| {
+                    self.ts[a].cmp(&self.ts[b]).then(self.seq[b].cmp(&self.seq[a])).then(b.cmp(&a))
+                });
+                let mut last = None;
+                for &i in &run {
+                    if last != Some(self.ts[i]) {
+                        out.push_from(self, i);
+                        last = Some(self.ts[i]);
+                    }
+                }
             }
+            start = end;
         }
         out
+    }
+
+    /// Row indices grouped by series (ascending), each group in row order.
+    fn grouped_by_series(&self) -> Vec<usize> {
+        let n = self.len();
+        let (Some(&min), Some(&max)) = (self.series.iter().min(), self.series.iter().max()) else { return Vec::new() };
+        let span = (max - min) as usize + 1;
+        if span > 4 * n + 1024 {
+            // IDs too sparse for a counting table: a stable sort keeps row order within a series.
+            let mut idx: Vec<usize> = (0..n).collect();
+            idx.sort_by_key(|&i| self.series[i]);
+            return idx;
+        }
+        let mut next = vec![0usize; span + 1];
+        for &s in &self.series {
+            next[(s - min) as usize + 1] += 1;
+        }
+        for k in 1..next.len() {
+            next[k] += next[k - 1];
+        }
+        let mut idx = vec![0usize; n];
+        for (i, &s) in self.series.iter().enumerate() {
+            let slot = &mut next[(s - min) as usize];
+            idx[*slot] = i;
+            *slot += 1;
+        }
+        idx
+    }
+
+    fn with_capacity(n: usize) -> Rows {
+        Rows {
+            series: Vec::with_capacity(n),
+            ts: Vec::with_capacity(n),
+            value: Vec::with_capacity(n),
+            uptime_s: Vec::with_capacity(n),
+            discontinuity: Vec::with_capacity(n),
+            seq: Vec::with_capacity(n),
+        }
     }
 
     /// Appends all rows of a record batch of [`physical_schema`].
@@ -235,5 +288,39 @@ impl Buffer {
             out.append(rows.select(filter));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(r: &[(u32, i64, i128, u64)]) -> Rows {
+        let mut out = Rows::default();
+        for &(series, ts, value, seq) in r {
+            out.series.push(series);
+            out.ts.push(ts);
+            out.value.push(value);
+            out.uptime_s.push(None);
+            out.discontinuity.push(None);
+            out.seq.push(seq);
+        }
+        out
+    }
+
+    fn triples(r: &Rows) -> Vec<(u32, i64, i128)> {
+        (0..r.len()).map(|i| (r.series[i], r.ts[i], r.value[i])).collect()
+    }
+
+    #[test]
+    fn sorted_unique_keeps_the_latest_write_dense_or_sparse_ids() {
+        for far in [9, 1_000_000] {
+            // Two sources out of order, a rewrite (seq 5 beats seq 2) and a repeat within one
+            // request (the later row wins).
+            let r =
+                rows(&[(far, 30, 1, 1), (3, 20, 2, 2), (3, 10, 3, 2), (far, 10, 4, 1), (3, 20, 5, 5), (3, 10, 6, 2)]);
+            assert_eq!(triples(&r.sorted_unique()), [(3, 10, 6), (3, 20, 5), (far, 10, 4), (far, 30, 1)], "{far}");
+        }
+        assert_eq!(Rows::default().sorted_unique().len(), 0);
     }
 }

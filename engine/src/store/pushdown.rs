@@ -12,6 +12,7 @@ use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 use super::buffer::ScanFilter;
 use super::reading::SeriesKey;
 use super::registry::Registry;
+use super::series_set::SeriesSet;
 
 /// Filters recognised for pushdown, collected from the conjuncts of a query's filters.
 #[derive(Debug, Default)]
@@ -156,9 +157,9 @@ impl Pushdown {
             }
             _ => {
                 let ok = |set: &Option<HashSet<String>>, v: &str| set.as_ref().is_none_or(|s| s.contains(v));
-                Some(Arc::new(registry.select(|k| {
+                Some(Arc::new(SeriesSet::from(registry.select(|k| {
                     ok(&self.device, &k.device) && ok(&self.resource, &k.resource) && ok(&self.metric, &k.metric)
-                })))
+                }))))
             }
         };
         ScanFilter { series, from: self.from, to: self.to }
