@@ -327,10 +327,13 @@ impl Store {
             rows.append(f.select(filter));
         }
         let dir = self.shared.segments_dir();
+        // Each segment's rows apart, joined once at the end (appending to one growing set of
+        // columns copied them again at every reallocation).
+        let mut parts = Vec::new();
         for seg in manifest.segments.iter().filter(|s| filter.may_match(s.min_ts, s.max_ts, s.min_series, s.max_series))
         {
             match self.shared.reader.read(&dir, seg, filter) {
-                Ok(r) => rows.append(r),
+                Ok(r) => parts.push(r),
                 Err(e) => {
                     if matches!(e, SegmentError::Corrupt { .. }) {
                         self.shared.metrics.corruptions.fetch_add(1, Ordering::Relaxed);
@@ -340,6 +343,8 @@ impl Store {
                 }
             }
         }
+        rows.reserve(parts.iter().map(Rows::len).sum());
+        parts.into_iter().for_each(|p| rows.append(p));
         Ok(rows.sorted_unique())
     }
 

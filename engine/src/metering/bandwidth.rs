@@ -186,13 +186,17 @@ fn rank_one(
     missing: MissingBuckets,
     pick: impl Fn(&Combined) -> u64,
 ) -> (Option<(u64, i64)>, usize, usize) {
-    let mut values: Vec<(u64, i64)> = buckets
+    // `(value, bucket start)` packed in one u128 that orders the same way (the start offset by
+    // 2^63 so that it orders as unsigned): selection compares one integer instead of a pair.
+    let pack = |v: u64, s: i64| (u128::from(v) << 64) | u128::from((s as u64) ^ (1 << 63));
+    let unpack = |x: u128| ((x >> 64) as u64, ((x as u64) ^ (1 << 63)) as i64);
+    let mut values: Vec<u128> = buckets
         .iter()
         .filter(|(_, c)| c.data || missing == MissingBuckets::Zero)
-        .map(|(s, c)| (if c.data { pick(c) } else { 0 }, *s))
+        .map(|(s, c)| pack(if c.data { pick(c) } else { 0 }, *s))
         .collect();
     match nearest_rank(&mut values, P95) {
-        Some(r) => (Some(r.value), r.n, r.discarded),
+        Some(r) => (Some(unpack(r.value)), r.n, r.discarded),
         None => (None, 0, 0),
     }
 }

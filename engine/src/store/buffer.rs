@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Decimal128Array, Int64Array, RecordBatch, UInt32Array, UInt64Array};
+use arrow::array::{Array, Decimal128Array, Int64Array, RecordBatch, UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::reading::Reading;
@@ -93,6 +93,16 @@ impl Rows {
         self.uptime_s.push(other.uptime_s[i]);
         self.discontinuity.push(other.discontinuity[i]);
         self.seq.push(other.seq[i]);
+    }
+
+    /// Makes room for `n` more rows.
+    pub fn reserve(&mut self, n: usize) {
+        self.series.reserve(n);
+        self.ts.reserve(n);
+        self.value.reserve(n);
+        self.uptime_s.reserve(n);
+        self.discontinuity.reserve(n);
+        self.seq.reserve(n);
     }
 
     /// Moves all rows of `other` to the end.
@@ -190,23 +200,29 @@ impl Rows {
         }
     }
 
-    /// Appends all rows of a record batch of [`physical_schema`].
-    pub fn extend_from_batch(&mut self, b: &RecordBatch) -> Result<(), String> {
+    /// Appends the rows of a record batch of [`physical_schema`] that pass `filter`, straight
+    /// from the batch's columns.
+    pub fn extend_from_batch_where(&mut self, b: &RecordBatch, filter: &ScanFilter) -> Result<(), String> {
         fn col<T: 'static>(b: &RecordBatch, i: usize) -> Result<&T, String> {
             b.column(i).as_any().downcast_ref::<T>().ok_or_else(|| format!("column {i} has an unexpected type"))
         }
-        let series = col::<UInt32Array>(b, 0)?;
-        let ts = col::<Int64Array>(b, 1)?;
-        let value = col::<Decimal128Array>(b, 2)?;
+        let series = col::<UInt32Array>(b, 0)?.values();
+        let ts = col::<Int64Array>(b, 1)?.values();
+        let value = col::<Decimal128Array>(b, 2)?.values();
         let uptime = col::<UInt64Array>(b, 3)?;
         let disc = col::<UInt64Array>(b, 4)?;
-        let seq = col::<UInt64Array>(b, 5)?;
-        self.series.extend(series.values().iter());
-        self.ts.extend(ts.values().iter());
-        self.value.extend(value.values().iter());
-        self.uptime_s.extend(uptime.iter());
-        self.discontinuity.extend(disc.iter());
-        self.seq.extend(seq.values().iter());
+        let seq = col::<UInt64Array>(b, 5)?.values();
+        let opt = |a: &UInt64Array, i: usize| if a.is_null(i) { None } else { Some(a.value(i)) };
+        for i in 0..b.num_rows() {
+            if filter.keeps(series[i], ts[i]) {
+                self.series.push(series[i]);
+                self.ts.push(ts[i]);
+                self.value.push(value[i]);
+                self.uptime_s.push(opt(uptime, i));
+                self.discontinuity.push(opt(disc, i));
+                self.seq.push(seq[i]);
+            }
+        }
         Ok(())
     }
 
