@@ -190,11 +190,15 @@ fn rank_one(
     // 2^63 so that it orders as unsigned): selection compares one integer instead of a pair.
     let pack = |v: u64, s: i64| (u128::from(v) << 64) | u128::from((s as u64) ^ (1 << 63));
     let unpack = |x: u128| ((x >> 64) as u64, ((x as u64) ^ (1 << 63)) as i64);
-    let mut values: Vec<u128> = buckets
-        .iter()
-        .filter(|(_, c)| c.data || missing == MissingBuckets::Zero)
-        .map(|(s, c)| pack(if c.data { pick(c) } else { 0 }, *s))
-        .collect();
+    let zero = missing == MissingBuckets::Zero;
+    let mut values: Vec<u128> = Vec::with_capacity(buckets.len());
+    for (s, c) in buckets {
+        if c.data {
+            values.push(pack(pick(c), *s));
+        } else if zero {
+            values.push(pack(0, *s));
+        }
+    }
     match nearest_rank(&mut values, P95) {
         Some(r) => (Some(unpack(r.value)), r.n, r.discarded),
         None => (None, 0, 0),
