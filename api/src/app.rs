@@ -43,6 +43,10 @@ pub struct AppState {
     pub default_poll_s: u32,
     /// The SNMP collectors' metrics and device status, when they run.
     pub collectors: Option<crate::collect::CollectorView>,
+    /// Fires when the server stops: endless responses (live streams) end then.
+    pub shutdown: tokio_util::sync::CancellationToken,
+    /// Live streams open at once are bounded by this.
+    pub live_streams: Arc<tokio::sync::Semaphore>,
     /// What is derived from the inventory, with the catalog generation it was read at.
     derived: Arc<tokio::sync::Mutex<Option<Arc<Derived>>>>,
 }
@@ -95,6 +99,8 @@ impl AppState {
             buckets,
             default_poll_s: 10,
             collectors: None,
+            shutdown: tokio_util::sync::CancellationToken::new(),
+            live_streams: Arc::new(tokio::sync::Semaphore::new(crate::routes::live::MAX_STREAMS)),
             derived: Arc::new(tokio::sync::Mutex::new(None)),
         }
     }
@@ -114,6 +120,12 @@ impl AppState {
     /// Sets how long raw readings are kept (default 400 days).
     pub fn with_retention(mut self, retention: std::time::Duration) -> Self {
         self.retention = retention;
+        self
+    }
+
+    /// Ends live streams when `token` fires (the server's one cancellation token).
+    pub fn with_shutdown(mut self, token: tokio_util::sync::CancellationToken) -> Self {
+        self.shutdown = token;
         self
     }
 
@@ -208,6 +220,7 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         .merge(routes::write::router())
         .merge(routes::query::router())
         .merge(routes::usage::router())
+        .merge(routes::live::router())
         .merge(routes::billing::router())
         .merge(routes::invoices::router())
         .merge(routes::metrics::router())

@@ -4,6 +4,7 @@ pub mod billing;
 pub mod devices;
 pub mod health;
 pub mod invoices;
+pub mod live;
 pub mod metrics;
 pub mod query;
 pub mod usage;

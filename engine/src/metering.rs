@@ -13,6 +13,7 @@ pub mod counter;
 pub mod energy;
 pub mod factors;
 pub mod hourly_factors;
+pub mod live;
 pub mod month_to_date;
 pub mod percentile;
 pub mod plant;

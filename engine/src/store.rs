@@ -364,6 +364,12 @@ impl Store {
         Ok(())
     }
 
+    /// The sequence number of the newest committed batch: it moves exactly when readings
+    /// arrive (live views poll it).
+    pub fn committed_seq(&self) -> u64 {
+        self.shared.committed_seq.load(Ordering::Acquire)
+    }
+
     /// Committed batches the observer has not applied yet (its lag, in batches' sequence
     /// numbers); 0 without an observer.
     pub fn observer_lag(&self) -> u64 {

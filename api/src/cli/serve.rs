@@ -59,7 +59,8 @@ pub async fn run_with(
     let limits = Limits { body_limit_bytes: cfg.server.body_limit_bytes, request_timeout: cfg.server.request_timeout };
     let mut state = AppState::new(catalog, Arc::clone(&store), query, Arc::new(SystemClock), limits)
         .with_retention(cfg.storage.retention)
-        .with_default_poll(cfg.collectors.default_interval.interval_s());
+        .with_default_poll(cfg.collectors.default_interval.interval_s())
+        .with_shutdown(shutdown.clone());
     // Build what the inventory implies (the bucket table above all) before taking requests.
     state.derived().await.map_err(|e| anyhow::anyhow!("preparing metering: {e}"))?;
     let tee = cfg.storage.questdb.clone().map(|t| {
