@@ -224,6 +224,7 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         .merge(routes::billing::router())
         .merge(routes::invoices::router())
         .merge(routes::metrics::router())
+        .merge(crate::openapi::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), crate::idempotency::layer))

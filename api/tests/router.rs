@@ -133,3 +133,77 @@ async fn devices_show_declared_resources_to_admins_only() {
     assert_eq!(get(&router, "/api/v1/devices", Some(&cust.secret)).await.0, StatusCode::FORBIDDEN);
     assert_eq!(get(&router, "/api/v1/devices/pdu-101a", None).await.0, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_operation() {
+    let (router, _, _) = router_with_tokens();
+    let (s, ctype, doc) = get(&router, "/api/v1/openapi.json", None).await;
+    assert_eq!((s, ctype.as_str()), (StatusCode::OK, "application/json"));
+    if let Ok(path) = std::env::var("COLOMETER_DUMP_OPENAPI") {
+        std::fs::write(path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    }
+    let mut ops: Vec<String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(p, item)| item.as_object().unwrap().keys().map(move |m| format!("{} {p}", m.to_uppercase())))
+        .collect();
+    ops.sort();
+    let expected = [
+        "GET /api/v1/audit",
+        "GET /api/v1/billing-runs",
+        "GET /api/v1/credit-notes/{id}",
+        "GET /api/v1/customers/{id}/live",
+        "GET /api/v1/customers/{id}/month-to-date",
+        "GET /api/v1/customers/{id}/usage",
+        "GET /api/v1/devices",
+        "GET /api/v1/devices/{id}",
+        "GET /api/v1/invoices",
+        "GET /api/v1/invoices/{id}",
+        "GET /api/v1/invoices/{id}/document",
+        "GET /api/v1/invoices/{id}/lines/{n}/evidence",
+        "GET /api/v1/invoices/{id}/pdf",
+        "GET /api/v1/openapi.json",
+        "GET /api/v1/ports/month-to-date",
+        "GET /api/v1/reports/commitments",
+        "GET /api/v1/whoami",
+        "GET /healthz",
+        "GET /metrics",
+        "GET /readyz",
+        "POST /api/v1/billing-runs",
+        "POST /api/v1/invoices/{id}/credit-notes",
+        "POST /api/v1/invoices/{id}/finalize",
+        "POST /api/v1/invoices/{id}/payments",
+        "POST /api/v1/invoices/{id}/send",
+        "POST /api/v1/invoices/{id}/void",
+        "POST /api/v1/query",
+        "POST /api/v1/write",
+    ];
+    assert_eq!(ops, expected);
+    // Errors are problem documents everywhere; tokens are bearer tokens.
+    let finalize = &doc["paths"]["/api/v1/invoices/{id}/finalize"]["post"];
+    assert_eq!(
+        finalize["responses"]["409"]["content"]["application/problem+json"]["schema"]["$ref"],
+        "#/components/schemas/Problem"
+    );
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(doc["paths"]["/healthz"]["get"]["security"], serde_json::json!([{}]));
+    // The contract's invoice object is described field by field (its content is `Body`,
+    // flattened into the lifecycle fields).
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["InvoiceView"]["allOf"][0]["$ref"], "#/components/schemas/Body");
+    let lifecycle = schemas["InvoiceView"]["allOf"][1]["properties"].as_object().unwrap();
+    let body = schemas["Body"]["properties"].as_object().unwrap();
+    for field in ["id", "number", "customer", "period", "status", "currency", "lines", "subtotal", "tax", "total"] {
+        assert!(lifecycle.contains_key(field) || body.contains_key(field), "the invoice lacks {field}");
+    }
+    let line = schemas["Line"]["properties"].as_object().unwrap();
+    for field in ["description", "charge_type", "resource", "quantity", "unit", "unit_price", "amount"] {
+        assert!(line.contains_key(field), "a line lacks {field}");
+    }
+    assert_eq!(schemas["Line"]["properties"]["amount"]["type"], "string");
+    assert_eq!(
+        doc["components"]["schemas"]["Status"]["enum"],
+        serde_json::json!(["draft", "finalized", "sent", "paid", "void"])
+    );
+}

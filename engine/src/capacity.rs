@@ -23,6 +23,7 @@ use crate::store::StoreError;
 
 /// One service's commitments and use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceCommitment {
     /// The customer.
     pub customer: CustomerId,
@@ -48,6 +49,7 @@ pub struct ServiceCommitment {
 
 /// One rack's capacity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RackCapacity {
     /// The rack.
     pub rack: RackId,
@@ -65,6 +67,7 @@ pub struct RackCapacity {
 
 /// The report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Report {
     /// `YYYY-MM`.
     pub period: String,

@@ -85,6 +85,20 @@ macro_rules! typed_id {
                 Self::new(s).map_err(serde::de::Error::custom)
             }
         }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::openapi::string(None, "An identifier: 1 to 64 of A-Z a-z 0-9 . _ : -")
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                $crate::openapi::id_name(stringify!($name))
+            }
+        }
     };
 }
 

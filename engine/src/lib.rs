@@ -12,6 +12,8 @@ pub mod ingest;
 pub mod inventory;
 pub mod invoicing;
 pub mod metering;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod period;
 pub mod rating;
 pub mod reconcile;

@@ -24,6 +24,7 @@ use crate::app::AppState;
 use crate::auth::{Allow, Caller};
 use crate::body::JsonBody;
 use crate::error::ApiError;
+use crate::extract::QueryParams;
 
 /// The billing routes.
 pub fn router() -> Router<AppState> {
@@ -33,9 +34,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/reports/commitments", get(commitments))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RunRequest {
+    /// The billing period, `YYYY-MM`.
+    #[schema(example = "2026-10")]
     period: String,
 }
 
@@ -64,6 +67,7 @@ pub async fn run_period(state: &AppState, period: BillingPeriod, actor: String) 
     Ok(run)
 }
 
+#[utoipa::path(post, path = "/api/v1/billing-runs", tag = "billing", request_body = RunRequest, params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key returns the first response")), responses((status = 201, description = "The run: drafts created, rebuilt, unchanged; finalized invoices kept", body = engine::invoicing::record::BillingRun)))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -75,6 +79,7 @@ async fn create(
     Ok((StatusCode::CREATED, Json(run)))
 }
 
+#[utoipa::path(get, path = "/api/v1/billing-runs", tag = "billing", responses((status = 200, description = "Every billing run", body = Vec<engine::invoicing::record::BillingRun>)))]
 async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<BillingRun>>, ApiError> {
     caller.require(&[Allow::Admin, Allow::Billing])?;
     Ok(Json(state.ledger(|c| c.billing_runs()).await?))
@@ -87,10 +92,11 @@ struct PeriodParam {
 
 /// `GET /api/v1/reports/commitments?period=YYYY-MM` (admin, billing): committed against used per
 /// service, and stranded capacity per rack.
+#[utoipa::path(get, path = "/api/v1/reports/commitments", tag = "billing", params(("period" = String, Query, description = "YYYY-MM", example = "2026-10")), responses((status = 200, description = "Committed against used per service; stranded capacity per rack", body = engine::capacity::Report)))]
 async fn commitments(
     State(state): State<AppState>,
     caller: Caller,
-    axum::extract::Query(p): axum::extract::Query<PeriodParam>,
+    QueryParams(p): QueryParams<PeriodParam>,
 ) -> Result<Json<engine::capacity::Report>, ApiError> {
     caller.require(&[Allow::Admin, Allow::Billing])?;
     let period = BillingPeriod::parse(&p.period).map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -107,6 +113,7 @@ async fn commitments(
     Ok(Json(report))
 }
 
+#[utoipa::path(get, path = "/api/v1/audit", tag = "billing", responses((status = 200, description = "The hash-chained audit log and whether the chain is intact (admin)", body = Object)))]
 async fn audit_log(State(state): State<AppState>, caller: Caller) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require(&[Allow::Admin])?;
     let entries = state.ledger(|c| c.audit_log()).await?;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use collectors::profile::Role;
@@ -15,6 +15,7 @@ use serde_json::{Value as JsonValue, json};
 use crate::app::AppState;
 use crate::auth::{Allow, Caller};
 use crate::error::ApiError;
+use crate::extract::PathParams;
 
 /// The device routes.
 pub fn router() -> Router<AppState> {
@@ -83,16 +84,18 @@ fn device(inv: &Inventory, state: &AppState, id: &str) -> Option<JsonValue> {
     None
 }
 
+#[utoipa::path(get, path = "/api/v1/devices/{id}", tag = "collectors", params(("id" = String, Path, description = "PDU or switch ID", example = "pdu-101a")), responses((status = 200, description = "The device: profile, last poll, resources with their latest readings (admin)", body = Object)))]
 async fn one(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
     caller.require(&[Allow::Admin])?;
     let d = state.derived().await?;
     device(&d.inventory, &state, &id).map(Json).ok_or(ApiError::NotFound)
 }
 
+#[utoipa::path(get, path = "/api/v1/devices", tag = "collectors", responses((status = 200, description = "Every device's collector health (admin)", body = Object)))]
 async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<JsonValue>, ApiError> {
     caller.require(&[Allow::Admin])?;
     let d = state.derived().await?;

@@ -14,10 +14,12 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()), responses((status = 200, description = "Alive", body = Object)))]
 async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()), responses((status = 200, description = "Ready: the catalog and the store answer", body = Object)))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state
         .catalog(|c| c.imports().map(drop))

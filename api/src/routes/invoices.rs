@@ -10,7 +10,7 @@
 //! Reading where the contract is silent: a customer sees its drafts too (a preview of what will
 //! be billed); a period is finalized only once it has ended (`422` before).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -27,6 +27,7 @@ use crate::app::AppState;
 use crate::auth::{Allow, Caller};
 use crate::body::JsonBody;
 use crate::error::ApiError;
+use crate::extract::{PathParams, QueryParams};
 
 /// The invoice routes.
 pub fn router() -> Router<AppState> {
@@ -57,16 +58,17 @@ struct ListParams {
 }
 
 /// A page of invoices.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Page {
     items: Vec<InvoiceView>,
     next: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/invoices", tag = "invoices", params(("customer" = Option<String>, Query), ("period" = Option<String>, Query, description = "YYYY-MM", example = "2026-10"), ("status" = Option<String>, Query, description = "draft, finalized, sent, paid or void"), ("cursor" = Option<String>, Query, description = "`next` of the previous page"), ("limit" = Option<usize>, Query, description = "At most this many (default 100)")), responses((status = 200, description = "A page of invoices", body = Page)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(p): Query<ListParams>,
+    QueryParams(p): QueryParams<ListParams>,
 ) -> Result<Json<Page>, ApiError> {
     caller.require(READERS)?;
     let status = match p.status.as_deref() {
@@ -99,19 +101,21 @@ async fn visible(state: &AppState, caller: &Caller, id: String) -> Result<Invoic
     Ok(view)
 }
 
+#[utoipa::path(get, path = "/api/v1/invoices/{id}", tag = "invoices", params(("id" = String, Path, example = "acme.2026-10")), responses((status = 200, description = "The invoice", body = InvoiceView)))]
 async fn one(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<InvoiceView>, ApiError> {
     caller.require(READERS)?;
     Ok(Json(visible(&state, &caller, id).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/invoices/{id}/lines/{n}/evidence", tag = "invoices", params(("id" = String, Path, example = "acme.2026-10"), ("n" = u32, Path, description = "Line number, from 1", example = 1)), responses((status = 200, description = "The readings and computation behind line n", body = LineEvidence)))]
 async fn evidence(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, n)): Path<(String, String)>,
+    PathParams((id, n)): PathParams<(String, String)>,
 ) -> Result<Json<LineEvidence>, ApiError> {
     caller.require(READERS)?;
     let n: u32 = n.parse().map_err(|_| ApiError::NotFound)?;
@@ -119,14 +123,24 @@ async fn evidence(
     Ok(Json(state.ledger(move |c| c.line_evidence(&id, n)).await?))
 }
 
-async fn document(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/api/v1/invoices/{id}/document", tag = "invoices", params(("id" = String, Path, example = "acme.2026-10")), responses((status = 200, description = "Printable HTML", body = String, content_type = "text/html")))]
+async fn document(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(id): PathParams<String>,
+) -> Result<Response, ApiError> {
     caller.require(READERS)?;
     let view = visible(&state, &caller, id).await?;
     let html = crate::invoice_doc::html(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
 }
 
-async fn pdf(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/api/v1/invoices/{id}/pdf", tag = "invoices", params(("id" = String, Path, example = "acme.2026-10")), responses((status = 200, description = "The invoice as PDF", body = Vec<u8>, content_type = "application/pdf")))]
+async fn pdf(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(id): PathParams<String>,
+) -> Result<Response, ApiError> {
     caller.require(READERS)?;
     let view = visible(&state, &caller, id).await?;
     let name = format!("attachment; filename=\"{}.pdf\"", view.body.id);
@@ -138,10 +152,11 @@ async fn pdf(State(state): State<AppState>, caller: Caller, Path(id): Path<Strin
         .into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/invoices/{id}/finalize", tag = "invoices", params(("id" = String, Path, example = "acme.2026-10"), ("Idempotency-Key" = Option<String>, Header)), responses((status = 200, description = "The finalized invoice (number assigned)", body = InvoiceView)))]
 async fn finalize(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<InvoiceView>, ApiError> {
     caller.require(STAFF)?;
     let now = state.clock.now();
@@ -149,26 +164,28 @@ async fn finalize(
     Ok(Json(state.ledger(move |c| c.finalize_invoice(&id, &actor, now)).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/invoices/{id}/send", tag = "invoices", params(("id" = String, Path, example = "acme.2026-10"), ("Idempotency-Key" = Option<String>, Header)), responses((status = 200, description = "The invoice, marked sent", body = InvoiceView)))]
 async fn send(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<InvoiceView>, ApiError> {
     caller.require(STAFF)?;
     let (actor, now) = (caller.token.to_string(), state.clock.now());
     Ok(Json(state.ledger(move |c| c.send_invoice(&id, &actor, now)).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VoidRequest {
     reason: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/invoices/{id}/void", tag = "invoices", params(("id" = String, Path, example = "acme.2026-10"), ("Idempotency-Key" = Option<String>, Header)), request_body = VoidRequest, responses((status = 201, description = "The credit note cancelling what is left", body = CreditNote)))]
 async fn void(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(req): JsonBody<VoidRequest>,
 ) -> Result<(StatusCode, Json<CreditNote>), ApiError> {
     caller.require(STAFF)?;
@@ -177,24 +194,25 @@ async fn void(
     Ok((StatusCode::CREATED, Json(state.ledger(move |c| c.void_invoice(&id, reason, &actor, now)).await?)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreditLineRequest {
     line: u32,
     amount: Decimal,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreditRequest {
     reason: String,
     lines: Vec<CreditLineRequest>,
 }
 
+#[utoipa::path(post, path = "/api/v1/invoices/{id}/credit-notes", tag = "invoices", params(("id" = String, Path, example = "acme.2026-10"), ("Idempotency-Key" = Option<String>, Header)), request_body = CreditRequest, responses((status = 201, description = "A partial credit note", body = CreditNote)))]
 async fn credit(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(req): JsonBody<CreditRequest>,
 ) -> Result<(StatusCode, Json<CreditNote>), ApiError> {
     caller.require(STAFF)?;
@@ -204,7 +222,7 @@ async fn credit(
     Ok((StatusCode::CREATED, Json(note)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PaymentRequest {
     amount: Decimal,
@@ -212,10 +230,11 @@ struct PaymentRequest {
     reference: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/invoices/{id}/payments", tag = "invoices", params(("id" = String, Path, example = "acme.2026-10"), ("Idempotency-Key" = Option<String>, Header)), request_body = PaymentRequest, responses((status = 201, description = "The payment recorded", body = Payment)))]
 async fn pay(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(req): JsonBody<PaymentRequest>,
 ) -> Result<(StatusCode, Json<Payment>), ApiError> {
     caller.require(STAFF)?;
@@ -229,10 +248,11 @@ async fn pay(
     Ok((StatusCode::CREATED, Json(p)))
 }
 
+#[utoipa::path(get, path = "/api/v1/credit-notes/{id}", tag = "invoices", params(("id" = String, Path, example = "acme.2026-10")), responses((status = 200, description = "The credit note", body = CreditNote)))]
 async fn credit_note(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<CreditNote>, ApiError> {
     caller.require(READERS)?;
     let note = state.ledger(move |c| c.credit_note(&id)).await?;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use engine::id::CustomerId;
@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use crate::app::AppState;
 use crate::auth::{Allow, Caller};
 use crate::error::ApiError;
+use crate::extract::PathParams;
 
 /// Live streams open at once.
 pub const MAX_STREAMS: usize = 64;
@@ -49,10 +50,11 @@ struct Feed {
     _permit: OwnedSemaphorePermit,
 }
 
+#[utoipa::path(get, path = "/api/v1/customers/{id}/live", tag = "usage", params(("id" = String, Path, description = "Customer ID")), responses((status = 200, description = "Server-Sent Events: `event: live`, `data:` a Live object", body = String, content_type = "text/event-stream")))]
 async fn stream(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     caller.require(&[Allow::Admin, Allow::Billing, Allow::Customer])?;
     let customer = CustomerId::new(id).map_err(|_| ApiError::NotFound)?;

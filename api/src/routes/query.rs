@@ -28,11 +28,14 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/query", post(query))
 }
 
-#[derive(Debug, Deserialize)]
-struct Body {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct QueryRequest {
+    /// The SQL.
+    #[schema(example = "SELECT device, count(*) AS n FROM readings GROUP BY device")]
     sql: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/query", tag = "readings", request_body = QueryRequest, responses((status = 200, description = "`{\"columns\": [..], \"rows\": [[..]]}`, or Arrow IPC with `Accept: application/vnd.apache.arrow.stream`", body = Object)))]
 async fn query(
     State(state): State<AppState>,
     caller: Caller,
@@ -42,7 +45,7 @@ async fn query(
     caller.require(&[Allow::Admin, Allow::Billing])?;
     // Any content type: `curl -d` sends form-encoded headers with a JSON body.
     let body = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let body: Body = serde_json::from_slice(&body)
+    let body: QueryRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("expected {{\"sql\": \"...\"}}: {e}")))?;
     state.derived().await?;
     let (schema, batches) = state.query.run(body.sql).await.map_err(|e| match e {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use engine::id::CustomerId;
@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::AppState;
 use crate::auth::{Allow, Caller};
 use crate::error::ApiError;
+use crate::extract::{PathParams, QueryParams};
 
 /// Longest window one request may ask for.
 const MAX_WINDOW_DAYS: i64 = 400;
@@ -41,11 +42,12 @@ fn instant(name: &str, v: &str) -> Result<Timestamp, ApiError> {
     Timestamp::parse(v).map_err(|e| ApiError::BadRequest(format!("{name}: {e}")))
 }
 
+#[utoipa::path(get, path = "/api/v1/customers/{id}/usage", tag = "usage", params(("id" = String, Path, description = "Customer ID", example = "acme"), ("from" = Option<String>, Query, description = "RFC 3339, with `to`"), ("to" = Option<String>, Query, description = "RFC 3339, with `from`"), ("period" = Option<String>, Query, description = "YYYY-MM, instead of from/to", example = "2026-10")), responses((status = 200, description = "The usage object of contract.md", body = engine::metering::usage::Usage)))]
 async fn usage(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    Query(p): Query<Params>,
+    PathParams(id): PathParams<String>,
+    QueryParams(p): QueryParams<Params>,
 ) -> Result<Json<Usage>, ApiError> {
     caller.require(&[Allow::Admin, Allow::Billing, Allow::Customer])?;
     let customer = CustomerId::new(id).map_err(|_| ApiError::NotFound)?;
@@ -86,10 +88,11 @@ fn usage_error(e: UsageError) -> ApiError {
 
 /// `GET /api/v1/customers/{id}/month-to-date`: the customer's billing month so far (its
 /// timezone), with month-end projections.
+#[utoipa::path(get, path = "/api/v1/customers/{id}/month-to-date", tag = "usage", params(("id" = String, Path, description = "Customer ID", example = "acme")), responses((status = 200, description = "The billing month so far, with projections", body = engine::metering::month_to_date::MonthToDate)))]
 async fn month_to_date(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<MonthToDate>, ApiError> {
     caller.require(&[Allow::Admin, Allow::Billing, Allow::Customer])?;
     let customer = CustomerId::new(id).map_err(|_| ApiError::NotFound)?;
@@ -109,7 +112,7 @@ async fn month_to_date(
 }
 
 /// One port's running 95th this (UTC) month.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct PortRunning {
     id: String,
     direction: &'static str,
@@ -122,6 +125,7 @@ struct PortRunning {
 
 /// `GET /api/v1/ports/month-to-date` (staff): every port's running 95th per direction this UTC
 /// month, over its finished buckets, read from the running state.
+#[utoipa::path(get, path = "/api/v1/ports/month-to-date", tag = "usage", responses((status = 200, description = "Every port's running 95th per direction this UTC month", body = Vec<PortRunning>)))]
 async fn ports_month_to_date(
     State(state): State<AppState>,
     caller: Caller,

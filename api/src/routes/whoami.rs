@@ -12,6 +12,7 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/whoami", get(whoami))
 }
 
+#[utoipa::path(get, path = "/api/v1/whoami", tag = "access", responses((status = 200, description = "The caller's token: ID, role and customer", body = Object)))]
 async fn whoami(caller: Caller) -> Json<Value> {
     Json(json!({
         "token": caller.token,

@@ -2,8 +2,8 @@
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use engine::ingest::{self, Precision, Window};
@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::auth::{Allow, Caller};
 use crate::error::ApiError;
+use crate::extract::QueryParams;
 
 /// The write route.
 pub fn router() -> Router<AppState> {
@@ -24,10 +25,11 @@ struct Params {
     precision: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/write", tag = "readings", params(("precision" = Option<String>, Query, description = "ns (default), us, ms or s")), request_body(content = String, content_type = "text/plain", description = "InfluxDB line protocol (`outlet` and `port_counters`)"), responses((status = 204, description = "Every line is durable")))]
 async fn write(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<Params>,
+    QueryParams(params): QueryParams<Params>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(&[Allow::Ingest, Allow::Admin])?;

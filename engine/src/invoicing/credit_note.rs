@@ -16,6 +16,7 @@ use crate::time::Timestamp;
 
 /// One credited line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreditLine {
     /// The invoice line credited.
     pub line: u32,
@@ -27,6 +28,7 @@ pub struct CreditLine {
 
 /// A credit note.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreditNote {
     /// Its ID.
     pub id: CreditNoteId,

@@ -13,6 +13,7 @@ use crate::time::Timestamp;
 
 /// Lifecycle states (`contract.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Rebuilt by every billing run of its period.
@@ -49,6 +50,7 @@ impl Status {
 
 /// Energy and carbon of one resource on an invoice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResourceFootprint {
     /// `pdu/index`.
     pub resource: String,
@@ -64,6 +66,7 @@ pub struct ResourceFootprint {
 
 /// The invoice's sustainability statement: location-based, per resource and in total.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Sustainability {
     /// Measured kWh.
     pub it_kwh: Decimal,
@@ -105,6 +108,7 @@ pub struct Rated {
 
 /// The content of an invoice: identical inputs give identical bytes (no run time inside).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Body {
     /// The invoice's ID.
     pub id: InvoiceId,

@@ -10,6 +10,7 @@ use crate::time::Timestamp;
 
 /// A recorded payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Payment {
     /// Its ID.
     pub id: PaymentId,
@@ -27,6 +28,7 @@ pub struct Payment {
 
 /// The invoice object of `contract.md`: the content plus its lifecycle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InvoiceView {
     /// The content (`id`, `number`, `customer`, `period`, `currency`, `lines`, totals …).
     #[serde(flatten)]
@@ -53,6 +55,7 @@ pub struct InvoiceView {
 
 /// One billing run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BillingRun {
     /// Its ID.
     pub id: BillingRunId,
@@ -119,6 +122,7 @@ pub struct InvoiceFilter {
 
 /// The evidence of one line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LineEvidence {
     /// The invoice.
     pub invoice: InvoiceId,

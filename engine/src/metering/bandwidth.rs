@@ -68,6 +68,7 @@ impl PortBuckets {
 
 /// Counts of flagged buckets among those considered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Flags {
     /// Holding bytes spread from a gap.
     pub estimated: u64,

@@ -31,6 +31,7 @@ const SECOND_NS: i64 = 1_000_000_000;
 
 /// One outlet's power now.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OutletPower {
     /// `pdu/index`.
     pub outlet: String,
@@ -42,6 +43,7 @@ pub struct OutletPower {
 
 /// One port's rate now.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PortRate {
     /// `switch/ifName`.
     pub port: String,
@@ -55,6 +57,7 @@ pub struct PortRate {
 
 /// The live view of a customer.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Live {
     /// The customer.
     pub customer: String,

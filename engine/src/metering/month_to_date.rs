@@ -19,6 +19,7 @@ use crate::time::{Interval, Timestamp};
 
 /// The month so far.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MonthToDate {
     /// The billing period (`YYYY-MM`, customer's timezone).
     pub period: String,
@@ -34,6 +35,7 @@ pub struct MonthToDate {
 
 /// Where the month is heading.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Projection {
     /// IT energy at month end, kWh.
     pub it_kwh: Quantity,

@@ -66,6 +66,7 @@ impl Serialize for Quantity {
 
 /// Energy totals.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnergyUsage {
     /// Measured energy, kWh.
     pub it_kwh: Quantity,
@@ -78,6 +79,7 @@ pub struct EnergyUsage {
 
 /// Energy evidence counts.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnergyFlags {
     /// Power gaps longer than 3 poll intervals (not integrated unless the plan holds the last value).
     pub gaps: u64,
@@ -89,6 +91,7 @@ pub struct EnergyFlags {
 
 /// Carbon totals.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CarbonUsage {
     /// kgCO2e, location-based.
     pub kg_co2e: Quantity,
@@ -98,6 +101,7 @@ pub struct CarbonUsage {
 
 /// A 95th-percentile figure with its evidence.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BandwidthUsage {
     /// How directions combine.
     pub method: &'static str,
@@ -121,6 +125,7 @@ pub struct BandwidthUsage {
 
 /// One resource's share.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResourceUsage {
     /// `outlet` or `port`.
     pub kind: &'static str,
@@ -144,6 +149,7 @@ pub struct ResourceUsage {
 
 /// One service's bandwidth under its plan.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceUsage {
     /// The service.
     pub id: String,
@@ -153,6 +159,7 @@ pub struct ServiceUsage {
 
 /// The usage object.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Usage {
     /// The customer.
     pub customer: String,

@@ -13,6 +13,7 @@ use crate::time::{Interval, Timestamp};
 /// currency's minor unit, half away from zero. `quantity` is exact (every digit the amount was
 /// computed from), so anyone can recompute the amount from the line alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Line {
     /// Position on the invoice, from 1.
     pub n: u32,
