@@ -1,11 +1,16 @@
 //! colometer's benchmarks. Each bench binary runs a real peer on the same data in the same run and
 //! prints the ratio; BENCHMARKS.md records the figures and the command.
 //!
-//! This library holds what the binaries share: process accounting from `/proc`, and finding or
-//! building the release `colometer` binary.
+//! This library holds what the binaries share: process accounting from `/proc`, finding or
+//! building the release `colometer` binary, reading a child's address off its stdout, and
+//! starting InfluxDB 1.x (the ingest peer).
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
 
 /// CPU seconds (user + system) a process has used so far.
 pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
@@ -51,4 +56,68 @@ pub fn colometer_release() -> anyhow::Result<PathBuf> {
         .status()?;
     anyhow::ensure!(status.success(), "building colometer --release failed");
     Ok(dir.join("colometer"))
+}
+
+/// Reads `child`'s stdout until a line starts with `prefix`; returns the rest of that line (the
+/// remaining output is drained on a thread so the child never blocks on a full pipe).
+pub fn wait_for_line(child: &mut Child, prefix: &str) -> anyhow::Result<String> {
+    let out = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(out).lines();
+    for line in lines.by_ref() {
+        let line = line?;
+        if let Some(rest) = line.strip_prefix(prefix) {
+            let rest = rest.to_owned();
+            std::thread::spawn(move || for _ in lines {});
+            return Ok(rest);
+        }
+    }
+    bail!("process exited before printing {prefix:?}")
+}
+
+/// InfluxDB 1.x (Debian's `influxd`) on loopback in a temporary directory, WAL fsync on every
+/// write, with database `bench`; killed on drop.
+pub struct Influxd {
+    /// The process.
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Influxd {
+    /// Starts it and creates the database.
+    pub async fn start() -> anyhow::Result<Self> {
+        let influxd = ["/usr/bin/influxd", "/usr/sbin/influxd"].into_iter().find(|p| Path::new(p).exists());
+        let Some(influxd) = influxd else { bail!("influxd not found: apt-get install influxdb") };
+        let dir = tempfile::tempdir()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let d = dir.path().display();
+        let conf = format!(
+            "reporting-disabled = true\nbind-address = \"127.0.0.1:{}\"\n[meta]\n  dir = \"{d}/meta\"\n[data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  wal-fsync-delay = \"0s\"\n  index-version = \"inmem\"\n  max-series-per-database = 0\n  max-values-per-tag = 0\n[http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n  max-body-size = 0\n[monitor]\n  store-enabled = false\n[continuous_queries]\n  enabled = false\n",
+            port + 1
+        );
+        std::fs::write(dir.path().join("influxdb.conf"), conf)?;
+        let child = Command::new(influxd)
+            .args(["-config"])
+            .arg(dir.path().join("influxdb.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let me = Self { child, url: format!("http://127.0.0.1:{port}"), _dir: dir };
+        let http = reqwest::Client::new();
+        let start = Instant::now();
+        while http.get(format!("{}/ping", me.url)).send().await.is_err() {
+            anyhow::ensure!(start.elapsed() < Duration::from_secs(30), "influxd did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        http.post(format!("{}/query", me.url)).form(&[("q", "CREATE DATABASE bench")]).send().await?;
+        Ok(me)
+    }
+}
+
+impl Drop for Influxd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

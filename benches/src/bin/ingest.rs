@@ -6,14 +6,13 @@
 //!
 //! `cargo run --release -p benches --bin ingest -- [SERIES] [ROUNDS] [LINES_PER_REQUEST] [CLIENTS]`
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use benches::{colometer_release, cpu_seconds, peak_rss_bytes};
+use anyhow::bail;
+use benches::{Influxd, colometer_release, cpu_seconds, peak_rss_bytes, wait_for_line};
 use serde_json::json;
 
 /// Ports per switch in the generated fleet.
@@ -106,20 +105,6 @@ async fn post_all(url: &str, token: Option<&str>, bodies: Arc<Vec<String>>, clie
     Ok(start.elapsed().as_secs_f64())
 }
 
-fn wait_for_line(child: &mut Child, prefix: &str) -> anyhow::Result<String> {
-    let out = child.stdout.take().context("no stdout")?;
-    let mut lines = BufReader::new(out).lines();
-    for line in lines.by_ref() {
-        let line = line?;
-        if let Some(rest) = line.strip_prefix(prefix) {
-            let rest = rest.to_owned();
-            std::thread::spawn(move || for _ in lines {});
-            return Ok(rest);
-        }
-    }
-    bail!("process exited before printing {prefix:?}")
-}
-
 async fn colometer_http(
     series: usize,
     bodies: Arc<Vec<String>>,
@@ -193,37 +178,12 @@ async fn colometer_http(
 }
 
 async fn influxdb_http(bodies: Arc<Vec<String>>, rows: usize, clients: usize) -> anyhow::Result<Run> {
-    let influxd = ["/usr/bin/influxd", "/usr/sbin/influxd"].into_iter().find(|p| std::path::Path::new(p).exists());
-    let Some(influxd) = influxd else { bail!("influxd not found: apt-get install influxdb") };
-    let dir = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let d = dir.path().display();
-    let conf = format!(
-        "reporting-disabled = true\nbind-address = \"127.0.0.1:{}\"\n[meta]\n  dir = \"{d}/meta\"\n[data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  wal-fsync-delay = \"0s\"\n  index-version = \"inmem\"\n  max-series-per-database = 0\n  max-values-per-tag = 0\n[http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n  max-body-size = 0\n[monitor]\n  store-enabled = false\n[continuous_queries]\n  enabled = false\n",
-        port + 1
-    );
-    std::fs::write(dir.path().join("influxdb.conf"), conf)?;
-    let mut child = Command::new(influxd)
-        .args(["-config"])
-        .arg(dir.path().join("influxdb.conf"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let http = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}");
-    let start = Instant::now();
-    while http.get(format!("{url}/ping")).send().await.is_err() {
-        anyhow::ensure!(start.elapsed() < Duration::from_secs(30), "influxd did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    http.post(format!("{url}/query")).form(&[("q", "CREATE DATABASE bench")]).send().await?;
-    let pid = child.id();
+    let influx = Influxd::start().await?;
+    let pid = influx.child.id();
     let cpu0 = cpu_seconds(pid)?;
-    let wall = post_all(&format!("{url}/write?db=bench&precision=ns"), None, bodies, clients).await?;
+    let wall = post_all(&format!("{}/write?db=bench&precision=ns", influx.url), None, bodies, clients).await?;
     let cpu = cpu_seconds(pid)? - cpu0;
     let peak = peak_rss_bytes(pid)?;
-    let _ = child.kill();
-    let _ = child.wait();
     Ok(Run { name: "InfluxDB 1.x over HTTP", rows, wall_s: wall, cpu_s: cpu, peak_bytes: peak })
 }
 
