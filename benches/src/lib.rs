@@ -121,3 +121,54 @@ impl Drop for Influxd {
         let _ = self.child.wait();
     }
 }
+
+/// A release `colometer serve` over a fresh data directory with an imported inventory and an
+/// admin token; killed on drop.
+pub struct Served {
+    /// The process.
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    /// An admin token.
+    pub admin: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    /// Imports `inventory` (YAML), creates an admin token and starts the server with `storage`
+    /// lines added to `[storage]` (a 64 MiB body limit).
+    pub fn start(inventory: &str, storage: &str) -> anyhow::Result<Self> {
+        let bin = colometer_release()?;
+        let dir = tempfile::tempdir()?;
+        let cfg = dir.path().join("c.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\nbody_limit_bytes = 67108864\n[storage]\ndata_dir = \"./data\"\n{storage}\n"
+            ),
+        )?;
+        std::fs::write(dir.path().join("inv.yaml"), inventory)?;
+        let run = |args: &[&str]| -> anyhow::Result<String> {
+            let o = Command::new(&bin).args(args).arg("--config").arg(&cfg).output()?;
+            anyhow::ensure!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+            Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        };
+        run(&["inventory", "import", dir.path().join("inv.yaml").to_str().unwrap_or_default()])?;
+        let admin = run(&["token", "create", "--role", "admin"])?;
+        let mut child = Command::new(&bin)
+            .args(["serve", "--config"])
+            .arg(&cfg)
+            .env("COLOMETER_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let url = wait_for_line(&mut child, "colometer listening on ")?;
+        Ok(Self { child, url, admin, _dir: dir })
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -209,6 +209,18 @@ impl Drop for Server {
 /// 2026-10-15T10:59:00Z.
 const EXAMPLE_START_S: i64 = 1_792_061_940;
 
+/// `deploy/inventory.example.yaml` with a second customer, `globex`, who holds nothing (the other
+/// customer of the isolation checks).
+pub fn example_inventory_with_globex() -> String {
+    let inv = std::fs::read_to_string(repo().join("deploy/inventory.example.yaml"))
+        .unwrap_or_else(|e| panic!("deploy/inventory.example.yaml: {e}"));
+    inv.replacen(
+        "customers:\n",
+        "customers:\n  - {id: globex, name: Globex, currency: EUR, billing_timezone: UTC, tax_rate: \"0.21\"}\n",
+        1,
+    )
+}
+
 /// Line protocol for `deploy/inventory.example.yaml`'s devices, every 10 s for 2 h 2 min from
 /// 2026-10-15T10:59:00Z: outlet `pdu-101a/1` +1 Wh per 10 s (360 W) from 5,000 Wh, port
 /// `sw-core1/Gi1/0/1` 1,000 B/s in and 2,000 B/s out, uptime rising.

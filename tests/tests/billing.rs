@@ -38,12 +38,7 @@ impl Api {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_period_billed_finalized_voided_and_billed_again() {
     let s = Scratch::new();
-    let mut inv = std::fs::read_to_string(repo().join("deploy/inventory.example.yaml")).unwrap();
-    inv = inv.replace(
-        "customers:\n",
-        "customers:\n  - {id: globex, name: Globex, currency: EUR, billing_timezone: UTC, tax_rate: \"0.21\"}\n",
-    );
-    s.import(&inv);
+    s.import(&tests::example_inventory_with_globex());
     let admin = s.token("admin", None);
     let billing = s.token("billing", None);
     let ingest = s.token("ingest", None);

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use serde_json::{Value, json};
-use tests::{Scratch, Server, example_lines as lines, repo};
+use tests::{Scratch, Server, example_lines as lines};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Who {
@@ -35,12 +35,7 @@ fn case(method: &'static str, path: &'static str, body: Option<Value>, allowed: 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_endpoint_refuses_the_wrong_caller() {
     let s = Scratch::new();
-    let mut inv = std::fs::read_to_string(repo().join("deploy/inventory.example.yaml")).unwrap();
-    inv = inv.replace(
-        "customers:\n",
-        "customers:\n  - {id: globex, name: Globex, currency: EUR, billing_timezone: UTC, tax_rate: \"0.21\"}\n",
-    );
-    s.import(&inv);
+    s.import(&tests::example_inventory_with_globex());
     let tokens = [
         (Admin, s.token("admin", None)),
         (Billing, s.token("billing", None)),

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use serde_json::{Value, json};
-use tests::{Scratch, Server, example_lines as lines, repo};
+use tests::{Scratch, Server, example_lines as lines};
 
 async fn get(http: &reqwest::Client, url: &str, token: Option<&str>) -> (u16, Value) {
     let mut req = http.get(url);
@@ -18,12 +18,7 @@ async fn get(http: &reqwest::Client, url: &str, token: Option<&str>) -> (u16, Va
 #[tokio::test(flavor = "multi_thread")]
 async fn usage_object_is_exact_and_isolated() {
     let s = Scratch::new();
-    let mut inv = std::fs::read_to_string(repo().join("deploy/inventory.example.yaml")).unwrap();
-    inv = inv.replace(
-        "customers:\n",
-        "customers:\n  - {id: globex, name: Globex, currency: EUR, billing_timezone: UTC, tax_rate: \"0.21\"}\n",
-    );
-    s.import(&inv);
+    s.import(&tests::example_inventory_with_globex());
     let admin = s.token("admin", None);
     let billing = s.token("billing", None);
     let ingest = s.token("ingest", None);

@@ -7,13 +7,13 @@
 //! Each customer: a rack, one outlet on its own PDU (energy every 15 min), one switch port
 //! (counters every 5 min), October 2026; the usage request is the customer's October.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use benches::{Influxd, colometer_release, wait_for_line};
+use benches::{Influxd, Served};
 
 /// 2026-10-01T00:00:00Z, s.
 const OCT1: i64 = 1_790_812_800;
@@ -221,28 +221,8 @@ async fn main() -> anyhow::Result<()> {
     let rows: usize = bodies.iter().map(|b| b.lines().count()).sum();
 
     // colometer.
-    let bin = colometer_release()?;
-    let dir = tempfile::tempdir()?;
-    let cfg = dir.path().join("c.toml");
-    std::fs::write(
-        &cfg,
-        "[server]\nlisten = \"127.0.0.1:0\"\nbody_limit_bytes = 67108864\n[storage]\ndata_dir = \"./data\"\n",
-    )?;
-    std::fs::write(dir.path().join("inv.yaml"), inventory(customers))?;
-    let run = |a: &[&str]| -> anyhow::Result<String> {
-        let o = Command::new(&bin).args(a).arg("--config").arg(&cfg).output()?;
-        ensure!(o.status.success(), "{a:?}: {}", String::from_utf8_lossy(&o.stderr));
-        Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    run(&["inventory", "import", dir.path().join("inv.yaml").to_str().unwrap_or_default()])?;
-    let admin = run(&["token", "create", "--role", "admin"])?;
-    let mut child = Command::new(&bin)
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .env("COLOMETER_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let url = wait_for_line(&mut child, "colometer listening on ")?;
+    let served = Served::start(&inventory(customers), "")?;
+    let (url, admin) = (served.url.clone(), served.admin.clone());
     let t = Instant::now();
     load_all(&format!("{url}/api/v1/write"), Some(&admin), &bodies).await?;
     println!("colometer: {rows} readings loaded in {:.1} s", t.elapsed().as_secs_f64());
@@ -268,8 +248,7 @@ async fn main() -> anyhow::Result<()> {
     let body = now_body(customers, OCT1 + MONTH_S + 3_600, 0);
     let ingest_load = wrk(&url, &posting("/api/v1/write", &body, Some(&bearer)), 4, secs)?;
     print(&format!("colometer ingest ({INGEST_LINES} lines per request)"), &ingest_load);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(served);
 
     // InfluxDB with the same data.
     let influx = Influxd::start().await?;

@@ -6,13 +6,12 @@
 //!
 //! `cargo run --release -p benches --bin ingest -- [SERIES] [ROUNDS] [LINES_PER_REQUEST] [CLIENTS]`
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use benches::{Influxd, colometer_release, cpu_seconds, peak_rss_bytes, wait_for_line};
+use benches::{Influxd, Served, cpu_seconds, peak_rss_bytes};
 use serde_json::json;
 
 /// Ports per switch in the generated fleet.
@@ -111,34 +110,14 @@ async fn colometer_http(
     rows: usize,
     clients: usize,
 ) -> anyhow::Result<(Run, Vec<f64>)> {
-    let bin = colometer_release()?;
-    let dir = tempfile::tempdir()?;
-    let cfg = dir.path().join("c.toml");
-    std::fs::write(
-        &cfg,
-        "[server]\nlisten = \"127.0.0.1:0\"\nbody_limit_bytes = 67108864\n[storage]\ndata_dir = \"./data\"\nmax_buffered_rows = 2000000\n",
-    )?;
     let switches = series / 2 / PORTS + 1;
     let mut inv = String::from("sites: [{id: s1, pue: \"1.3\"}]\nswitches:\n");
     for s in 0..switches {
         inv.push_str(&format!("  - {{id: sw{s}, site: s1, snmp: {{host: 127.0.0.1, version: v2c, community: c}}}}\n"));
     }
-    std::fs::write(dir.path().join("inv.yaml"), inv)?;
-    let run = |args: &[&str]| -> anyhow::Result<String> {
-        let o = Command::new(&bin).args(args).arg("--config").arg(&cfg).output()?;
-        anyhow::ensure!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
-        Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    run(&["inventory", "import", dir.path().join("inv.yaml").to_str().unwrap_or_default()])?;
-    let token = run(&["token", "create", "--role", "admin"])?;
-    let mut child = Command::new(&bin)
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .env("COLOMETER_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let url = wait_for_line(&mut child, "colometer listening on ")?;
-    let pid = child.id();
+    let served = Served::start(&inv, "max_buffered_rows = 2000000")?;
+    let (url, token) = (served.url.clone(), served.admin.clone());
+    let pid = served.child.id();
     let cpu0 = cpu_seconds(pid)?;
     let wall = post_all(&format!("{url}/api/v1/write"), Some(&token), bodies, clients).await?;
     let cpu = cpu_seconds(pid)? - cpu0;
@@ -172,8 +151,7 @@ async fn colometer_http(
         }
         lat.push(acked.elapsed().as_secs_f64() * 1000.0);
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(served);
     Ok((Run { name: "colometer over HTTP", rows, wall_s: wall, cpu_s: cpu, peak_bytes: peak }, lat))
 }
 
