@@ -190,14 +190,9 @@ impl Rows {
     }
 
     fn with_capacity(n: usize) -> Rows {
-        Rows {
-            series: Vec::with_capacity(n),
-            ts: Vec::with_capacity(n),
-            value: Vec::with_capacity(n),
-            uptime_s: Vec::with_capacity(n),
-            discontinuity: Vec::with_capacity(n),
-            seq: Vec::with_capacity(n),
-        }
+        let mut rows = Rows::default();
+        rows.reserve(n);
+        rows
     }
 
     /// Appends the rows of a record batch of [`physical_schema`] that pass `filter`, straight
