@@ -182,17 +182,9 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce(&mut SqliteCatalog) -> Result<T, CatalogError> + Send + 'static,
     {
-        let catalog = Arc::clone(&self.catalog);
-        let joined = tokio::task::spawn_blocking(move || {
-            let mut guard = catalog.lock().map_err(|_| ApiError::Internal("catalog lock poisoned".into()))?;
-            f(&mut guard).map_err(|e| ApiError::Internal(e.to_string()))
-        })
-        .await;
-        joined.map_err(|e| ApiError::Internal(format!("catalog task failed: {e}")))?
+        self.with_catalog(move |c| f(c).map_err(|e| ApiError::Internal(e.to_string()))).await
     }
-}
 
-impl AppState {
     /// Runs a ledger (invoicing) operation on the blocking pool; its errors map through
     /// [`ApiError`]'s one mapping (`404`, `409`, `422`).
     pub async fn ledger<T, F>(&self, f: F) -> Result<T, ApiError>
@@ -200,13 +192,22 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce(&mut SqliteCatalog) -> Result<T, engine::invoicing::record::LedgerError> + Send + 'static,
     {
+        self.with_catalog(move |c| f(c).map_err(ApiError::from)).await
+    }
+
+    /// Runs `f` with the catalog locked, on the blocking pool; `f` maps its own errors.
+    pub async fn with_catalog<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut SqliteCatalog) -> Result<T, ApiError> + Send + 'static,
+    {
         let catalog = Arc::clone(&self.catalog);
         let joined = tokio::task::spawn_blocking(move || {
             let mut guard = catalog.lock().map_err(|_| ApiError::Internal("catalog lock poisoned".into()))?;
-            f(&mut guard).map_err(ApiError::from)
+            f(&mut guard)
         })
         .await;
-        joined.map_err(|e| ApiError::Internal(format!("ledger task failed: {e}")))?
+        joined.map_err(|e| ApiError::Internal(format!("catalog task failed: {e}")))?
     }
 }
 
@@ -223,6 +224,9 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         .merge(routes::live::router())
         .merge(routes::billing::router())
         .merge(routes::invoices::router())
+        .merge(routes::inventory::router())
+        .merge(routes::lifecycle::router())
+        .merge(routes::tokens::router())
         .merge(routes::metrics::router())
         .merge(crate::openapi::router())
         .fallback(|| async { ApiError::NotFound })

@@ -39,6 +39,10 @@ pub enum ApiError {
         /// What is wrong.
         message: String,
     },
+    /// `422`: an inventory change would leave the inventory invalid; every problem is listed in
+    /// the problem document's `problems` member.
+    #[error("the change has {} problem(s); nothing was written", .0.len())]
+    Invalid(engine::inventory::Problems),
     /// `507`: the disk is full; nothing of the request was stored.
     #[error("{0}")]
     InsufficientStorage(String),
@@ -68,6 +72,10 @@ pub struct Problem {
     /// For a bad line-protocol line: its 1-based number.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
+    /// For an invalid inventory change: every problem, with its path (`body.site`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub problems: Option<engine::inventory::Problems>,
 }
 
 impl ApiError {
@@ -84,6 +92,7 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
+            ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-inventory"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         }
@@ -103,6 +112,10 @@ impl IntoResponse for ApiError {
             detail: self.to_string(),
             line: match &self {
                 ApiError::BadLine { line, .. } => Some(*line),
+                _ => None,
+            },
+            problems: match &self {
+                ApiError::Invalid(p) => Some(p.clone()),
                 _ => None,
             },
         };
@@ -126,6 +139,33 @@ impl From<engine::invoicing::record::LedgerError> for ApiError {
             L::Credit(c) => ApiError::Unprocessable(c.to_string()),
             L::Id(e) => ApiError::Unprocessable(format!("identifier: {e}")),
             L::Query(_) | L::Corrupt(_) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<engine::catalog::CatalogError> for ApiError {
+    fn from(e: engine::catalog::CatalogError) -> Self {
+        use engine::catalog::CatalogError as C;
+        match e {
+            C::Concurrent { .. } => ApiError::Conflict(e.to_string()),
+            C::DuplicateToken(_) => ApiError::Conflict(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<engine::inventory::edit::EditError> for ApiError {
+    fn from(e: engine::inventory::edit::EditError) -> Self {
+        use engine::inventory::edit::EditError as E;
+        match e {
+            E::NotFound { .. } => ApiError::NotFound,
+            E::Invalid(p) => ApiError::Invalid(p),
+            E::Exists { .. } | E::NotPlanned(_) | E::NeverActive(_) | E::AlreadyRetired(_) | E::SameSite { .. } => {
+                ApiError::Conflict(e.to_string())
+            }
+            E::IdMismatch { .. } | E::MissingId | E::RetiredBeforeActive { .. } | E::MoveBeforeStay { .. } => {
+                ApiError::Unprocessable(e.to_string())
+            }
         }
     }
 }

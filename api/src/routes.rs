@@ -3,10 +3,13 @@
 pub mod billing;
 pub mod devices;
 pub mod health;
+pub mod inventory;
 pub mod invoices;
+pub mod lifecycle;
 pub mod live;
 pub mod metrics;
 pub mod query;
+pub mod tokens;
 pub mod usage;
 pub mod whoami;
 pub mod write;

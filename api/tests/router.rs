@@ -93,8 +93,16 @@ async fn health_needs_no_token() {
     assert_eq!((s, body), (StatusCode::OK, serde_json::json!({"status": "ready"})));
 }
 
-#[tokio::test]
-async fn devices_show_declared_resources_to_admins_only() {
+/// Tokens of an example-inventory router.
+struct Tokens {
+    admin: String,
+    admin_id: String,
+    billing: String,
+    acme: String,
+}
+
+/// A router over the contract's example inventory, with admin, billing and `acme` tokens.
+fn example_router() -> (axum::Router, Tokens) {
     use engine::inventory::{document, import, source};
     let mut catalog = SqliteCatalog::in_memory().unwrap();
     let now = Timestamp::from_secs(1_790_812_800);
@@ -103,13 +111,48 @@ async fn devices_show_declared_resources_to_admins_only() {
     let generation = catalog.generation().unwrap();
     catalog.apply(&plan, generation, "test", now).unwrap();
     let admin = access::generate(Role::Admin, None, now).unwrap();
+    let billing = access::generate(Role::Billing, None, now).unwrap();
     let cust = access::generate(Role::Customer(CustomerId::new("acme").unwrap()), None, now).unwrap();
-    catalog.insert_token(&admin.record).unwrap();
-    catalog.insert_token(&cust.record).unwrap();
-    let router = router(catalog, now);
+    for t in [&admin, &billing, &cust] {
+        catalog.insert_token(&t.record).unwrap();
+    }
+    let tokens = Tokens {
+        admin_id: admin.record.id.to_string(),
+        admin: admin.secret,
+        billing: billing.secret,
+        acme: cust.secret,
+    };
+    (router(catalog, now), tokens)
+}
 
+/// Sends `method path` with a JSON body; answers status, content type and the JSON body.
+async fn send(
+    router: &axum::Router,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: serde_json::Value,
+) -> (StatusCode, String, serde_json::Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let ctype = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    (status, ctype, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test]
+async fn devices_show_declared_resources_to_admins_only() {
+    let (router, t) = example_router();
+    let (admin, cust) = (&t.admin, &t.acme);
     // No collectors run in this router: the device is known, not polled, its declared outlet shown.
-    let (s, _, d) = get(&router, "/api/v1/devices/pdu-101a", Some(&admin.secret)).await;
+    let (s, _, d) = get(&router, "/api/v1/devices/pdu-101a", Some(admin)).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(d["kind"], "pdu");
     assert_eq!(d["polled"], false);
@@ -119,18 +162,18 @@ async fn devices_show_declared_resources_to_admins_only() {
         d["resources"],
         serde_json::json!([{"id": "pdu-101a/1", "kind": "outlet", "name": "srv-01-psu-a", "last": {}}])
     );
-    let (s, _, d) = get(&router, "/api/v1/devices/sw-core1", Some(&admin.secret)).await;
+    let (s, _, d) = get(&router, "/api/v1/devices/sw-core1", Some(admin)).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(d["kind"], "switch");
     assert_eq!(d["resources"][0]["id"], "sw-core1/Gi1/0/1");
-    let (s, _, list) = get(&router, "/api/v1/devices", Some(&admin.secret)).await;
+    let (s, _, list) = get(&router, "/api/v1/devices", Some(admin)).await;
     assert_eq!(s, StatusCode::OK);
     let ids: Vec<&str> = list["items"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["pdu-101a", "sw-core1"]);
 
-    assert_eq!(get(&router, "/api/v1/devices/pdu-9", Some(&admin.secret)).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(get(&router, "/api/v1/devices/pdu-101a", Some(&cust.secret)).await.0, StatusCode::FORBIDDEN);
-    assert_eq!(get(&router, "/api/v1/devices", Some(&cust.secret)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(get(&router, "/api/v1/devices/pdu-9", Some(admin)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(&router, "/api/v1/devices/pdu-101a", Some(cust)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(get(&router, "/api/v1/devices", Some(cust)).await.0, StatusCode::FORBIDDEN);
     assert_eq!(get(&router, "/api/v1/devices/pdu-101a", None).await.0, StatusCode::UNAUTHORIZED);
 }
 
@@ -150,11 +193,17 @@ async fn the_openapi_document_lists_every_operation() {
         .collect();
     ops.sort();
     let expected = [
+        "DELETE /api/v1/tokens/{id}",
+        "GET /api/v1/assets",
+        "GET /api/v1/assets/{id}",
         "GET /api/v1/audit",
         "GET /api/v1/billing-runs",
         "GET /api/v1/credit-notes/{id}",
+        "GET /api/v1/customers",
+        "GET /api/v1/customers/{id}",
         "GET /api/v1/customers/{id}/live",
         "GET /api/v1/customers/{id}/month-to-date",
+        "GET /api/v1/customers/{id}/resources",
         "GET /api/v1/customers/{id}/usage",
         "GET /api/v1/devices",
         "GET /api/v1/devices/{id}",
@@ -164,20 +213,59 @@ async fn the_openapi_document_lists_every_operation() {
         "GET /api/v1/invoices/{id}/lines/{n}/evidence",
         "GET /api/v1/invoices/{id}/pdf",
         "GET /api/v1/openapi.json",
+        "GET /api/v1/pdus",
+        "GET /api/v1/pdus/{id}",
         "GET /api/v1/ports/month-to-date",
+        "GET /api/v1/racks",
+        "GET /api/v1/racks/{id}",
+        "GET /api/v1/rate-plans",
+        "GET /api/v1/rate-plans/{id}",
         "GET /api/v1/reports/commitments",
+        "GET /api/v1/reports/reconciliation",
+        "GET /api/v1/services",
+        "GET /api/v1/services/{id}",
+        "GET /api/v1/sites",
+        "GET /api/v1/sites/{id}",
+        "GET /api/v1/switches",
+        "GET /api/v1/switches/{id}",
+        "GET /api/v1/tickets",
+        "GET /api/v1/tickets/{id}",
+        "GET /api/v1/tokens",
         "GET /api/v1/whoami",
         "GET /healthz",
         "GET /metrics",
         "GET /readyz",
+        "POST /api/v1/assets",
+        "POST /api/v1/assets/{id}/activate",
+        "POST /api/v1/assets/{id}/move",
+        "POST /api/v1/assets/{id}/retire",
         "POST /api/v1/billing-runs",
+        "POST /api/v1/customers",
         "POST /api/v1/invoices/{id}/credit-notes",
         "POST /api/v1/invoices/{id}/finalize",
         "POST /api/v1/invoices/{id}/payments",
         "POST /api/v1/invoices/{id}/send",
         "POST /api/v1/invoices/{id}/void",
+        "POST /api/v1/pdus",
         "POST /api/v1/query",
+        "POST /api/v1/racks",
+        "POST /api/v1/racks/{id}/move",
+        "POST /api/v1/rate-plans",
+        "POST /api/v1/services",
+        "POST /api/v1/sites",
+        "POST /api/v1/switches",
+        "POST /api/v1/tickets",
+        "POST /api/v1/tokens",
         "POST /api/v1/write",
+        "PUT /api/v1/assets/{id}",
+        "PUT /api/v1/customers/{id}",
+        "PUT /api/v1/pdus/{id}",
+        "PUT /api/v1/racks/{id}",
+        "PUT /api/v1/rate-plans/{id}",
+        "PUT /api/v1/services/{id}",
+        "PUT /api/v1/sites/{id}",
+        "PUT /api/v1/switches/{id}",
+        "PUT /api/v1/tickets/{id}",
     ];
     assert_eq!(ops, expected);
     // Errors are problem documents everywhere; tokens are bearer tokens.
@@ -206,4 +294,249 @@ async fn the_openapi_document_lists_every_operation() {
         doc["components"]["schemas"]["Status"]["enum"],
         serde_json::json!(["draft", "finalized", "sent", "paid", "void"])
     );
+}
+
+#[tokio::test]
+async fn inventory_objects_are_read_created_replaced_and_validated() {
+    use serde_json::json;
+    let (router, t) = example_router();
+    let (s, _, page) = get(&router, "/api/v1/sites", Some(&t.admin)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        page,
+        json!({"items": [{"id": "ams1", "name": "Amsterdam 1", "pue": "1.35", "grid_region": "NL"}], "next": null})
+    );
+
+    let fra = json!({"name": "Frankfurt 1", "pue": "1.4", "grid_region": "DE"});
+    let (s, _, site) = send(&router, "PUT", "/api/v1/sites/fra1", &t.admin, fra.clone()).await;
+    assert_eq!((s, site["id"].as_str()), (StatusCode::CREATED, Some("fra1")));
+    let (s, _, again) = send(&router, "PUT", "/api/v1/sites/fra1", &t.admin, fra).await;
+    assert_eq!((s, again), (StatusCode::OK, site));
+    let (s, _, p) =
+        send(&router, "POST", "/api/v1/sites", &t.admin, json!({"id": "ams1", "name": "x", "pue": "1.2"})).await;
+    assert_eq!(
+        (s, p["detail"].as_str()),
+        (StatusCode::CONFLICT, Some("sites 'ams1' exists already (PUT replaces an object)"))
+    );
+
+    // Every problem, with its path in the body; nothing written.
+    let bad = json!({"site": "nowhere", "power_budget_kw": "4", "colour": "red"});
+    let (s, ctype, p) = send(&router, "PUT", "/api/v1/racks/fra1-r1", &t.admin, bad).await;
+    assert_eq!((s, ctype.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "application/problem+json"));
+    assert_eq!(p["type"], "https://colometer.dev/problems/invalid-inventory");
+    assert_eq!(
+        p["problems"],
+        json!([{"path": "body.colour", "message": "unknown field (expected one of: id, site, power_budget_kw, customer, locations)"}])
+    );
+    let (s, _, p) =
+        send(&router, "PUT", "/api/v1/racks/fra1-r1", &t.admin, json!({"site": "nowhere", "power_budget_kw": "4"}))
+            .await;
+    assert_eq!(
+        (s, &p["problems"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!([{"path": "body.site", "message": "unknown site 'nowhere'"}]))
+    );
+    assert_eq!(get(&router, "/api/v1/racks/fra1-r1", Some(&t.admin)).await.0, StatusCode::NOT_FOUND);
+    let (s, _, p) =
+        send(&router, "PUT", "/api/v1/sites/fra1", &t.admin, json!({"id": "fra2", "name": "x", "pue": "1.2"})).await;
+    assert_eq!(
+        (s, p["detail"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("the body's id 'fra2' is not the path's 'fra1'"))
+    );
+
+    // Filters and cursor pages.
+    for id in ["fra1-r1", "fra1-r2", "fra1-r3"] {
+        let (s, _, _) =
+            send(&router, "POST", "/api/v1/racks", &t.admin, json!({"id": id, "site": "fra1", "power_budget_kw": "6"}))
+                .await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    let ids = |page: &serde_json::Value| -> Vec<String> {
+        page["items"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()).collect()
+    };
+    let (_, _, page) = get(&router, "/api/v1/racks?site=fra1&limit=2", Some(&t.billing)).await;
+    assert_eq!(
+        (ids(&page), page["next"].as_str()),
+        (vec!["fra1-r1".to_owned(), "fra1-r2".to_owned()], Some("fra1-r2"))
+    );
+    let (_, _, page) = get(&router, "/api/v1/racks?site=fra1&limit=2&cursor=fra1-r2", Some(&t.billing)).await;
+    assert_eq!((ids(&page), &page["next"]), (vec!["fra1-r3".to_owned()], &serde_json::Value::Null));
+    let (s, _, p) = get(&router, "/api/v1/racks?colour=red", Some(&t.admin)).await;
+    assert_eq!(
+        (s, p["detail"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unknown filter `colour` for racks (filters: cursor, limit, site, customer)"))
+    );
+    assert_eq!(get(&router, "/api/v1/racks?limit=0", Some(&t.admin)).await.0, StatusCode::BAD_REQUEST);
+
+    // Roles: billing edits the commercial side only; SNMP secrets never leave.
+    let (s, _, _) = send(&router, "PUT", "/api/v1/sites/x", &t.billing, json!({"name": "x", "pue": "1.2"})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let globex = json!({"name": "Globex", "currency": "EUR", "billing_timezone": "UTC", "tax_rate": "0.21"});
+    assert_eq!(send(&router, "PUT", "/api/v1/customers/globex", &t.billing, globex).await.0, StatusCode::CREATED);
+    let (_, _, pdu) = get(&router, "/api/v1/pdus/pdu-101a", Some(&t.billing)).await;
+    assert_eq!(pdu["snmp"]["community"], "(redacted)");
+    let mut edited = pdu.clone();
+    edited["interval"] = json!("30s");
+    let (s, _, pdu) = send(&router, "PUT", "/api/v1/pdus/pdu-101a", &t.admin, edited).await;
+    assert_eq!((s, &pdu["interval"], &pdu["snmp"]["community"]), (StatusCode::OK, &json!("30s"), &json!("(redacted)")));
+
+    // A customer sees its own objects only, and no plant.
+    let (_, _, page) = get(&router, "/api/v1/customers", Some(&t.acme)).await;
+    assert_eq!(ids(&page), ["acme"]);
+    let (_, _, page) = get(&router, "/api/v1/racks", Some(&t.acme)).await;
+    assert_eq!(ids(&page), ["ams1-r101"]);
+    assert_eq!(get(&router, "/api/v1/customers/globex", Some(&t.acme)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(&router, "/api/v1/sites/fra1", Some(&t.acme)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(&router, "/api/v1/pdus", Some(&t.acme)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(send(&router, "PUT", "/api/v1/customers/acme", &t.acme, json!({})).await.0, StatusCode::FORBIDDEN);
+
+    // Every write is audited with the token that made it.
+    let (_, _, audit) = get(&router, "/api/v1/audit", Some(&t.admin)).await;
+    assert_eq!(audit["chain"], "intact");
+    let last = audit["entries"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["actor"].as_str(), last["object"].as_str()),
+        (Some(t.admin_id.as_str()), Some("PUT /api/v1/pdus/pdu-101a"))
+    );
+}
+
+#[tokio::test]
+async fn asset_and_rack_lifecycle_actions() {
+    use serde_json::json;
+    let (router, t) = example_router();
+    let server = json!({"id": "srv-01", "kind": "server", "rack": "ams1-r101", "customer": "acme", "status": "active",
+        "active_from": "2026-10-01T00:00:00Z"});
+    assert_eq!(send(&router, "POST", "/api/v1/assets", &t.admin, server).await.0, StatusCode::CREATED);
+    let (s, _, p) =
+        send(&router, "POST", "/api/v1/assets/srv-01/retire", &t.admin, json!({"at": "2026-09-01T00:00:00Z"})).await;
+    assert_eq!(
+        (s, p["detail"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(
+                "asset 'srv-01' went into service at 2026-10-01T00:00:00Z; it cannot be retired before that (2026-09-01T00:00:00Z)"
+            )
+        )
+    );
+    let (s, _, a) =
+        send(&router, "POST", "/api/v1/assets/srv-01/retire", &t.admin, json!({"at": "2026-10-20T08:00:00Z"})).await;
+    assert_eq!(
+        (s, &a["status"], &a["retired_at"]),
+        (StatusCode::OK, &json!("retired"), &json!("2026-10-20T08:00:00Z"))
+    );
+    let (s, _, _) = send(&router, "POST", "/api/v1/assets/srv-01/retire", &t.admin, json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(
+        send(&router, "POST", "/api/v1/assets/srv-9/retire", &t.admin, json!({})).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&router, "POST", "/api/v1/assets/srv-01/retire", &t.billing, json!({})).await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    let (s, _, a) = send(&router, "POST", "/api/v1/assets/srv-01/move", &t.admin, json!({"site": "ams1"})).await;
+    assert_eq!((s, &a["site"], a.get("rack")), (StatusCode::OK, &json!("ams1"), None));
+    let (s, _, p) =
+        send(&router, "POST", "/api/v1/assets/srv-01/move", &t.admin, json!({"site": "ams1", "rack": "ams1-r101"}))
+            .await;
+    assert_eq!(
+        (s, p["detail"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("give exactly one of `rack` and `site`"))
+    );
+
+    let fra = json!({"name": "Frankfurt 1", "pue": "1.4", "grid_region": "DE"});
+    assert_eq!(send(&router, "PUT", "/api/v1/sites/fra1", &t.admin, fra).await.0, StatusCode::CREATED);
+    let (s, _, rack) = send(
+        &router,
+        "POST",
+        "/api/v1/racks/ams1-r101/move",
+        &t.admin,
+        json!({"site": "fra1", "at": "2026-10-10T00:00:00Z"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        rack["locations"],
+        json!([{"site": "ams1", "from": "1970-01-01T00:00:00Z", "to": "2026-10-10T00:00:00Z"},
+               {"site": "fra1", "from": "2026-10-10T00:00:00Z"}])
+    );
+
+    // What acme is billed for, and where it is now.
+    let (s, _, r) = get(&router, "/api/v1/customers/acme/resources", Some(&t.acme)).await;
+    assert_eq!(s, StatusCode::OK);
+    let summary: Vec<String> = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| format!("{} {} {} {}", i["kind"], i["resource"], i["site"], i["to"]))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            r#""rack" "ams1-r101" "fra1" null"#,
+            r#""outlet" "pdu-101a/1" "fra1" "2026-10-15T12:00:00Z""#,
+            r#""port" "sw-core1/Gi1/0/1" "ams1" null"#,
+        ]
+    );
+    assert_eq!(get(&router, "/api/v1/customers/globex/resources", Some(&t.acme)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(&router, "/api/v1/customers/globex/resources", Some(&t.admin)).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn tokens_are_managed_over_http() {
+    use serde_json::json;
+    let (router, t) = example_router();
+    let (s, _, created) = send(
+        &router,
+        "POST",
+        "/api/v1/tokens",
+        &t.admin,
+        json!({"role": "customer", "customer": "acme", "label": "acme scripts"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!((secret.len(), &created["role"], &created["customer"]), (69, &json!("customer"), &json!("acme")));
+    let (_, _, me) = get(&router, "/api/v1/whoami", Some(&secret)).await;
+    assert_eq!(me["customer"], "acme");
+    let (_, _, list) = get(&router, "/api/v1/tokens", Some(&t.admin)).await;
+    let listed = list.as_array().unwrap().iter().find(|x| x["id"] == id.as_str()).unwrap();
+    assert_eq!((listed.get("secret"), &listed["label"]), (None, &json!("acme scripts")));
+
+    let (s, _, p) =
+        send(&router, "POST", "/api/v1/tokens", &t.admin, json!({"role": "customer", "customer": "nobody"})).await;
+    assert_eq!((s, p["detail"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("unknown customer 'nobody'")));
+    assert_eq!(
+        send(&router, "POST", "/api/v1/tokens", &t.admin, json!({"role": "root"})).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        send(&router, "POST", "/api/v1/tokens", &t.billing, json!({"role": "admin"})).await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    let path = format!("/api/v1/tokens/{id}");
+    assert_eq!(send(&router, "DELETE", &path, &t.admin, json!(null)).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(get(&router, "/api/v1/whoami", Some(&secret)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(send(&router, "DELETE", &path, &t.admin, json!(null)).await.0, StatusCode::NOT_FOUND);
+    let (_, _, audit) = get(&router, "/api/v1/audit", Some(&t.admin)).await;
+    let last = audit["entries"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (&last["action"], last["actor"].as_str(), last["object"].as_str()),
+        (&json!("token.revoke"), Some(t.admin_id.as_str()), Some(id.as_str()))
+    );
+}
+
+#[tokio::test]
+async fn reconciliation_over_http() {
+    let (router, t) = example_router();
+    let (s, _, r) = get(&router, "/api/v1/reports/reconciliation?at=2026-10-20T00:00:00Z", Some(&t.billing)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(r, serde_json::json!({"at": "2026-10-20T00:00:00Z", "findings": []}));
+    assert_eq!(
+        get(&router, "/api/v1/reports/reconciliation?at=yesterday", Some(&t.admin)).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(get(&router, "/api/v1/reports/reconciliation", Some(&t.acme)).await.0, StatusCode::FORBIDDEN);
 }

@@ -69,6 +69,9 @@ pub enum CatalogError {
     DuplicateToken(TokenId),
 }
 
+/// The audit log's actor for changes made on the command line (API changes name their token).
+pub const CLI_ACTOR: &str = "cli";
+
 /// One recorded import.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ImportRecord {
@@ -91,15 +94,34 @@ pub trait Catalog {
     fn generation(&self) -> Result<i64, CatalogError>;
     /// Writes a validated plan atomically, if the inventory is still at `generation` (else
     /// [`CatalogError::Concurrent`]: plan again). A plan without changes writes nothing at all.
-    fn apply(&mut self, plan: &ImportPlan, generation: i64, source: &str, at: Timestamp) -> Result<(), CatalogError>;
+    fn apply(&mut self, plan: &ImportPlan, generation: i64, source: &str, at: Timestamp) -> Result<(), CatalogError> {
+        self.apply_as(plan, generation, source, CLI_ACTOR, at)
+    }
+    /// [`Catalog::apply`], audited as done by `actor` (an API token's ID).
+    fn apply_as(
+        &mut self,
+        plan: &ImportPlan,
+        generation: i64,
+        source: &str,
+        actor: &str,
+        at: Timestamp,
+    ) -> Result<(), CatalogError>;
     /// Past imports, newest first.
     fn imports(&self) -> Result<Vec<ImportRecord>, CatalogError>;
     /// Stores a new token.
-    fn insert_token(&mut self, token: &TokenRecord) -> Result<(), CatalogError>;
+    fn insert_token(&mut self, token: &TokenRecord) -> Result<(), CatalogError> {
+        self.insert_token_as(token, CLI_ACTOR)
+    }
+    /// [`Catalog::insert_token`], audited as done by `actor`.
+    fn insert_token_as(&mut self, token: &TokenRecord, actor: &str) -> Result<(), CatalogError>;
     /// The live (not revoked) token with this hash.
     fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, CatalogError>;
     /// Every token, revoked ones included.
     fn tokens(&self) -> Result<Vec<TokenRecord>, CatalogError>;
     /// Revokes a token; `false` if there is no such live token.
-    fn revoke_token(&mut self, id: &TokenId, at: Timestamp) -> Result<bool, CatalogError>;
+    fn revoke_token(&mut self, id: &TokenId, at: Timestamp) -> Result<bool, CatalogError> {
+        self.revoke_token_as(id, CLI_ACTOR, at)
+    }
+    /// [`Catalog::revoke_token`], audited as done by `actor`.
+    fn revoke_token_as(&mut self, id: &TokenId, actor: &str, at: Timestamp) -> Result<bool, CatalogError>;
 }

@@ -8,9 +8,11 @@
 
 pub mod csv;
 pub mod document;
+pub mod edit;
 pub mod effective;
 pub mod import;
 pub mod reader;
+pub mod scope;
 pub mod source;
 pub mod sql;
 pub mod validate;

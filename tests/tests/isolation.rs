@@ -65,6 +65,7 @@ async fn every_endpoint_refuses_the_wrong_caller() {
 
     const READ_CUSTOMER: &[Who] = &[Admin, Billing, Owner];
     const STAFF: &[Who] = &[Admin, Billing];
+    const ANY_READER: &[Who] = &[Admin, Billing, Owner, Other];
     let cases = [
         case("GET", "/api/v1/whoami", None, &[Admin, Billing, Ingest, Owner, Other]),
         case("GET", "/api/v1/customers/acme/usage?period=2026-10", None, READ_CUSTOMER),
@@ -96,10 +97,39 @@ async fn every_endpoint_refuses_the_wrong_caller() {
         ),
         case("POST", "/api/v1/invoices/acme.2026-10/payments", Some(json!({"amount": "1.00"})), STAFF),
         case("POST", "/api/v1/write", None, &[Admin, Ingest]),
+        // The inventory: a customer reads its own objects (lists are filtered to them), never
+        // another's, never the plant.
+        case("GET", "/api/v1/customers/acme", None, READ_CUSTOMER),
+        case("GET", "/api/v1/customers/acme/resources", None, READ_CUSTOMER),
+        case("GET", "/api/v1/services/svc-acme-1", None, READ_CUSTOMER),
+        case("GET", "/api/v1/racks/ams1-r101", None, READ_CUSTOMER),
+        case("GET", "/api/v1/rate-plans/colo-std", None, READ_CUSTOMER),
+        case("GET", "/api/v1/sites/ams1", None, READ_CUSTOMER),
+        case("GET", "/api/v1/customers", None, ANY_READER),
+        case("GET", "/api/v1/services", None, ANY_READER),
+        case("GET", "/api/v1/racks", None, ANY_READER),
+        case("GET", "/api/v1/sites", None, ANY_READER),
+        case("GET", "/api/v1/assets", None, ANY_READER),
+        case("GET", "/api/v1/tickets", None, ANY_READER),
+        case("GET", "/api/v1/rate-plans", None, ANY_READER),
+        case("GET", "/api/v1/pdus", None, STAFF),
+        case("GET", "/api/v1/pdus/pdu-101a", None, STAFF),
+        case("GET", "/api/v1/switches", None, STAFF),
+        case("GET", "/api/v1/switches/sw-core1", None, STAFF),
+        case("GET", "/api/v1/reports/reconciliation", None, STAFF),
+        case("GET", "/api/v1/tokens", None, &[Admin]),
+        case("PUT", "/api/v1/sites/ams1", Some(json!({"name": "x", "pue": "1.2"})), &[Admin]),
+        case("PUT", "/api/v1/customers/acme", Some(json!({"name": "x"})), STAFF),
+        case("POST", "/api/v1/tickets", Some(json!({"id": "t-1"})), STAFF),
+        case("POST", "/api/v1/racks", Some(json!({"id": "r-1"})), &[Admin]),
+        case("POST", "/api/v1/assets/srv-1/retire", None, &[Admin]),
+        case("POST", "/api/v1/racks/ams1-r101/move", Some(json!({"site": "ams1"})), &[Admin]),
+        case("POST", "/api/v1/tokens", Some(json!({"role": "admin"})), &[Admin]),
+        case("DELETE", "/api/v1/tokens/tok-000000000000", None, &[Admin]),
     ];
     let send = |method: &str, path: &str, who: Option<Who>, body: Option<Value>| {
         let url = format!("{}{path}", server.url);
-        let mut req = if method == "GET" { http.get(url) } else { http.post(url) };
+        let mut req = http.request(method.parse().unwrap(), url);
         if let Some(w) = who {
             req = req.bearer_auth(token(w));
         }
@@ -115,7 +145,7 @@ async fn every_endpoint_refuses_the_wrong_caller() {
         assert_eq!(send(c.method, c.path, None, c.body.clone()).await, 401, "{} {} without a token", c.method, c.path);
         for who in [Admin, Billing, Ingest, Owner, Other] {
             let expected = if c.allowed.contains(&who) {
-                if c.method == "POST" {
+                if c.method != "GET" {
                     continue;
                 }
                 200
@@ -130,7 +160,12 @@ async fn every_endpoint_refuses_the_wrong_caller() {
         }
     }
     // Objects that do not exist answer as another customer's do.
-    for path in ["/api/v1/invoices/nobody.2026-10", "/api/v1/customers/nobody/usage?period=2026-10"] {
+    for path in [
+        "/api/v1/invoices/nobody.2026-10",
+        "/api/v1/customers/nobody/usage?period=2026-10",
+        "/api/v1/customers/nobody",
+        "/api/v1/customers/nobody/resources",
+    ] {
         assert_eq!(send("GET", path, Some(Owner), None).await, 404, "{path}");
         assert_eq!(send("GET", path, Some(Billing), None).await, 404, "{path}");
     }
@@ -145,6 +180,6 @@ async fn every_endpoint_refuses_the_wrong_caller() {
         .await
         .unwrap();
     assert_eq!(list, json!({"items": [], "next": null}));
-    // 23 endpoints x 5 callers, less the 16 allowed changes not made.
-    assert_eq!(checked, 99);
+    // 50 endpoints x 5 callers, less the 26 allowed changes not made.
+    assert_eq!(checked, 224);
 }

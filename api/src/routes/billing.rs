@@ -6,6 +6,8 @@
 //! - `GET /api/v1/audit` (admin): the audit log and whether its hash chain holds.
 //! - `GET /api/v1/reports/commitments?period=` (admin, billing): committed against used per
 //!   service, stranded capacity per rack.
+//! - `GET /api/v1/reports/reconciliation?at=` (admin, billing): where inventory and billing
+//!   disagree as of `at` (default now), as `colometer reconcile --json`.
 
 use std::sync::Arc;
 
@@ -32,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/billing-runs", get(list).post(create))
         .route("/api/v1/audit", get(audit_log))
         .route("/api/v1/reports/commitments", get(commitments))
+        .route("/api/v1/reports/reconciliation", get(reconciliation))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -111,6 +114,29 @@ async fn commitments(
     .map_err(|e| ApiError::Internal(format!("report task failed: {e}")))?
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(report))
+}
+
+#[derive(Debug, Deserialize)]
+struct AtParam {
+    at: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/reconciliation", tag = "billing",
+    params(("at" = Option<String>, Query, description = "RFC 3339; now when absent", example = "2026-10-20T00:00:00Z")),
+    responses((status = 200, description = "`{\"at\", \"findings\": [{check, subject, customer, detail}]}`", body = Object)))]
+async fn reconciliation(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryParams(p): QueryParams<AtParam>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(&[Allow::Admin, Allow::Billing])?;
+    let at = match p.at {
+        Some(s) => engine::time::Timestamp::parse(&s).map_err(|e| ApiError::BadRequest(format!("at: {e}")))?,
+        None => state.clock.now(),
+    };
+    let derived = state.derived().await?;
+    let findings = engine::reconcile::reconcile(&derived.inventory, at);
+    Ok(Json(serde_json::json!({"at": at, "findings": findings})))
 }
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "billing", responses((status = 200, description = "The hash-chained audit log and whether the chain is intact (admin)", body = Object)))]

@@ -119,7 +119,14 @@ impl Catalog for SqliteCatalog {
         Ok(self.conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM imports", [], |r| r.get(0))?)
     }
 
-    fn apply(&mut self, plan: &ImportPlan, generation: i64, source: &str, at: Timestamp) -> Result<(), CatalogError> {
+    fn apply_as(
+        &mut self,
+        plan: &ImportPlan,
+        generation: i64,
+        source: &str,
+        actor: &str,
+        at: Timestamp,
+    ) -> Result<(), CatalogError> {
         if plan.changes.is_empty() {
             return Ok(());
         }
@@ -167,7 +174,7 @@ impl Catalog for SqliteCatalog {
                 })
                 .collect();
             let detail = serde_json::json!({"created": created, "updated": updated, "objects": changed});
-            ledger::append_audit(&tx, at, "cli", "inventory.import", source, &detail.to_string())?;
+            ledger::append_audit(&tx, at, actor, "inventory.import", source, &detail.to_string())?;
         }
         tx.commit()?;
         Ok(())
@@ -186,7 +193,7 @@ impl Catalog for SqliteCatalog {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn insert_token(&mut self, t: &TokenRecord) -> Result<(), CatalogError> {
+    fn insert_token_as(&mut self, t: &TokenRecord, actor: &str) -> Result<(), CatalogError> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let r = tx.execute(
             &format!("INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
@@ -207,7 +214,7 @@ impl Catalog for SqliteCatalog {
             other => other.map(drop)?,
         }
         let detail = serde_json::json!({"role": t.role.name(), "customer": t.role.customer(), "label": t.label});
-        ledger::append_audit(&tx, t.created_at, "cli", "token.create", t.id.as_str(), &detail.to_string())?;
+        ledger::append_audit(&tx, t.created_at, actor, "token.create", t.id.as_str(), &detail.to_string())?;
         tx.commit()?;
         Ok(())
     }
@@ -230,14 +237,14 @@ impl Catalog for SqliteCatalog {
         rows.into_iter().map(token_from_row).collect()
     }
 
-    fn revoke_token(&mut self, id: &TokenId, at: Timestamp) -> Result<bool, CatalogError> {
+    fn revoke_token_as(&mut self, id: &TokenId, actor: &str, at: Timestamp) -> Result<bool, CatalogError> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let n = tx.execute(
             "UPDATE tokens SET revoked_ns = ?2 WHERE id = ?1 AND revoked_ns IS NULL",
             params![id.as_str(), at.as_nanos()],
         )?;
         if n == 1 {
-            ledger::append_audit(&tx, at, "cli", "token.revoke", id.as_str(), "{}")?;
+            ledger::append_audit(&tx, at, actor, "token.revoke", id.as_str(), "{}")?;
         }
         tx.commit()?;
         Ok(n == 1)

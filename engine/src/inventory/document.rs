@@ -94,4 +94,4 @@ fn declared_id(kind: Kind, v: &Value) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
