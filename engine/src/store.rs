@@ -53,6 +53,9 @@ pub struct StoreConfig {
     pub queue_depth: usize,
     /// Segments of one partition that trigger their compaction into one.
     pub compact_after_segments: usize,
+    /// How long after its end a UTC day is cold: its hourly segments are then merged into day
+    /// segments (late readings for it still land, in a new hourly segment merged in next time).
+    pub cold_after: Duration,
 }
 
 impl Default for StoreConfig {
@@ -64,6 +67,7 @@ impl Default for StoreConfig {
             retention: Duration::from_secs(400 * 86_400),
             queue_depth: 256,
             compact_after_segments: 4,
+            cold_after: Duration::from_secs(2 * 3600),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The flusher thread: checkpoints (buffer → segments → registry snapshot → manifest → WAL
-//! deletion), compaction of a partition's small segments into one, and retention. Files a new
+//! deletion), compaction (a partition's small segments into one; a cold day's hourly segments
+//! into day segments), and retention. Files a new
 //! manifest no longer lists are deleted after a grace period, so queries that started on the
 //! previous manifest can finish.
 
@@ -14,11 +15,27 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use super::buffer::{Rows, ScanFilter};
 use super::manifest::Manifest;
 use super::segment::{self, SegmentMeta};
+use super::series_set::SeriesSet;
 use super::writer::Command;
 use super::{Shared, StoreError, wal};
 
 /// How long a dropped segment file stays on disk for queries still reading it.
 const DELETE_GRACE: Duration = Duration::from_secs(120);
+
+/// A UTC day, ns.
+const DAY_NS: i64 = 86_400 * 1_000_000_000;
+
+/// How often maintenance (retention, compaction) runs between checkpoints.
+const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
+
+/// Segments compacted together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Group {
+    /// The segments of one partition whose day is not cold yet.
+    Hot(i64),
+    /// The segments of one cold day.
+    Cold(i64),
+}
 
 /// What the flusher is asked to do.
 pub enum Signal {
@@ -36,6 +53,7 @@ struct Flusher {
     shared: Arc<Shared>,
     writer: Sender<Command>,
     last_checkpoint: Instant,
+    last_maintenance: Instant,
     graveyard: Vec<(std::path::PathBuf, Instant)>,
 }
 
@@ -45,7 +63,8 @@ pub(crate) fn spawn(
     writer: Sender<Command>,
     rx: Receiver<Signal>,
 ) -> std::io::Result<JoinHandle<()>> {
-    let mut f = Flusher { shared, writer, last_checkpoint: Instant::now(), graveyard: Vec::new() };
+    let now = Instant::now();
+    let mut f = Flusher { shared, writer, last_checkpoint: now, last_maintenance: now, graveyard: Vec::new() };
     std::thread::Builder::new().name("colometer-flush".into()).spawn(move || f.run(rx))
 }
 
@@ -67,6 +86,8 @@ impl Flusher {
                 Err(RecvTimeoutError::Timeout) => {
                     if self.last_checkpoint.elapsed() >= self.shared.cfg.checkpoint_interval {
                         self.checkpoint().and_then(|()| self.maintain())
+                    } else if self.last_maintenance.elapsed() >= MAINTAIN_EVERY {
+                        self.maintain()
                     } else {
                         Ok(())
                     }
@@ -127,6 +148,7 @@ impl Flusher {
 
     /// Compaction and retention.
     fn maintain(&mut self) -> Result<(), StoreError> {
+        self.last_maintenance = Instant::now();
         self.retain()?;
         self.compact()
     }
@@ -149,34 +171,83 @@ impl Flusher {
         Ok(())
     }
 
-    /// Merges the segments of every partition that has too many into one, physically applying
-    /// last-write-wins.
+    /// Merges segments, physically applying last-write-wins:
+    /// - a hot partition (its day not yet cold) with `compact_after_segments` or more segments
+    ///   into one;
+    /// - a cold day (ended `cold_after` ago) still held in hourly segments into day segments,
+    ///   each a range of series, so that a one-series month reads about 31 row groups rather
+    ///   than one per hour. A day is merged in series-range chunks of about `max_buffered_rows`
+    ///   rows, so compaction holds no more rows in memory than the buffers may.
     fn compact(&mut self) -> Result<(), StoreError> {
         let manifest = (*self.shared.state_read().manifest).clone();
-        let mut by_partition: BTreeMap<i64, Vec<SegmentMeta>> = BTreeMap::new();
+        let now = self.shared.clock.now().as_nanos();
+        let cold_after = i64::try_from(self.shared.cfg.cold_after.as_nanos()).unwrap_or(i64::MAX);
+        let mut groups: BTreeMap<Group, Vec<SegmentMeta>> = BTreeMap::new();
         for s in &manifest.segments {
-            by_partition.entry(s.partition).or_default().push(s.clone());
+            let day = s.partition.div_euclid(DAY_NS) * DAY_NS;
+            let key = if day.saturating_add(DAY_NS).saturating_add(cold_after) <= now {
+                Group::Cold(day)
+            } else {
+                Group::Hot(s.partition)
+            };
+            groups.entry(key).or_default().push(s.clone());
         }
-        let dir = self.shared.segments_dir();
-        for (partition, segs) in by_partition {
-            if segs.len() < self.shared.cfg.compact_after_segments.max(2) {
-                continue;
+        for (group, segs) in groups {
+            match group {
+                Group::Hot(partition) if segs.len() >= self.shared.cfg.compact_after_segments.max(2) => {
+                    self.merge(&segs, partition, 1, false)?;
+                }
+                Group::Cold(day) if segs.len() >= 2 && segs.iter().any(|s| !s.cold) => {
+                    let rows: u64 = segs.iter().map(|s| s.rows).sum();
+                    let chunks = rows.div_ceil(self.shared.cfg.max_buffered_rows.max(1) as u64).max(1);
+                    self.merge(&segs, day, chunks, true)?;
+                }
+                _ => {}
             }
+        }
+        Ok(())
+    }
+
+    /// Replaces `segs` by their rows merged into segments of `partition`, one per series range
+    /// of `chunks` equal ranges, committed in one manifest.
+    fn merge(&mut self, segs: &[SegmentMeta], partition: i64, chunks: u64, cold: bool) -> Result<(), StoreError> {
+        let dir = self.shared.segments_dir();
+        let lo = segs.iter().map(|s| s.min_series).min().unwrap_or(0);
+        let hi = segs.iter().map(|s| s.max_series).max().unwrap_or(0);
+        let width = (u64::from(hi - lo) + 1).div_ceil(chunks);
+        let mut next = (*self.shared.state_read().manifest).clone();
+        let mut written = Vec::new();
+        for c in 0..chunks {
+            let first = u64::from(lo) + c * width;
+            if first > u64::from(hi) {
+                break;
+            }
+            let last = (first + width - 1).min(u64::from(hi));
+            let series = (chunks > 1).then(|| {
+                // Both bounds are within [lo, hi], so within u32.
+                let range = (first as u32)..=(last as u32);
+                Arc::new(range.collect::<SeriesSet>())
+            });
+            let filter = ScanFilter { series, from: None, to: None };
             let mut rows = Rows::default();
-            for s in &segs {
-                rows.append(self.shared.reader.read(&dir, s, &ScanFilter::default())?);
+            for s in segs {
+                rows.append(self.shared.reader.read(&dir, s, &filter)?);
             }
             let rows = rows.sorted_unique();
-            let mut next = (*self.shared.state_read().manifest).clone();
+            if rows.is_empty() {
+                continue;
+            }
             let file = format!("{:012}.parquet", next.next_segment);
             next.next_segment += 1;
-            let merged = segment::write(&dir, &file, partition, &rows)?;
-            next.segments.retain(|s| !segs.iter().any(|o| o.file == s.file));
-            next.segments.push(merged);
-            self.commit(next)?;
-            self.shared.metrics.compactions.fetch_add(1, Ordering::Relaxed);
-            self.doom(&segs);
+            let mut meta = segment::write(&dir, &file, partition, &rows)?;
+            meta.cold = cold;
+            written.push(meta);
         }
+        next.segments.retain(|s| !segs.iter().any(|o| o.file == s.file));
+        next.segments.extend(written);
+        self.commit(next)?;
+        self.shared.metrics.compactions.fetch_add(1, Ordering::Relaxed);
+        self.doom(segs);
         Ok(())
     }
 

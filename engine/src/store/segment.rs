@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::Statistics;
@@ -49,6 +49,10 @@ pub struct SegmentMeta {
     pub row_groups: Vec<RangeCheck>,
     /// Largest commit sequence number in it.
     pub max_seq: u64,
+    /// A day segment of a cold day (compacted from its hourly segments; `partition` is the
+    /// day's start). Absent in manifests written before day segments existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cold: bool,
 }
 
 /// A checksummed byte range of a segment file.
@@ -159,6 +163,7 @@ pub fn write(dir: &Path, file: &str, partition: i64, rows: &Rows) -> Result<Segm
         footer,
         row_groups,
         max_seq: rows.seq.iter().copied().max().unwrap_or(0),
+        cold: false,
     })
 }
 
@@ -187,11 +192,18 @@ fn range_checks(path: &Path) -> Result<(RangeCheck, Vec<RangeCheck>), SegmentErr
     Ok((check(data_end, bytes.len() as u64), groups))
 }
 
-/// Reads segments, verifying the checksum of every byte range it decodes.
+/// Footers kept decoded at most; beyond it the cache starts over (a segment's name is never
+/// reused, so an entry never goes stale, it only outlives its file).
+const MAX_CACHED_FOOTERS: usize = 16_384;
+
+/// Reads segments, verifying the checksum of every byte range it decodes: a footer the first
+/// time this process reads it (it is kept decoded from then on, so a month's scan does not parse
+/// hundreds of footers per request), a row group every time it is decoded.
 #[derive(Debug, Default)]
 pub struct SegmentReader {
     /// Bytes read to verify footers and row groups (a measure of what queries read).
     pub verified_bytes: std::sync::atomic::AtomicU64,
+    footers: std::sync::Mutex<std::collections::HashMap<String, ArrowReaderMetadata>>,
 }
 
 fn stat_range_i64(s: Option<&Statistics>) -> Option<(i64, i64)> {
@@ -222,17 +234,35 @@ impl SegmentReader {
         Ok(())
     }
 
+    /// The decoded footer of `meta`'s file, verified and decoded on first use.
+    fn footer(&self, file: &File, path: &Path, meta: &SegmentMeta) -> Result<ArrowReaderMetadata, SegmentError> {
+        let cached = self.footers.lock().ok().and_then(|c| c.get(&meta.file).cloned());
+        if let Some(footer) = cached {
+            return Ok(footer);
+        }
+        self.verify(file, path, "the footer".into(), &meta.footer)?;
+        let footer = ArrowReaderMetadata::load(file, ArrowReaderOptions::default())
+            .map_err(|source| SegmentError::Parquet { path: path.to_owned(), source })?;
+        if let Ok(mut cache) = self.footers.lock() {
+            if cache.len() >= MAX_CACHED_FOOTERS {
+                cache.clear();
+            }
+            cache.insert(meta.file.clone(), footer.clone());
+        }
+        Ok(footer)
+    }
+
     /// The rows of a segment passing `filter`; row groups are pruned by their statistics, and
     /// the footer and every row group decoded are verified first.
     pub fn read(&self, dir: &Path, meta: &SegmentMeta, filter: &ScanFilter) -> Result<Rows, SegmentError> {
         let path = dir.join(&meta.file);
         let pq = |source| SegmentError::Parquet { path: path.clone(), source };
         let file = File::open(&path).map_err(|source| SegmentError::Io { path: path.clone(), source })?;
-        self.verify(&file, &path, "the footer".into(), &meta.footer)?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(
+        let footer = self.footer(&file, &path, meta)?;
+        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
             file.try_clone().map_err(|source| SegmentError::Io { path: path.clone(), source })?,
-        )
-        .map_err(pq)?;
+            footer,
+        );
         let groups: Vec<usize> = builder
             .metadata()
             .row_groups()

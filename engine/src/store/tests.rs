@@ -88,6 +88,48 @@ fn checkpoint_moves_data_to_segments_and_truncates_the_wal() {
 }
 
 #[test]
+fn a_cold_day_is_merged_into_day_segments_by_series_range() {
+    let dir = tempfile::tempdir().unwrap();
+    // At most 50 rows per merge: the day's 144 rows go in 3 series ranges of 2 ports each.
+    let cfg = StoreConfig { max_buffered_rows: 50, ..StoreConfig::default() };
+    let (s, _) = Store::open(dir.path(), cfg, Arc::new(FixedClock::new(Timestamp::from_secs(1_800_000_000)))).unwrap();
+    // Three days before the clock's day: 6 ports x 24 hours, one hourly segment per hour.
+    const DAY: i64 = -284_400; // 1_799_712_000 - BASE: a UTC midnight
+    let mut day = Vec::new();
+    for h in 0..24 {
+        for p in 0..6 {
+            day.push(r(&format!("p{p}"), DAY + h * 3600 + 60, (h * 10 + p) as u64));
+        }
+    }
+    s.write(day).unwrap();
+    s.write(vec![r("p0", 0, 1)]).unwrap(); // today: hot, left alone
+    s.checkpoint().unwrap();
+    assert_eq!(s.manifest().segments.len(), 25);
+    let before = all(&s);
+    s.maintain().unwrap();
+    let m = s.manifest();
+    let cold: Vec<(u32, u32, u64)> =
+        m.segments.iter().filter(|x| x.cold).map(|x| (x.min_series, x.max_series, x.rows)).collect();
+    assert_eq!(cold, [(0, 1, 48), (2, 3, 48), (4, 5, 48)]);
+    assert!(m.segments.iter().filter(|x| x.cold).all(|x| x.partition == (BASE + DAY) * 1_000_000_000));
+    assert_eq!(m.segments.len(), 4, "the hot segment stays as it was");
+    assert_eq!(all(&s), before);
+    s.maintain().unwrap();
+    assert_eq!(s.metrics().compactions.load(Ordering::Relaxed), 1, "a merged day is not merged again");
+
+    // A late rewrite into the cold day: merged in next time, and it wins.
+    s.write(vec![r("p3", DAY + 5 * 3600 + 60, 999)]).unwrap();
+    s.checkpoint().unwrap();
+    s.maintain().unwrap();
+    assert_eq!(s.metrics().compactions.load(Ordering::Relaxed), 2);
+    let cold = s.manifest().segments.iter().filter(|x| x.cold).count();
+    assert_eq!((cold, s.manifest().segments.len()), (3, 4));
+    let late = all(&s).into_iter().find(|&(series, ts, _)| series == 3 && ts == t(DAY + 5 * 3600 + 60)).unwrap();
+    assert_eq!(late.2, 999_000_000_000);
+    assert_eq!(all(&s).len(), before.len());
+}
+
+#[test]
 fn retention_drops_only_old_segments() {
     let dir = tempfile::tempdir().unwrap();
     let now = Timestamp::from_secs(1_800_000_000);
