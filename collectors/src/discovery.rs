@@ -276,7 +276,7 @@ async fn table_resources(walks: &mut Walks<'_>, table: &Table) -> Result<Vec<(Re
                 digits: u32::try_from(digits.min(9)).unwrap_or(0),
             });
         }
-        if cells.iter().all(|c| c.metric == Metric::Discontinuity) {
+        if cells.iter().all(|c| matches!(c.metric, Metric::Discontinuity | Metric::OperStatus)) {
             continue;
         }
         out.push((Resource { id, role: table.role, name, alias, speed_mbps, oper_up, row: index }, cells));

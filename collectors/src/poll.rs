@@ -35,13 +35,20 @@ pub struct Cycle {
 
 /// Interned metric names (every reading of a metric shares one string).
 #[derive(Debug, Clone)]
-pub struct MetricNames([Arc<str>; 5]);
+pub struct MetricNames([Arc<str>; 6]);
 
 impl Default for MetricNames {
     fn default() -> Self {
         Self(
-            [Metric::InOctets, Metric::OutOctets, Metric::PowerW, Metric::EnergyWh, Metric::Discontinuity]
-                .map(|m| Arc::from(m.name())),
+            [
+                Metric::InOctets,
+                Metric::OutOctets,
+                Metric::PowerW,
+                Metric::EnergyWh,
+                Metric::Discontinuity,
+                Metric::OperStatus,
+            ]
+            .map(|m| Arc::from(m.name())),
         )
     }
 }
@@ -54,6 +61,7 @@ impl MetricNames {
             Metric::PowerW => 2,
             Metric::EnergyWh => 3,
             Metric::Discontinuity => 4,
+            Metric::OperStatus => 5,
         };
         Arc::clone(&self.0[i])
     }

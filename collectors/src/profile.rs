@@ -59,6 +59,9 @@ pub enum Metric {
     EnergyWh,
     /// ifCounterDiscontinuityTime (TimeTicks): stored as the sample's discontinuity marker.
     Discontinuity,
+    /// ifOperStatus (1 up, 2 down, … 7 lowerLayerDown), stored as reported: port-level SLA
+    /// outages are read from it.
+    OperStatus,
 }
 
 impl Metric {
@@ -70,6 +73,7 @@ impl Metric {
             Self::PowerW => "power_w",
             Self::EnergyWh => "energy_wh",
             Self::Discontinuity => "discontinuity",
+            Self::OperStatus => "oper_status",
         }
     }
 

@@ -50,12 +50,18 @@ async fn switch_and_pdu_discovered_and_polled_exactly() {
     assert_eq!(&*layout.resources[4].id, "Ethernet5");
     assert_eq!(layout.resources[4].speed_mbps, Some(10_000));
     assert_eq!(layout.resources[4].alias.as_deref(), Some("customer port 5"));
-    assert_eq!(layout.cells.len(), 96);
+    assert_eq!(layout.cells.len(), 144, "in, out and oper status per port");
     let plan = Plan::new(&layout, 40);
-    assert_eq!(plan.requests(), 3);
+    assert_eq!(plan.requests(), 4);
     let mut last = Vec::new();
     let c = poll::run(&mut s, &sw.id, &layout, &plan, &names, clock.as_ref(), &mut last).await.unwrap();
-    assert_eq!(c.readings.len(), 96);
+    assert_eq!(c.readings.len(), 144);
+    let down = (1..=48).filter(|&p| sw.oper_status(p) == 2).count();
+    assert!(down > 0 && down < 48, "the fleet has ports down and up: {down}");
+    for port in 1..=48u32 {
+        let res = format!("Ethernet{port}");
+        assert_eq!(value(&c.readings, &res, "oper_status"), Some(Value::from_u64(u64::from(sw.oper_status(port)))));
+    }
     for port in [1u32, 5, 48] {
         let res = format!("Ethernet{port}");
         assert_eq!(value(&c.readings, &res, "in_octets"), Some(Value::from_u64(sw.octets(&shape, port, 0, t_ms))));

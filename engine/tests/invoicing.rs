@@ -15,7 +15,9 @@
 //!   to 06:00 (a gap; the counter delta across it still counts).
 //! - switch sw1, port Gi1: in 10 Mbps, out 20 Mbps, out 40 Mbps Oct 12 00:00 to Oct 15 00:00 (3
 //!   days: more than the 5% the 95th discards). Unreachable Nov 5 00:00 to 02:00 (estimated
-//!   buckets, same rate).
+//!   buckets, same rate). Its ifOperStatus is reported with every poll: down (2) from Oct 28
+//!   08:00, up again at 08:30 (a port-level SLA outage; traffic goes on counting, as a flapping
+//!   port's counters do).
 //! - acme (svc-a, plan colo): rack r1, outlet p1/1 until Oct 20 00:00 (then beta's), outlet
 //!   p1/2 (server srv-2, retired Nov 10 12:00), port sw1/Gi1; tickets t1 (Oct 5, 20 min) and t2
 //!   (Nov 3, 67 min).
@@ -132,6 +134,7 @@ fn readings() -> Vec<PendingReading> {
     let sw_gap = (OCT1 + 35 * DAY, OCT1 + 35 * DAY + 2 * 3600); // Nov 5 00:00 to 02:00
     let burst = (OCT1 + 11 * DAY, OCT1 + 14 * DAY); // Oct 12 00:00 to Oct 15 00:00
     let dark = OCT1 + 24 * DAY + 10 * 3600; // Oct 25 10:00, outlet 2 without power for 2 h
+    let port_down = (OCT1 + 27 * DAY + 8 * 3600, OCT1 + 27 * DAY + 8 * 3600 + 1800); // Oct 28 08:00-08:30
     let mut out = Vec::new();
     let (mut inb, mut outb) = (0u64, 0u64);
     let end = OCT1 + 61 * DAY;
@@ -156,6 +159,8 @@ fn readings() -> Vec<PendingReading> {
             let up = (t - OCT1 + 5_000_000) as u64;
             out.push(reading("sw1", "Gi1", "in_octets", t, Value::from_u64(inb), up));
             out.push(reading("sw1", "Gi1", "out_octets", t, Value::from_u64(outb), up));
+            let status = if t >= port_down.0 && t < port_down.1 { 2 } else { 1 };
+            out.push(reading("sw1", "Gi1", "oper_status", t, Value::from_u64(status), up));
         }
         t += POLL;
     }
@@ -367,9 +372,10 @@ fn two_months_of_a_small_colo() {
     // November. acme: r1 at ams2 all month 900.00; p1/2 until srv-2 retired Nov 10 12:00: 9.5 d x
     // 14.4 = 136.8 kWh x 1.2 = 164.16 x 0.30 = 49.248 -> 49.25; commitment 100.00 (720 kWh
     // allowance, no overage); bandwidth 20 Mbps: 50.00 + 10 x 2 = 20.00; t2 67 min -> 75 min =
-    // 1.25 h x 120 = 150.00. October's 2-hour outage of srv-2 (longer than 5 min): 2 started
-    // hours x 5% = 10% of October's recurring lines of svc-a (435.48 + 464.52 + 100.00 + 50.00 =
-    // 1,050.00): -105.00. Subtotal 1,164.25, tax 244.4925 -> 244.49, total 1,408.74.
+    // 1.25 h x 120 = 150.00. October's outages longer than 5 min: srv-2 without power for 2 h,
+    // port Gi1 down for 30 min: 150 min, 3 started hours x 5% = 15% of October's recurring lines
+    // of svc-a (435.48 + 464.52 + 100.00 + 50.00 = 1,050.00): -157.50. Subtotal 1,111.75, tax
+    // 233.4675 -> 233.47, total 1,345.22.
     bill(&c, &mut ledger, "2026-11", t("2026-12-01T06:00:00Z"));
     let acme_nov = ledger.invoice("acme.2026-11").unwrap();
     // November cannot be finalized before it has ended.
@@ -384,17 +390,21 @@ fn two_months_of_a_small_colo() {
         ("Bandwidth commit 10 Mbps, 95th percentile", "50.00"),
         ("Bandwidth overage above 10 Mbps (95th percentile)", "20.00"),
         ("Remote hands t2: Decommission srv-2", "150.00"),
-        ("SLA credit for 2026-10: 120 min of outage (5% per started hour, at most 50%)", "-105.00"),
+        ("SLA credit for 2026-10: 150 min of outage (5% per started hour, at most 50%)", "-157.50"),
     ]
     .into_iter()
     .map(|(a, b)| (a.to_owned(), d(b)))
     .collect();
     assert_eq!(amounts(&acme_nov), want);
-    assert_eq!(acme_nov.body.total, d("1408.74"));
+    assert_eq!(acme_nov.body.total, d("1345.22"));
     let e = ledger.line_evidence("acme.2026-11", 7).unwrap().evidence;
     assert_eq!(e["outages"][0]["from"], "2026-10-25T10:00:00Z");
     assert_eq!(e["outages"][0]["to"], "2026-10-25T12:00:00Z");
     assert_eq!(e["outages"][0]["outlets"], serde_json::json!(["p1/2"]));
+    assert_eq!(e["outages"][0].get("ports"), None);
+    assert_eq!(e["outages"][1]["from"], "2026-10-28T08:00:00Z");
+    assert_eq!(e["outages"][1]["to"], "2026-10-28T08:30:00Z");
+    assert_eq!(e["outages"][1]["ports"], serde_json::json!(["sw1/Gi1"]));
     assert_eq!(e["base"], "1050.00");
     let e = ledger.line_evidence("acme.2026-11", 4).unwrap().evidence;
     assert_eq!(e["p95"]["flags"]["estimated"], 24);

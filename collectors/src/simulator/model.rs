@@ -232,6 +232,11 @@ impl Device {
     }
 
     /// A port's peak rate in bytes per second (0 for an unused port), per direction.
+    /// A port's ifOperStatus: down (2) when it carries no traffic in, else up (1).
+    pub fn oper_status(&self, port: u32) -> u32 {
+        if self.port_rate(port, 0) == 0 { 2 } else { 1 }
+    }
+
     fn port_rate(&self, port: u32, dir: u64) -> u64 {
         let h = mix(self.seed ^ (u64::from(port) << 8) ^ dir);
         if h.is_multiple_of(5) {
@@ -295,7 +300,7 @@ impl Device {
             Cell::SysUpTime => SimValue::Ticks((((t_ms - self.boot_ms(t_ms)) / 10) % (1 << 32)) as u32),
             Cell::SysName => SimValue::Text(self.id.to_string()),
             Cell::IfDescr(i) => SimValue::Text(format!("Ethernet port {i}")),
-            Cell::IfOperStatus(i) => SimValue::Integer(if self.port_rate(i, 0) == 0 { 2 } else { 1 }),
+            Cell::IfOperStatus(i) => SimValue::Integer(i64::from(self.oper_status(i))),
             Cell::IfName(i) => SimValue::Text(format!("Ethernet{i}")),
             Cell::IfHcIn(i) => SimValue::Counter64(self.octets(shape, i, 0, t_ms)),
             Cell::IfHcOut(i) => SimValue::Counter64(self.octets(shape, i, 1, t_ms)),

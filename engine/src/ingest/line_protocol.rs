@@ -57,11 +57,11 @@ pub struct LineError {
     pub message: String,
 }
 
-const PORT_FIELDS: &[&str] = &["in_octets", "out_octets", "uptime_s", "discontinuity"];
+const PORT_FIELDS: &[&str] = &["in_octets", "out_octets", "uptime_s", "discontinuity", "oper_status"];
 
 /// The metric names, allocated once for the process.
 static METRICS: std::sync::LazyLock<Vec<Arc<str>>> = std::sync::LazyLock::new(|| {
-    ["in_octets", "out_octets", "uptime_s", "discontinuity", "energy_wh", "power_w"]
+    ["in_octets", "out_octets", "uptime_s", "discontinuity", "oper_status", "energy_wh", "power_w"]
         .into_iter()
         .map(Arc::from)
         .collect()
@@ -180,7 +180,9 @@ fn parse_line(
     for (name, v) in &parsed.field_set {
         let metric = name.as_str();
         let value = match metric {
-            "in_octets" | "out_octets" | "uptime_s" | "discontinuity" => Value::from_u64(integer(metric, v)?),
+            "in_octets" | "out_octets" | "uptime_s" | "discontinuity" | "oper_status" => {
+                Value::from_u64(integer(metric, v)?)
+            }
             _ => number(metric, v)?,
         };
         out.push(PendingReading {
@@ -243,6 +245,12 @@ mod tests {
                 (s("pdu-101a"), s("1"), s("power_w"), ts, s("412.5"), None),
             ]
         );
+        // ifOperStatus, as the collectors store it (an addition to the contract's fields).
+        let oper = "port_counters,device=sw-core1,port=Gi1/0/1 oper_status=2i 1791763200000000000";
+        let rs = parse(oper, Precision::Ns, window(1_791_763_300), &known()).unwrap();
+        assert_eq!((&*rs[0].key.metric, rs[0].value.to_string()), ("oper_status", s("2")));
+        let e = parse(&oper.replace("2i", "-2i"), Precision::Ns, window(1_791_763_300), &known()).unwrap_err();
+        assert_eq!(e.to_string(), "line 1: field oper_status must not be negative, found -2");
     }
 
     #[test]

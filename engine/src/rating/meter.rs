@@ -29,6 +29,9 @@ use crate::metering::hourly_factors::{HourCounts, HourlyFactors};
 use crate::metering::percentile::{self, P95};
 use crate::metering::usage::{Sources, energy_of, look_around_ns, outlet_energy};
 use crate::store::StoreError;
+use crate::store::buffer::ScanFilter;
+use crate::store::reading::{SeriesKey, VALUE_SCALE};
+use crate::store::series_set::SeriesSet;
 use crate::time::{Interval, Timestamp};
 
 /// Measures services against one set of sources (one inventory, store and bucket table).
@@ -61,7 +64,8 @@ pub struct ServiceMeter {
     pub outages: Vec<Outage>,
 }
 
-/// An outage of the service: some asset had no power (or no readings) throughout.
+/// An outage of the service: some asset had no power (or no readings) throughout, or every
+/// port connecting it was down.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Outage {
     /// When.
@@ -70,8 +74,16 @@ pub struct Outage {
     /// Its length, minutes.
     pub minutes: Decimal,
     /// The dark outlets behind it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub outlets: Vec<String>,
+    /// The down ports behind it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<String>,
 }
+
+/// Resources that back each other up (an asset's outlets, or its ports), keyed by the asset
+/// (or the lone resource) and whether they are ports: each member's name and down stretches.
+type Redundancy = BTreeMap<(String, bool), Vec<(String, Vec<Interval>)>>;
 
 /// A rack assigned to the service while it stood at one site.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -305,13 +317,23 @@ impl<'a> Meter<'a> {
         });
         let mut power_buckets = PowerBuckets::new(period);
         let mut energy = Vec::with_capacity(outlets.len());
-        let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let mut groups: Redundancy = BTreeMap::new();
         for (outlet, ivs) in outlets {
+            let e = self.outlet(&outlet, merge(ivs), gap_fill, threshold_ns, &mut power_buckets)?;
             let asset = inv.asset_behind(&ResourceRef::Outlet(outlet.clone())).map(|a| a.id.to_string());
-            groups.entry(asset.unwrap_or_else(|| format!("outlet {outlet}"))).or_default().push(energy.len());
-            energy.push(self.outlet(&outlet, merge(ivs), gap_fill, threshold_ns, &mut power_buckets)?);
+            let group = (asset.unwrap_or_else(|| format!("outlet {outlet}")), false);
+            groups.entry(group).or_default().push((e.outlet.clone(), e.dark.clone()));
+            energy.push(e);
         }
-        let outages = if threshold_ns.is_some() { outages(&energy, &groups) } else { Vec::new() };
+        if let Some(threshold) = threshold_ns {
+            for (port, ivs) in &ports {
+                let down = super::outage::port_down(&self.oper_status(port, period)?, &merge(ivs.clone()), threshold);
+                let asset = inv.asset_behind(&ResourceRef::Port(port.clone())).map(|a| a.id.to_string());
+                let group = (asset.unwrap_or_else(|| format!("port {port}")), true);
+                groups.entry(group).or_default().push((port.to_string(), down));
+            }
+        }
+        let outages = if threshold_ns.is_some() { outages(&groups) } else { Vec::new() };
         let it_kwh: Decimal = energy.iter().map(|e| e.it_kwh).sum();
         let hours_assigned = hours(length_ns(&span));
         let power = power_profile(hours_assigned, it_kwh, &power_buckets);
@@ -461,6 +483,28 @@ impl<'a> Meter<'a> {
         })
     }
 
+    /// A port's ifOperStatus reports (`oper_status`) from a day before `period` to its end.
+    fn oper_status(&self, port: &PortId, period: &Interval) -> Result<Vec<(i64, u64)>, StoreError> {
+        let key = SeriesKey {
+            device: port.switch.as_str().into(),
+            resource: port.name.as_str().into(),
+            metric: "oper_status".into(),
+        };
+        let Some(id) = self.src.store.registry().get(&key) else { return Ok(Vec::new()) };
+        let filter = ScanFilter {
+            series: Some(std::sync::Arc::new(std::iter::once(id.0).collect::<SeriesSet>())),
+            from: Some(period.from.as_nanos().saturating_sub(86_400 * 1_000_000_000)),
+            to: Some(period.end().as_nanos()),
+        };
+        let rows = self.src.store.scan(&filter)?;
+        Ok(rows
+            .ts
+            .iter()
+            .zip(&rows.value)
+            .filter_map(|(&ts, &v)| u64::try_from(v / 10i128.pow(VALUE_SCALE)).ok().map(|status| (ts, status)))
+            .collect())
+    }
+
     fn bandwidth(
         &self,
         plan: &RatePlan,
@@ -529,37 +573,42 @@ impl<'a> Meter<'a> {
     }
 }
 
-/// The service's outages: per asset (or lone outlet) the stretches all its outlets were dark,
-/// merged over all of them.
-fn outages(outlets: &[OutletEnergy], groups: &BTreeMap<String, Vec<usize>>) -> Vec<Outage> {
-    let mut down: Vec<(Interval, Vec<String>)> = Vec::new();
-    for members in groups.values() {
+/// The service's outages: per asset (or lone outlet or port) the stretches all its outlets were
+/// dark, or all its ports down, merged over all of them.
+fn outages(groups: &Redundancy) -> Vec<Outage> {
+    let mut down: Vec<(Interval, bool, Vec<String>)> = Vec::new();
+    for ((_, port), members) in groups {
         let mut common: Option<Vec<Interval>> = None;
-        for &i in members {
-            let d = &outlets[i].dark;
+        for (_, d) in members {
             common = Some(match common {
                 None => d.clone(),
                 Some(c) => super::outage::intersect(&c, d),
             });
         }
-        let names: Vec<String> = members.iter().map(|&i| outlets[i].outlet.clone()).collect();
-        down.extend(common.unwrap_or_default().into_iter().map(|iv| (iv, names.clone())));
+        let names: Vec<String> = members.iter().map(|(n, _)| n.clone()).collect();
+        down.extend(common.unwrap_or_default().into_iter().map(|iv| (iv, *port, names.clone())));
     }
-    down.sort_by_key(|(iv, _)| *iv);
+    down.sort_by_key(|(iv, _, _)| *iv);
     let mut out: Vec<Outage> = Vec::new();
-    for (iv, names) in down {
-        match out.last_mut() {
+    for (iv, port, names) in down {
+        let o = match out.last_mut() {
             Some(last) if iv.from <= last.interval.end() => {
                 if iv.end() > last.interval.end() {
                     last.interval.to = iv.to;
                 }
-                for n in names {
-                    if !last.outlets.contains(&n) {
-                        last.outlets.push(n);
-                    }
-                }
+                last
             }
-            _ => out.push(Outage { interval: iv, minutes: Decimal::ZERO, outlets: names }),
+            _ => {
+                out.push(Outage { interval: iv, minutes: Decimal::ZERO, outlets: Vec::new(), ports: Vec::new() });
+                let Some(last) = out.last_mut() else { continue };
+                last
+            }
+        };
+        let list = if port { &mut o.ports } else { &mut o.outlets };
+        for n in names {
+            if !list.contains(&n) {
+                list.push(n);
+            }
         }
     }
     for o in &mut out {

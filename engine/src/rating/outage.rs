@@ -11,7 +11,11 @@
 //!   of the assignment with no readings at all. A counter-reset interval of normal length is
 //!   unknown energy, not an outage.
 //! - Only outages longer than the threshold count, whole, after clipping to the assignment.
-//! - Port-down outages need the ports' operational status in the store, which is not kept yet.
+//! - A port is *down* from a report of ifOperStatus other than up(1) (`oper_status` readings) to
+//!   the port's next report, or to the end of its assignment when none follows; a port never
+//!   reported down is up, whatever its counters' gaps (a switch whose management plane does
+//!   not answer SNMP may still forward traffic, so silence alone is no port outage). An asset
+//!   is down while every port connecting it is down (redundant uplinks: one down is no outage).
 
 use crate::metering::energy::Energy;
 use crate::time::{Interval, Timestamp};
@@ -75,6 +79,24 @@ pub fn dark(e: &Energy, assigned: &[Interval], threshold_ns: i64, poll_ns: i64) 
     merge(clipped).into_iter().filter(|d| length(d) > i128::from(threshold_ns)).collect()
 }
 
+/// The IF-MIB ifOperStatus value `up`.
+pub const OPER_UP: u64 = 1;
+
+/// The stretches of `assigned` (sorted, merged, closed) a port was reported down for longer than
+/// `threshold_ns`; `reports` are `(ts, ifOperStatus)`, sorted by time.
+pub fn port_down(reports: &[(i64, u64)], assigned: &[Interval], threshold_ns: i64) -> Vec<Interval> {
+    let end = assigned.iter().map(|a| a.end().as_nanos()).max().unwrap_or(i64::MIN);
+    let mut found = Vec::new();
+    for (i, &(ts, status)) in reports.iter().enumerate() {
+        if status != OPER_UP {
+            let until = reports.get(i + 1).map_or(end, |next| next.0);
+            found.extend(closed(ts, until));
+        }
+    }
+    let clipped = merge(found).into_iter().flat_map(|d| assigned.iter().filter_map(move |a| d.intersect(a))).collect();
+    merge(clipped).into_iter().filter(|d| length(d) > i128::from(threshold_ns)).collect()
+}
+
 fn length(iv: &Interval) -> i128 {
     i128::from(iv.end().as_nanos()) - i128::from(iv.from.as_nanos())
 }
@@ -132,6 +154,12 @@ mod tests {
         assert_eq!(dark(&e, &[iv(30, 50)], 4 * M, 5 * M), [iv(30, 40)]);
         // Polled every 15 minutes, the 30-minute silence is not a gap (45 minutes would be).
         assert_eq!(dark(&e, &[iv(50, 100)], 5 * M, 15 * M), []);
+        // A port reported down (2) from 10 to 40, then up; down again from 100 to the end.
+        let reports = [(0, 1), (10 * M, 2), (25 * M, 2), (40 * M, 1), (100 * M, 7)];
+        assert_eq!(port_down(&reports, &[iv(0, 120)], 5 * M), [iv(10, 40), iv(100, 120)]);
+        assert_eq!(port_down(&reports, &[iv(0, 110)], 15 * M), [iv(10, 40)], "10 minutes is under the threshold");
+        assert_eq!(port_down(&reports, &[iv(30, 60)], 5 * M), [iv(30, 40)], "clipped to the assignment");
+        assert_eq!(port_down(&[(0, 1)], &[iv(0, 120)], 5 * M), [], "up, then silence: no outage");
         // Two feeds of one asset: down only while both are dark.
         assert_eq!(intersect(&[iv(0, 30), iv(50, 70)], &[iv(20, 60)]), [iv(20, 30), iv(50, 60)]);
     }
