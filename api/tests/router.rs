@@ -42,7 +42,12 @@ async fn get(router: &axum::Router, path: &str, token: Option<&str>) -> (StatusC
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
     }
-    let resp = router.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    answer(router, req.body(Body::empty()).unwrap()).await
+}
+
+/// The status, content type and JSON body (`null` if none) of `req`'s answer.
+async fn answer(router: &axum::Router, req: Request<Body>) -> (StatusCode, String, serde_json::Value) {
+    let resp = router.clone().oneshot(req).await.unwrap();
     let status = resp.status();
     let ctype = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
     let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
@@ -140,11 +145,7 @@ async fn send(
         .header("content-type", "application/json")
         .body(Body::from(body.to_string()))
         .unwrap();
-    let resp = router.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let ctype = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
-    (status, ctype, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    answer(router, req).await
 }
 
 #[tokio::test]

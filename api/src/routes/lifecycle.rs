@@ -14,9 +14,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use engine::id::{AssetId, CustomerId, RackId, SiteId};
-use engine::inventory::edit::{self, Placement};
+use engine::inventory::edit::{self, EditError, Placement};
 use engine::inventory::scope::{self, BilledResource};
-use engine::inventory::{Kind, ObjectKey};
+use engine::inventory::{ImportPlan, Inventory, Kind, ObjectKey};
 use engine::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -84,10 +84,7 @@ async fn activate(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<At>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(&[Allow::Admin])?;
-    let (asset, at) = (asset_id(&id)?, body.at.unwrap_or_else(|| state.clock.now()));
-    let source = format!("POST /api/v1/assets/{id}/activate");
-    apply(&state, &caller, source, key(Kind::Asset, &id), move |inv| edit::activate_asset(inv, &asset, at)).await
+    dated_action(&state, &caller, &id, body, "activate", edit::activate_asset).await
 }
 
 #[utoipa::path(post, path = "/api/v1/assets/{id}/retire", tag = "inventory", params(("id" = String, Path)), request_body = At,
@@ -98,10 +95,22 @@ async fn retire(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<At>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    dated_action(&state, &caller, &id, body, "retire", edit::retire_asset).await
+}
+
+/// An asset's lifecycle step taking effect at `at` (default now), admin only.
+async fn dated_action(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    body: At,
+    verb: &str,
+    step: fn(&Inventory, &AssetId, Timestamp) -> Result<ImportPlan, EditError>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(&[Allow::Admin])?;
-    let (asset, at) = (asset_id(&id)?, body.at.unwrap_or_else(|| state.clock.now()));
-    let source = format!("POST /api/v1/assets/{id}/retire");
-    apply(&state, &caller, source, key(Kind::Asset, &id), move |inv| edit::retire_asset(inv, &asset, at)).await
+    let (asset, at) = (asset_id(id)?, body.at.unwrap_or_else(|| state.clock.now()));
+    let source = format!("POST /api/v1/assets/{id}/{verb}");
+    apply(state, caller, source, key(Kind::Asset, id), move |inv| step(inv, &asset, at)).await
 }
 
 #[utoipa::path(post, path = "/api/v1/assets/{id}/move", tag = "inventory", params(("id" = String, Path)), request_body = AssetMove,
