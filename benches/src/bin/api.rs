@@ -230,19 +230,24 @@ async fn main() -> anyhow::Result<()> {
     // Steady state: October is cold, so the store's maintenance (every minute) merges its hourly
     // segments into day segments; measure after that, as a server running for a day would be.
     let t = Instant::now();
+    let mut seen = (0.0, 0.0, 0);
     loop {
         let text = http.get(format!("{url}/metrics")).send().await?.text().await?;
         let metric =
             |name: &str| text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok()).unwrap_or(0.0);
-        if metric("colometer_store_compactions_total ") >= 1.0 {
+        let now = (metric("colometer_store_compactions_total "), metric("colometer_store_segments "));
+        // Done once compactions happened and neither count moved for 10 s.
+        seen = if now == (seen.0, seen.1) { (now.0, now.1, seen.2 + 1) } else { (now.0, now.1, 0) };
+        if now.0 >= 1.0 && seen.2 >= 5 {
             println!(
-                "colometer: maintenance merged October into {} segments after {:.0} s",
-                metric("colometer_store_segments "),
+                "colometer: maintenance merged October into {} segments ({} compactions) after {:.0} s",
+                now.1,
+                now.0,
                 t.elapsed().as_secs_f64()
             );
             break;
         }
-        ensure!(t.elapsed() < Duration::from_secs(180), "no compaction within 180 s");
+        ensure!(t.elapsed() < Duration::from_secs(300), "maintenance did not settle within 300 s");
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let probe: serde_json::Value = http

@@ -146,7 +146,7 @@ impl SqliteCatalog {
         customers.dedup();
         for customer in customers {
             let existing: Vec<(String, String, i64)> = {
-                let mut stmt = tx.prepare(
+                let mut stmt = tx.prepare_cached(
                     "SELECT id, status, attempt FROM invoices WHERE customer = ?1 AND period = ?2 ORDER BY attempt",
                 )?;
                 stmt.query_map(params![customer.as_str(), period], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -166,17 +166,16 @@ impl SqliteCatalog {
                     let d = Draft::new(id.clone(), r)?;
                     let body = serde_json::to_string(d.body())?;
                     let evidence = serde_json::to_string(d.evidence())?;
-                    let old: (String, String) =
-                        tx.query_row("SELECT body, evidence FROM invoices WHERE id = ?1", params![id.as_str()], |r| {
-                            Ok((r.get(0)?, r.get(1)?))
-                        })?;
+                    let old: (String, String) = tx
+                        .prepare_cached("SELECT body, evidence FROM invoices WHERE id = ?1")?
+                        .query_row(params![id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
                     if old == (body.clone(), evidence.clone()) {
                         run.unchanged.push(id.clone());
                     } else {
-                        tx.execute(
+                        tx.prepare_cached(
                             "UPDATE invoices SET body = ?2, evidence = ?3 WHERE id = ?1 AND status = 'draft'",
-                            params![id.as_str(), body, evidence],
-                        )?;
+                        )?
+                        .execute(params![id.as_str(), body, evidence])?;
                         run.rebuilt.push(id.clone());
                     }
                     run.invoices.push(id);
@@ -185,9 +184,10 @@ impl SqliteCatalog {
                     let attempt = existing.iter().map(|(_, _, a)| *a).max().unwrap_or(0) + 1;
                     let id = invoice_id(&customer, period, attempt)?;
                     let d = Draft::new(id.clone(), r)?;
-                    tx.execute(
+                    tx.prepare_cached(
                         "INSERT INTO invoices (id, customer, period, attempt, status, body, evidence) VALUES (?1, ?2, ?3, ?4, 'draft', ?5, ?6)",
-                        params![
+                    )?
+                    .execute(params![
                             id.as_str(),
                             customer.as_str(),
                             period,
