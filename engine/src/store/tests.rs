@@ -279,3 +279,20 @@ fn a_one_series_query_reads_only_its_row_groups() {
     let err = s.scan(&ScanFilter::default()).unwrap_err().to_string();
     assert!(err.contains(&format!("row group {} has CRC-32", seg.row_groups.len() - 1)), "{err}");
 }
+
+#[test]
+fn small_scans_reuse_decoded_row_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = open(dir.path());
+    s.write((0..100).map(|p| r(&format!("p{p}"), 100, p)).collect()).unwrap();
+    s.checkpoint().unwrap();
+    let one = ScanFilter { series: Some(Arc::new([7u32].into_iter().collect())), from: None, to: None };
+    let first = s.scan(&one).unwrap();
+    assert_eq!((first.len(), first.value[0]), (1, 7_000_000_000));
+    let read = s.segment_read_bytes();
+    let again = s.scan(&one).unwrap();
+    assert_eq!((again.len(), again.value[0]), (1, 7_000_000_000));
+    assert_eq!(s.segment_read_bytes(), read, "the second small scan decoded nothing");
+    assert_eq!(s.scan(&ScanFilter::default()).unwrap().len(), 100);
+    assert!(s.segment_read_bytes() > read, "a large scan reads (and verifies) its row groups");
+}
