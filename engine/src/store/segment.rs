@@ -13,8 +13,8 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::ColumnPath;
 use parquet::file::statistics::Statistics;
+use parquet::schema::types::ColumnPath;
 
 use super::buffer::{Rows, ScanFilter, physical_schema};
 use super::file::sync_dir;
@@ -334,7 +334,8 @@ impl SegmentReader {
                 let rows = match cached {
                     Some(rows) => rows,
                     None => {
-                        let rows = Arc::new(self.decode(&file, &path, meta, &footer, vec![g], &ScanFilter::default())?);
+                        let rows =
+                            Arc::new(self.decode(&file, &path, meta, &footer, vec![g], &ScanFilter::default())?);
                         if let Ok(mut cache) = self.row_groups.lock() {
                             cache.put(key, Arc::clone(&rows));
                         }
