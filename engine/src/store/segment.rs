@@ -394,14 +394,14 @@ mod tests {
     use super::*;
 
     fn rows(n: usize) -> Arc<Rows> {
-        let mut r = Rows::default();
-        r.series = vec![0; n];
-        r.ts = vec![0; n];
-        r.value = vec![0; n];
-        r.uptime_s = vec![None; n];
-        r.discontinuity = vec![None; n];
-        r.seq = vec![0; n];
-        Arc::new(r)
+        Arc::new(Rows {
+            series: vec![0; n],
+            ts: vec![0; n],
+            value: vec![0; n],
+            uptime_s: vec![None; n],
+            discontinuity: vec![None; n],
+            seq: vec![0; n],
+        })
     }
 
     #[test]
