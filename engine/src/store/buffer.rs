@@ -126,6 +126,24 @@ impl Rows {
         out
     }
 
+    /// [`Rows::select`] for rows sorted by `(series, ts)` (a segment's row group): each wanted
+    /// series' run and its time range are found by binary search instead of testing every row.
+    pub fn select_sorted(&self, filter: &ScanFilter) -> Rows {
+        let Some(wanted) = filter.series.as_ref() else { return self.select(filter) };
+        let mut out = Rows::default();
+        for id in wanted.iter() {
+            let lo = self.series.partition_point(|&s| s < id);
+            let hi = lo + self.series[lo..].partition_point(|&s| s == id);
+            let run = &self.ts[lo..hi];
+            let from = filter.from.map_or(0, |f| run.partition_point(|&t| t < f));
+            let to = filter.to.map_or(run.len(), |t| run.partition_point(|&x| x < t));
+            for i in lo + from..lo + to.max(from) {
+                out.push_from(self, i);
+            }
+        }
+        out
+    }
+
     /// Sorted by `(series, ts)` with one row per `(series, ts)`: the highest `seq` wins, and
     /// within one request (one `seq`) the later row.
     ///
@@ -238,10 +256,16 @@ impl Rows {
     }
 }
 
+/// A scan for at most this many series checks a partition's presence bitmap before its rows.
+const PRESENCE_CHECK_SERIES: usize = 64;
+
 /// Buffered rows by time partition (start of the partition, ns).
 #[derive(Debug, Default)]
 pub struct Buffer {
     partitions: BTreeMap<i64, Rows>,
+    /// Per partition, bit `id` set when series `id` has a row in it: a scan for a few series
+    /// skips the partitions holding none of them without testing their rows.
+    present: BTreeMap<i64, Vec<u64>>,
     rows: usize,
     partition_ns: i64,
 }
@@ -249,7 +273,7 @@ pub struct Buffer {
 impl Buffer {
     /// An empty buffer with partitions `partition_ns` wide.
     pub fn new(partition_ns: i64) -> Self {
-        Self { partitions: BTreeMap::new(), rows: 0, partition_ns: partition_ns.max(1) }
+        Self { partitions: BTreeMap::new(), present: BTreeMap::new(), rows: 0, partition_ns: partition_ns.max(1) }
     }
 
     /// The partition a timestamp falls in.
@@ -265,8 +289,14 @@ impl Buffer {
         while i < readings.len() {
             let p = self.partition_of(readings[i].ts.as_nanos());
             let rows = self.partitions.entry(p).or_default();
+            let present = self.present.entry(p).or_default();
             while let Some(r) = readings.get(i).filter(|r| (p..p.saturating_add(width)).contains(&r.ts.as_nanos())) {
                 rows.push(seq, r);
+                let (word, bit) = (r.series.0 as usize / 64, r.series.0 % 64);
+                if present.len() <= word {
+                    present.resize(word + 1, 0);
+                }
+                present[word] |= 1 << bit;
                 i += 1;
             }
         }
@@ -294,6 +324,12 @@ impl Buffer {
         for (start, rows) in &self.partitions {
             let end = start.saturating_add(self.partition_ns);
             if filter.from.is_some_and(|f| end <= f) || filter.to.is_some_and(|t| *start >= t) {
+                continue;
+            }
+            if let (Some(wanted), Some(present)) = (filter.series.as_ref(), self.present.get(start))
+                && wanted.len() <= PRESENCE_CHECK_SERIES
+                && !wanted.iter().any(|id| present.get(id as usize / 64).is_some_and(|w| w & (1 << (id % 64)) != 0))
+            {
                 continue;
             }
             out.append(rows.select(filter));
@@ -333,5 +369,55 @@ mod tests {
             assert_eq!(triples(&r.sorted_unique()), [(3, 10, 6), (3, 20, 5), (far, 10, 4), (far, 30, 1)], "{far}");
         }
         assert_eq!(Rows::default().sorted_unique().len(), 0);
+    }
+
+    #[test]
+    fn sorted_selection_equals_the_linear_one() {
+        // 20 series x 50 timestamps, sorted by (series, ts) as a segment's row group is.
+        let mut all = Vec::new();
+        for series in 0..20u32 {
+            for t in 0..50i64 {
+                all.push((series * 3, t * 10, i128::from(series) * 1000 + i128::from(t), 1));
+            }
+        }
+        let r = rows(&all);
+        for wanted in [vec![], vec![0], vec![3, 4, 57], vec![1], vec![30, 33, 200]] {
+            for (from, to) in
+                [(None, None), (Some(100), Some(200)), (Some(-5), Some(1)), (Some(490), None), (Some(300), Some(300))]
+            {
+                let filter = ScanFilter { series: Some(Arc::new(wanted.iter().copied().collect())), from, to };
+                assert_eq!(
+                    triples(&r.select_sorted(&filter)),
+                    triples(&r.select(&filter)),
+                    "{wanted:?} {from:?} {to:?}"
+                );
+            }
+        }
+        let everything = ScanFilter::default();
+        assert_eq!(triples(&r.select_sorted(&everything)).len(), 1000);
+    }
+
+    #[test]
+    fn a_partition_without_the_wanted_series_is_skipped_not_lost() {
+        use crate::store::reading::{Reading, SeriesId, Value};
+        use crate::time::Timestamp;
+        let reading = |series: u32, ts_s: i64| Reading {
+            series: SeriesId(series),
+            ts: Timestamp::from_secs(ts_s),
+            value: Value::from_u64(u64::from(series)),
+            uptime_s: None,
+            discontinuity: None,
+        };
+        let mut b = Buffer::new(3_600_000_000_000);
+        b.insert(1, &[reading(5, 10), reading(700, 20), reading(5, 3_700)]);
+        b.insert(2, &[reading(9, 7_300)]);
+        let of =
+            |ids: &[u32]| ScanFilter { series: Some(Arc::new(ids.iter().copied().collect())), from: None, to: None };
+        let series = |f: &ScanFilter| b.select(f).series;
+        assert_eq!(series(&of(&[5])), [5, 5]);
+        assert_eq!(series(&of(&[700])), [700]);
+        assert_eq!(series(&of(&[9, 700])), [700, 9]);
+        assert_eq!(series(&of(&[6])), Vec::<u32>::new());
+        assert_eq!(b.select(&ScanFilter::default()).len(), 4);
     }
 }

@@ -342,7 +342,7 @@ impl SegmentReader {
                         rows
                     }
                 };
-                out.append(rows.select(filter));
+                out.append(rows.select_sorted(filter));
             }
             return Ok(out);
         }
