@@ -228,19 +228,27 @@ impl Inventory {
 
     /// Every object, in document order.
     pub fn objects(&self) -> Vec<Object> {
-        let mut out = Vec::new();
-        out.extend(self.sites.values().cloned().map(Object::Site));
-        out.extend(self.racks.values().cloned().map(Object::Rack));
-        out.extend(self.pdus.values().cloned().map(Object::Pdu));
-        out.extend(self.switches.values().cloned().map(Object::Switch));
-        out.extend(self.assets.values().cloned().map(Object::Asset));
-        out.extend(self.customers.values().cloned().map(Object::Customer));
-        out.extend(self.rate_plans.values().cloned().map(Object::RatePlan));
-        out.extend(self.services.values().cloned().map(Object::Service));
-        out.extend(self.tickets.values().cloned().map(Object::Ticket));
-        out.extend(self.grid_intensity.values().cloned().map(Object::GridIntensity));
-        out.extend(self.site_pue.values().cloned().map(Object::SitePue));
-        out
+        Kind::ALL.into_iter().flat_map(|k| self.objects_of(k)).collect()
+    }
+
+    /// The objects of one kind, in ID order.
+    pub fn objects_of(&self, kind: Kind) -> Vec<Object> {
+        fn all<K, V: Clone>(m: &BTreeMap<K, V>, wrap: fn(V) -> Object) -> Vec<Object> {
+            m.values().cloned().map(wrap).collect()
+        }
+        match kind {
+            Kind::Site => all(&self.sites, Object::Site),
+            Kind::Rack => all(&self.racks, Object::Rack),
+            Kind::Pdu => all(&self.pdus, Object::Pdu),
+            Kind::Switch => all(&self.switches, Object::Switch),
+            Kind::Asset => all(&self.assets, Object::Asset),
+            Kind::Customer => all(&self.customers, Object::Customer),
+            Kind::RatePlan => all(&self.rate_plans, Object::RatePlan),
+            Kind::Service => all(&self.services, Object::Service),
+            Kind::Ticket => all(&self.tickets, Object::Ticket),
+            Kind::GridIntensity => all(&self.grid_intensity, Object::GridIntensity),
+            Kind::SitePue => all(&self.site_pue, Object::SitePue),
+        }
     }
 
     /// The whole inventory as one document (YAML- and JSON-ready).

@@ -103,7 +103,7 @@ async fn list(
     let visible = scope_of(caller, inv);
     let mut items = Vec::new();
     let mut next = None;
-    for object in inv.objects().into_iter().filter(|o| o.key().kind == kind) {
+    for object in inv.objects_of(kind) {
         let key = object.key();
         if cursor.as_ref().is_some_and(|c| key.id.as_str() <= c.as_str())
             || visible.as_ref().is_some_and(|v| !v.contains(&key))
