@@ -29,6 +29,7 @@ use crate::routes;
         routes::query::query,
         routes::usage::usage,
         routes::usage::month_to_date,
+        routes::history::history,
         routes::usage::ports_month_to_date,
         routes::live::stream,
         routes::billing::create,

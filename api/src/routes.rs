@@ -3,6 +3,7 @@
 pub mod billing;
 pub mod devices;
 pub mod health;
+pub mod history;
 pub mod inventory;
 pub mod invoices;
 pub mod lifecycle;

@@ -12,6 +12,7 @@ pub mod carbon;
 pub mod counter;
 pub mod energy;
 pub mod factors;
+pub mod history;
 pub mod hourly_factors;
 pub mod live;
 pub mod month_to_date;

@@ -70,6 +70,7 @@ async fn every_endpoint_refuses_the_wrong_caller() {
         case("GET", "/api/v1/whoami", None, &[Admin, Billing, Ingest, Owner, Other]),
         case("GET", "/api/v1/customers/acme/usage?period=2026-10", None, READ_CUSTOMER),
         case("GET", "/api/v1/customers/acme/month-to-date", None, READ_CUSTOMER),
+        case("GET", "/api/v1/customers/acme/history?period=2026-10", None, READ_CUSTOMER),
         // A stream: its status comes with its headers.
         case("GET", "/api/v1/customers/acme/live", None, READ_CUSTOMER),
         case("GET", "/api/v1/invoices/acme.2026-10", None, READ_CUSTOMER),
@@ -163,6 +164,7 @@ async fn every_endpoint_refuses_the_wrong_caller() {
     for path in [
         "/api/v1/invoices/nobody.2026-10",
         "/api/v1/customers/nobody/usage?period=2026-10",
+        "/api/v1/customers/nobody/history?period=2026-10",
         "/api/v1/customers/nobody",
         "/api/v1/customers/nobody/resources",
     ] {
@@ -180,6 +182,6 @@ async fn every_endpoint_refuses_the_wrong_caller() {
         .await
         .unwrap();
     assert_eq!(list, json!({"items": [], "next": null}));
-    // 50 endpoints x 5 callers, less the 26 allowed changes not made.
-    assert_eq!(checked, 224);
+    // 51 endpoints x 5 callers, less the 26 allowed changes not made.
+    assert_eq!(checked, 229);
 }

@@ -28,14 +28,34 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/customers/{id}/usage", get(usage))
         .route("/api/v1/customers/{id}/month-to-date", get(month_to_date))
+        .route("/api/v1/customers/{id}/history", get(super::history::history))
         .route("/api/v1/ports/month-to-date", get(ports_month_to_date))
 }
 
+/// A window as `from` and `to` (RFC 3339) or `period` (YYYY-MM, the customer's billing month).
 #[derive(Debug, Deserialize)]
-struct Params {
+pub(crate) struct Params {
     from: Option<String>,
     to: Option<String>,
     period: Option<String>,
+}
+
+/// The window `p` names (`tz`: the customer's billing timezone), at most [`MAX_WINDOW_DAYS`].
+pub(crate) fn window(p: &Params, tz: chrono_tz::Tz) -> Result<Interval, ApiError> {
+    let window = match (p.from.as_deref(), p.to.as_deref(), p.period.as_deref()) {
+        (Some(f), Some(t), None) => {
+            let (from, to) = (instant("from", f)?, instant("to", t)?);
+            Interval::closed(from, to).map_err(|e| ApiError::Unprocessable(format!("from/to: {e}")))?
+        }
+        (None, None, Some(period)) => BillingPeriod::parse(period)
+            .and_then(|p| p.interval(tz))
+            .map_err(|e| ApiError::BadRequest(format!("period: {e}")))?,
+        _ => return Err(ApiError::BadRequest("give either `from` and `to` (RFC 3339) or `period` (YYYY-MM)".into())),
+    };
+    if window.end().as_nanos() - window.from.as_nanos() > MAX_WINDOW_DAYS * 86_400 * 1_000_000_000 {
+        return Err(ApiError::Unprocessable(format!("a usage window is at most {MAX_WINDOW_DAYS} days")));
+    }
+    Ok(window)
 }
 
 fn instant(name: &str, v: &str) -> Result<Timestamp, ApiError> {
@@ -54,19 +74,7 @@ async fn usage(
     caller.see_customer(&customer)?;
     let derived = state.derived().await?;
     let tz = derived.inventory.customers.get(&customer).ok_or(ApiError::NotFound)?.billing_timezone;
-    let window = match (p.from.as_deref(), p.to.as_deref(), p.period.as_deref()) {
-        (Some(f), Some(t), None) => {
-            let (from, to) = (instant("from", f)?, instant("to", t)?);
-            Interval::closed(from, to).map_err(|e| ApiError::Unprocessable(format!("from/to: {e}")))?
-        }
-        (None, None, Some(period)) => BillingPeriod::parse(period)
-            .and_then(|p| p.interval(tz))
-            .map_err(|e| ApiError::BadRequest(format!("period: {e}")))?,
-        _ => return Err(ApiError::BadRequest("give either `from` and `to` (RFC 3339) or `period` (YYYY-MM)".into())),
-    };
-    if window.end().as_nanos() - window.from.as_nanos() > MAX_WINDOW_DAYS * 86_400 * 1_000_000_000 {
-        return Err(ApiError::Unprocessable(format!("a usage window is at most {MAX_WINDOW_DAYS} days")));
-    }
+    let window = window(&p, tz)?;
     let (store, buckets) = (Arc::clone(&state.store), Arc::clone(&state.buckets));
     let joined = tokio::task::spawn_blocking(move || {
         buckets.settle(&store).map_err(UsageError::Store)?;
@@ -78,7 +86,8 @@ async fn usage(
     joined.map(Json).map_err(usage_error)
 }
 
-fn usage_error(e: UsageError) -> ApiError {
+/// The problem a usage failure answers with.
+pub(crate) fn usage_error(e: UsageError) -> ApiError {
     match e {
         UsageError::UnknownCustomer(_) => ApiError::NotFound,
         UsageError::Period(p) => ApiError::Unprocessable(p.to_string()),

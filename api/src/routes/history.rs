@@ -1,0 +1,45 @@
+//! `GET /api/v1/customers/{id}/history?from=&to=` (or `?period=YYYY-MM`): what the portal's
+//! charts draw, per 5-minute bucket (`engine::metering::history`); at most a month at once.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use engine::id::CustomerId;
+use engine::metering::history::{History, HistoryError, customer_history};
+use engine::metering::usage::{Sources, UsageError};
+
+use super::usage::{Params, usage_error, window};
+use crate::app::AppState;
+use crate::auth::{Allow, Caller};
+use crate::error::ApiError;
+use crate::extract::{PathParams, QueryParams};
+
+/// The customer's chart series.
+#[utoipa::path(get, path = "/api/v1/customers/{id}/history", tag = "usage", params(("id" = String, Path, description = "Customer ID", example = "acme"), ("from" = Option<String>, Query, description = "RFC 3339, with `to`"), ("to" = Option<String>, Query, description = "RFC 3339, with `from`"), ("period" = Option<String>, Query, description = "YYYY-MM, instead of from/to", example = "2026-10")), responses((status = 200, description = "Power and pooled bandwidth per 5-minute bucket, with the plans' commitments", body = History)))]
+pub(crate) async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(id): PathParams<String>,
+    QueryParams(p): QueryParams<Params>,
+) -> Result<Json<History>, ApiError> {
+    caller.require(&[Allow::Admin, Allow::Billing, Allow::Customer])?;
+    let customer = CustomerId::new(id).map_err(|_| ApiError::NotFound)?;
+    caller.see_customer(&customer)?;
+    let derived = state.derived().await?;
+    let tz = derived.inventory.customers.get(&customer).ok_or(ApiError::NotFound)?.billing_timezone;
+    let window = window(&p, tz)?;
+    let (store, buckets) = (Arc::clone(&state.store), Arc::clone(&state.buckets));
+    tokio::task::spawn_blocking(move || {
+        buckets.settle(&store).map_err(UsageError::Store)?;
+        let src = Sources { inventory: &derived.inventory, plant: &derived.plant, buckets: &buckets, store: &store };
+        customer_history(&src, &customer, &window)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("history task failed: {e}")))?
+    .map(Json)
+    .map_err(|e| match e {
+        HistoryError::Usage(u) => usage_error(u),
+        e @ HistoryError::TooLong(_) => ApiError::Unprocessable(e.to_string()),
+    })
+}
