@@ -4,6 +4,7 @@
 //! standard requires); v3 is not simulated (net-snmp's snmpd covers it in the tests).
 
 pub mod agent;
+pub mod backfill;
 pub mod ber;
 pub mod model;
 

@@ -1,6 +1,7 @@
 //! Helpers for colometer's end-to-end tests: the real `colometer` binary in a fresh data
 //! directory, and the repository's shipped files.
 
+pub mod demo;
 pub mod postgres;
 pub mod snmpsim;
 
@@ -187,16 +188,24 @@ impl Server {
 
     /// Sends SIGTERM and waits (at most `limit`) for the exit status.
     pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+        sigterm(&mut self.child, limit)
     }
+}
+
+/// Sends SIGTERM to `child` and waits (at most `limit`) for its exit status.
+pub fn sigterm(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    if let Ok(Some(status)) = child.try_wait() {
+        return Some(status);
+    }
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
 }
 
 impl Drop for Server {

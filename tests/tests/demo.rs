@@ -2,42 +2,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use tests::demo::Demo;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_prints_a_url_and_tokens_that_work() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo-data");
-    let mut child = Command::new(tests::bin())
-        .args(["demo", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let (mut url, mut admin, mut customer) = (None, None, None);
-    while customer.is_none() {
-        let line = rx.recv_timeout(Duration::from_secs(30)).expect("demo printed no customer token");
-        if let Some(u) = line.strip_prefix("colometer listening on ") {
-            url = Some(u.to_owned());
-        }
-        if let Some(t) = line.trim().strip_prefix("admin token:") {
-            admin = Some(t.trim().to_owned());
-        }
-        if let Some(t) = line.trim().strip_prefix("customer token:") {
-            customer = t.split_whitespace().next().map(str::to_owned);
-        }
-    }
-    let (url, admin, customer) = (url.unwrap(), admin.unwrap(), customer.unwrap());
+    let mut demo = Demo::start(&data);
+    let (url, admin, customer) = (demo.url.clone(), demo.admin.clone(), demo.customer.clone());
     let http = reqwest::Client::new();
     for (token, role) in [(&admin, "admin"), (&customer, "customer")] {
         let me: serde_json::Value =
@@ -82,7 +56,35 @@ async fn demo_prints_a_url_and_tokens_that_work() {
     assert!(q["rows"][0][0].as_i64().unwrap_or(0) >= 2, "{q}");
     let forbidden = http.get(format!("{url}/api/v1/devices/pdu-0001")).bearer_auth(&customer).send().await.unwrap();
     assert_eq!(forbidden.status(), 403);
-    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
-    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
-    assert!(status.success());
+    // The first start backfilled the billed outlets and ports and billed the previous month.
+    let billed = demo.wait_for("billed ", Duration::from_secs(60));
+    let period = billed.split([' ', ':']).nth(1).unwrap().to_owned();
+    assert_eq!(billed, format!("billed {period}: 2 draft invoices (see the portal's invoices)"));
+    let page: serde_json::Value = http
+        .get(format!("{url}/api/v1/invoices?period={period}&status=draft"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page}");
+    let usage: serde_json::Value = http
+        .get(format!("{url}/api/v1/customers/acme/usage?period={period}"))
+        .bearer_auth(&customer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Every 5-minute bucket of the month has data (a sample every 5 minutes), none estimated.
+    let at = |k: &str| engine::time::Timestamp::parse(usage[k].as_str().unwrap()).unwrap().as_nanos() / 1_000_000_000;
+    let span_s = at("to") - at("from");
+    assert_eq!(usage["bandwidth"]["samples"].as_i64(), Some(span_s / 300), "{usage}");
+    assert_eq!(usage["bandwidth"]["flags"]["estimated"], 0, "{usage}");
+    assert_eq!(usage["resources"].as_array().unwrap().len(), 5, "3 outlets and 2 ports: {usage}");
+    let status = tokio::task::spawn_blocking(move || demo.terminate(Duration::from_secs(30))).await.unwrap();
+    assert!(status.is_some_and(|s| s.success()), "demo did not stop cleanly: {status:?}");
 }

@@ -1,21 +1,37 @@
 //! `colometer demo`: the embedded default. Starts the built-in SNMP simulator on a loopback
 //! port, loads the demo inventory (`deploy/demo.yaml`: its PDUs and switches are the
 //! simulator's) into a data directory, creates an admin and a customer token, prints them with
-//! the URL, and serves: collectors, store and API in one process. (The portal and a backfilled
-//! month of history come with their issue.)
+//! the URL, and serves: collectors, store, API and portal in one process.
+//!
+//! On the first start (an empty data directory), once the server listens, the outlets and ports
+//! the demo's services bill get their history backfilled from the simulator's own model, every
+//! 30 seconds (3 poll intervals: still measured, not a gap) from two days before the previous
+//! month to now, and then the previous month is billed through the API: within about a minute
+//! the portal has two months of graphs and a draft invoice per customer. The rest of the
+//! fleet has history from the demo's start (backfilling every port and outlet for two months
+//! would write ~16M readings before the first page shows). A later start reuses the directory:
+//! the time it was stopped is a real gap.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use std::sync::Arc;
 
+use std::collections::HashSet;
+
+use chrono::Datelike;
 use clap::Args;
-use collectors::simulator::{self, Simulator};
+use collectors::simulator::{self, Simulator, backfill};
 use engine::access::{self, Role};
 use engine::catalog::{Catalog, SqliteCatalog};
 use engine::clock::{Clock, SystemClock};
+use engine::domain::ResourceRef;
 use engine::id::CustomerId;
+use engine::inventory::Inventory;
 use engine::inventory::{document, import, source};
+use engine::period::BillingPeriod;
+use engine::store::Store;
+use engine::time::Timestamp;
 use figment::value::magic::RelativePathBuf;
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +44,9 @@ pub const DEMO_INVENTORY: &str = include_str!("../../../deploy/demo.yaml");
 const DEMO_PDUS: u32 = 8;
 /// Simulated switches the demo inventory uses.
 const DEMO_SWITCHES: u32 = 4;
+/// Backfilled history's sampling step: 3 × the demo's 10 s poll interval, the longest step the
+/// metering rules still integrate as measured (a longer one would be a gap, estimated).
+const BACKFILL_STEP_MS: u64 = 30_000;
 
 /// The demo's customer.
 pub const DEMO_CUSTOMER: &str = "acme";
@@ -66,14 +85,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         import::ImportError::Invalid(p) => anyhow::anyhow!("demo inventory invalid: {p:?}"),
     })?;
     let now = SystemClock.now();
+    let first_start = current.customers.is_empty();
     catalog.apply(&plan, generation, "demo", now)?;
+    let store = super::serve::open_store(&cfg)?;
+    let previous = previous_month(now)?;
+    // The first start fills history in the background once the server listens.
+    let history = if first_start { Some((catalog.inventory()?, Arc::clone(&store))) } else { None };
     let admin = access::generate(Role::Admin, Some("demo admin".into()), now)?;
     let customer =
         access::generate(Role::Customer(CustomerId::new(DEMO_CUSTOMER)?), Some("demo customer".into()), now)?;
     catalog.insert_token(&admin.record)?;
     catalog.insert_token(&customer.record)?;
     let (admin, customer) = (admin.secret, customer.secret);
-    super::serve::run_with(cfg, catalog, shutdown, move |url| {
+    let token = admin.clone();
+    super::serve::run_on(cfg, catalog, store, shutdown, move |url| {
         println!();
         println!("colometer demo is running (data in {})", args.data.display());
         println!("  API:             {url}/api/v1/whoami");
@@ -83,7 +108,93 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("  admin token:     {admin}");
         println!("  customer token:  {customer}   (customer '{DEMO_CUSTOMER}')");
         println!("  try:             curl -H 'Authorization: Bearer {customer}' {url}/api/v1/whoami");
+        println!("  portal:          {url}/portal  (log in with a token above)");
         println!("Stop with Ctrl-C.");
+        if let Some((inventory, store)) = history {
+            println!("Backfilling {previous} and this month so far; the draft invoices follow (about a minute).");
+            tokio::spawn(fill_history(url.to_owned(), token, store, inventory, previous, now));
+        }
     })
     .await
+}
+
+/// The UTC month before the one holding `now`.
+fn previous_month(now: Timestamp) -> anyhow::Result<BillingPeriod> {
+    let d = now.to_datetime().date_naive();
+    let (y, m) = if d.month() == 1 { (d.year() - 1, 12) } else { (d.year(), d.month() - 1) };
+    Ok(BillingPeriod::parse(&format!("{y:04}-{m:02}"))?)
+}
+
+/// Writes the simulator's readings of every outlet and port the inventory's services hold, every
+/// [`BACKFILL_STEP_MS`] from two days before `month` (customers bill in their own timezone) to
+/// `now`. Returns the readings written.
+fn backfill(store: &Store, inventory: &Inventory, month: &BillingPeriod, now: Timestamp) -> anyhow::Result<u64> {
+    let wanted: HashSet<(String, String)> = inventory
+        .services
+        .values()
+        .flat_map(|s| s.resources.iter())
+        .filter_map(|a| match &a.resource {
+            ResourceRef::Outlet(o) => Some((o.pdu.to_string(), o.index.to_string())),
+            ResourceRef::Port(p) => Some((p.switch.to_string(), p.name.to_string())),
+            _ => None,
+        })
+        .collect();
+    let history = backfill::Backfill::new(&simulator::fleet(DEMO_PDUS, DEMO_SWITCHES, 1), |d, r| {
+        wanted.contains(&(d.to_owned(), r.to_owned()))
+    });
+    let from = month.interval(chrono_tz::UTC)?.from.as_nanos() / 1_000_000 - 2 * 86_400_000;
+    let to = now.as_nanos() / 1_000_000;
+    let mut rows = 0u64;
+    let mut batch = Vec::new();
+    for t in backfill::times(u64::try_from(from)?, u64::try_from(to)?, BACKFILL_STEP_MS) {
+        history.readings_at(t, &mut batch);
+        if batch.len() >= 100_000 {
+            rows += batch.len() as u64;
+            store.write(std::mem::take(&mut batch))?;
+        }
+    }
+    rows += batch.len() as u64;
+    if !batch.is_empty() {
+        store.write(batch)?;
+    }
+    // Into day segments now rather than at the next maintenance tick: two months of hourly
+    // segments make the first month's queries seconds slower until they are merged.
+    store.checkpoint()?;
+    store.maintain()?;
+    Ok(rows)
+}
+
+/// Backfills (off the async threads: the store's writes wait for their fsync), then bills.
+async fn fill_history(
+    url: String,
+    token: String,
+    store: Arc<Store>,
+    inventory: Inventory,
+    month: BillingPeriod,
+    now: Timestamp,
+) {
+    match tokio::task::spawn_blocking(move || backfill(&store, &inventory, &month, now)).await {
+        Ok(Ok(rows)) => tracing::info!(rows, "demo history backfilled"),
+        Ok(Err(e)) => return tracing::error!(error = %e, "the demo's backfill failed"),
+        Err(e) => return tracing::error!(error = %e, "the demo's backfill task failed"),
+    }
+    bill_previous_month(url, token, month.to_string()).await;
+}
+
+/// Bills `period` through the server's own API, as an operator would, and says what it made.
+async fn bill_previous_month(url: String, token: String, period: String) {
+    let res = reqwest::Client::new()
+        .post(format!("{url}/api/v1/billing-runs"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "period": period }))
+        .send()
+        .await;
+    match res {
+        Ok(r) if r.status().is_success() => {
+            let n = r.json::<serde_json::Value>().await.ok().and_then(|v| v["invoices"].as_array().map(Vec::len));
+            println!("billed {period}: {} draft invoices (see the portal's invoices)", n.unwrap_or(0));
+        }
+        Ok(r) => tracing::warn!(status = %r.status(), %period, "the demo's billing run failed"),
+        Err(e) => tracing::warn!(error = %e, %period, "the demo's billing run failed"),
+    }
 }

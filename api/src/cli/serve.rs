@@ -54,6 +54,17 @@ pub async fn run_with(
     on_listening: impl FnOnce(&str),
 ) -> anyhow::Result<()> {
     let store = open_store(&cfg)?;
+    run_on(cfg, catalog, store, shutdown, on_listening).await
+}
+
+/// Serves over an already opened store (see [`run_with`]).
+pub async fn run_on(
+    cfg: Config,
+    catalog: SqliteCatalog,
+    store: Arc<Store>,
+    shutdown: CancellationToken,
+    on_listening: impl FnOnce(&str),
+) -> anyhow::Result<()> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let query = Arc::new(QueryEngine::new(Arc::clone(&store), threads, cfg.storage.query_memory_bytes)?);
     let limits = Limits { body_limit_bytes: cfg.server.body_limit_bytes, request_timeout: cfg.server.request_timeout };
