@@ -47,6 +47,8 @@ pub struct AppState {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// Live streams open at once are bounded by this.
     pub live_streams: Arc<tokio::sync::Semaphore>,
+    /// Portal sessions.
+    pub sessions: Arc<crate::portal::session::Sessions>,
     /// What is derived from the inventory, with the catalog generation it was read at.
     derived: Arc<tokio::sync::Mutex<Option<Arc<Derived>>>>,
 }
@@ -101,6 +103,7 @@ impl AppState {
             collectors: None,
             shutdown: tokio_util::sync::CancellationToken::new(),
             live_streams: Arc::new(tokio::sync::Semaphore::new(crate::routes::live::MAX_STREAMS)),
+            sessions: Arc::default(),
             derived: Arc::new(tokio::sync::Mutex::new(None)),
         }
     }
@@ -229,6 +232,7 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         .merge(routes::tokens::router())
         .merge(routes::metrics::router())
         .merge(crate::openapi::router())
+        .merge(crate::portal::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), crate::idempotency::layer))

@@ -1,7 +1,9 @@
-//! Bearer-token authentication and role checks. A customer token sees only its own customer:
+//! Bearer-token authentication (or, for safe requests, a portal session; see
+//! [`crate::portal::session`]) and role checks. A customer token sees only its own customer:
 //! anything else answers `404`, exactly as if it did not exist.
 
 use axum::extract::FromRequestParts;
+use axum::http::Method;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use engine::access::{Role, TokenHash};
@@ -10,6 +12,7 @@ use engine::id::{CustomerId, TokenId};
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::portal::session;
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
@@ -61,12 +64,21 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(ApiError::Unauthorized)?;
-        let (scheme, secret) = header.split_once(' ').ok_or(ApiError::Unauthorized)?;
-        if !scheme.eq_ignore_ascii_case("bearer") || secret.trim().is_empty() {
-            return Err(ApiError::Unauthorized);
-        }
-        let hash = TokenHash::of(secret.trim());
+        let hash = match parts.headers.get(AUTHORIZATION) {
+            Some(header) => {
+                let header = header.to_str().map_err(|_| ApiError::Unauthorized)?;
+                let (scheme, secret) = header.split_once(' ').ok_or(ApiError::Unauthorized)?;
+                if !scheme.eq_ignore_ascii_case("bearer") || secret.trim().is_empty() {
+                    return Err(ApiError::Unauthorized);
+                }
+                TokenHash::of(secret.trim())
+            }
+            // A portal session stands in for the token on safe requests only (no CSRF surface).
+            None if parts.method == Method::GET || parts.method == Method::HEAD => session::cookie(&parts.headers)
+                .and_then(|id| state.sessions.token(&id))
+                .ok_or(ApiError::Unauthorized)?,
+            None => return Err(ApiError::Unauthorized),
+        };
         let record = state.catalog(move |c| c.token_by_hash(&hash)).await?.ok_or(ApiError::Unauthorized)?;
         Ok(Caller { token: record.id, role: record.role })
     }

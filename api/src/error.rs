@@ -79,7 +79,7 @@ pub struct Problem {
 }
 
 impl ApiError {
-    fn status_and_slug(&self) -> (StatusCode, &'static str) {
+    pub(crate) fn status_and_slug(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request"),
             ApiError::BadLine { .. } => (StatusCode::BAD_REQUEST, "bad-line"),

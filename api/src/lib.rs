@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod invoice_doc;
 pub mod logging;
 pub mod openapi;
+pub mod portal;
 pub mod query;
 pub mod routes;
 pub mod server;

@@ -202,6 +202,7 @@ async fn the_openapi_document_lists_every_operation() {
         "GET /api/v1/credit-notes/{id}",
         "GET /api/v1/customers",
         "GET /api/v1/customers/{id}",
+        "GET /api/v1/customers/{id}/history",
         "GET /api/v1/customers/{id}/live",
         "GET /api/v1/customers/{id}/month-to-date",
         "GET /api/v1/customers/{id}/resources",
@@ -540,4 +541,134 @@ async fn reconciliation_over_http() {
         StatusCode::BAD_REQUEST
     );
     assert_eq!(get(&router, "/api/v1/reports/reconciliation", Some(&t.acme)).await.0, StatusCode::FORBIDDEN);
+}
+
+/// A form POST; answers the response's status, `location` and `set-cookie` headers.
+async fn post_form(router: &axum::Router, path: &str, form: &str) -> (StatusCode, String, String) {
+    let req = Request::post(path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(form.to_owned()))
+        .unwrap();
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let header = |n: &str| resp.headers().get(n).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (resp.status(), header("location"), header("set-cookie"))
+}
+
+/// A GET carrying a session cookie; answers status, `location` and the body as text.
+async fn page(router: &axum::Router, path: &str, cookie: Option<&str>) -> (StatusCode, String, String) {
+    let mut req = Request::get(path);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    let resp = router.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let status = resp.status();
+    let location = resp.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22).await.unwrap();
+    (status, location, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Logs in through the form; the `name=value` cookie to send back.
+async fn login(router: &axum::Router, token: &str) -> String {
+    let (s, location, set_cookie) = post_form(router, "/portal/login", &format!("token={token}")).await;
+    assert_eq!((s, location.as_str()), (StatusCode::SEE_OTHER, "/portal"));
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn portal_sessions_roles_and_isolation() {
+    let (router, t) = example_router();
+    // No session: pages send to the login form; a wrong token or an ingest token is refused.
+    assert_eq!(page(&router, "/portal", None).await.1, "/portal/login");
+    assert_eq!(page(&router, "/portal/customers/acme", None).await.1, "/portal/login");
+    let (s, _, html) = page(&router, "/portal/login", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains(r#"<label for="token">Access token</label>"#), "{html}");
+    assert_eq!(post_form(&router, "/portal/login", "token=colo_nope").await.0, StatusCode::UNAUTHORIZED);
+
+    // A customer: its own pages, nobody else's (404 like a missing page), no operator dashboard.
+    let acme = login(&router, &t.acme).await;
+    assert_eq!(page(&router, "/portal", Some(&acme)).await.1, "/portal/customers/acme");
+    for path in ["", "/history?range=day", "/inventory", "/invoices", "/tickets"] {
+        let (s, _, html) = page(&router, &format!("/portal/customers/acme{path}"), Some(&acme)).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {html}");
+        assert!(html.contains("customer acme"), "{path}");
+    }
+    let (_, _, inventory) = page(&router, "/portal/customers/acme/inventory", Some(&acme)).await;
+    assert!(inventory.contains("<td>pdu-101a&#x2f;1 (srv-01-psu-a)</td>"), "{inventory}");
+    let (s, _, html) = page(&router, "/portal/customers/initech", Some(&acme)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(html.contains("There is no such page, or it is not yours."));
+    assert_eq!(page(&router, "/portal/invoices/initech.2026-10", Some(&acme)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(page(&router, "/portal/ops", Some(&acme)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        page(&router, "/portal/customers/acme/history?range=year", Some(&acme)).await.0,
+        StatusCode::BAD_REQUEST
+    );
+
+    // The session reads the API (GET only): a cookie-borne write is unauthenticated.
+    let (s, _, me) = page(&router, "/api/v1/whoami", Some(&acme)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(me.contains(r#""role":"customer""#), "{me}");
+    let req = Request::post("/api/v1/tickets").header("cookie", &acme).body(Body::from("{}")).unwrap();
+    assert_eq!(answer(&router, req).await.0, StatusCode::UNAUTHORIZED);
+
+    // Staff: the operator dashboard and any customer's pages.
+    let admin = login(&router, &t.admin).await;
+    assert_eq!(page(&router, "/portal", Some(&admin)).await.1, "/portal/ops");
+    let (s, _, ops) = page(&router, "/portal/ops", Some(&admin)).await;
+    assert_eq!(s, StatusCode::OK);
+    for needle in ["<td>ams1-r101</td>", "The collectors are disabled", "No billing runs yet.", "ACME Hosting BV"] {
+        assert!(ops.contains(needle), "{needle} missing in {ops}");
+    }
+    assert_eq!(page(&router, "/portal/customers/acme", Some(&admin)).await.0, StatusCode::OK);
+
+    // Logging out ends the session; so does revoking its token.
+    let req = Request::post("/portal/logout").header("cookie", &admin).body(Body::empty()).unwrap();
+    let resp = router.clone().oneshot(req).await.unwrap();
+    assert_eq!(
+        resp.headers()["set-cookie"].to_str().unwrap(),
+        "colometer_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+    );
+    assert_eq!(page(&router, "/portal/ops", Some(&admin)).await.1, "/portal/login");
+    let (_, _, list) = get(&router, "/api/v1/tokens", Some(&t.admin)).await;
+    let acme_id = list.as_array().unwrap().iter().find(|x| x["customer"] == "acme").unwrap()["id"].clone();
+    let (s, _, _) = send(
+        &router,
+        "DELETE",
+        &format!("/api/v1/tokens/{}", acme_id.as_str().unwrap()),
+        &t.admin,
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(page(&router, "/portal/customers/acme", Some(&acme)).await.1, "/portal/login");
+
+    // Assets are embedded and public.
+    let (s, _, js) = page(&router, "/portal/assets/uplot/uPlot.iife.min.js", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(js.starts_with("/*! https://github.com/leeoniya/uPlot (v1.6.32) */"), "{}", &js[..80]);
+    assert_eq!(page(&router, "/portal/assets/nope.js", None).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn history_has_one_bucket_per_five_minutes_and_the_commitments() {
+    let (router, t) = example_router();
+    let q = "from=2026-10-01T00:00:00Z&to=2026-10-01T01:00:00Z";
+    let (s, _, h) = get(&router, &format!("/api/v1/customers/acme/history?{q}"), Some(&t.acme)).await;
+    assert_eq!(s, StatusCode::OK, "{h}");
+    assert_eq!(h["ts"].as_array().unwrap().len(), 12);
+    assert_eq!(h["ts"][1].as_i64(), Some(1_790_812_800 + 300));
+    // No readings: every bucket is null, not zero.
+    assert!(h["power_w"].as_array().unwrap().iter().all(serde_json::Value::is_null));
+    assert_eq!((h["commit_mbps"].as_str(), h["committed_kw"].as_str()), (Some("100"), Some("4.0")));
+    let long = "from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z";
+    assert_eq!(
+        get(&router, &format!("/api/v1/customers/acme/history?{long}"), Some(&t.acme)).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        get(&router, &format!("/api/v1/customers/initech/history?{q}"), Some(&t.acme)).await.0,
+        StatusCode::NOT_FOUND
+    );
 }

@@ -95,7 +95,7 @@ async fn list(
 }
 
 /// The invoice, if the caller may see it (`404` otherwise, as if it did not exist).
-async fn visible(state: &AppState, caller: &Caller, id: String) -> Result<InvoiceView, ApiError> {
+pub(crate) async fn visible(state: &AppState, caller: &Caller, id: String) -> Result<InvoiceView, ApiError> {
     let view = state.ledger(move |c| c.invoice(&id)).await?;
     caller.see_customer(&view.body.customer)?;
     Ok(view)

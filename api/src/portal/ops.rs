@@ -1,0 +1,148 @@
+//! The operator dashboard (admin, billing): per site and rack the power budget, committed and
+//! measured power and stranded capacity; free switch ports; reconciliation findings; collector
+//! health (failing devices first, poll latency percentiles per device class); billing runs and
+//! invoices by state; the customers, each linking to its pages.
+//!
+//! Capacity is this UTC month so far (`engine::capacity::report`); a port is free when no
+//! service holds it now; ports are the discovered ones (declared ones before the first poll).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use axum::extract::State;
+use collectors::profile::Role as ResourceRole;
+use engine::domain::ResourceRef;
+use engine::invoicing::record::InvoiceFilter;
+use engine::metering::usage::Sources;
+use engine::period::BillingPeriod;
+use engine::time::Timestamp;
+use minijinja::{Value, context};
+
+use super::{Page, nav, page, who};
+use crate::app::AppState;
+use crate::auth::{Allow, Caller};
+use crate::error::ApiError;
+
+/// Free ports listed by name per switch (the count is always shown).
+const FREE_PORT_NAMES: usize = 16;
+
+/// `GET /portal/ops`.
+pub async fn dashboard(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
+    let caller = caller?;
+    caller.require(&[Allow::Admin, Allow::Billing])?;
+    let derived = state.derived().await?;
+    let now = state.clock.now();
+    let d = now.to_datetime();
+    let period = BillingPeriod::parse(&d.format("%Y-%m").to_string()).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (store, buckets, inv) = (Arc::clone(&state.store), Arc::clone(&state.buckets), Arc::clone(&derived.inventory));
+    let plant = Arc::clone(&derived.plant);
+    let report = tokio::task::spawn_blocking(move || {
+        buckets.settle(&store)?;
+        let src = Sources { inventory: &inv, plant: &plant, buckets: &buckets, store: &store };
+        engine::capacity::report(&src, period)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("capacity task failed: {e}")))?
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let inv = &derived.inventory;
+
+    let mut sites: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for r in &report.racks {
+        let site = inv.racks.get(&r.rack).map_or_else(|| "(no site)".to_owned(), |x| x.site.to_string());
+        sites.entry(site).or_default().push(Value::from_serialize(r));
+    }
+    let sites: Vec<Value> = sites
+        .into_iter()
+        .map(|(id, racks)| {
+            let name = inv.sites.values().find(|s| s.id.as_str() == id).map(|s| s.name.clone());
+            context! { id, name, racks }
+        })
+        .collect();
+
+    let held: BTreeSet<(String, String)> = inv
+        .services
+        .values()
+        .flat_map(|s| inv.effective_assignments(s))
+        .filter(|(_, iv)| iv.contains(now))
+        .filter_map(|(r, _)| match r {
+            ResourceRef::Port(p) => Some((p.switch.to_string(), p.name.to_string())),
+            _ => None,
+        })
+        .collect();
+    let status = state.collectors.as_ref().map(|c| &c.status);
+    let free_ports: Vec<Value> = inv
+        .switches
+        .values()
+        .map(|sw| {
+            let discovered: Option<Vec<String>> = status.and_then(|b| b.get(sw.id.as_str())).and_then(|s| {
+                s.layout.as_ref().map(|l| {
+                    l.resources.iter().filter(|r| r.role == ResourceRole::Port).map(|r| r.id.to_string()).collect()
+                })
+            });
+            let ports = discovered.unwrap_or_else(|| sw.ports.iter().map(|p| p.name.to_string()).collect());
+            let free: Vec<&String> =
+                ports.iter().filter(|p| !held.contains(&(sw.id.to_string(), (*p).clone()))).collect();
+            let names: Vec<&String> = free.iter().take(FREE_PORT_NAMES).copied().collect();
+            context! { switch => sw.id.to_string(), total => ports.len(), free => free.len(), names, more => free.len() > FREE_PORT_NAMES }
+        })
+        .collect();
+
+    let findings = engine::reconcile::reconcile(inv, now);
+
+    let mut devices: Vec<Value> = Vec::new();
+    let mut failing = 0usize;
+    let mut classes: Vec<Value> = Vec::new();
+    if let Some(c) = &state.collectors {
+        let mut all = c.status.all();
+        all.sort_by(|a, b| b.consecutive_failures.cmp(&a.consecutive_failures).then(a.id.cmp(&b.id)));
+        for s in all {
+            let state_name = if s.consecutive_failures > 0 {
+                failing += 1;
+                "failing"
+            } else if s.last_poll.is_some() {
+                "ok"
+            } else {
+                "waiting"
+            };
+            devices.push(context! {
+                id => s.id.to_string(), state => state_name,
+                profile => s.layout.as_ref().map(|l| l.profile.id.clone()),
+                last_poll => s.last_poll.map(|t| t.to_string()),
+                failures => s.consecutive_failures,
+                error => s.last_error.as_ref().map(|(t, e)| format!("{t}: {e}")),
+            });
+        }
+        for (class, st) in c.metrics.snapshot() {
+            let ms = |q: f64| format!("{:.1}", st.latency_us.value_at_quantile(q) as f64 / 1000.0);
+            classes.push(context! {
+                class, polls_ok => st.polls_ok, polls_failed => st.polls_failed, timeouts => st.timeouts,
+                p50 => ms(0.5), p90 => ms(0.9), p99 => ms(0.99),
+            });
+        }
+    }
+
+    let runs = state.ledger(|c| c.billing_runs()).await?;
+    let runs: Vec<Value> = runs
+        .iter()
+        .rev()
+        .take(10)
+        .map(|r| context! { id => r.id.to_string(), period => r.period.clone(), at => r.at.to_string(), actor => r.actor.clone(), invoices => r.invoices.len() })
+        .collect();
+    let filter = InvoiceFilter { customer: None, period: None, status: None, after: None, limit: 100_000 };
+    let (invoices, _) = state.ledger(move |c| c.invoices(&filter)).await?;
+    let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
+    for i in &invoices {
+        *by_status.entry(i.status.as_str().to_owned()).or_default() += 1;
+    }
+    let customers: Vec<Value> =
+        inv.customers.values().map(|c| context! { id => c.id.to_string(), name => c.name.clone() }).collect();
+    page(
+        "ops.html",
+        context! {
+            title => "Operations", period => report.period.clone(), now => Timestamp::to_string(&now),
+            sites, free_ports, findings => Value::from_serialize(&findings), devices, failing, classes,
+            collecting => state.collectors.is_some(), runs, by_status, customers,
+            who => who(&caller), nav => nav(&caller, None, "ops"),
+        },
+    )
+}
