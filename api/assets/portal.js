@@ -32,6 +32,7 @@ window.colometer = (() => {
 
   function live(el) {
     const id = el.dataset.customer;
+    const rackOf = JSON.parse(el.dataset.racks || "{}");
     const data = [[], [], [], []];
     const plot = new uPlot(
       {
@@ -74,7 +75,16 @@ window.colometer = (() => {
       set("proj-kwh", fmt(num(m.projected.it_kwh), 1));
       set("commit", fmt(num(m.projected.commit_mbps), 0));
       set("overage", fmt(num(m.projected.overage_mbps), 3));
-      fill("outlets", v.power.map((o) => [cell(o.outlet), cell(fmt(num(o.power_w), 1), true), cell(o.at || "none recent")]));
+      const racks = new Map();
+      for (const o of v.power) {
+        const r = rackOf[o.outlet] || "(no rack)";
+        const sum = racks.get(r) || { watts: 0, outlets: 0 };
+        sum.watts += num(o.power_w) || 0;
+        sum.outlets += 1;
+        racks.set(r, sum);
+      }
+      fill("racks", [...racks].sort().map(([r, s]) => [cell(r), cell(fmt(s.watts / 1000, 3), true), cell(String(s.outlets), true)]));
+      fill("outlets", v.power.map((o) => [cell(o.outlet), cell(rackOf[o.outlet] || ""), cell(fmt(num(o.power_w), 1), true), cell(o.at || "none recent")]));
       fill("ports", v.bandwidth.map((p) => [cell(p.port), cell(fmt(num(p.in_mbps), 3), true), cell(fmt(num(p.out_mbps), 3), true)]));
       if (status) status.textContent = `live, updated ${new Date(v.at).toLocaleTimeString()}`;
     });

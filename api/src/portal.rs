@@ -242,9 +242,18 @@ async fn overview(
 ) -> Page {
     let caller = caller?;
     let customer = customer_page(&state, &caller, &id).await?;
+    let derived = state.derived().await?;
+    // Outlet → rack, for the live per-rack power (outlets held now or earlier: the live view
+    // lists only those held now).
+    let racks: std::collections::BTreeMap<String, String> = scope::billed_resources(&derived.inventory, &customer.id)
+        .into_iter()
+        .filter(|r| r.kind == "outlet")
+        .filter_map(|r| Some((r.resource, r.rack?.to_string())))
+        .collect();
+    let racks = serde_json::to_string(&racks).map_err(|e| ApiError::Internal(e.to_string()))?;
     page(
         "overview.html",
-        context! { title => "Overview", customer, who => who(&caller), nav => nav(&caller, Some(&customer.id), "overview") },
+        context! { title => "Overview", customer, racks, who => who(&caller), nav => nav(&caller, Some(&customer.id), "overview") },
     )
 }
 
@@ -371,15 +380,11 @@ async fn invoice(
     caller.require(READERS)?;
     let inv = crate::routes::invoices::visible(&state, &caller, id).await?;
     let customer = inv.body.customer.clone();
-    let sustainability = serde_json::to_string_pretty(&inv.body.sustainability).unwrap_or_default();
     let title = match &inv.body.number {
         Some(n) => format!("Invoice {n}"),
         None => format!("Draft invoice {}", inv.body.id),
     };
-    page(
-        "invoice.html",
-        context! { title, inv, sustainability, who => who(&caller), nav => nav(&caller, Some(&customer), "invoices") },
-    )
+    page("invoice.html", context! { title, inv, who => who(&caller), nav => nav(&caller, Some(&customer), "invoices") })
 }
 
 async fn evidence(

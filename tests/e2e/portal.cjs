@@ -65,6 +65,7 @@ async function login(page, token) {
     check(true, "the live chart received a second point without a reload");
     check((await page.locator("#live-chart canvas").count()) > 0, "the live chart is drawn (uPlot canvas)");
     check((await page.locator("#outlets tbody tr").count()) === 3, "the customer's three outlets are listed live");
+    check((await page.textContent("#racks tbody tr td")) === "ams1-r101", "live power is summed per rack");
     await shot(page, "1-overview");
 
     // History: a month of backfilled data, with the billed 95th.
@@ -110,7 +111,7 @@ async function login(page, token) {
     check(page.url().endsWith("/portal/ops"), "staff land on the operator dashboard");
     const row = page.locator(`#devices tr[data-device="${failing}"]`);
     check((await row.getAttribute("data-state")) === "failing", `${failing} is shown failing`);
-    check((await page.locator(".capacity tbody tr").count()) === 4, "capacity lists the four racks");
+    check((await page.locator(".capacity tbody tr").count()) === 12, "capacity lists the twelve racks");
     await shot(page, "6-operator");
 
     // A phone-sized screen still shows the overview without sideways scrolling.

@@ -59,7 +59,7 @@ async fn demo_prints_a_url_and_tokens_that_work() {
     // The first start backfilled the billed outlets and ports and billed the previous month.
     let billed = demo.wait_for("billed ", Duration::from_secs(60));
     let period = billed.split([' ', ':']).nth(1).unwrap().to_owned();
-    assert_eq!(billed, format!("billed {period}: 2 draft invoices (see the portal's invoices)"));
+    assert_eq!(billed, format!("billed {period}: 3 draft invoices (see the portal's invoices)"));
     let page: serde_json::Value = http
         .get(format!("{url}/api/v1/invoices?period={period}&status=draft"))
         .bearer_auth(&admin)
@@ -69,7 +69,7 @@ async fn demo_prints_a_url_and_tokens_that_work() {
         .json()
         .await
         .unwrap();
-    assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page}");
+    assert_eq!(page["items"].as_array().unwrap().len(), 3, "{page}");
     let usage: serde_json::Value = http
         .get(format!("{url}/api/v1/customers/acme/usage?period={period}"))
         .bearer_auth(&customer)

@@ -37,13 +37,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 
-/// The demo inventory; `SIM_PORT` stands for the simulator's UDP port.
+/// The demo inventory; `SIM_PORT` stands for the simulator's UDP port, `PREV_MONTH` for the
+/// month before the current one.
 pub const DEMO_INVENTORY: &str = include_str!("../../../deploy/demo.yaml");
 
 /// Simulated devices the demo inventory uses.
-const DEMO_PDUS: u32 = 8;
+const DEMO_PDUS: u32 = 24;
 /// Simulated switches the demo inventory uses.
-const DEMO_SWITCHES: u32 = 4;
+const DEMO_SWITCHES: u32 = 8;
 /// Backfilled history's sampling step: 3 × the demo's 10 s poll interval, the longest step the
 /// metering rules still integrate as measured (a longer one would be a gap, estimated).
 const BACKFILL_STEP_MS: u64 = 30_000;
@@ -79,16 +80,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let sim_addr = sim.local_addr()?;
     let shutdown = CancellationToken::new();
     tokio::spawn(sim.run(1, shutdown.clone()));
-    let doc = DEMO_INVENTORY.replace("SIM_PORT", &sim_addr.port().to_string());
+    let now = SystemClock.now();
+    let previous = previous_month(now)?;
+    let doc =
+        DEMO_INVENTORY.replace("SIM_PORT", &sim_addr.port().to_string()).replace("PREV_MONTH", &previous.to_string());
     let tree = source::parse_yaml(&doc).map_err(anyhow::Error::msg)?;
     let plan = import::plan(&current, document::read(&tree)).map_err(|e| match e {
         import::ImportError::Invalid(p) => anyhow::anyhow!("demo inventory invalid: {p:?}"),
     })?;
-    let now = SystemClock.now();
     let first_start = current.customers.is_empty();
     catalog.apply(&plan, generation, "demo", now)?;
     let store = super::serve::open_store(&cfg)?;
-    let previous = previous_month(now)?;
     // The first start fills history in the background once the server listens.
     let history = if first_start { Some((catalog.inventory()?, Arc::clone(&store))) } else { None };
     let admin = access::generate(Role::Admin, Some("demo admin".into()), now)?;
