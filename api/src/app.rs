@@ -49,6 +49,8 @@ pub struct AppState {
     pub live_streams: Arc<tokio::sync::Semaphore>,
     /// Portal sessions.
     pub sessions: Arc<crate::portal::session::Sessions>,
+    /// The operator dashboard's capacity report.
+    pub capacity: Arc<crate::portal::ops::CapacityCache>,
     /// What is derived from the inventory, with the catalog generation it was read at.
     derived: Arc<tokio::sync::Mutex<Option<Arc<Derived>>>>,
 }
@@ -104,6 +106,7 @@ impl AppState {
             shutdown: tokio_util::sync::CancellationToken::new(),
             live_streams: Arc::new(tokio::sync::Semaphore::new(crate::routes::live::MAX_STREAMS)),
             sessions: Arc::default(),
+            capacity: Arc::default(),
             derived: Arc::new(tokio::sync::Mutex::new(None)),
         }
     }

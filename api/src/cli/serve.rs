@@ -74,6 +74,14 @@ pub async fn run_on(
         .with_shutdown(shutdown.clone());
     // Build what the inventory implies (the bucket table above all) before taking requests.
     state.derived().await.map_err(|e| anyhow::anyhow!("preparing metering: {e}"))?;
+    // The operator dashboard's capacity report, computed once in the background before anyone asks.
+    let warm = state.clone();
+    tokio::spawn(async move {
+        let period = warm.clock.now().to_datetime().format("%Y-%m").to_string();
+        if let Err(e) = warm.capacity.refresh(&warm, &period).await {
+            tracing::warn!(error = %e, "capacity report not prepared");
+        }
+    });
     let tee = cfg.storage.questdb.clone().map(|t| {
         tracing::info!(addr = %t.addr, "teeing readings to QuestDB");
         Arc::new(Tee::start(t))

@@ -7,7 +7,9 @@
 //! service holds it now; ports are the discovered ones (declared ones before the first poll).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use collectors::profile::Role as ResourceRole;
@@ -26,24 +28,96 @@ use crate::error::ApiError;
 /// Free ports listed by name per switch (the count is always shown).
 const FREE_PORT_NAMES: usize = 16;
 
+/// How old a capacity report may be before a page asks for a fresh one.
+pub const CAPACITY_FRESH: Duration = Duration::from_secs(60);
+
+struct Cached {
+    period: String,
+    at: Instant,
+    as_of: Timestamp,
+    report: Arc<engine::capacity::Report>,
+}
+
+/// The month's capacity report, kept for [`CAPACITY_FRESH`]: it reads the month's raw energy of
+/// every outlet (about half a second for the demo's 24 PDUs), which a dashboard page must not
+/// wait for. A stale report is served at once while one task computes the next; only the very
+/// first request (or a new month's) waits. The page shows the report's time.
+#[derive(Default)]
+pub struct CapacityCache {
+    cached: Mutex<Option<Cached>>,
+    refreshing: AtomicBool,
+}
+
+impl std::fmt::Debug for CapacityCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CapacityCache").finish_non_exhaustive()
+    }
+}
+
+impl CapacityCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Cached>> {
+        self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The report of `period` (`YYYY-MM`, UTC) and when it was computed.
+    pub async fn get(
+        &self,
+        state: &AppState,
+        period: &str,
+    ) -> Result<(Arc<engine::capacity::Report>, Timestamp), ApiError> {
+        let hit = self.lock().as_ref().filter(|c| c.period == period).map(|c| (Arc::clone(&c.report), c.as_of, c.at));
+        match hit {
+            Some((report, as_of, at)) => {
+                if at.elapsed() > CAPACITY_FRESH && !self.refreshing.swap(true, Ordering::AcqRel) {
+                    let (state, period) = (state.clone(), period.to_owned());
+                    tokio::spawn(async move {
+                        if let Err(e) = state.capacity.refresh(&state, &period).await {
+                            tracing::warn!(error = %e, "capacity report refresh failed");
+                        }
+                        state.capacity.refreshing.store(false, Ordering::Release);
+                    });
+                }
+                Ok((report, as_of))
+            }
+            None => self.refresh(state, period).await,
+        }
+    }
+
+    /// Computes the report of `period` now and keeps it.
+    pub async fn refresh(
+        &self,
+        state: &AppState,
+        period: &str,
+    ) -> Result<(Arc<engine::capacity::Report>, Timestamp), ApiError> {
+        let p = BillingPeriod::parse(period).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let derived = state.derived().await?;
+        let as_of = state.clock.now();
+        let (store, buckets, inv) =
+            (Arc::clone(&state.store), Arc::clone(&state.buckets), Arc::clone(&derived.inventory));
+        let plant = Arc::clone(&derived.plant);
+        let report = tokio::task::spawn_blocking(move || {
+            buckets.settle(&store)?;
+            let src = Sources { inventory: &inv, plant: &plant, buckets: &buckets, store: &store };
+            engine::capacity::report(&src, p)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("capacity task failed: {e}")))?
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let report = Arc::new(report);
+        *self.lock() =
+            Some(Cached { period: period.to_owned(), at: Instant::now(), as_of, report: Arc::clone(&report) });
+        Ok((report, as_of))
+    }
+}
+
 /// `GET /portal/ops`.
 pub async fn dashboard(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
     let caller = caller?;
     caller.require(&[Allow::Admin, Allow::Billing])?;
     let derived = state.derived().await?;
     let now = state.clock.now();
-    let d = now.to_datetime();
-    let period = BillingPeriod::parse(&d.format("%Y-%m").to_string()).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let (store, buckets, inv) = (Arc::clone(&state.store), Arc::clone(&state.buckets), Arc::clone(&derived.inventory));
-    let plant = Arc::clone(&derived.plant);
-    let report = tokio::task::spawn_blocking(move || {
-        buckets.settle(&store)?;
-        let src = Sources { inventory: &inv, plant: &plant, buckets: &buckets, store: &store };
-        engine::capacity::report(&src, period)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("capacity task failed: {e}")))?
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let period = now.to_datetime().format("%Y-%m").to_string();
+    let (report, as_of) = state.capacity.get(&state, &period).await?;
     let inv = &derived.inventory;
 
     let mut sites: BTreeMap<String, Vec<Value>> = BTreeMap::new();
@@ -139,7 +213,7 @@ pub async fn dashboard(State(state): State<AppState>, caller: Result<Caller, Api
     page(
         "ops.html",
         context! {
-            title => "Operations", period => report.period.clone(), now => Timestamp::to_string(&now),
+            title => "Operations", period => report.period.clone(), now => now.to_string(), as_of => as_of.to_string(),
             sites, free_ports, findings => Value::from_serialize(&findings), devices, failing, classes,
             collecting => state.collectors.is_some(), runs, by_status, customers,
             who => who(&caller), nav => nav(&caller, None, "ops"),
