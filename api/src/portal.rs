@@ -15,11 +15,12 @@ pub mod assets;
 pub mod ops;
 pub mod session;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Form, FromRequestParts, Query, State};
 use axum::http::header::{CACHE_CONTROL, SET_COOKIE};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -171,13 +172,42 @@ fn who(caller: &Caller) -> String {
 /// Roles that read customers' pages.
 const READERS: &[Allow] = &[Allow::Admin, Allow::Billing, Allow::Customer];
 
-/// The customer of a customer page, if the caller may see it (404 otherwise).
-async fn customer_page(state: &AppState, caller: &Caller, id: &str) -> Result<engine::domain::Customer, PageError> {
-    caller.require(READERS)?;
-    let customer = CustomerId::new(id).map_err(|_| ApiError::NotFound)?;
-    caller.see_customer(&customer)?;
-    let derived = state.derived().await?;
-    Ok(derived.inventory.customers.get(&customer).cloned().ok_or(ApiError::NotFound)?)
+/// A customer page's viewer and customer (`/portal/customers/{id}/…`): the caller may see that
+/// customer (staff, or the customer itself; anyone else gets the 404 page, as if it did not
+/// exist). Without a session: the redirect to the login.
+pub struct CustomerPage {
+    /// Who is looking.
+    pub caller: Caller,
+    /// The customer shown.
+    pub customer: engine::domain::Customer,
+    /// The inventory it was read from.
+    pub derived: Arc<crate::app::Derived>,
+}
+
+impl FromRequestParts<AppState> for CustomerPage {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require(READERS)?;
+        let PathParams(id) = PathParams::<String>::from_request_parts(parts, state).await.map_err(PageError)?;
+        let id = CustomerId::new(id).map_err(|_| ApiError::NotFound)?;
+        caller.see_customer(&id)?;
+        let derived = state.derived().await?;
+        let customer = derived.inventory.customers.get(&id).cloned().ok_or(ApiError::NotFound)?;
+        Ok(Self { caller, customer, derived })
+    }
+}
+
+impl CustomerPage {
+    /// Renders `template` with `ctx` plus the page's title, viewer and navigation (`section`).
+    fn render(&self, template: &str, title: &str, section: &str, ctx: Value) -> Page {
+        let CustomerPage { caller, customer, .. } = self;
+        page(
+            template,
+            context! { title, customer, who => who(caller), nav => nav(caller, Some(&customer.id), section), ..ctx },
+        )
+    }
 }
 
 async fn home(caller: Result<Caller, ApiError>) -> Page {
@@ -235,26 +265,17 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     resp
 }
 
-async fn overview(
-    State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
-    PathParams(id): PathParams<String>,
-) -> Page {
-    let caller = caller?;
-    let customer = customer_page(&state, &caller, &id).await?;
-    let derived = state.derived().await?;
+async fn overview(p: CustomerPage) -> Page {
     // Outlet → rack, for the live per-rack power (outlets held now or earlier: the live view
     // lists only those held now).
-    let racks: std::collections::BTreeMap<String, String> = scope::billed_resources(&derived.inventory, &customer.id)
-        .into_iter()
-        .filter(|r| r.kind == "outlet")
-        .filter_map(|r| Some((r.resource, r.rack?.to_string())))
-        .collect();
+    let racks: std::collections::BTreeMap<String, String> =
+        scope::billed_resources(&p.derived.inventory, &p.customer.id)
+            .into_iter()
+            .filter(|r| r.kind == "outlet")
+            .filter_map(|r| Some((r.resource, r.rack?.to_string())))
+            .collect();
     let racks = serde_json::to_string(&racks).map_err(|e| ApiError::Internal(e.to_string()))?;
-    page(
-        "overview.html",
-        context! { title => "Overview", customer, racks, who => who(&caller), nav => nav(&caller, Some(&customer.id), "overview") },
-    )
+    p.render("overview.html", "Overview", "overview", context! { racks })
 }
 
 #[derive(Debug, Deserialize)]
@@ -265,15 +286,8 @@ struct RangeParam {
 /// The history ranges: key, label, length in days.
 const RANGES: [(&str, &str, i64); 3] = [("day", "Day", 1), ("week", "Week", 7), ("month", "Month", 30)];
 
-async fn history(
-    State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
-    PathParams(id): PathParams<String>,
-    Query(p): Query<RangeParam>,
-) -> Page {
-    let caller = caller?;
-    let customer = customer_page(&state, &caller, &id).await?;
-    let key = p.range.unwrap_or_else(|| "week".into());
+async fn history(State(state): State<AppState>, p: CustomerPage, Query(q): Query<RangeParam>) -> Page {
+    let key = q.range.unwrap_or_else(|| "week".into());
     let &(_, _, days) = RANGES
         .iter()
         .find(|r| r.0 == key)
@@ -282,54 +296,34 @@ async fn history(
     let step = 300 * 1_000_000_000;
     let to = (state.clock.now().as_nanos() / step + 1) * step;
     let from = to - days * 86_400 * 1_000_000_000;
-    let derived = state.derived().await?;
-    let commit_mbps = derived
-        .inventory
+    let inv = &p.derived.inventory;
+    // Summed over the customer's services, as the history's line is.
+    let commit_mbps = inv
         .services
         .values()
-        .filter(|s| s.customer == customer.id)
-        .filter_map(|s| derived.inventory.rate_plans.get(&s.plan))
+        .filter(|s| s.customer == p.customer.id)
+        .filter_map(|s| inv.rate_plans.get(&s.plan))
         .flat_map(|p| p.charges.iter())
-        .find_map(|c| match c {
-            engine::domain::rate_plan::Charge::BandwidthP95 { commit_mbps, .. } => Some(commit_mbps.to_string()),
+        .filter_map(|c| match c {
+            engine::domain::rate_plan::Charge::BandwidthP95 { commit_mbps, .. } => Some(*commit_mbps),
             _ => None,
-        });
+        })
+        .reduce(|a, b| a + b)
+        .map(|d| d.normalize().to_string());
     let ranges: Vec<Value> =
         RANGES.iter().map(|r| context! { key => r.0, label => r.1, current => r.0 == key }).collect();
-    page(
-        "history.html",
-        context! {
-            title => "History", customer, ranges, commit_mbps,
-            from => Timestamp::from_nanos(from).to_string(), to => Timestamp::from_nanos(to).to_string(),
-            who => who(&caller), nav => nav(&caller, Some(&customer.id), "history"),
-        },
-    )
+    let (from, to) = (Timestamp::from_nanos(from).to_string(), Timestamp::from_nanos(to).to_string());
+    p.render("history.html", "History", "history", context! { ranges, commit_mbps, from, to })
 }
 
-async fn inventory(
-    State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
-    PathParams(id): PathParams<String>,
-) -> Page {
-    let caller = caller?;
-    let customer = customer_page(&state, &caller, &id).await?;
-    let derived = state.derived().await?;
-    let resources = scope::billed_resources(&derived.inventory, &customer.id);
-    page(
-        "inventory.html",
-        context! { title => "Inventory", resources, who => who(&caller), nav => nav(&caller, Some(&customer.id), "inventory") },
-    )
+async fn inventory(p: CustomerPage) -> Page {
+    let resources = scope::billed_resources(&p.derived.inventory, &p.customer.id);
+    p.render("inventory.html", "Inventory", "inventory", context! { resources })
 }
 
-async fn invoices(
-    State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
-    PathParams(id): PathParams<String>,
-) -> Page {
-    let caller = caller?;
-    let customer = customer_page(&state, &caller, &id).await?;
+async fn invoices(State(state): State<AppState>, p: CustomerPage) -> Page {
     let filter = engine::invoicing::record::InvoiceFilter {
-        customer: Some(customer.id.to_string()),
+        customer: Some(p.customer.id.to_string()),
         period: None,
         status: None,
         after: None,
@@ -337,25 +331,16 @@ async fn invoices(
     };
     let (mut invoices, _) = state.ledger(move |c| c.invoices(&filter)).await?;
     invoices.sort_by(|a, b| b.body.period.cmp(&a.body.period).then(a.body.id.cmp(&b.body.id)));
-    page(
-        "invoices.html",
-        context! { title => "Invoices", invoices, who => who(&caller), nav => nav(&caller, Some(&customer.id), "invoices") },
-    )
+    p.render("invoices.html", "Invoices", "invoices", context! { invoices })
 }
 
-async fn tickets(
-    State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
-    PathParams(id): PathParams<String>,
-) -> Page {
-    let caller = caller?;
-    let customer = customer_page(&state, &caller, &id).await?;
-    let derived = state.derived().await?;
-    let mut tickets: Vec<Value> = derived
+async fn tickets(p: CustomerPage) -> Page {
+    let mut tickets: Vec<Value> = p
+        .derived
         .inventory
         .tickets
         .values()
-        .filter(|t| t.customer == customer.id)
+        .filter(|t| t.customer == p.customer.id)
         .map(|t| {
             context! {
                 id => t.id.to_string(), from => t.work.from.to_string(), to => t.work.to.map(|x| x.to_string()),
@@ -365,10 +350,7 @@ async fn tickets(
         })
         .collect();
     tickets.reverse();
-    page(
-        "tickets.html",
-        context! { title => "Tickets", tickets, who => who(&caller), nav => nav(&caller, Some(&customer.id), "tickets") },
-    )
+    p.render("tickets.html", "Tickets", "tickets", context! { tickets })
 }
 
 async fn invoice(

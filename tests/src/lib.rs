@@ -192,6 +192,12 @@ impl Server {
     }
 }
 
+/// `GET url` with a bearer token: the JSON body (a test helper: panics on any failure).
+pub async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> serde_json::Value {
+    let resp = http.get(url).bearer_auth(token).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    resp.json().await.unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"))
+}
+
 /// Sends SIGTERM to `child` and waits (at most `limit`) for its exit status.
 pub fn sigterm(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
     if let Ok(Some(status)) = child.try_wait() {

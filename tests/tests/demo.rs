@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use tests::demo::Demo;
+use tests::get_json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_prints_a_url_and_tokens_that_work() {
@@ -14,8 +15,7 @@ async fn demo_prints_a_url_and_tokens_that_work() {
     let (url, admin, customer) = (demo.url.clone(), demo.admin.clone(), demo.customer.clone());
     let http = reqwest::Client::new();
     for (token, role) in [(&admin, "admin"), (&customer, "customer")] {
-        let me: serde_json::Value =
-            http.get(format!("{url}/api/v1/whoami")).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+        let me: serde_json::Value = get_json(&http, &format!("{url}/api/v1/whoami"), token).await;
         assert_eq!(me["role"], role);
     }
     assert!(data.join("catalog.db").is_file());
@@ -23,15 +23,7 @@ async fn demo_prints_a_url_and_tokens_that_work() {
     // store (the first 10 s tick, discovery, a poll).
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let device = loop {
-        let d: serde_json::Value = http
-            .get(format!("{url}/api/v1/devices/pdu-0001"))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let d: serde_json::Value = get_json(&http, &format!("{url}/api/v1/devices/pdu-0001"), &admin).await;
         if !d["last_poll"].is_null() {
             break d;
         }
@@ -60,25 +52,11 @@ async fn demo_prints_a_url_and_tokens_that_work() {
     let billed = demo.wait_for("billed ", Duration::from_secs(60));
     let period = billed.split([' ', ':']).nth(1).unwrap().to_owned();
     assert_eq!(billed, format!("billed {period}: 3 draft invoices (see the portal's invoices)"));
-    let page: serde_json::Value = http
-        .get(format!("{url}/api/v1/invoices?period={period}&status=draft"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: serde_json::Value =
+        get_json(&http, &format!("{url}/api/v1/invoices?period={period}&status=draft"), &admin).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 3, "{page}");
-    let usage: serde_json::Value = http
-        .get(format!("{url}/api/v1/customers/acme/usage?period={period}"))
-        .bearer_auth(&customer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let usage: serde_json::Value =
+        get_json(&http, &format!("{url}/api/v1/customers/acme/usage?period={period}"), &customer).await;
     // Every 5-minute bucket of the month has data (a sample every 5 minutes), none estimated.
     let at = |k: &str| engine::time::Timestamp::parse(usage[k].as_str().unwrap()).unwrap().as_nanos() / 1_000_000_000;
     let span_s = at("to") - at("from");

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tests::demo::Demo;
-use tests::{repo, skip_or_fail};
+use tests::{get_json, repo, skip_or_fail};
 
 fn playwright_core() -> Option<PathBuf> {
     let tools = std::env::var("COLOMETER_TOOLS").unwrap_or_else(|_| "/var/tmp/colometer-tools".into());
@@ -81,15 +81,7 @@ async fn the_portal_in_a_real_browser() {
         async move {
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
-                let d: serde_json::Value = http
-                    .get(format!("{url}/api/v1/devices/pdu-spare"))
-                    .bearer_auth(&admin)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let d: serde_json::Value = get_json(&http, &format!("{url}/api/v1/devices/pdu-spare"), &admin).await;
                 let failing = d["consecutive_failures"].as_u64().unwrap_or(0) > 0;
                 let polled = !d["last_poll"].is_null();
                 if (want_failing && failing) || (!want_failing && polled && !failing) {
