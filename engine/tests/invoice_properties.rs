@@ -68,7 +68,8 @@ proptest! {
             prop_assert_eq!(l.amount, round_to_minor_unit(l.quantity * l.unit_price, eur()));
             prop_assert!((l.amount - l.quantity * l.unit_price).abs() <= Decimal::new(5, 3));
         }
-        prop_assert_eq!(d.evidence().len(), b.lines.len());
+        let evidence: Vec<serde_json::Value> = serde_json::from_str(d.evidence_json()).unwrap();
+        prop_assert_eq!(evidence.len(), b.lines.len());
     }
 }
 

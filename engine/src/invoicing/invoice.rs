@@ -153,11 +153,13 @@ pub fn totals(
     (subtotal, tax, subtotal + tax)
 }
 
-/// A draft invoice: the body and each line's evidence (JSON, as served).
+/// A draft invoice: the body and its lines' evidence (a JSON array, one entry per line, as stored
+/// and served). The evidence is serialized straight from the rating's typed evidence, once: no
+/// intermediate JSON tree (which cost a billing run most of its ledger time).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Draft {
     body: Body,
-    evidence: Vec<serde_json::Value>,
+    evidence: String,
 }
 
 impl Draft {
@@ -168,9 +170,10 @@ impl Draft {
         for (i, r) in rated.lines.into_iter().enumerate() {
             let mut line = r.line;
             line.n = i as u32 + 1;
-            evidence.push(serde_json::to_value(&r.evidence)?);
+            evidence.push(r.evidence);
             lines.push(line);
         }
+        let evidence = serde_json::to_string(&evidence)?;
         let (subtotal, tax, total) = totals(lines.iter().map(|l| l.amount), rated.tax_rate, rated.currency);
         let body = Body {
             id,
@@ -192,8 +195,8 @@ impl Draft {
         Ok(Self { body, evidence })
     }
 
-    /// A stored draft (the ledger loads it).
-    pub fn from_parts(body: Body, evidence: Vec<serde_json::Value>) -> Self {
+    /// A stored draft (the ledger loads it): its body and its evidence array as stored.
+    pub fn from_parts(body: Body, evidence: String) -> Self {
         Self { body, evidence }
     }
 
@@ -202,8 +205,8 @@ impl Draft {
         &self.body
     }
 
-    /// Each line's evidence.
-    pub fn evidence(&self) -> &[serde_json::Value] {
+    /// The lines' evidence: a JSON array, one entry per line.
+    pub fn evidence_json(&self) -> &str {
         &self.evidence
     }
 

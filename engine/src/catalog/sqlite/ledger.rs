@@ -165,11 +165,12 @@ impl SqliteCatalog {
                     let id = InvoiceId::new(id.clone())?;
                     let d = Draft::new(id.clone(), r)?;
                     let body = serde_json::to_string(d.body())?;
-                    let evidence = serde_json::to_string(d.evidence())?;
-                    let old: (String, String) = tx
-                        .prepare_cached("SELECT body, evidence FROM invoices WHERE id = ?1")?
-                        .query_row(params![id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                    if old == (body.clone(), evidence.clone()) {
+                    let evidence = d.evidence_json();
+                    // Compared inside SQLite: the stored documents are not copied out.
+                    let same: bool = tx
+                        .prepare_cached("SELECT body = ?2 AND evidence = ?3 FROM invoices WHERE id = ?1")?
+                        .query_row(params![id.as_str(), body, evidence], |r| r.get(0))?;
+                    if same {
                         run.unchanged.push(id.clone());
                     } else {
                         tx.prepare_cached(
@@ -193,7 +194,7 @@ impl SqliteCatalog {
                             period,
                             attempt,
                             serde_json::to_string(d.body())?,
-                            serde_json::to_string(d.evidence())?
+                            d.evidence_json()
                         ],
                     )?;
                     run.created.push(id.clone());
@@ -297,7 +298,7 @@ impl SqliteCatalog {
                 row.status.as_str()
             )));
         }
-        let draft = Draft::from_parts(serde_json::from_str(&row.body)?, serde_json::from_str(&row.evidence)?);
+        let draft = Draft::from_parts(serde_json::from_str(&row.body)?, row.evidence);
         let b = draft.body();
         if b.to > at {
             return Err(LedgerError::Rule(format!(
