@@ -103,13 +103,14 @@ impl BucketChunks {
         let mut out = vec![Slot::default(); n];
         let to = first.saturating_add(n as i64 * BUCKET_NS);
         for (chunk_start, chunk) in self.chunks.range(split(first).0..to) {
-            // Output index of the chunk's first bucket (one division per chunk, none per bucket).
+            // Output index of the chunk's first bucket (one division per chunk, none per bucket);
+            // the chunk's buckets inside [0, n) are copied as one zipped run (no per-bucket checks).
             let base = (chunk_start - first).div_euclid(BUCKET_NS);
-            for (i, b) in chunk.iter().enumerate() {
-                let j = base + i as i64;
-                if j >= 0 && (j as usize) < n {
-                    out[j as usize] = Slot::from(b);
-                }
+            let skip = usize::try_from(-base).unwrap_or(0).min(PER_CHUNK);
+            let start = usize::try_from(base).unwrap_or(0).min(n);
+            let len = (PER_CHUNK - skip).min(n - start);
+            for (o, b) in out[start..start + len].iter_mut().zip(&chunk[skip..skip + len]) {
+                *o = Slot::from(b);
             }
         }
         out
