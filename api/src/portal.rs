@@ -19,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::{Form, FromRequestParts, Query, State};
-use axum::http::header::{CACHE_CONTROL, SET_COOKIE};
+use axum::http::header::{CACHE_CONTROL, HOST, ORIGIN, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -228,7 +228,18 @@ struct LoginForm {
     token: String,
 }
 
-async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Page {
+/// Whether a browser's form post comes from another site (its `Origin` names another host):
+/// such a login is refused, so no other site can log a visitor into an account of its choosing.
+fn cross_site(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) else { return false };
+    let host = headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    origin.split_once("://").map(|(_, h)| h) != Some(host)
+}
+
+async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Page {
+    if cross_site(&headers) {
+        return Err(ApiError::Forbidden("cross-site login").into());
+    }
     let hash = TokenHash::of(form.token.trim());
     let probe = hash.clone();
     let record = state.catalog(move |c| c.token_by_hash(&probe)).await?;

@@ -112,6 +112,9 @@ async function login(page, token) {
     const row = page.locator(`#devices tr[data-device="${failing}"]`);
     check((await row.getAttribute("data-state")) === "failing", `${failing} is shown failing`);
     check((await page.locator(".capacity tbody tr").count()) === 12, "capacity lists the twelve racks");
+    const states = (await page.textContent("#invoice-states")).replace(/\s+/g, " ");
+    check(states.includes("draft 3"), `the dashboard counts the demo's three drafts (${states})`);
+    check((await page.textContent("#runs tbody tr td:nth-child(2)")) === process.env.PERIOD, "the latest billing run is listed");
     await shot(page, "6-operator");
 
     // A phone-sized screen still shows the overview without sideways scrolling.

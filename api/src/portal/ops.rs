@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use collectors::profile::Role as ResourceRole;
 use engine::domain::ResourceRef;
-use engine::invoicing::record::InvoiceFilter;
 use engine::metering::usage::Sources;
 use engine::period::BillingPeriod;
 use engine::time::Timestamp;
@@ -195,19 +194,14 @@ pub async fn dashboard(State(state): State<AppState>, caller: Result<Caller, Api
         }
     }
 
+    // Newest first.
     let runs = state.ledger(|c| c.billing_runs()).await?;
     let runs: Vec<Value> = runs
         .iter()
-        .rev()
         .take(10)
         .map(|r| context! { id => r.id.to_string(), period => r.period.clone(), at => r.at.to_string(), actor => r.actor.clone(), invoices => r.invoices.len() })
         .collect();
-    let filter = InvoiceFilter { customer: None, period: None, status: None, after: None, limit: 100_000 };
-    let (invoices, _) = state.ledger(move |c| c.invoices(&filter)).await?;
-    let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
-    for i in &invoices {
-        *by_status.entry(i.status.as_str().to_owned()).or_default() += 1;
-    }
+    let by_status: BTreeMap<String, u64> = state.ledger(|c| c.invoice_counts()).await?.into_iter().collect();
     let customers: Vec<Value> =
         inv.customers.values().map(|c| context! { id => c.id.to_string(), name => c.name.clone() }).collect();
     page(

@@ -257,6 +257,13 @@ impl SqliteCatalog {
         self.view(load(&self.conn, id)?)
     }
 
+    /// How many invoices are in each status (`draft`, `finalized`, …), by status name.
+    pub fn invoice_counts(&self) -> Result<Vec<(String, u64)>> {
+        let mut stmt = self.conn.prepare("SELECT status, COUNT(*) FROM invoices GROUP BY status ORDER BY status")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        rows.map(|r| r.map(|(s, n)| (s, u64::try_from(n).unwrap_or(0))).map_err(LedgerError::from)).collect()
+    }
+
     /// Invoices by ID, filtered, at most `limit` after the cursor; the next cursor if more exist.
     pub fn invoices(&self, f: &InvoiceFilter) -> Result<(Vec<InvoiceView>, Option<String>)> {
         let limit = f.limit.clamp(1, 1000);
