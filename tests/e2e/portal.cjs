@@ -6,6 +6,8 @@
 const fs = require("fs");
 const path = require("path");
 const { chromium } = require(process.env.PLAYWRIGHT_CORE);
+// axe-core (npm, beside playwright-core): the accessibility audit run on every page visited.
+const axeSource = fs.readFileSync(path.join(path.dirname(process.env.PLAYWRIGHT_CORE), "axe-core", "axe.min.js"), "utf8");
 
 const url = process.env.COLOMETER_URL;
 const customer = process.env.CUSTOMER_TOKEN;
@@ -24,7 +26,15 @@ function check(ok, what) {
 
 async function shot(page, name) {
   await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+  // Every page screenshotted is also audited: no serious or critical WCAG violation.
+  await page.addScriptTag({ content: axeSource });
+  const found = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ["violations"] })).violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`));
+  audits.push(...found.map((f) => `${name}: ${f}`));
 }
+
+const audits = [];
 
 async function login(page, token) {
   await page.goto(`${url}/portal/login`);
@@ -124,6 +134,7 @@ async function login(page, token) {
     check(wide <= 390, `the overview fits a phone's width (${wide}px)`);
     await shot(page, "7-phone");
     check(problems.length === 0, `no script errors (${problems.join("; ")})`);
+    check(audits.length === 0, `axe finds no serious or critical accessibility problem on the 7 pages (${audits.join("; ")})`);
   } finally {
     await browser.close();
   }

@@ -118,7 +118,7 @@ async fn the_portal_in_a_real_browser() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
     assert!(out.status.success(), "portal e2e failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok - ")).count(), 27, "every step ran:\n{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok - ")).count(), 28, "every step ran:\n{stdout}");
     for shot in ["1-overview", "2-history-month", "3-invoice", "4-evidence", "5-foreign-404", "6-operator", "7-phone"] {
         assert!(shots.join(format!("{shot}.png")).is_file(), "screenshot {shot} missing in {}", shots.display());
     }
