@@ -13,7 +13,8 @@ use engine::ingest::KnownResources;
 use engine::inventory::Inventory;
 use engine::metering::bucket_table::BucketTable;
 use engine::metering::plant::Plant;
-use engine::store::Store;
+use engine::metering::usage::Sources;
+use engine::store::{Store, StoreError};
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
@@ -139,6 +140,27 @@ impl AppState {
     pub fn with_default_poll(mut self, seconds: u32) -> Self {
         self.default_poll_s = seconds;
         self
+    }
+
+    /// Runs `f` over the metering sources of `derived` on the blocking pool, the bucket table
+    /// settled first (every metering reader's prelude); `what` names the task in a failure.
+    pub async fn metered<T, E>(
+        &self,
+        derived: Arc<Derived>,
+        what: &'static str,
+        f: impl FnOnce(&Sources<'_>) -> Result<T, E> + Send + 'static,
+    ) -> Result<Result<T, E>, ApiError>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (store, buckets) = (Arc::clone(&self.store), Arc::clone(&self.buckets));
+        tokio::task::spawn_blocking(move || {
+            buckets.settle(&store)?;
+            f(&Sources { inventory: &derived.inventory, plant: &derived.plant, buckets: &buckets, store: &store })
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("{what} task failed: {e}")))
     }
 
     /// What is derived from the current inventory, rebuilt when the catalog generation moved:

@@ -586,20 +586,16 @@ async fn portal_sessions_roles_and_isolation() {
     assert!(html.contains(r#"<label for="token">Access token</label>"#), "{html}");
     assert_eq!(post_form(&router, "/portal/login", "token=colo_nope").await.0, StatusCode::UNAUTHORIZED);
     // Another site's form cannot log a visitor in (login CSRF); the same site's can.
-    let foreign = Request::post("/portal/login")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("host", "colo.example")
-        .header("origin", "https://evil.example")
-        .body(Body::from(format!("token={}", t.acme)))
-        .unwrap();
-    assert_eq!(router.clone().oneshot(foreign).await.unwrap().status(), StatusCode::FORBIDDEN);
-    let same = Request::post("/portal/login")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("host", "colo.example")
-        .header("origin", "https://colo.example")
-        .body(Body::from(format!("token={}", t.acme)))
-        .unwrap();
-    assert_eq!(router.clone().oneshot(same).await.unwrap().status(), StatusCode::SEE_OTHER);
+    let from = |origin: &str| {
+        Request::post("/portal/login")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("host", "colo.example")
+            .header("origin", origin)
+            .body(Body::from(format!("token={}", t.acme)))
+            .unwrap()
+    };
+    assert_eq!(router.clone().oneshot(from("https://evil.example")).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(router.clone().oneshot(from("https://colo.example")).await.unwrap().status(), StatusCode::SEE_OTHER);
 
     // A customer: its own pages, nobody else's (404 like a missing page), no operator dashboard.
     let acme = login(&router, &t.acme).await;

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use collectors::profile::Role as ResourceRole;
 use engine::domain::ResourceRef;
-use engine::metering::usage::Sources;
 use engine::period::BillingPeriod;
 use engine::time::Timestamp;
 use minijinja::{Value, context};
@@ -91,17 +90,10 @@ impl CapacityCache {
         let p = BillingPeriod::parse(period).map_err(|e| ApiError::Internal(e.to_string()))?;
         let derived = state.derived().await?;
         let as_of = state.clock.now();
-        let (store, buckets, inv) =
-            (Arc::clone(&state.store), Arc::clone(&state.buckets), Arc::clone(&derived.inventory));
-        let plant = Arc::clone(&derived.plant);
-        let report = tokio::task::spawn_blocking(move || {
-            buckets.settle(&store)?;
-            let src = Sources { inventory: &inv, plant: &plant, buckets: &buckets, store: &store };
-            engine::capacity::report(&src, p)
-        })
-        .await
-        .map_err(|e| ApiError::Internal(format!("capacity task failed: {e}")))?
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let report = state
+            .metered(derived, "capacity", move |src| engine::capacity::report(src, p))
+            .await?
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         let report = Arc::new(report);
         *self.lock() =
             Some(Cached { period: period.to_owned(), at: Instant::now(), as_of, report: Arc::clone(&report) });

@@ -9,8 +9,6 @@
 //! - `GET /api/v1/reports/reconciliation?at=` (admin, billing): where inventory and billing
 //!   disagree as of `at` (default now), as `colometer reconcile --json`.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -18,7 +16,6 @@ use axum::{Json, Router};
 use engine::invoicing::audit;
 use engine::invoicing::record::BillingRun;
 use engine::invoicing::run::{RunError, rate_period};
-use engine::metering::usage::Sources;
 use engine::period::BillingPeriod;
 use serde::Deserialize;
 
@@ -48,20 +45,14 @@ struct RunRequest {
 /// Rates `period` and stores the run; shared by the route and `colometer bill run`.
 pub async fn run_period(state: &AppState, period: BillingPeriod, actor: String) -> Result<BillingRun, ApiError> {
     let derived = state.derived().await?;
-    let (store, buckets) = (Arc::clone(&state.store), Arc::clone(&state.buckets));
-    let inventory = Arc::clone(&derived.inventory);
-    let plant = Arc::clone(&derived.plant);
-    let (customers, rated) = tokio::task::spawn_blocking(move || {
-        buckets.settle(&store)?;
-        let src = Sources { inventory: &inventory, plant: &plant, buckets: &buckets, store: &store };
-        rate_period(&src, period, std::thread::available_parallelism().map_or(2, |n| n.get()))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("billing task failed: {e}")))?
-    .map_err(|e| match e {
-        RunError::Period(p) => ApiError::Unprocessable(p.to_string()),
-        other => ApiError::Internal(other.to_string()),
-    })?;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let (customers, rated) = state
+        .metered(derived, "billing", move |src| rate_period(src, period, threads))
+        .await?
+        .map_err(|e| match e {
+            RunError::Period(p) => ApiError::Unprocessable(p.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        })?;
     let now = state.clock.now();
     let name = period.to_string();
     let run = state.ledger(move |c| c.apply_billing_run(&name, &customers, rated, &actor, now)).await?;
@@ -104,15 +95,10 @@ async fn commitments(
     caller.require(&[Allow::Admin, Allow::Billing])?;
     let period = BillingPeriod::parse(&p.period).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let derived = state.derived().await?;
-    let (store, buckets) = (Arc::clone(&state.store), Arc::clone(&state.buckets));
-    let report = tokio::task::spawn_blocking(move || {
-        buckets.settle(&store)?;
-        let src = Sources { inventory: &derived.inventory, plant: &derived.plant, buckets: &buckets, store: &store };
-        engine::capacity::report(&src, period)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("report task failed: {e}")))?
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let report = state
+        .metered(derived, "report", move |src| engine::capacity::report(src, period))
+        .await?
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(report))
 }
 

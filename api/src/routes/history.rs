@@ -1,13 +1,10 @@
 //! `GET /api/v1/customers/{id}/history?from=&to=` (or `?period=YYYY-MM`): what the portal's
 //! charts draw, per 5-minute bucket (`engine::metering::history`); at most a month at once.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::State;
 use engine::id::CustomerId;
 use engine::metering::history::{History, HistoryError, customer_history};
-use engine::metering::usage::{Sources, UsageError};
 
 use super::usage::{Params, usage_error, window};
 use crate::app::AppState;
@@ -29,17 +26,10 @@ pub(crate) async fn history(
     let derived = state.derived().await?;
     let tz = derived.inventory.customers.get(&customer).ok_or(ApiError::NotFound)?.billing_timezone;
     let window = window(&p, tz)?;
-    let (store, buckets) = (Arc::clone(&state.store), Arc::clone(&state.buckets));
-    tokio::task::spawn_blocking(move || {
-        buckets.settle(&store).map_err(UsageError::Store)?;
-        let src = Sources { inventory: &derived.inventory, plant: &derived.plant, buckets: &buckets, store: &store };
-        customer_history(&src, &customer, &window)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("history task failed: {e}")))?
-    .map(Json)
-    .map_err(|e| match e {
-        HistoryError::Usage(u) => usage_error(u),
-        e @ HistoryError::TooLong(_) => ApiError::Unprocessable(e.to_string()),
-    })
+    state.metered(derived, "history", move |src| customer_history(src, &customer, &window)).await?.map(Json).map_err(
+        |e| match e {
+            HistoryError::Usage(u) => usage_error(u),
+            e @ HistoryError::TooLong(_) => ApiError::Unprocessable(e.to_string()),
+        },
+    )
 }

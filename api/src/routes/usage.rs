@@ -10,7 +10,7 @@ use engine::id::CustomerId;
 use engine::metering::bandwidth::mbps;
 use engine::metering::bucket_table::Direction;
 use engine::metering::month_to_date::MonthToDate;
-use engine::metering::usage::{Quantity, Sources, Usage, UsageError, customer_usage};
+use engine::metering::usage::{Quantity, Usage, UsageError, customer_usage};
 use engine::period::BillingPeriod;
 use engine::time::{Interval, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -75,15 +75,11 @@ async fn usage(
     let derived = state.derived().await?;
     let tz = derived.inventory.customers.get(&customer).ok_or(ApiError::NotFound)?.billing_timezone;
     let window = window(&p, tz)?;
-    let (store, buckets) = (Arc::clone(&state.store), Arc::clone(&state.buckets));
-    let joined = tokio::task::spawn_blocking(move || {
-        buckets.settle(&store).map_err(UsageError::Store)?;
-        let src = Sources { inventory: &derived.inventory, plant: &derived.plant, buckets: &buckets, store: &store };
-        customer_usage(&src, &customer, &window)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("usage task failed: {e}")))?;
-    joined.map(Json).map_err(usage_error)
+    state
+        .metered(derived, "usage", move |src| customer_usage(src, &customer, &window))
+        .await?
+        .map(Json)
+        .map_err(usage_error)
 }
 
 /// The problem a usage failure answers with.
@@ -108,16 +104,13 @@ async fn month_to_date(
     caller.see_customer(&customer)?;
     let derived = state.derived().await?;
     let now = state.clock.now();
-    let (store, buckets) = (Arc::clone(&state.store), Arc::clone(&state.buckets));
-    tokio::task::spawn_blocking(move || {
-        buckets.settle(&store).map_err(UsageError::Store)?;
-        let src = Sources { inventory: &derived.inventory, plant: &derived.plant, buckets: &buckets, store: &store };
-        engine::metering::month_to_date::month_to_date(&src, &customer, now)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("month-to-date task failed: {e}")))?
-    .map(Json)
-    .map_err(usage_error)
+    state
+        .metered(derived, "month-to-date", move |src| {
+            engine::metering::month_to_date::month_to_date(src, &customer, now)
+        })
+        .await?
+        .map(Json)
+        .map_err(usage_error)
 }
 
 /// One port's running 95th this (UTC) month.

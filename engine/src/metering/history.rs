@@ -72,6 +72,12 @@ pub enum HistoryError {
     TooLong(usize),
 }
 
+impl From<crate::store::StoreError> for HistoryError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Usage(UsageError::Store(e))
+    }
+}
+
 fn three(d: Decimal) -> Decimal {
     d.round_dp_with_strategy(3, RoundingStrategy::MidpointAwayFromZero).normalize()
 }
