@@ -86,15 +86,6 @@ impl Rows {
         self.seq.push(seq);
     }
 
-    fn push_from(&mut self, other: &Rows, i: usize) {
-        self.series.push(other.series[i]);
-        self.ts.push(other.ts[i]);
-        self.value.push(other.value[i]);
-        self.uptime_s.push(other.uptime_s[i]);
-        self.discontinuity.push(other.discontinuity[i]);
-        self.seq.push(other.seq[i]);
-    }
-
     /// Makes room for `n` more rows.
     pub fn reserve(&mut self, n: usize) {
         self.series.reserve(n);
@@ -115,15 +106,39 @@ impl Rows {
         self.seq.extend(other.seq);
     }
 
-    /// The rows passing `filter`.
+    /// The rows passing `filter`: the matching row indices first (a tight loop over the series
+    /// and time columns; one comparison per row when one series is wanted, the common metering
+    /// scan), then every column gathered at once.
     pub fn select(&self, filter: &ScanFilter) -> Rows {
-        let mut out = Rows::default();
-        for i in 0..self.len() {
-            if filter.keeps(self.series[i], self.ts[i]) {
-                out.push_from(self, i);
-            }
+        let in_time = |t: i64| filter.from.is_none_or(|f| t >= f) && filter.to.is_none_or(|to| t < to);
+        let single = filter.series.as_deref().filter(|s| s.len() == 1).and_then(|s| s.iter().next());
+        let idx: Vec<usize> = match single {
+            Some(id) => (0..self.len()).filter(|&i| self.series[i] == id && in_time(self.ts[i])).collect(),
+            None => (0..self.len()).filter(|&i| filter.keeps(self.series[i], self.ts[i])).collect(),
+        };
+        self.gather(&idx)
+    }
+
+    /// The rows at `idx`, in that order, column by column.
+    fn gather(&self, idx: &[usize]) -> Rows {
+        Rows {
+            series: idx.iter().map(|&i| self.series[i]).collect(),
+            ts: idx.iter().map(|&i| self.ts[i]).collect(),
+            value: idx.iter().map(|&i| self.value[i]).collect(),
+            uptime_s: idx.iter().map(|&i| self.uptime_s[i]).collect(),
+            discontinuity: idx.iter().map(|&i| self.discontinuity[i]).collect(),
+            seq: idx.iter().map(|&i| self.seq[i]).collect(),
         }
-        out
+    }
+
+    /// The rows in `range`, column by column.
+    fn extend_range(&mut self, other: &Rows, range: std::ops::Range<usize>) {
+        self.series.extend_from_slice(&other.series[range.clone()]);
+        self.ts.extend_from_slice(&other.ts[range.clone()]);
+        self.value.extend_from_slice(&other.value[range.clone()]);
+        self.uptime_s.extend_from_slice(&other.uptime_s[range.clone()]);
+        self.discontinuity.extend_from_slice(&other.discontinuity[range.clone()]);
+        self.seq.extend_from_slice(&other.seq[range]);
     }
 
     /// [`Rows::select`] for rows sorted by `(series, ts)` (a segment's row group): each wanted
@@ -137,9 +152,7 @@ impl Rows {
             let run = &self.ts[lo..hi];
             let from = filter.from.map_or(0, |f| run.partition_point(|&t| t < f));
             let to = filter.to.map_or(run.len(), |t| run.partition_point(|&x| x < t));
-            for i in lo + from..lo + to.max(from) {
-                out.push_from(self, i);
-            }
+            out.extend_range(self, lo + from..lo + to.max(from));
         }
         out
     }
@@ -152,7 +165,8 @@ impl Rows {
     /// order, which they are when they come from segments read in time order.
     pub fn sorted_unique(&self) -> Rows {
         let idx = self.grouped_by_series();
-        let mut out = Rows::with_capacity(idx.len());
+        // The rows kept, in output order; gathered column by column at the end.
+        let mut keep: Vec<usize> = Vec::with_capacity(idx.len());
         let mut start = 0;
         let mut run: Vec<usize> = Vec::new();
         while start < idx.len() {
@@ -160,7 +174,7 @@ impl Rows {
             let end = start + idx[start..].iter().take_while(|&&i| self.series[i] == series).count();
             let group = &idx[start..end];
             if group.windows(2).all(|w| self.ts[w[0]] < self.ts[w[1]]) {
-                group.iter().for_each(|&i| out.push_from(self, i));
+                keep.extend_from_slice(group);
             } else {
                 run.clear();
                 run.extend_from_slice(group);
@@ -170,14 +184,14 @@ impl Rows {
                 let mut last = None;
                 for &i in &run {
                     if last != Some(self.ts[i]) {
-                        out.push_from(self, i);
+                        keep.push(i);
                         last = Some(self.ts[i]);
                     }
                 }
             }
             start = end;
         }
-        out
+        self.gather(&keep)
     }
 
     /// Row indices grouped by series (ascending), each group in row order.
@@ -207,12 +221,6 @@ impl Rows {
         idx
     }
 
-    fn with_capacity(n: usize) -> Rows {
-        let mut rows = Rows::default();
-        rows.reserve(n);
-        rows
-    }
-
     /// Appends the rows of a record batch of [`physical_schema`] that pass `filter`, straight
     /// from the batch's columns.
     pub fn extend_from_batch_where(&mut self, b: &RecordBatch, filter: &ScanFilter) -> Result<(), String> {
@@ -226,16 +234,24 @@ impl Rows {
         let disc = col::<UInt64Array>(b, 4)?;
         let seq = col::<UInt64Array>(b, 5)?.values();
         let opt = |a: &UInt64Array, i: usize| if a.is_null(i) { None } else { Some(a.value(i)) };
-        for i in 0..b.num_rows() {
-            if filter.keeps(series[i], ts[i]) {
-                self.series.push(series[i]);
-                self.ts.push(ts[i]);
-                self.value.push(value[i]);
-                self.uptime_s.push(opt(uptime, i));
-                self.discontinuity.push(opt(disc, i));
-                self.seq.push(seq[i]);
-            }
+        let everything = filter.series.is_none() && filter.from.is_none() && filter.to.is_none();
+        if everything {
+            // A whole row group (the small scans' cache fill): the columns as they are.
+            self.series.extend_from_slice(series);
+            self.ts.extend_from_slice(ts);
+            self.value.extend_from_slice(value);
+            self.uptime_s.extend((0..b.num_rows()).map(|i| opt(uptime, i)));
+            self.discontinuity.extend((0..b.num_rows()).map(|i| opt(disc, i)));
+            self.seq.extend_from_slice(seq);
+            return Ok(());
         }
+        let idx: Vec<usize> = (0..b.num_rows()).filter(|&i| filter.keeps(series[i], ts[i])).collect();
+        self.series.extend(idx.iter().map(|&i| series[i]));
+        self.ts.extend(idx.iter().map(|&i| ts[i]));
+        self.value.extend(idx.iter().map(|&i| value[i]));
+        self.uptime_s.extend(idx.iter().map(|&i| opt(uptime, i)));
+        self.discontinuity.extend(idx.iter().map(|&i| opt(disc, i)));
+        self.seq.extend(idx.iter().map(|&i| seq[i]));
         Ok(())
     }
 
@@ -395,6 +411,10 @@ mod tests {
         }
         let everything = ScanFilter::default();
         assert_eq!(triples(&r.select_sorted(&everything)).len(), 1000);
+        // One series (the fast path), rows in any order: exactly its rows in [100, 130).
+        let shuffled = rows(&[(3, 120, 1, 1), (4, 110, 2, 1), (3, 100, 3, 1), (3, 130, 4, 1), (3, 90, 5, 1)]);
+        let one = ScanFilter { series: Some(Arc::new([3u32].into_iter().collect())), from: Some(100), to: Some(130) };
+        assert_eq!(triples(&shuffled.select(&one)), [(3, 120, 1), (3, 100, 3)]);
     }
 
     #[test]
