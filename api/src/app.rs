@@ -52,6 +52,8 @@ pub struct AppState {
     pub sessions: Arc<crate::portal::session::Sessions>,
     /// The operator dashboard's capacity report.
     pub capacity: Arc<crate::portal::ops::CapacityCache>,
+    /// Usage objects kept while nothing they were computed from changes.
+    pub usage_cache: Arc<engine::metering::usage_cache::UsageCache>,
     /// What is derived from the inventory, with the catalog generation it was read at.
     derived: Arc<tokio::sync::Mutex<Option<Arc<Derived>>>>,
 }
@@ -108,6 +110,7 @@ impl AppState {
             live_streams: Arc::new(tokio::sync::Semaphore::new(crate::routes::live::MAX_STREAMS)),
             sessions: Arc::default(),
             capacity: Arc::default(),
+            usage_cache: Arc::default(),
             derived: Arc::new(tokio::sync::Mutex::new(None)),
         }
     }

@@ -21,4 +21,5 @@ pub mod plant;
 pub mod running;
 pub mod udaf;
 pub mod usage;
+pub mod usage_cache;
 pub mod views;

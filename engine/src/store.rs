@@ -8,6 +8,7 @@
 //! a rewrite gets a higher commit sequence number and wins at query time and at compaction.
 
 pub mod buffer;
+pub mod changes;
 pub mod codec;
 pub mod file;
 pub mod flusher;
@@ -202,6 +203,10 @@ pub(crate) struct Shared {
     pub(crate) observed: observer::Observed,
     /// The last committed sequence number (in the buffer, acknowledged or about to be).
     pub(crate) committed_seq: AtomicU64,
+    /// The time ranges commits and retention drops touched, each recorded when it becomes visible
+    /// or after (a commit under the state's write lock, a retention drop after its manifest), so
+    /// a change a scan may not have seen is always above the version read before the scan.
+    pub(crate) changes: std::sync::Mutex<changes::ChangeLog>,
 }
 
 impl Shared {
@@ -216,6 +221,9 @@ impl Shared {
     }
     pub(crate) fn registry_path(&self) -> PathBuf {
         self.dir.join("series.snapshot")
+    }
+    pub(crate) fn changes(&self) -> std::sync::MutexGuard<'_, changes::ChangeLog> {
+        self.changes.lock().unwrap_or_else(|p| p.into_inner())
     }
     pub(crate) fn state_read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(|p| p.into_inner())
@@ -297,6 +305,7 @@ impl Store {
             observer: OnceLock::new(),
             observed: observer::Observed::default(),
             committed_seq: AtomicU64::new(max_seq),
+            changes: Default::default(),
         });
         shared.metrics.corruptions.fetch_add(recovery.corrupt.len() as u64, Ordering::Relaxed);
         let (writes, write_rx) = crossbeam_channel::bounded(shared.cfg.queue_depth.max(1));
@@ -372,6 +381,18 @@ impl Store {
     /// arrive (live views poll it).
     pub fn committed_seq(&self) -> u64 {
         self.shared.committed_seq.load(Ordering::Acquire)
+    }
+
+    /// The change log's version: every change visible to a scan started after this call is at
+    /// or below it (see [`changes`]).
+    pub fn change_version(&self) -> u64 {
+        self.shared.changes().version()
+    }
+
+    /// Whether a commit or a retention drop after `since` (a [`Store::change_version`]) may have
+    /// touched readings in `[from, to)`.
+    pub fn touched_since(&self, since: u64, from: i64, to: i64) -> bool {
+        self.shared.changes().touched_since(since, from, to)
     }
 
     /// Committed batches the observer has not applied yet (its lag, in batches' sequence

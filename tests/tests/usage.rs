@@ -139,6 +139,38 @@ async fn usage_object_is_exact_and_isolated() {
         (status, own["energy"]["it_kwh"].clone(), own["bandwidth"]["samples"].clone()),
         (200, json!("0.000000"), json!(0))
     );
+
+    // Kept usage objects: asked again, acme's window is served from the cache (three objects
+    // computed so far: acme's window and month, globex's window); a late reading inside it is
+    // seen at once. The energy counter at 11:30:00 (sample 186) rewritten 10 Wh higher: the
+    // interval before holds 11 Wh, the one after is a reset (no power samples: 0 Wh), so acme's
+    // 360 Wh become 369 Wh with one reset.
+    let cache = |http: reqwest::Client, url: String| async move {
+        let text = http.get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();
+        let metric = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok());
+        (metric("colometer_usage_cache_hits_total "), metric("colometer_usage_cache_misses_total "))
+    };
+    assert_eq!(get(&http, &url("acme", window), Some(&billing)).await, (200, body.clone()));
+    assert_eq!(cache(http.clone(), server.url.clone()).await, (Some(1), Some(3)));
+    // 2026-10-15T10:59:00Z (the example's first sample) + 1,860 s, in seconds.
+    let late = format!("outlet,device=pdu-101a,outlet=1 energy_wh=5196 {}", 1_792_061_940i64 + 1_860);
+    let w = http
+        .post(format!("{}/api/v1/write?precision=s", server.url))
+        .bearer_auth(&ingest)
+        .body(late)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(w.status().as_u16(), 204);
+    let (status, after) = get(&http, &url("acme", window), Some(&billing)).await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(
+        (after["energy"]["it_kwh"].clone(), after["energy"]["flags"]["resets"].clone()),
+        (json!("0.369000"), json!(1))
+    );
+    assert_eq!(after["bandwidth"], body["bandwidth"], "the ports did not change");
+    assert_eq!(cache(http.clone(), server.url.clone()).await, (Some(1), Some(4)));
+
     // Bad requests.
     let (status, p) = get(&http, &url("acme", "from=yesterday&to=2026-10-15T13:00:00Z"), Some(&admin)).await;
     assert_eq!((status, p["title"].clone()), (400, json!("Bad Request")));

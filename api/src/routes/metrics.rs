@@ -90,6 +90,10 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "Committed write batches the bucket table has not applied yet.",
         state.store.observer_lag().to_string(),
     );
+    let u = &state.usage_cache;
+    put("colometer_usage_cache_hits_total", "counter", "Usage requests answered with a kept object.", c(&u.hits));
+    put("colometer_usage_cache_misses_total", "counter", "Usage requests computed.", c(&u.misses));
+    put("colometer_usage_cache_objects", "gauge", "Usage objects kept.", u.len().to_string());
     if let Some(tee) = &state.tee {
         let t = &tee.metrics;
         put("colometer_questdb_sent_rows_total", "counter", "Readings QuestDB accepted from the tee.", c(&t.sent_rows));

@@ -10,7 +10,7 @@ use engine::id::CustomerId;
 use engine::metering::bandwidth::mbps;
 use engine::metering::bucket_table::Direction;
 use engine::metering::month_to_date::MonthToDate;
-use engine::metering::usage::{Quantity, Usage, UsageError, customer_usage};
+use engine::metering::usage::{Quantity, Usage, UsageError};
 use engine::period::BillingPeriod;
 use engine::time::{Interval, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -68,18 +68,28 @@ async fn usage(
     caller: Caller,
     PathParams(id): PathParams<String>,
     QueryParams(p): QueryParams<Params>,
-) -> Result<Json<Usage>, ApiError> {
+) -> Result<Json<KeptUsage>, ApiError> {
     caller.require(&[Allow::Admin, Allow::Billing, Allow::Customer])?;
     let customer = CustomerId::new(id).map_err(|_| ApiError::NotFound)?;
     caller.see_customer(&customer)?;
     let derived = state.derived().await?;
     let tz = derived.inventory.customers.get(&customer).ok_or(ApiError::NotFound)?.billing_timezone;
     let window = window(&p, tz)?;
+    let (cache, generation) = (Arc::clone(&state.usage_cache), derived.generation);
     state
-        .metered(derived, "usage", move |src| customer_usage(src, &customer, &window))
+        .metered(derived, "usage", move |src| cache.usage(src, generation, &customer, &window))
         .await?
-        .map(Json)
+        .map(|u| Json(KeptUsage(u)))
         .map_err(usage_error)
+}
+
+/// A usage object, possibly the cache's, serialized where it is.
+pub(crate) struct KeptUsage(Arc<Usage>);
+
+impl Serialize for KeptUsage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
 }
 
 /// The problem a usage failure answers with.

@@ -24,6 +24,7 @@ use super::counter::{CounterSample, CounterWidth, interval, intervals};
 use super::percentile::{P95, Ranked, nearest_rank};
 use super::running::RunningP95;
 use crate::store::buffer::{Rows, ScanFilter};
+use crate::store::changes::ChangeLog;
 use crate::store::observer::CommitObserver;
 use crate::store::reading::{Reading, SeriesKey, VALUE_SCALE};
 use crate::store::registry::Registry;
@@ -161,6 +162,8 @@ struct Inner {
     ports: FastMap<PortKey, [Option<u32>; 2]>,
     /// Late or rewritten ranges `[lo, hi]` (sample times) waiting for a rebuild.
     dirty: HashMap<u32, (i64, i64)>,
+    /// The bucket ranges changed, recorded with each change under the write lock.
+    changes: ChangeLog,
 }
 
 /// Counters for `/metrics`.
@@ -287,6 +290,7 @@ impl BucketTable {
         inner.ports.clear();
         inner.dirty.clear();
         inner.series = built;
+        inner.changes.record(i64::MIN, i64::MAX);
         for (id, meta) in &metas {
             inner.series.entry(*id).or_insert_with(|| Series::new(*meta));
             if let Some(key) = registry.key(crate::store::reading::SeriesId(*id)) {
@@ -322,9 +326,10 @@ impl BucketTable {
                     }
                 };
                 let mut guard = self.lock();
-                let Inner { series, dirty, .. } = &mut *guard;
+                let Inner { series, dirty, changes, .. } = &mut *guard;
                 if let Some(s) = series.get_mut(&id) {
                     if rebuilt.from < rebuilt.to {
+                        changes.record(rebuilt.from, rebuilt.to);
                         s.buckets.clear_range(rebuilt.from, rebuilt.to);
                         for (k, b) in rebuilt.buckets.range(rebuilt.from..rebuilt.to) {
                             s.buckets.set(*k, *b);
@@ -360,6 +365,18 @@ impl BucketTable {
         let e = inner.dirty.entry(id).or_insert((lo, hi));
         e.0 = e.0.min(lo);
         e.1 = e.1.max(hi);
+    }
+
+    /// The change log's version: every bucket change made so far is at or below it.
+    pub fn change_version(&self) -> u64 {
+        self.read().changes.version()
+    }
+
+    /// Whether a bucket starting in `[from, to)` may have changed after `since` (a
+    /// [`BucketTable::change_version`]). Settle first: a late sample changes buckets when its
+    /// range is rebuilt.
+    pub fn touched_since(&self, since: u64, from: i64, to: i64) -> bool {
+        self.read().changes.touched_since(since, from, to)
     }
 
     /// Whether ranges wait for [`BucketTable::settle`].
@@ -449,6 +466,7 @@ impl BucketTable {
             s.rerun(last + BUCKET_NS);
         }
         inner.series.insert(id, s);
+        inner.changes.record(i64::MIN, i64::MAX);
     }
 
     /// Every port's buckets in `[from, to)`, sorted by port, start and direction.
@@ -500,6 +518,8 @@ impl CommitObserver for BucketTable {
     fn committed(&self, registry: &Registry, readings: &[Reading]) {
         let classify = self.classifier();
         let mut inner = self.lock();
+        // The buckets the in-order samples of this batch changed, as one range.
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         for r in readings {
             let id = r.series.0;
             // One map look-up for a known port counter (the common case); the classification
@@ -530,6 +550,8 @@ impl CommitObserver for BucketTable {
                 Some(last) if s.ts > last.ts => {
                     let iv = interval(&last, &s, meta.width, meta.speed_bps);
                     apportion_into(&mut series.buckets, &iv, meta.poll_ns);
+                    lo = lo.min(bucket_start(last.ts));
+                    hi = hi.max(bucket_start(s.ts).saturating_add(BUCKET_NS));
                     // Buckets that ended by this sample are final (barring late data); most samples
                     // end none (they fall in the same bucket as the previous one).
                     let (from, to) = (bucket_start(last.ts), bucket_start(s.ts));
@@ -550,6 +572,7 @@ impl CommitObserver for BucketTable {
                 }
             }
         }
+        inner.changes.record(lo, hi);
     }
 }
 

@@ -180,7 +180,7 @@ pub struct Usage {
 }
 
 /// Bandwidth settings of a plan.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct BandwidthPlan {
     method: BandwidthMethod,
     pooling: Pooling,
@@ -287,7 +287,27 @@ fn to_bandwidth(p: &P95, plan: BandwidthPlan) -> BandwidthUsage {
 
 /// The customer's usage in `window` (which must be closed). Settle the bucket table first.
 pub fn customer_usage(src: &Sources<'_>, customer: &CustomerId, window: &Interval) -> Result<Usage, UsageError> {
+    usage_and_reach(src, customer, window).map(|(usage, _)| usage)
+}
+
+/// What a usage object was computed from, as time ranges `[from, to)` (ns): while nothing in
+/// them changes (and the inventory does not), the same computation gives the same object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reach {
+    /// Raw readings read (the outlets' samples with their look-around); empty without outlets.
+    pub raw: (i64, i64),
+    /// Port buckets read (by bucket start).
+    pub buckets: (i64, i64),
+}
+
+/// [`customer_usage`], with the ranges it read.
+pub fn usage_and_reach(
+    src: &Sources<'_>,
+    customer: &CustomerId,
+    window: &Interval,
+) -> Result<(Usage, Reach), UsageError> {
     let inv = src.inventory;
+    let mut raw_reach = (i64::MAX, i64::MIN);
     if !inv.customers.contains_key(customer) {
         return Err(UsageError::UnknownCustomer(customer.to_string()));
     }
@@ -310,6 +330,8 @@ pub fn customer_usage(src: &Sources<'_>, customer: &CustomerId, window: &Interva
                 ResourceRef::Outlet(o) => {
                     let (a, b) = (iv.from.as_nanos(), iv.end().as_nanos());
                     let poll = src.plant.pdu_poll_ns(&o.pdu);
+                    let look = look_around_ns(poll);
+                    raw_reach = (raw_reach.0.min(a.saturating_sub(look)), raw_reach.1.max(b.saturating_add(look)));
                     let e = outlet_energy(src.store, &o, a, b, poll, gap_fill(inv, service))?;
                     let f = carbon::footprint(&e, &iv, |h| book.factors(book.site_of_outlet(&o, h).as_ref(), h));
                     for h in e.holes.iter().filter(|h| h.to > a && h.from < b) {
@@ -346,29 +368,36 @@ pub fn customer_usage(src: &Sources<'_>, customer: &CustomerId, window: &Interva
         }
     }
     let (first, n) = (bandwidth::first_bucket(window), bandwidth::bucket_count(window));
-    let buckets_of = |ports: &BTreeMap<PortId, Vec<Interval>>| -> Vec<PortBuckets> {
-        ports
+    // A 95th is a pure function of the ports with their assignments and the plan's settings, so
+    // a figure asked for again (a one-port service's port, service and customer figures are the
+    // same ranking) is ranked once.
+    let mut ranked: Vec<((BTreeMap<PortId, Vec<Interval>>, BandwidthPlan), P95)> = Vec::new();
+    let mut rank = |ports: &BTreeMap<PortId, Vec<Interval>>, plan: BandwidthPlan| -> P95 {
+        if let Some((_, p)) = ranked.iter().find(|((q, k), _)| *k == plan && q == ports) {
+            return p.clone();
+        }
+        let buckets: Vec<PortBuckets> = ports
             .iter()
             .map(|(p, ivs)| {
                 let (inbound, outbound) = src.buckets.port_dense(p.switch.as_str(), p.name.as_str(), first, n);
                 PortBuckets { port: p.to_string(), first, inbound, outbound, assigned: ivs.clone() }
             })
-            .collect()
-    };
-    let rank = |ports: &[PortBuckets], plan: BandwidthPlan| {
-        bandwidth::service_p95(ports, window, plan.method, plan.pooling, plan.missing)
+            .collect();
+        let p = bandwidth::service_p95(&buckets, window, plan.method, plan.pooling, plan.missing);
+        ranked.push(((ports.clone(), plan), p.clone()));
+        p
     };
     let mut services = Vec::new();
     for service in inv.services.values().filter(|s| &s.customer == customer) {
         let plan = bandwidth_plan(inv, service).unwrap_or_default();
         let bandwidth = match service_ports.get(&service.id) {
             Some(ports) => {
-                let pb = buckets_of(ports);
-                for one in &pb {
-                    let own = rank(std::slice::from_ref(one), BandwidthPlan { pooling: Pooling::Pooled, ..plan });
+                for (port, ivs) in ports {
+                    let one = BTreeMap::from([(port.clone(), ivs.clone())]);
+                    let own = rank(&one, BandwidthPlan { pooling: Pooling::Pooled, ..plan });
                     resources.push(ResourceUsage {
                         kind: "port",
-                        id: one.port.clone(),
+                        id: port.to_string(),
                         service: service.id.to_string(),
                         it_kwh: None,
                         facility_kwh: None,
@@ -376,15 +405,15 @@ pub fn customer_usage(src: &Sources<'_>, customer: &CustomerId, window: &Interva
                         p95_mbps: Some(Quantity(bandwidth::mbps(own.bytes))),
                     });
                 }
-                Some(to_bandwidth(&rank(&pb, plan), plan))
+                Some(to_bandwidth(&rank(ports, plan), plan))
             }
             None => None,
         };
         services.push(ServiceUsage { id: service.id.to_string(), bandwidth });
     }
     let plan = customer_plan.unwrap_or_default();
-    let bandwidth = to_bandwidth(&rank(&buckets_of(&all_ports), plan), plan);
-    Ok(Usage {
+    let bandwidth = to_bandwidth(&rank(&all_ports, plan), plan);
+    let usage = Usage {
         customer: customer.to_string(),
         from: window.from,
         to: window.end(),
@@ -393,7 +422,9 @@ pub fn customer_usage(src: &Sources<'_>, customer: &CustomerId, window: &Interva
         bandwidth,
         resources,
         services,
-    })
+    };
+    let n_ns = i64::try_from(n).unwrap_or(i64::MAX).saturating_mul(super::bucket::BUCKET_NS);
+    Ok((usage, Reach { raw: raw_reach, buckets: (first, first.saturating_add(n_ns)) }))
 }
 
 #[cfg(test)]

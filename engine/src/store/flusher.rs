@@ -165,7 +165,9 @@ impl Flusher {
             return Ok(());
         }
         manifest.segments = kept;
+        let dropped_to = old.iter().map(|s| s.max_ts).max().unwrap_or(i64::MIN);
         self.commit(manifest)?;
+        self.shared.changes().record(i64::MIN, dropped_to.saturating_add(1));
         self.shared.metrics.retention_drops.fetch_add(old.len() as u64, Ordering::Relaxed);
         self.doom(&old);
         Ok(())

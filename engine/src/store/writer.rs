@@ -158,8 +158,13 @@ impl Writer {
                 m.wal_bytes.fetch_add(framed.len() as u64, Ordering::Relaxed);
                 let rows = {
                     let mut st = self.shared.state_write();
+                    let mut changes = self.shared.changes();
                     for (seq, readings, _) in &committed {
                         st.active.insert(*seq, readings);
+                        let (lo, hi) = readings.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| {
+                            (lo.min(r.ts.as_nanos()), hi.max(r.ts.as_nanos()))
+                        });
+                        changes.record(lo, hi.saturating_add(1));
                     }
                     st.active.rows()
                 };

@@ -180,3 +180,61 @@ fn month_to_date_projects_energy_linearly_and_keeps_the_95th() {
     assert_eq!(json["projected"]["overage_mbps"], "0.000000");
     assert_eq!(m.usage.bandwidth.samples, 24);
 }
+
+#[test]
+fn the_cache_serves_a_window_again_until_something_in_its_reach_changes() {
+    use crate::metering::usage_cache::UsageCache;
+    use std::sync::atomic::Ordering;
+    let (_dir, store, inv, plant, table) = setup();
+    store.write(readings()).unwrap();
+    table.settle(&store).unwrap();
+    let window = Interval::closed(Timestamp::from_secs(T0), Timestamp::from_secs(T0 + 7_200)).unwrap();
+    let src = Sources { inventory: &inv, plant: &plant, buckets: &table, store: &store };
+    let acme = CustomerId::new("acme").unwrap();
+    let cache = UsageCache::default();
+    let counts = || (cache.hits.load(Ordering::Relaxed), cache.misses.load(Ordering::Relaxed));
+    let first = cache.usage(&src, 1, &acme, &window).unwrap();
+    assert_eq!(*first, customer_usage(&src, &acme, &window).unwrap());
+    assert!(Arc::ptr_eq(&first, &cache.usage(&src, 1, &acme, &window).unwrap()));
+    assert_eq!(counts(), (1, 1));
+
+    // "Now" readings two days on (past the outlet's one-day look-around) change nothing it read.
+    store.write(vec![reading("p1", "1", "power_w", 7_200 + 2 * 86_400, Value::from_u64(500), None)]).unwrap();
+    table.settle(&store).unwrap();
+    assert!(Arc::ptr_eq(&first, &cache.usage(&src, 1, &acme, &window).unwrap()));
+    assert_eq!(counts(), (2, 1));
+
+    // A late energy reading inside the window: the counter at T0+1800 s rewritten 10 Wh higher.
+    // (1790, 1800] now holds 11 Wh and (1800, 1810] is a reset (no power samples: 0 Wh): acme's
+    // 360.5 Wh become 369.5 Wh, with one reset.
+    store.write(vec![reading("p1", "1", "energy_wh", 1_800, Value::from_u64(1_000 + 186 + 10), None)]).unwrap();
+    table.settle(&store).unwrap();
+    let late = cache.usage(&src, 1, &acme, &window).unwrap();
+    assert_eq!(counts(), (2, 2));
+    assert_eq!((late.energy.it_kwh, late.energy.flags.resets), (q("0.3695"), 1));
+    assert_eq!(*late, customer_usage(&src, &acme, &window).unwrap());
+
+    // A late port sample: in_octets at T0+3000 s rewritten 1,000,000 higher, so the bucket
+    // before it gains 1,000,000 B and the next interval is a reset. The bucket table rebuilds
+    // the range on settle; its change log tells the cache.
+    assert!(Arc::ptr_eq(&late, &cache.usage(&src, 1, &acme, &window).unwrap()));
+    // 306 intervals of 10 s since T0-60 s, 30 of them at 10,000 B/s.
+    let in_at_3000 = 1_000_000 + 1_000 * 10 * 306 + 9_000 * 10 * 30;
+    store
+        .write(vec![reading("sw1", "Gi1", "in_octets", 3_000, Value::from_u64(in_at_3000 + 1_000_000), Some(103_000))])
+        .unwrap();
+    table.settle(&store).unwrap();
+    let rebuilt = cache.usage(&src, 1, &acme, &window).unwrap();
+    assert_eq!(counts(), (3, 3));
+    // In: bucket 5 3,000,000 B, bucket 9 1,300,000 B, buckets 10 and 12 290,000 B (resets),
+    // 20 x 300,000 B: rank 23 of 24 is 1,300,000 B = 0.034667 Mbps, above out's 0.016.
+    assert_eq!(rebuilt.bandwidth.flags.reset, 2);
+    let json = serde_json::to_value(&*rebuilt).unwrap();
+    assert_eq!((&json["bandwidth"]["p95_in_mbps"], &json["bandwidth"]["p95_mbps"]), (&"0.034667".into(), &"0.034667".into()));
+    assert_eq!(*rebuilt, customer_usage(&src, &acme, &window).unwrap());
+
+    // Another inventory generation: computed afresh.
+    let again = cache.usage(&src, 2, &acme, &window).unwrap();
+    assert!(!Arc::ptr_eq(&rebuilt, &again));
+    assert_eq!((counts(), cache.len()), ((3, 4), 1));
+}

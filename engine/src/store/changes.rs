@@ -1,0 +1,99 @@
+//! What changed, in which time range: a bounded log of the ranges each change touched (a
+//! commit's readings, a retention drop, a rebuilt range of the bucket table), so a result
+//! derived earlier (a cached usage object) can tell whether it still holds.
+//!
+//! The log never forgets, it coarsens: when full, its two oldest entries merge into one with the
+//! later version and the union of the ranges. A question about anything after a version is then
+//! answered with a superset of what changed since: a cached result may be recomputed needlessly,
+//! never served stale.
+
+use std::collections::VecDeque;
+
+/// Entries kept before the oldest start merging.
+pub const CHANGE_LOG_ENTRIES: usize = 1024;
+
+/// One change: everything in `[from, to)` may differ from before `version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Change {
+    version: u64,
+    from: i64,
+    to: i64,
+}
+
+/// The log (see the module docs). Versions start at 0 (nothing recorded) and grow by one per
+/// change recorded.
+#[derive(Debug, Default)]
+pub struct ChangeLog {
+    version: u64,
+    entries: VecDeque<Change>,
+}
+
+impl ChangeLog {
+    /// Records that `[from, to)` (ns) changed; an empty range changes nothing. Returns the version
+    /// after the change.
+    pub fn record(&mut self, from: i64, to: i64) -> u64 {
+        if from >= to {
+            return self.version;
+        }
+        self.version += 1;
+        if self.entries.len() >= CHANGE_LOG_ENTRIES
+            && let (Some(a), Some(b)) = (self.entries.pop_front(), self.entries.pop_front())
+        {
+            self.entries.push_front(Change { version: b.version, from: a.from.min(b.from), to: a.to.max(b.to) });
+        }
+        self.entries.push_back(Change { version: self.version, from, to });
+        self.version
+    }
+
+    /// The version: every change recorded so far is at or below it.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Whether a change recorded after `since` may have touched `[from, to)`.
+    pub fn touched_since(&self, since: u64, from: i64, to: i64) -> bool {
+        from < to && self.entries.iter().rev().take_while(|c| c.version > since).any(|c| c.from < to && from < c.to)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_is_seen_only_after_its_version_and_only_where_it_was() {
+        let mut log = ChangeLog::default();
+        assert_eq!((log.version(), log.record(5, 5)), (0, 0), "an empty range changes nothing");
+        let v1 = log.record(100, 200);
+        let v2 = log.record(1_000, 1_001);
+        assert_eq!((v1, v2, log.version()), (1, 2, 2));
+        assert!(log.touched_since(0, 150, 160) && log.touched_since(0, 199, 300) && log.touched_since(0, 0, 101));
+        assert!(!log.touched_since(0, 200, 1_000) && !log.touched_since(0, 0, 100), "half-open ranges");
+        assert!(!log.touched_since(v1, 100, 200), "seen already at v1");
+        assert!(log.touched_since(v1, 1_000, 2_000) && !log.touched_since(v2, 0, i64::MAX));
+        assert!(!log.touched_since(0, 300, 300), "an empty question");
+    }
+
+    #[test]
+    fn a_full_log_coarsens_instead_of_forgetting() {
+        let mut log = ChangeLog::default();
+        // A late write into [0, 10) first, then a long run of "now" writes far away.
+        log.record(0, 10);
+        let after_late = log.version();
+        for k in 0..(3 * CHANGE_LOG_ENTRIES as i64) {
+            log.record(1_000_000 + k, 1_000_001 + k);
+        }
+        assert_eq!(log.entries.len(), CHANGE_LOG_ENTRIES);
+        assert!(log.touched_since(0, 5, 6), "the late write is still answered for");
+        // The oldest entries merged into one reaching from the late write to the first far
+        // writes, under a later version: asked after the late write, [0, 10) now reads as
+        // touched (a needless recompute), never the other way round.
+        assert!(log.touched_since(after_late, 5, 6));
+        assert!(log.touched_since(after_late, 1_000_000, 1_000_001));
+        assert!(!log.touched_since(log.version(), 0, i64::MAX));
+        // The newest writes keep their exact ranges.
+        let v = log.version();
+        log.record(50, 60);
+        assert!(log.touched_since(v, 55, 56) && !log.touched_since(v, 60, 1_000_000));
+    }
+}
