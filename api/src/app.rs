@@ -170,7 +170,7 @@ impl AppState {
     /// the query engine's `assignments` table, the known resources for writes, and (when poll
     /// intervals or port speeds changed) the bucket table.
     pub async fn derived(&self) -> Result<Arc<Derived>, ApiError> {
-        let generation = self.catalog(|c| c.generation()).await?;
+        let generation = self.catalog_lookup(|c| c.generation()).await?;
         let mut slot = self.derived.lock().await;
         if let Some(d) = slot.as_ref()
             && d.generation == generation
@@ -224,6 +224,23 @@ impl AppState {
         F: FnOnce(&mut SqliteCatalog) -> Result<T, engine::invoicing::record::LedgerError> + Send + 'static,
     {
         self.with_catalog(move |c| f(c).map_err(ApiError::from)).await
+    }
+
+    /// A point read of the catalog (a token, the generation): done in place when the catalog is
+    /// free — an indexed SQLite look-up (WAL mode: readers never wait for a writer) takes
+    /// microseconds, less than a hand-over to the blocking pool and back — and on the blocking
+    /// pool when an operation holds it, so an IO thread never waits for the lock.
+    pub async fn catalog_lookup<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut SqliteCatalog) -> Result<T, CatalogError> + Send + 'static,
+    {
+        let f = match self.catalog.try_lock() {
+            Ok(mut guard) => return f(&mut guard).map_err(|e| ApiError::Internal(e.to_string())),
+            Err(std::sync::TryLockError::Poisoned(_)) => return Err(ApiError::Internal("catalog lock poisoned".into())),
+            Err(std::sync::TryLockError::WouldBlock) => f,
+        };
+        self.catalog(f).await
     }
 
     /// Runs `f` with the catalog locked, on the blocking pool; `f` maps its own errors.

@@ -79,7 +79,7 @@ impl FromRequestParts<AppState> for Caller {
                 .ok_or(ApiError::Unauthorized)?,
             None => return Err(ApiError::Unauthorized),
         };
-        let record = state.catalog(move |c| c.token_by_hash(&hash)).await?.ok_or(ApiError::Unauthorized)?;
+        let record = state.catalog_lookup(move |c| c.token_by_hash(&hash)).await?.ok_or(ApiError::Unauthorized)?;
         Ok(Caller { token: record.id, role: record.role })
     }
 }

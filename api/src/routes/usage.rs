@@ -76,6 +76,14 @@ async fn usage(
     let tz = derived.inventory.customers.get(&customer).ok_or(ApiError::NotFound)?.billing_timezone;
     let window = window(&p, tz)?;
     let (cache, generation) = (Arc::clone(&state.usage_cache), derived.generation);
+    // Settled already (nothing waits for the observer or a rebuild): a kept object is served
+    // here, without a hand-over to the blocking pool.
+    if state.store.observer_lag() == 0
+        && !state.buckets.is_dirty()
+        && let Some(kept) = cache.kept(&state.store, &state.buckets, generation, &customer, &window)
+    {
+        return Ok(Json(KeptUsage(kept)));
+    }
     state
         .metered(derived, "usage", move |src| cache.usage(src, generation, &customer, &window))
         .await?

@@ -116,7 +116,8 @@ impl Catalog for SqliteCatalog {
     }
 
     fn generation(&self) -> Result<i64, CatalogError> {
-        Ok(self.conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM imports", [], |r| r.get(0))?)
+        // Asked by every request that meters: a cached statement.
+        Ok(self.conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM imports")?.query_row([], |r| r.get(0))?)
     }
 
     fn apply_as(
@@ -220,13 +221,11 @@ impl Catalog for SqliteCatalog {
     }
 
     fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, CatalogError> {
+        // Asked by every request: a cached statement.
         let row = self
             .conn
-            .query_row(
-                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1 AND revoked_ns IS NULL"),
-                params![&hash.0[..]],
-                row_to_token,
-            )
+            .prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1 AND revoked_ns IS NULL"))?
+            .query_row(params![&hash.0[..]], row_to_token)
             .optional()?;
         row.map(token_from_row).transpose()
     }

@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::bucket::{BUCKET_NS, Bucket, Slot, apportion, apportion_into, bucket_start};
 use super::bucket_chunks::BucketChunks;
@@ -162,8 +162,6 @@ struct Inner {
     ports: FastMap<PortKey, [Option<u32>; 2]>,
     /// Late or rewritten ranges `[lo, hi]` (sample times) waiting for a rebuild.
     dirty: HashMap<u32, (i64, i64)>,
-    /// The bucket ranges changed, recorded with each change under the write lock.
-    changes: ChangeLog,
 }
 
 /// Counters for `/metrics`.
@@ -183,6 +181,9 @@ pub struct BucketTableMetrics {
 pub struct BucketTable {
     classify: RwLock<Arc<Classifier>>,
     inner: RwLock<Inner>,
+    /// The bucket ranges changed, each recorded while the write lock that changes them is held
+    /// (lock order: `inner`, then `changes`); readers of the log take only this lock.
+    changes: Mutex<ChangeLog>,
     /// Counters.
     pub metrics: BucketTableMetrics,
 }
@@ -223,7 +224,12 @@ fn reading_sample(r: &Reading) -> Option<CounterSample> {
 impl BucketTable {
     /// An empty table classifying series with `classify`.
     pub fn new(classify: Arc<Classifier>) -> Self {
-        Self { classify: RwLock::new(classify), inner: RwLock::new(Inner::default()), metrics: Default::default() }
+        Self {
+            classify: RwLock::new(classify),
+            inner: RwLock::new(Inner::default()),
+            changes: Mutex::default(),
+            metrics: Default::default(),
+        }
     }
 
     fn lock(&self) -> RwLockWriteGuard<'_, Inner> {
@@ -232,6 +238,10 @@ impl BucketTable {
 
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
         self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn changes(&self) -> MutexGuard<'_, ChangeLog> {
+        self.changes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn classifier(&self) -> Arc<Classifier> {
@@ -290,7 +300,7 @@ impl BucketTable {
         inner.ports.clear();
         inner.dirty.clear();
         inner.series = built;
-        inner.changes.record(i64::MIN, i64::MAX);
+        self.changes().record(i64::MIN, i64::MAX);
         for (id, meta) in &metas {
             inner.series.entry(*id).or_insert_with(|| Series::new(*meta));
             if let Some(key) = registry.key(crate::store::reading::SeriesId(*id)) {
@@ -326,10 +336,10 @@ impl BucketTable {
                     }
                 };
                 let mut guard = self.lock();
-                let Inner { series, dirty, changes, .. } = &mut *guard;
+                let Inner { series, dirty, .. } = &mut *guard;
                 if let Some(s) = series.get_mut(&id) {
                     if rebuilt.from < rebuilt.to {
-                        changes.record(rebuilt.from, rebuilt.to);
+                        self.changes().record(rebuilt.from, rebuilt.to);
                         s.buckets.clear_range(rebuilt.from, rebuilt.to);
                         for (k, b) in rebuilt.buckets.range(rebuilt.from..rebuilt.to) {
                             s.buckets.set(*k, *b);
@@ -369,14 +379,14 @@ impl BucketTable {
 
     /// The change log's version: every bucket change made so far is at or below it.
     pub fn change_version(&self) -> u64 {
-        self.read().changes.version()
+        self.changes().version()
     }
 
     /// Whether a bucket starting in `[from, to)` may have changed after `since` (a
     /// [`BucketTable::change_version`]). Settle first: a late sample changes buckets when its
     /// range is rebuilt.
     pub fn touched_since(&self, since: u64, from: i64, to: i64) -> bool {
-        self.read().changes.touched_since(since, from, to)
+        self.changes().touched_since(since, from, to)
     }
 
     /// Whether ranges wait for [`BucketTable::settle`].
@@ -466,7 +476,7 @@ impl BucketTable {
             s.rerun(last + BUCKET_NS);
         }
         inner.series.insert(id, s);
-        inner.changes.record(i64::MIN, i64::MAX);
+        self.changes().record(i64::MIN, i64::MAX);
     }
 
     /// Every port's buckets in `[from, to)`, sorted by port, start and direction.
@@ -572,7 +582,7 @@ impl CommitObserver for BucketTable {
                 }
             }
         }
-        inner.changes.record(lo, hi);
+        self.changes().record(lo, hi);
     }
 }
 

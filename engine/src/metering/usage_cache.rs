@@ -13,8 +13,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::bucket_table::BucketTable;
 use super::usage::{Reach, Sources, Usage, UsageError, usage_and_reach};
 use crate::id::CustomerId;
+use crate::store::Store;
 use crate::time::Interval;
 
 /// Most usage objects kept.
@@ -55,6 +57,36 @@ impl UsageCache {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The kept object for the customer's `window` under the inventory at `generation`, if it
+    /// still holds; `None` leaves it to [`UsageCache::usage`]. Cheap (a few short locks, no
+    /// store read): callers may try it before handing the work to a blocking thread, once the
+    /// bucket table is settled (nothing dirty, the observer caught up).
+    pub fn kept(
+        &self,
+        store: &Store,
+        buckets: &BucketTable,
+        generation: i64,
+        customer: &CustomerId,
+        window: &Interval,
+    ) -> Option<Arc<Usage>> {
+        // Read before anything is looked at: a change not seen below is above these versions.
+        let (store_version, bucket_version) = (store.change_version(), buckets.change_version());
+        let key = (customer.clone(), window.from.as_nanos(), window.end().as_nanos());
+        let used = self.tick.fetch_add(1, Ordering::Relaxed);
+        let mut entries = self.lock();
+        let e = entries.get_mut(&key)?;
+        let holds = e.generation == generation
+            && !store.touched_since(e.store_version, e.reach.raw.0, e.reach.raw.1)
+            && !buckets.touched_since(e.bucket_version, e.reach.buckets.0, e.reach.buckets.1);
+        if !holds {
+            return None;
+        }
+        // Still holds at the versions read above: later checks start there.
+        (e.store_version, e.bucket_version, e.used) = (store_version, bucket_version, used);
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Some(Arc::clone(&e.usage))
+    }
+
     /// The customer's usage in `window` under the inventory at `generation` (the one `src`
     /// holds): the kept object when it still holds, else computed (and kept). Settle the bucket
     /// table first, as for [`super::usage::customer_usage`].
@@ -65,20 +97,12 @@ impl UsageCache {
         customer: &CustomerId,
         window: &Interval,
     ) -> Result<Arc<Usage>, UsageError> {
-        // Read before anything is looked at: a change not seen below is above these versions.
+        if let Some(kept) = self.kept(src.store, src.buckets, generation, customer, window) {
+            return Ok(kept);
+        }
         let (store_version, bucket_version) = (src.store.change_version(), src.buckets.change_version());
         let key = (customer.clone(), window.from.as_nanos(), window.end().as_nanos());
         let used = self.tick.fetch_add(1, Ordering::Relaxed);
-        if let Some(e) = self.lock().get_mut(&key)
-            && e.generation == generation
-            && !src.store.touched_since(e.store_version, e.reach.raw.0, e.reach.raw.1)
-            && !src.buckets.touched_since(e.bucket_version, e.reach.buckets.0, e.reach.buckets.1)
-        {
-            // Still holds at the versions read above: later checks start there.
-            (e.store_version, e.bucket_version, e.used) = (store_version, bucket_version, used);
-            self.hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(Arc::clone(&e.usage));
-        }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let (usage, reach) = usage_and_reach(src, customer, window)?;
         let usage = Arc::new(usage);
