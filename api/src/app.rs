@@ -237,7 +237,9 @@ impl AppState {
     {
         let f = match self.catalog.try_lock() {
             Ok(mut guard) => return f(&mut guard).map_err(|e| ApiError::Internal(e.to_string())),
-            Err(std::sync::TryLockError::Poisoned(_)) => return Err(ApiError::Internal("catalog lock poisoned".into())),
+            Err(std::sync::TryLockError::Poisoned(_)) => {
+                return Err(ApiError::Internal("catalog lock poisoned".into()));
+            }
             Err(std::sync::TryLockError::WouldBlock) => f,
         };
         self.catalog(f).await

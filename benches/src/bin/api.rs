@@ -6,6 +6,12 @@
 //! `cargo run --release -p benches --bin api -- [CUSTOMERS] [SECONDS]` (defaults 200 20).
 //! Each customer: a rack, one outlet on its own PDU (energy every 15 min), one switch port
 //! (counters every 5 min), October 2026; the usage request is the customer's October.
+//!
+//! Usage is measured three ways while ingest runs: as fast as wrk goes (8 connections; the
+//! server keeps usage objects, so after each customer's first request October is served from
+//! its cache), paced at about 1,000 requests/s (the goal's condition; InfluxDB paced the same
+//! way), and with a new month-long window per request (every one computed: the cost of the
+//! computation itself).
 
 use std::process::Command;
 use std::sync::Arc;
@@ -146,6 +152,16 @@ fn cycling_gets(paths: &[String], header: Option<&str>) -> String {
     )
 }
 
+/// Paced load: each of wrk's connections waits this long after a response before its next
+/// request (wrk's `delay()` hook), so 8 connections offer a little over 1,000 requests/s while
+/// responses take well under a millisecond; the rate reached is printed as measured.
+const PACED_DELAY_MS: u32 = 7;
+
+/// [`cycling_gets`] at a paced rate (see [`PACED_DELAY_MS`]).
+fn paced_gets(paths: &[String], header: Option<&str>) -> String {
+    format!("{}function delay()\n  return {PACED_DELAY_MS}\nend\n", cycling_gets(paths, header))
+}
+
 /// A wrk script POSTing `body` to `path`.
 fn posting(path: &str, body: &str, header: Option<&str>) -> String {
     let auth = header.map_or(String::new(), |h| format!("wrk.headers[\"Authorization\"] = {}\n", lua_string(h)));
@@ -265,6 +281,8 @@ async fn main() -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let ingest = ingest_in_background(format!("{url}/api/v1/write"), Some(admin.clone()), customers, Arc::clone(&stop));
     let usage = wrk(&url, &cycling_gets(&usage_paths, Some(&bearer)), 8, secs)?;
+    // The goal's condition: about 1,000 requests/s (not as fast as wrk can go), same ingest.
+    let paced = wrk(&url, &paced_gets(&usage_paths, Some(&bearer)), 8, secs)?;
     // The same work with nothing kept: month-long windows shifted by whole minutes, 10,000 of
     // them cycled (more than the server keeps, 4,096, least recently used first out), so every
     // request is computed.
@@ -279,6 +297,7 @@ async fn main() -> anyhow::Result<()> {
     stop.store(true, Ordering::Relaxed);
     let sent = ingest.await??;
     print(&format!("colometer usage (while ingesting {} rows/s)", INGEST_RATE * INGEST_LINES as u64), &usage);
+    print("colometer usage paced at about 1,000 req/s (same ingest)", &paced);
     print("colometer usage, each request a new window (same ingest)", &fresh);
     let body = now_body(customers, OCT1 + MONTH_S + 3_600, 0);
     let ingest_load = wrk(&url, &posting("/api/v1/write", &body, Some(&bearer)), 4, secs)?;
@@ -302,25 +321,29 @@ async fn main() -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let ingest_peer =
         ingest_in_background(format!("{}/write?db=bench&precision=ns", influx.url), None, customers, Arc::clone(&stop));
-    let influx_usage = wrk(&influx.url, &cycling_gets(&(0..customers).map(q).collect::<Vec<_>>(), None), 8, secs)?;
+    let influx_paths: Vec<String> = (0..customers).map(q).collect();
+    let influx_usage = wrk(&influx.url, &cycling_gets(&influx_paths, None), 8, secs)?;
+    let influx_paced = wrk(&influx.url, &paced_gets(&influx_paths, None), 8, secs)?;
     stop.store(true, Ordering::Relaxed);
     let sent_peer = ingest_peer.await??;
     print("InfluxDB spread(energy_wh) per outlet (same ingest)", &influx_usage);
+    print("InfluxDB spread(energy_wh), paced at about 1,000 req/s", &influx_paced);
     let influx_ingest = wrk(&influx.url, &posting("/write?db=bench&precision=ns", &body, None), 4, secs)?;
     print(&format!("InfluxDB write ({INGEST_LINES} lines per request)"), &influx_ingest);
 
     println!(
-        "ratios (colometer / InfluxDB): usage req/s {:.2}x, p99 {:.2}x (new windows: {:.2}x, {:.2}x); ingest req/s {:.2}x, p99 {:.2}x",
+        "ratios (colometer / InfluxDB): usage req/s {:.2}x, p99 {:.2}x (paced p99 {:.2}x; new windows: {:.2}x, {:.2}x); ingest req/s {:.2}x, p99 {:.2}x",
         usage.rps / influx_usage.rps,
         usage.p99_ms / influx_usage.p99_ms,
+        paced.p99_ms / influx_paced.p99_ms,
         fresh.rps / influx_usage.rps,
         fresh.p99_ms / influx_usage.p99_ms,
         ingest_load.rps / influx_ingest.rps,
         ingest_load.p99_ms / influx_ingest.p99_ms
     );
     println!(
-        "goal (usage p99 under 20 ms at 1,000 req/s while ingest runs): {}",
-        if usage.rps >= 1000.0 && usage.p99_ms < 20.0 { "met" } else { "NOT met" }
+        "goal (usage p99 under 20 ms at 1,000 req/s while ingest runs, the paced run): {}",
+        if paced.rps >= 1000.0 && paced.p99_ms < 20.0 { "met" } else { "NOT met" }
     );
     println!("(background ingest requests: colometer {sent}, InfluxDB {sent_peer})");
     Ok(())

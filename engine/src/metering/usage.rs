@@ -179,6 +179,9 @@ pub struct Usage {
     pub services: Vec<ServiceUsage>,
 }
 
+/// Ports with the intervals they were held in.
+type HeldPorts = BTreeMap<PortId, Vec<Interval>>;
+
 /// Bandwidth settings of a plan.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct BandwidthPlan {
@@ -316,8 +319,8 @@ pub fn usage_and_reach(
     let mut energy_total = EnergyUsage::default();
     let mut carbon_total = CarbonUsage::default();
     // Ports of each service, by service.
-    let mut service_ports: BTreeMap<ServiceId, BTreeMap<PortId, Vec<Interval>>> = BTreeMap::new();
-    let mut all_ports: BTreeMap<PortId, Vec<Interval>> = BTreeMap::new();
+    let mut service_ports: BTreeMap<ServiceId, HeldPorts> = BTreeMap::new();
+    let mut all_ports: HeldPorts = BTreeMap::new();
     let mut customer_plan: Option<BandwidthPlan> = None;
     for service in inv.services.values().filter(|s| &s.customer == customer) {
         let plan = bandwidth_plan(inv, service);
@@ -371,8 +374,8 @@ pub fn usage_and_reach(
     // A 95th is a pure function of the ports with their assignments and the plan's settings, so
     // a figure asked for again (a one-port service's port, service and customer figures are the
     // same ranking) is ranked once.
-    let mut ranked: Vec<((BTreeMap<PortId, Vec<Interval>>, BandwidthPlan), P95)> = Vec::new();
-    let mut rank = |ports: &BTreeMap<PortId, Vec<Interval>>, plan: BandwidthPlan| -> P95 {
+    let mut ranked: Vec<((HeldPorts, BandwidthPlan), P95)> = Vec::new();
+    let mut rank = |ports: &HeldPorts, plan: BandwidthPlan| -> P95 {
         if let Some((_, p)) = ranked.iter().find(|((q, k), _)| *k == plan && q == ports) {
             return p.clone();
         }

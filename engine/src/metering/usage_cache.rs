@@ -7,7 +7,8 @@
 //! look-up while the fleet keeps writing "now", and a late reading, a rebuilt bucket range, a
 //! retention drop or an inventory change is seen at once.
 //!
-//! Bounded: at most [`USAGE_CACHE_ENTRIES`] objects; the least recently used goes first.
+//! Bounded: at most [`USAGE_CACHE_ENTRIES`] objects and [`USAGE_CACHE_BYTES`] of them (a
+//! customer with a thousand resources has a large object); the least recently used goes first.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,11 +23,28 @@ use crate::time::Interval;
 /// Most usage objects kept.
 pub const USAGE_CACHE_ENTRIES: usize = 4096;
 
+/// Most bytes of usage objects kept (as [`approx_bytes`] counts them).
+pub const USAGE_CACHE_BYTES: usize = 32 << 20;
+
+/// The memory a usage object holds: its parts and their strings.
+pub fn approx_bytes(u: &Usage) -> usize {
+    use std::mem::size_of;
+    size_of::<Usage>()
+        + u.customer.len()
+        + u.resources
+            .iter()
+            .map(|r| size_of::<super::usage::ResourceUsage>() + r.id.len() + r.service.len())
+            .sum::<usize>()
+        + u.services.iter().map(|s| size_of::<super::usage::ServiceUsage>() + s.id.len()).sum::<usize>()
+}
+
 /// `(customer, window from, window to)`, ns.
 type Key = (CustomerId, i64, i64);
 
 struct Entry {
     generation: i64,
+    /// [`approx_bytes`] of `usage`.
+    bytes: usize,
     /// Change-log versions the entry is known to hold at.
     store_version: u64,
     bucket_version: u64,
@@ -35,10 +53,38 @@ struct Entry {
     used: u64,
 }
 
+/// The kept objects and their bytes.
+#[derive(Default)]
+struct Entries {
+    map: HashMap<Key, Entry>,
+    bytes: usize,
+}
+
+impl Entries {
+    /// Keeps `entry` under `key` (replacing what was there), first letting the least recently
+    /// used go until both bounds hold; an object larger than the byte bound is not kept.
+    fn put(&mut self, key: Key, entry: Entry) {
+        if let Some(old) = self.map.remove(&key) {
+            self.bytes -= old.bytes;
+        }
+        if entry.bytes > USAGE_CACHE_BYTES {
+            return;
+        }
+        while self.map.len() >= USAGE_CACHE_ENTRIES || self.bytes + entry.bytes > USAGE_CACHE_BYTES {
+            let Some(oldest) = self.map.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| k.clone()) else { break };
+            if let Some(old) = self.map.remove(&oldest) {
+                self.bytes -= old.bytes;
+            }
+        }
+        self.bytes += entry.bytes;
+        self.map.insert(key, entry);
+    }
+}
+
 /// The cache (see the module docs).
 #[derive(Default)]
 pub struct UsageCache {
-    entries: Mutex<HashMap<Key, Entry>>,
+    entries: Mutex<Entries>,
     tick: AtomicU64,
     /// Requests answered from the cache.
     pub hits: AtomicU64,
@@ -48,12 +94,12 @@ pub struct UsageCache {
 
 impl std::fmt::Debug for UsageCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UsageCache").field("entries", &self.lock().len()).finish()
+        f.debug_struct("UsageCache").field("entries", &self.len()).finish()
     }
 }
 
 impl UsageCache {
-    fn lock(&self) -> MutexGuard<'_, HashMap<Key, Entry>> {
+    fn lock(&self) -> MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -74,7 +120,7 @@ impl UsageCache {
         let key = (customer.clone(), window.from.as_nanos(), window.end().as_nanos());
         let used = self.tick.fetch_add(1, Ordering::Relaxed);
         let mut entries = self.lock();
-        let e = entries.get_mut(&key)?;
+        let e = entries.map.get_mut(&key)?;
         let holds = e.generation == generation
             && !store.touched_since(e.store_version, e.reach.raw.0, e.reach.raw.1)
             && !buckets.touched_since(e.bucket_version, e.reach.buckets.0, e.reach.buckets.1);
@@ -106,25 +152,91 @@ impl UsageCache {
         self.misses.fetch_add(1, Ordering::Relaxed);
         let (usage, reach) = usage_and_reach(src, customer, window)?;
         let usage = Arc::new(usage);
-        let mut entries = self.lock();
-        if entries.len() >= USAGE_CACHE_ENTRIES
-            && !entries.contains_key(&key)
-            && let Some(oldest) = entries.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| k.clone())
-        {
-            entries.remove(&oldest);
-        }
-        let entry = Entry { generation, store_version, bucket_version, reach, usage: Arc::clone(&usage), used };
-        entries.insert(key, entry);
+        let entry = Entry {
+            generation,
+            bytes: approx_bytes(&usage),
+            store_version,
+            bucket_version,
+            reach,
+            usage: Arc::clone(&usage),
+            used,
+        };
+        self.lock().put(key, entry);
         Ok(usage)
     }
 
     /// Objects kept.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().map.len()
     }
 
     /// Whether none is kept.
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.lock().map.is_empty()
+    }
+
+    /// Bytes of the objects kept (as [`approx_bytes`] counts them).
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metering::usage::{BandwidthUsage, Quantity};
+    use crate::time::Timestamp;
+
+    fn entry(used: u64, bytes: usize) -> Entry {
+        let usage = Usage {
+            customer: "c".into(),
+            from: Timestamp::from_secs(0),
+            to: Timestamp::from_secs(1),
+            energy: Default::default(),
+            carbon: Default::default(),
+            bandwidth: BandwidthUsage {
+                method: "max_in_out",
+                pooling: "pooled",
+                p95_mbps: Quantity::default(),
+                p95_in_mbps: None,
+                p95_out_mbps: None,
+                samples: 0,
+                discarded: 0,
+                p95_bucket: None,
+                flags: Default::default(),
+            },
+            resources: Vec::new(),
+            services: Vec::new(),
+        };
+        let reach = Reach { raw: (0, 0), buckets: (0, 0) };
+        Entry { generation: 1, bytes, store_version: 0, bucket_version: 0, reach, usage: Arc::new(usage), used }
+    }
+
+    fn key(k: i64) -> Key {
+        (CustomerId::new("c").unwrap(), k, k + 1)
+    }
+
+    #[test]
+    fn the_least_recently_used_go_first_within_both_bounds() {
+        let mut e = Entries::default();
+        for k in 0..USAGE_CACHE_ENTRIES as i64 {
+            e.put(key(k), entry(k as u64 + 10, 100));
+        }
+        assert_eq!((e.map.len(), e.bytes), (USAGE_CACHE_ENTRIES, USAGE_CACHE_ENTRIES * 100));
+        // Full by count: the next one pushes out the least recently used (k = 0).
+        e.put(key(-1), entry(1_000_000, 100));
+        assert_eq!(e.map.len(), USAGE_CACHE_ENTRIES);
+        assert!(!e.map.contains_key(&key(0)) && e.map.contains_key(&key(1)) && e.map.contains_key(&key(-1)));
+        // By bytes: an object of half the bound makes room for itself.
+        e.put(key(-2), entry(1_000_001, USAGE_CACHE_BYTES / 2));
+        assert!(e.bytes <= USAGE_CACHE_BYTES && e.map.contains_key(&key(-2)));
+        assert_eq!(e.bytes, e.map.values().map(|x| x.bytes).sum::<usize>());
+        // Replacing a key does not count it twice; one larger than the bound is not kept.
+        let before = e.bytes;
+        e.put(key(-1), entry(1_000_002, 100));
+        assert_eq!(e.bytes, before);
+        e.put(key(-3), entry(1_000_003, USAGE_CACHE_BYTES + 1));
+        assert!(!e.map.contains_key(&key(-3)));
+        assert_eq!(e.bytes, before);
     }
 }

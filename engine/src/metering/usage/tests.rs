@@ -230,7 +230,10 @@ fn the_cache_serves_a_window_again_until_something_in_its_reach_changes() {
     // 20 x 300,000 B: rank 23 of 24 is 1,300,000 B = 0.034667 Mbps, above out's 0.016.
     assert_eq!(rebuilt.bandwidth.flags.reset, 2);
     let json = serde_json::to_value(&*rebuilt).unwrap();
-    assert_eq!((&json["bandwidth"]["p95_in_mbps"], &json["bandwidth"]["p95_mbps"]), (&"0.034667".into(), &"0.034667".into()));
+    assert_eq!(
+        (&json["bandwidth"]["p95_in_mbps"], &json["bandwidth"]["p95_mbps"]),
+        (&"0.034667".into(), &"0.034667".into())
+    );
     assert_eq!(*rebuilt, customer_usage(&src, &acme, &window).unwrap());
 
     // Another inventory generation: computed afresh.
