@@ -41,6 +41,10 @@ pub fn approx_bytes(u: &Usage) -> usize {
 /// `(customer, window from, window to)`, ns.
 type Key = (CustomerId, i64, i64);
 
+fn key(customer: &CustomerId, window: &Interval) -> Key {
+    (customer.clone(), window.from.as_nanos(), window.end().as_nanos())
+}
+
 struct Entry {
     generation: i64,
     /// [`approx_bytes`] of `usage`.
@@ -117,10 +121,9 @@ impl UsageCache {
     ) -> Option<Arc<Usage>> {
         // Read before anything is looked at: a change not seen below is above these versions.
         let (store_version, bucket_version) = (store.change_version(), buckets.change_version());
-        let key = (customer.clone(), window.from.as_nanos(), window.end().as_nanos());
         let used = self.tick.fetch_add(1, Ordering::Relaxed);
         let mut entries = self.lock();
-        let e = entries.map.get_mut(&key)?;
+        let e = entries.map.get_mut(&key(customer, window))?;
         let holds = e.generation == generation
             && !store.touched_since(e.store_version, e.reach.raw.0, e.reach.raw.1)
             && !buckets.touched_since(e.bucket_version, e.reach.buckets.0, e.reach.buckets.1);
@@ -147,7 +150,6 @@ impl UsageCache {
             return Ok(kept);
         }
         let (store_version, bucket_version) = (src.store.change_version(), src.buckets.change_version());
-        let key = (customer.clone(), window.from.as_nanos(), window.end().as_nanos());
         let used = self.tick.fetch_add(1, Ordering::Relaxed);
         self.misses.fetch_add(1, Ordering::Relaxed);
         let (usage, reach) = usage_and_reach(src, customer, window)?;
@@ -161,7 +163,7 @@ impl UsageCache {
             usage: Arc::clone(&usage),
             used,
         };
-        self.lock().put(key, entry);
+        self.lock().put(key(customer, window), entry);
         Ok(usage)
     }
 
@@ -212,7 +214,7 @@ mod tests {
         Entry { generation: 1, bytes, store_version: 0, bucket_version: 0, reach, usage: Arc::new(usage), used }
     }
 
-    fn key(k: i64) -> Key {
+    fn at(k: i64) -> Key {
         (CustomerId::new("c").unwrap(), k, k + 1)
     }
 
@@ -220,23 +222,23 @@ mod tests {
     fn the_least_recently_used_go_first_within_both_bounds() {
         let mut e = Entries::default();
         for k in 0..USAGE_CACHE_ENTRIES as i64 {
-            e.put(key(k), entry(k as u64 + 10, 100));
+            e.put(at(k), entry(k as u64 + 10, 100));
         }
         assert_eq!((e.map.len(), e.bytes), (USAGE_CACHE_ENTRIES, USAGE_CACHE_ENTRIES * 100));
         // Full by count: the next one pushes out the least recently used (k = 0).
-        e.put(key(-1), entry(1_000_000, 100));
+        e.put(at(-1), entry(1_000_000, 100));
         assert_eq!(e.map.len(), USAGE_CACHE_ENTRIES);
-        assert!(!e.map.contains_key(&key(0)) && e.map.contains_key(&key(1)) && e.map.contains_key(&key(-1)));
+        assert!(!e.map.contains_key(&at(0)) && e.map.contains_key(&at(1)) && e.map.contains_key(&at(-1)));
         // By bytes: an object of half the bound makes room for itself.
-        e.put(key(-2), entry(1_000_001, USAGE_CACHE_BYTES / 2));
-        assert!(e.bytes <= USAGE_CACHE_BYTES && e.map.contains_key(&key(-2)));
+        e.put(at(-2), entry(1_000_001, USAGE_CACHE_BYTES / 2));
+        assert!(e.bytes <= USAGE_CACHE_BYTES && e.map.contains_key(&at(-2)));
         assert_eq!(e.bytes, e.map.values().map(|x| x.bytes).sum::<usize>());
         // Replacing a key does not count it twice; one larger than the bound is not kept.
         let before = e.bytes;
-        e.put(key(-1), entry(1_000_002, 100));
+        e.put(at(-1), entry(1_000_002, 100));
         assert_eq!(e.bytes, before);
-        e.put(key(-3), entry(1_000_003, USAGE_CACHE_BYTES + 1));
-        assert!(!e.map.contains_key(&key(-3)));
+        e.put(at(-3), entry(1_000_003, USAGE_CACHE_BYTES + 1));
+        assert!(!e.map.contains_key(&at(-3)));
         assert_eq!(e.bytes, before);
     }
 }
