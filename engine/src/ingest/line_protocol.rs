@@ -113,12 +113,14 @@ pub fn parse(
     known: &KnownResources,
 ) -> Result<Vec<PendingReading>, LineError> {
     let mut out = Vec::new();
+    let mut last_device: Option<Arc<str>> = None;
     for (i, raw) in body.split('\n').enumerate() {
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
-        parse_line(line, precision, window, known, &mut out).map_err(|message| LineError { line: i + 1, message })?;
+        parse_line(line, precision, window, known, &mut last_device, &mut out)
+            .map_err(|message| LineError { line: i + 1, message })?;
     }
     Ok(out)
 }
@@ -128,6 +130,7 @@ fn parse_line(
     precision: Precision,
     window: Window,
     known: &KnownResources,
+    last_device: &mut Option<Arc<str>>,
     out: &mut Vec<PendingReading>,
 ) -> Result<(), String> {
     let parsed = match parse_lines(line).next() {
@@ -147,9 +150,15 @@ fn parse_line(
             .tag_set
             .as_ref()
             .and_then(|tags| tags.iter().find(|(k, _)| k.as_str() == name))
-            .map(|(_, v)| v.to_string())
+            .map(|(_, v)| v.as_str())
     };
-    let device: Arc<str> = tag("device").ok_or("tag device is required")?.into();
+    // A device's lines usually come together (a poll writes all its ports): its name is shared.
+    let device_tag = tag("device").ok_or("tag device is required")?;
+    let device: Arc<str> = match last_device {
+        Some(d) if &**d == device_tag => Arc::clone(d),
+        _ => Arc::from(device_tag),
+    };
+    *last_device = Some(Arc::clone(&device));
     let resource: Arc<str> = tag(resource_tag).ok_or_else(|| format!("tag {resource_tag} is required"))?.into();
     if kind == DeviceKind::Pdu && !resource.parse::<u32>().is_ok_and(|n| n > 0) {
         return Err(format!("tag outlet must be the outlet's index (1, 2, ...), found '{resource}'"));
