@@ -116,6 +116,19 @@ pub fn from_power(power: &[PowerSample], poll_ns: i64, gap_fill: GapFill) -> Ene
     out
 }
 
+/// Whether the interval from `a` to `b` (`a.ts < b.ts`) is a counter reset: the counter went
+/// down, or the device's uptime did.
+fn is_reset(a: &EnergySample, b: &EnergySample) -> bool {
+    let rebooted = matches!((a.uptime_s, b.uptime_s), (Some(x), Some(y)) if y < x);
+    b.wh < a.wh || rebooted
+}
+
+/// Whether [`from_counter`] needs power samples for `counter`: only to estimate a reset
+/// interval, so a counter without resets is read alone.
+pub fn counter_needs_power(counter: &[EnergySample]) -> bool {
+    counter.windows(2).any(|w| w[1].ts > w[0].ts && is_reset(&w[0], &w[1]))
+}
+
 /// Energy from counter samples; a reset interval (the counter went down, or uptime did) is
 /// estimated from the power samples inside it when there are at least two, else it is a hole.
 pub fn from_counter(counter: &[EnergySample], power: &[PowerSample]) -> Energy {
@@ -125,8 +138,7 @@ pub fn from_counter(counter: &[EnergySample], power: &[PowerSample]) -> Energy {
         if b.ts <= a.ts {
             continue;
         }
-        let rebooted = matches!((a.uptime_s, b.uptime_s), (Some(x), Some(y)) if y < x);
-        if b.wh >= a.wh && !rebooted {
+        if !is_reset(a, b) {
             out.pieces.push(Piece { from: a.ts, to: b.ts, wh: b.wh - a.wh, source: Source::Counter });
             continue;
         }
@@ -201,6 +213,10 @@ mod tests {
     fn counter_resets_are_estimated_from_power_or_left_out() {
         let c = |t: i64, wh: &str, up: u64| EnergySample { ts: t * S, wh: d(wh), uptime_s: Some(up) };
         let counter = [c(0, "1000", 500), c(60, "1001", 560), c(120, "0.5", 10), c(180, "1.5", 70)];
+        assert!(counter_needs_power(&counter), "the reset between 60 s and 120 s");
+        assert!(!counter_needs_power(&counter[..2]) && !counter_needs_power(&counter[2..]));
+        // Uptime going back is a reset even when the counter grew.
+        assert!(counter_needs_power(&[c(0, "5", 100), c(60, "6", 3)]));
         let e = from_counter(&counter, &[]);
         assert_eq!(e.pieces.iter().map(|p| p.wh).collect::<Vec<_>>(), [d("1"), d("1.0")]);
         assert_eq!(e.holes, [Hole { from: 60 * S, to: 120 * S, reason: HoleReason::Reset }]);

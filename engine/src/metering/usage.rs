@@ -265,12 +265,17 @@ pub fn outlet_energy(
         resource: outlet.index.to_string().into(),
         metric: m.into(),
     };
-    let power: Vec<PowerSample> =
-        raw(store, &key("power_w"), a, b)?.into_iter().map(|(ts, watts, _)| PowerSample { ts, watts }).collect();
     let counter: Vec<EnergySample> = raw(store, &key("energy_wh"), a, b)?
         .into_iter()
         .map(|(ts, wh, uptime_s)| EnergySample { ts, wh, uptime_s })
         .collect();
+    // Power counts only without a counter or to estimate a counter reset: otherwise it is not
+    // read at all (the same energy, half the raw reading).
+    let power: Vec<PowerSample> = if counter.len() < 2 || energy::counter_needs_power(&counter) {
+        raw(store, &key("power_w"), a, b)?.into_iter().map(|(ts, watts, _)| PowerSample { ts, watts }).collect()
+    } else {
+        Vec::new()
+    };
     Ok(energy_of(&power, &counter, poll_ns, gap_fill))
 }
 
