@@ -170,6 +170,17 @@ async fn usage_object_is_exact_and_isolated() {
     );
     assert_eq!(after["bandwidth"], body["bandwidth"], "the ports did not change");
     assert_eq!(cache(http.clone(), server.url.clone()).await, (Some(1), Some(4)));
+    // An inventory change is seen at once too: the site's PUE 1.35 -> 1.5 makes acme's facility
+    // energy 0.369 x 1.5 = 0.5535 kWh.
+    let site = json!({"name": "Amsterdam 1", "pue": "1.5", "grid_region": "NL"});
+    let r = http.put(format!("{}/api/v1/sites/ams1", server.url)).bearer_auth(&admin).json(&site).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    let (status, pue) = get(&http, &url("acme", window), Some(&billing)).await;
+    assert_eq!(
+        (status, pue["energy"]["it_kwh"].clone(), pue["energy"]["facility_kwh"].clone()),
+        (200, json!("0.369000"), json!("0.553500"))
+    );
+    assert_eq!(cache(http.clone(), server.url.clone()).await, (Some(1), Some(5)));
 
     // Bad requests.
     let (status, p) = get(&http, &url("acme", "from=yesterday&to=2026-10-15T13:00:00Z"), Some(&admin)).await;
