@@ -3,12 +3,11 @@
 
 use axum::Json;
 use axum::extract::State;
-use engine::id::CustomerId;
 use engine::metering::history::{History, HistoryError, customer_history};
 
-use super::usage::{Params, usage_error, window};
+use super::usage::{Params, customer_window, usage_error};
 use crate::app::AppState;
-use crate::auth::{Allow, Caller};
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{PathParams, QueryParams};
 
@@ -20,12 +19,7 @@ pub(crate) async fn history(
     PathParams(id): PathParams<String>,
     QueryParams(p): QueryParams<Params>,
 ) -> Result<Json<History>, ApiError> {
-    caller.require(&[Allow::Admin, Allow::Billing, Allow::Customer])?;
-    let customer = CustomerId::new(id).map_err(|_| ApiError::NotFound)?;
-    caller.see_customer(&customer)?;
-    let derived = state.derived().await?;
-    let tz = derived.inventory.customers.get(&customer).ok_or(ApiError::NotFound)?.billing_timezone;
-    let window = window(&p, tz)?;
+    let (customer, derived, window) = customer_window(&state, &caller, id, &p).await?;
     state.metered(derived, "history", move |src| customer_history(src, &customer, &window)).await?.map(Json).map_err(
         |e| match e {
             HistoryError::Usage(u) => usage_error(u),

@@ -15,7 +15,7 @@ use engine::period::BillingPeriod;
 use engine::time::{Interval, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
+use crate::app::{AppState, Derived};
 use crate::auth::{Allow, Caller};
 use crate::error::ApiError;
 use crate::extract::{PathParams, QueryParams};
@@ -41,7 +41,7 @@ pub(crate) struct Params {
 }
 
 /// The window `p` names (`tz`: the customer's billing timezone), at most [`MAX_WINDOW_DAYS`].
-pub(crate) fn window(p: &Params, tz: chrono_tz::Tz) -> Result<Interval, ApiError> {
+fn window(p: &Params, tz: chrono_tz::Tz) -> Result<Interval, ApiError> {
     let window = match (p.from.as_deref(), p.to.as_deref(), p.period.as_deref()) {
         (Some(f), Some(t), None) => {
             let (from, to) = (instant("from", f)?, instant("to", t)?);
@@ -58,6 +58,24 @@ pub(crate) fn window(p: &Params, tz: chrono_tz::Tz) -> Result<Interval, ApiError
     Ok(window)
 }
 
+/// What the usage and history endpoints start from: the customer (staff, or that customer's
+/// own token; another customer's is `404`), the inventory, and the window in the customer's
+/// billing timezone.
+pub(crate) async fn customer_window(
+    state: &AppState,
+    caller: &Caller,
+    id: String,
+    p: &Params,
+) -> Result<(CustomerId, Arc<Derived>, Interval), ApiError> {
+    caller.require(&[Allow::Admin, Allow::Billing, Allow::Customer])?;
+    let customer = CustomerId::new(id).map_err(|_| ApiError::NotFound)?;
+    caller.see_customer(&customer)?;
+    let derived = state.derived().await?;
+    let tz = derived.inventory.customers.get(&customer).ok_or(ApiError::NotFound)?.billing_timezone;
+    let window = window(p, tz)?;
+    Ok((customer, derived, window))
+}
+
 fn instant(name: &str, v: &str) -> Result<Timestamp, ApiError> {
     Timestamp::parse(v).map_err(|e| ApiError::BadRequest(format!("{name}: {e}")))
 }
@@ -69,12 +87,7 @@ async fn usage(
     PathParams(id): PathParams<String>,
     QueryParams(p): QueryParams<Params>,
 ) -> Result<Json<KeptUsage>, ApiError> {
-    caller.require(&[Allow::Admin, Allow::Billing, Allow::Customer])?;
-    let customer = CustomerId::new(id).map_err(|_| ApiError::NotFound)?;
-    caller.see_customer(&customer)?;
-    let derived = state.derived().await?;
-    let tz = derived.inventory.customers.get(&customer).ok_or(ApiError::NotFound)?.billing_timezone;
-    let window = window(&p, tz)?;
+    let (customer, derived, window) = customer_window(&state, &caller, id, &p).await?;
     let (cache, generation) = (Arc::clone(&state.usage_cache), derived.generation);
     // Settled already (nothing waits for the observer or a rebuild): a kept object is served
     // here, without a hand-over to the blocking pool.
