@@ -124,6 +124,8 @@ async fn usage_object_is_exact_and_isolated() {
     for line in [
         "colometer_bucket_table_samples_applied_total 1464",
         "colometer_bucket_table_samples_late_total 0",
+        // 10:59-13:01 touches two 3-hour chunks (09:00, 12:00) per direction: 4 x 36 x 32 B.
+        "colometer_bucket_table_bytes 4608",
         "colometer_bucket_table_lag_batches 0",
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in {text}");

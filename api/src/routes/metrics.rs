@@ -85,6 +85,14 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         c(&b.bad_values),
     );
     put(
+        "colometer_bucket_table_bytes",
+        "gauge",
+        "Memory of the 5-minute buckets held (every bucket ever built: grows with ports and history).",
+        (u64::try_from(b.chunks.load(std::sync::atomic::Ordering::Relaxed)).unwrap_or(0)
+            * engine::metering::bucket_chunks::CHUNK_BYTES as u64)
+            .to_string(),
+    );
+    put(
         "colometer_bucket_table_lag_batches",
         "gauge",
         "Committed write batches the bucket table has not applied yet.",

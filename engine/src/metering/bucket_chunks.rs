@@ -19,6 +19,9 @@ pub struct BucketChunks {
     chunks: BTreeMap<i64, Box<[Bucket; PER_CHUNK]>>,
 }
 
+/// Memory one chunk holds, bytes.
+pub const CHUNK_BYTES: usize = std::mem::size_of::<[Bucket; PER_CHUNK]>();
+
 /// The start of the chunk holding `t`, saturating at the ends of time (open ranges).
 fn chunk_floor(t: i64) -> i64 {
     t.div_euclid(CHUNK_NS).saturating_mul(CHUNK_NS)
@@ -41,6 +44,11 @@ impl BucketChunks {
     pub fn get(&self, start: i64) -> Option<&Bucket> {
         let (chunk_start, i) = split(start);
         self.chunks.get(&chunk_start).map(|d| &d[i]).filter(|b| **b != Bucket::default())
+    }
+
+    /// Chunks held (each [`CHUNK_BYTES`]).
+    pub fn chunk_count(&self) -> usize {
+        self.chunks.len()
     }
 
     /// Sets the bucket starting at `start`.

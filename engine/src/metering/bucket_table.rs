@@ -15,7 +15,7 @@
 //! a restart rebuilds it from the raw readings the store keeps.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::bucket::{BUCKET_NS, Bucket, Slot, apportion, apportion_into, bucket_start};
@@ -175,6 +175,9 @@ pub struct BucketTableMetrics {
     pub rebuilds: AtomicU64,
     /// Counter samples that are not non-negative integers (ignored).
     pub bad_values: AtomicU64,
+    /// Bucket chunks held in memory (each `bucket_chunks::CHUNK_BYTES`): the table keeps every
+    /// bucket it ever built, so this grows with ports × history.
+    pub chunks: AtomicI64,
 }
 
 /// The table.
@@ -240,6 +243,14 @@ impl BucketTable {
         self.inner.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Moves the chunk gauge by a series' change from `before` to `after` chunks.
+    fn count_chunks(&self, before: usize, after: usize) {
+        if after != before {
+            let delta = i64::try_from(after).unwrap_or(i64::MAX) - i64::try_from(before).unwrap_or(i64::MAX);
+            self.metrics.chunks.fetch_add(delta, Ordering::Relaxed);
+        }
+    }
+
     fn changes(&self) -> MutexGuard<'_, ChangeLog> {
         self.changes.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -295,7 +306,9 @@ impl BucketTable {
             i = j;
         }
         let registry = store.registry();
+        let chunks: usize = built.values().map(|s| s.buckets.chunk_count()).sum();
         let mut inner = self.lock();
+        self.metrics.chunks.store(i64::try_from(chunks).unwrap_or(i64::MAX), Ordering::Relaxed);
         inner.seen.clear();
         inner.ports.clear();
         inner.dirty.clear();
@@ -340,10 +353,12 @@ impl BucketTable {
                 if let Some(s) = series.get_mut(&id) {
                     if rebuilt.from < rebuilt.to {
                         self.changes().record(rebuilt.from, rebuilt.to);
+                        let before = s.buckets.chunk_count();
                         s.buckets.clear_range(rebuilt.from, rebuilt.to);
                         for (k, b) in rebuilt.buckets.range(rebuilt.from..rebuilt.to) {
                             s.buckets.set(*k, *b);
                         }
+                        self.count_chunks(before, s.buckets.chunk_count());
                     }
                     match (rebuilt.last, s.last) {
                         // A sample committed during the rebuild came after the scanned end: its
@@ -475,7 +490,9 @@ impl BucketTable {
         if let Some((last, _)) = s.buckets.range(i64::MIN, i64::MAX).last() {
             s.rerun(last + BUCKET_NS);
         }
-        inner.series.insert(id, s);
+        let after = s.buckets.chunk_count();
+        let before = inner.series.insert(id, s).map_or(0, |old| old.buckets.chunk_count());
+        self.count_chunks(before, after);
         self.changes().record(i64::MIN, i64::MAX);
     }
 
@@ -559,7 +576,9 @@ impl CommitObserver for BucketTable {
                 None => series.last = Some(s),
                 Some(last) if s.ts > last.ts => {
                     let iv = interval(&last, &s, meta.width, meta.speed_bps);
+                    let before = series.buckets.chunk_count();
                     apportion_into(&mut series.buckets, &iv, meta.poll_ns);
+                    self.count_chunks(before, series.buckets.chunk_count());
                     lo = lo.min(bucket_start(last.ts));
                     hi = hi.max(bucket_start(s.ts).saturating_add(BUCKET_NS));
                     // Buckets that ended by this sample are final (barring late data); most samples

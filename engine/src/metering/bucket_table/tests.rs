@@ -151,5 +151,12 @@ proptest! {
         table.settle(&store).unwrap();
         prop_assert_eq!(table.port("sw1", "p1", i64::MIN, i64::MAX).1, expected(&model));
         prop_assert_eq!(mtd(&table, Direction::Out), expected_mtd(&model));
+        // The memory gauge follows every apply, rebuild and drop.
+        prop_assert_eq!(table.metrics.chunks.load(std::sync::atomic::Ordering::Relaxed), held_chunks(&table));
     }
+}
+
+/// Chunks the table's series hold, counted.
+fn held_chunks(table: &BucketTable) -> i64 {
+    table.read().series.values().map(|s| s.buckets.chunk_count() as i64).sum()
 }
