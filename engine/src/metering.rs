@@ -6,6 +6,7 @@
 
 pub mod bandwidth;
 pub mod bucket;
+pub mod bucket_archive;
 pub mod bucket_chunks;
 pub mod bucket_table;
 pub mod carbon;

@@ -102,6 +102,10 @@ pub enum StoreError {
     /// Derived state (the observer) is too far behind the store.
     #[error("{0}")]
     Behind(String),
+    /// The archive of closed months' 5-minute buckets failed (corrupt files are reported here,
+    /// never returned as data).
+    #[error(transparent)]
+    Archive(#[from] crate::metering::bucket_archive::ArchiveError),
     /// An observer is already installed.
     #[error("the store already has a commit observer")]
     ObserverSet,
@@ -359,6 +363,56 @@ impl Store {
         rows.reserve(parts.iter().map(Rows::len).sum());
         parts.into_iter().for_each(|p| rows.append(p));
         Ok(rows.sorted_unique())
+    }
+
+    /// [`Store::scan`] of the rows written by commits after `seq` only (segments whose rows are
+    /// all older are not read): what changed since derived state covering `seq` was written.
+    pub fn scan_newer(&self, filter: &ScanFilter, seq: u64) -> Result<Rows, StoreError> {
+        let (manifest, frozen, mut rows) = {
+            let st = self.shared.state_read();
+            (Arc::clone(&st.manifest), st.frozen.as_ref().map(|f| Arc::clone(&f.1)), st.active.select(filter))
+        };
+        if let Some(f) = frozen {
+            rows.append(f.select(filter));
+        }
+        let dir = self.shared.segments_dir();
+        for seg in manifest
+            .segments
+            .iter()
+            .filter(|s| s.max_seq > seq && filter.may_match(s.min_ts, s.max_ts, s.min_series, s.max_series))
+        {
+            rows.append(self.shared.reader.read(&dir, seg, filter)?.newer_than(seq));
+        }
+        Ok(rows.newer_than(seq).sorted_unique())
+    }
+
+    /// The earliest time any stored reading may have (a segment's smallest timestamp, a buffered
+    /// partition's start); `None` when the store is empty.
+    pub fn earliest_ts(&self) -> Option<i64> {
+        let st = self.shared.state_read();
+        let segments = st.manifest.segments.iter().map(|s| s.min_ts);
+        let active = st.active.partitions().map(|(p, _)| *p);
+        let frozen = st.frozen.iter().flat_map(|f| f.1.partitions().map(|(p, _)| *p).collect::<Vec<_>>());
+        segments.chain(active).chain(frozen).min()
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Now, by the store's (injected) clock.
+    pub fn now(&self) -> crate::time::Timestamp {
+        self.shared.clock.now()
+    }
+
+    /// The sequence number of the last batch the observer has applied (every batch up to it has
+    /// been); the committed sequence number without an observer.
+    pub fn observed_seq(&self) -> u64 {
+        if self.shared.observer.get().is_none() {
+            return self.committed_seq();
+        }
+        self.shared.observed.seq()
     }
 
     /// Installs the observer told of every batch committed from now on, on its own thread (see

@@ -128,6 +128,31 @@ impl BucketChunks {
     pub fn chunks(&self) -> usize {
         self.chunks.len()
     }
+
+    /// A copy of the chunks holding buckets that start in `[from, to)` (whole chunks: callers
+    /// read them through a range).
+    pub fn clone_range(&self, from: i64, to: i64) -> BucketChunks {
+        if from >= to {
+            return BucketChunks::default();
+        }
+        BucketChunks { chunks: self.chunks.range(chunk_floor(from)..to).map(|(k, c)| (*k, c.clone())).collect() }
+    }
+
+    /// Takes out the chunks starting in `[from, to)` (chunk-aligned bounds, such as months).
+    pub fn take_range(&mut self, from: i64, to: i64) -> BucketChunks {
+        if from >= to {
+            return BucketChunks::default();
+        }
+        let mut tail = self.chunks.split_off(&from);
+        let mut after = tail.split_off(&to);
+        self.chunks.append(&mut after);
+        BucketChunks { chunks: tail }
+    }
+
+    /// Moves `other`'s chunks in, replacing chunks with the same start.
+    pub fn absorb(&mut self, other: BucketChunks) {
+        self.chunks.extend(other.chunks);
+    }
 }
 
 #[cfg(test)]
@@ -155,5 +180,22 @@ mod tests {
         assert_eq!(d.range(i64::MIN, i64::MAX).count(), 1);
         d.clear_range(chunk_start, i64::MAX);
         assert_eq!(d.chunks(), 0);
+    }
+
+    #[test]
+    fn take_clone_and_absorb_move_whole_chunks() {
+        let mut d = BucketChunks::default();
+        let b = |bytes| Bucket { bytes, covered_ns: BUCKET_NS, ..Bucket::default() };
+        for i in 0..4 {
+            d.set(i * CHUNK_NS + BUCKET_NS, b(i as u64 + 1));
+        }
+        let copy = d.clone_range(CHUNK_NS + 2 * BUCKET_NS, 2 * CHUNK_NS + 1);
+        assert_eq!(copy.range(i64::MIN, i64::MAX).map(|(_, x)| x.bytes).collect::<Vec<_>>(), vec![2, 3]);
+        let taken = d.take_range(CHUNK_NS, 3 * CHUNK_NS);
+        assert_eq!(taken.range(i64::MIN, i64::MAX).map(|(_, x)| x.bytes).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(d.range(i64::MIN, i64::MAX).map(|(_, x)| x.bytes).collect::<Vec<_>>(), vec![1, 4]);
+        d.absorb(taken);
+        assert_eq!(d.range(i64::MIN, i64::MAX).map(|(_, x)| x.bytes).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+        assert_eq!(d.chunk_count(), 4);
     }
 }

@@ -119,6 +119,12 @@ impl Rows {
         self.gather(&idx)
     }
 
+    /// The rows written by commits after `seq`.
+    pub fn newer_than(&self, seq: u64) -> Rows {
+        let idx: Vec<usize> = (0..self.len()).filter(|&i| self.seq[i] > seq).collect();
+        self.gather(&idx)
+    }
+
     /// The rows at `idx`, in that order, column by column.
     fn gather(&self, idx: &[usize]) -> Rows {
         Rows {

@@ -127,6 +127,7 @@ impl Flusher {
         }
         self.shared.registry.save(&self.shared.registry_path())?;
         manifest.wal_covered_through = manifest.wal_covered_through.max(covered);
+        manifest.seq_high = manifest.max_seq();
         self.commit(manifest)?;
         self.shared.state_write().frozen = None;
         let wal_dir = self.shared.wal_dir();

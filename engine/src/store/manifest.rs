@@ -17,6 +17,10 @@ pub struct Manifest {
     pub next_segment: u64,
     /// The live segments.
     pub segments: Vec<SegmentMeta>,
+    /// The highest commit sequence number ever checkpointed: sequence numbers never go back,
+    /// even after retention drops every segment (derived state records the numbers it covers).
+    #[serde(default)]
+    pub seq_high: u64,
 }
 
 /// Why the manifest cannot be used.
@@ -46,8 +50,8 @@ impl Manifest {
         Ok(())
     }
 
-    /// Largest commit sequence number in any segment.
+    /// Largest commit sequence number checkpointed (in a segment now or ever).
     pub fn max_seq(&self) -> u64 {
-        self.segments.iter().map(|s| s.max_seq).max().unwrap_or(0)
+        self.segments.iter().map(|s| s.max_seq).max().unwrap_or(0).max(self.seq_high)
     }
 }

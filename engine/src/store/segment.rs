@@ -116,10 +116,10 @@ pub enum SegmentError {
     },
 }
 
-struct CrcWriter<W> {
-    inner: W,
-    hasher: crc32fast::Hasher,
-    bytes: u64,
+pub(crate) struct CrcWriter<W> {
+    pub(crate) inner: W,
+    pub(crate) hasher: crc32fast::Hasher,
+    pub(crate) bytes: u64,
 }
 
 impl<W: Write> Write for CrcWriter<W> {
@@ -191,7 +191,7 @@ pub fn write(dir: &Path, file: &str, partition: i64, rows: &Rows) -> Result<Segm
 }
 
 /// The footer's and each row group's byte range and CRC-32, from a just-written file.
-fn range_checks(path: &Path) -> Result<(RangeCheck, Vec<RangeCheck>), SegmentError> {
+pub(crate) fn range_checks(path: &Path) -> Result<(RangeCheck, Vec<RangeCheck>), SegmentError> {
     let io = |source| SegmentError::Io { path: path.to_owned(), source };
     let bytes = std::fs::read(path).map_err(io)?;
     let file = File::open(path).map_err(io)?;
