@@ -135,6 +135,7 @@ fn colometer_p95(table: &BucketTable, ports: u32, n: usize, threads: usize) -> V
                 for (name, o) in names.iter().zip(out.iter_mut()) {
                     *o = table
                         .port_p95("sw1", name, Direction::In, MONTH_START, to, &mut scratch)
+                        .expect("an in-memory table has no archive to fail")
                         .map_or(0, |r| r.value.0);
                 }
             });
@@ -195,7 +196,9 @@ fn colometer_billing_run(table: &BucketTable, ports: u32, n: usize, threads: usi
                 for (c, o) in cs.iter().zip(out.iter_mut()) {
                     let pb: Vec<PortBuckets> = (c * 4..c * 4 + 4)
                         .map(|p| {
-                            let (inbound, outbound) = table.port_dense("sw1", &port_name(p), MONTH_START, n);
+                            let (inbound, outbound) = table
+                                .port_dense("sw1", &port_name(p), MONTH_START, n)
+                                .expect("an in-memory table has no archive to fail");
                             PortBuckets {
                                 port: port_name(p),
                                 first: MONTH_START,

@@ -11,14 +11,18 @@
 //! - At start (and after an inventory change that alters speeds or poll intervals) the table is
 //!   built from the store by [`BucketTable::build`].
 //!
-//! The table lives in memory (about 50 bytes per bucket and direction); it is derived state, so
-//! a restart rebuilds it from the raw readings the store keeps.
+//! Without an archive the whole table lives in memory (32 bytes per bucket and direction) and a
+//! start rebuilds it from raw readings. With one ([`BucketTable::archived`], what the server
+//! runs), only the open UTC months are in memory and closed months live in the
+//! [`BucketArchive`] (see [`archiving`]): memory is bounded by the open months, not by history,
+//! and buckets outlive raw retention.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::bucket::{BUCKET_NS, Bucket, Slot, apportion, apportion_into, bucket_start};
+use super::bucket_archive::BucketArchive;
 use super::bucket_chunks::BucketChunks;
 use super::counter::{CounterSample, CounterWidth, interval, intervals};
 use super::percentile::{P95, Ranked, nearest_rank};
@@ -113,6 +117,10 @@ struct Series {
     running: Option<(i64, RunningP95)>,
 }
 
+/// `first` of a series built from part of its history (archived months before it): samples
+/// may exist before anything seen, so a late sample is never taken to be the first.
+const FIRST_UNKNOWN: i64 = i64::MIN;
+
 impl Series {
     fn new(meta: PortMeta) -> Self {
         Self { meta, first: None, last: None, buckets: BucketChunks::default(), running: None }
@@ -153,7 +161,6 @@ impl Series {
 /// Maps on the per-reading path hash with foldhash (keys are series IDs and inventory names).
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-#[derive(Default)]
 struct Inner {
     /// Every series ID seen, with its classification (`None`: not a port counter).
     seen: FastMap<u32, Option<PortMeta>>,
@@ -162,6 +169,25 @@ struct Inner {
     ports: FastMap<PortKey, [Option<u32>; 2]>,
     /// Late or rewritten ranges `[lo, hi]` (sample times) waiting for a rebuild.
     dirty: HashMap<u32, (i64, i64)>,
+    /// Start of the first open month: buckets before it are closed, in the archive (`i64::MIN`
+    /// without an archive: everything is open).
+    open_from: i64,
+    /// Closed months' buckets held in memory, by month: the series whose buckets of that month
+    /// were rebuilt (late data) or have just closed, waiting to be written to the archive.
+    pending: BTreeMap<i64, std::collections::BTreeSet<u32>>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Self {
+            seen: FastMap::default(),
+            series: FastMap::default(),
+            ports: FastMap::default(),
+            dirty: HashMap::new(),
+            open_from: i64::MIN,
+            pending: BTreeMap::new(),
+        }
+    }
 }
 
 /// Counters for `/metrics`.
@@ -189,6 +215,13 @@ pub struct BucketTable {
     changes: Mutex<ChangeLog>,
     /// Counters.
     pub metrics: BucketTableMetrics,
+    /// Closed months (with [`BucketTable::archived`]).
+    archive: Option<Arc<BucketArchive>>,
+    /// UTC months kept in memory: the current one and the `open_months - 1` before it.
+    open_months: u32,
+    /// Range rebuilds and archive passes, one at a time (both move closed months' buckets
+    /// between memory and the archive).
+    settling: Mutex<()>,
 }
 
 impl std::fmt::Debug for BucketTable {
@@ -232,7 +265,21 @@ impl BucketTable {
             inner: RwLock::new(Inner::default()),
             changes: Mutex::default(),
             metrics: Default::default(),
+            archive: None,
+            open_months: 0,
+            settling: Mutex::new(()),
         }
+    }
+
+    /// A table keeping the current UTC month and the `open_months - 1` before it (at least one)
+    /// in memory, closed months in `archive`.
+    pub fn archived(classify: Arc<Classifier>, archive: Arc<BucketArchive>, open_months: u32) -> Self {
+        Self { archive: Some(archive), open_months: open_months.max(1), ..Self::new(classify) }
+    }
+
+    /// The archive of closed months, if the table has one.
+    pub fn archive(&self) -> Option<&Arc<BucketArchive>> {
+        self.archive.as_ref()
     }
 
     fn lock(&self) -> RwLockWriteGuard<'_, Inner> {
@@ -268,6 +315,9 @@ impl BucketTable {
     /// Builds the whole table from the store's readings. Writes committed meanwhile are applied
     /// or marked dirty as usual and settled afterwards.
     pub fn build(&self, store: &Store) -> Result<(), StoreError> {
+        if let Some(archive) = &self.archive {
+            return self.build_archived(store, Arc::clone(archive));
+        }
         let classify = self.classifier();
         let mut metas: HashMap<u32, PortMeta> = HashMap::new();
         let ids = store.registry().select(|k| classify(k).is_some());
@@ -327,6 +377,19 @@ impl BucketTable {
     /// rebuilds every dirty range from raw readings; returns how many ranges it rebuilt.
     pub fn settle(&self, store: &Store) -> Result<usize, StoreError> {
         store.wait_observed(SETTLE_WAIT).map_err(|e| StoreError::Behind(e.to_string()))?;
+        if !self.is_dirty() {
+            return Ok(0);
+        }
+        let _one = self.settling();
+        self.rebuild_dirty(store)
+    }
+
+    fn settling(&self) -> MutexGuard<'_, ()> {
+        self.settling.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Rebuilds every dirty range from raw readings (with `settling` held).
+    fn rebuild_dirty(&self, store: &Store) -> Result<usize, StoreError> {
         let mut done = 0;
         loop {
             let dirty: Vec<(u32, (i64, i64))> = self.lock().dirty.drain().collect();
@@ -340,7 +403,9 @@ impl BucketTable {
                 };
                 let lo_edge = first.is_some_and(|f| lo <= f);
                 let hi_edge = last.is_some_and(|l| hi >= l.ts);
-                let rebuilt = match rebuild(store, id, meta, lo, hi, lo_edge, hi_edge) {
+                let loaded = rebuild(store, id, meta, lo, hi, lo_edge, hi_edge)
+                    .and_then(|r| self.closed_months_of(id, &r).map(|months| (r, months)));
+                let (mut rebuilt, loaded) = match loaded {
                     Ok(r) => r,
                     Err(e) => {
                         // Put it back: the next settle tries again.
@@ -349,8 +414,19 @@ impl BucketTable {
                     }
                 };
                 let mut guard = self.lock();
-                let Inner { series, dirty, .. } = &mut *guard;
+                let Inner { series, dirty, open_from, pending, .. } = &mut *guard;
+                if self.archive.is_some() && rebuilt.from == i64::MIN {
+                    // Nothing raw is left of it: the closed months keep their archived buckets.
+                    rebuilt.from = *open_from;
+                }
                 if let Some(s) = series.get_mut(&id) {
+                    let before = s.buckets.chunk_count();
+                    for (month, chunks) in loaded {
+                        if pending.entry(month).or_default().insert(id) {
+                            s.buckets.absorb(chunks);
+                        }
+                    }
+                    self.count_chunks(before, s.buckets.chunk_count());
                     if rebuilt.from < rebuilt.to {
                         self.changes().record(rebuilt.from, rebuilt.to);
                         let before = s.buckets.chunk_count();
@@ -410,28 +486,26 @@ impl BucketTable {
     }
 
     /// The touched buckets of a port starting in `[from, to)`: `(in, out)`. Settle first.
-    pub fn port(&self, device: &str, port: &str, from: i64, to: i64) -> (BucketMap, BucketMap) {
-        let inner = self.read();
-        let ids = port_ids(&inner, device, port);
-        let get = |id: Option<u32>| {
-            id.and_then(|id| inner.series.get(&id))
-                .map(|s| s.buckets.range(from, to).map(|(k, b)| (k, *b)).collect())
-                .unwrap_or_default()
-        };
-        (get(ids[0]), get(ids[1]))
+    pub fn port(&self, device: &str, port: &str, from: i64, to: i64) -> Result<(BucketMap, BucketMap), StoreError> {
+        let ids = port_ids(&self.read(), device, port);
+        let get = |id| self.with_buckets(id, from, to, |b| b.range(from, to).map(|(k, b)| (k, *b)).collect());
+        Ok((get(ids[0])?.unwrap_or_default(), get(ids[1])?.unwrap_or_default()))
     }
 
     /// The `n` buckets of a port from `first` (aligned), dense (untouched ones are default; a
     /// direction with no series is empty): `(in, out)`. Settle first.
-    pub fn port_dense(&self, device: &str, port: &str, first: i64, n: usize) -> (Vec<Slot>, Vec<Slot>) {
-        let inner = self.read();
-        let ids = port_ids(&inner, device, port);
+    pub fn port_dense(
+        &self,
+        device: &str,
+        port: &str,
+        first: i64,
+        n: usize,
+    ) -> Result<(Vec<Slot>, Vec<Slot>), StoreError> {
+        let ids = port_ids(&self.read(), device, port);
+        let to = first.saturating_add(i64::try_from(n).unwrap_or(i64::MAX).saturating_mul(BUCKET_NS));
         // An absent series gives an empty vector: every bucket of it reads as missing.
-        let get = |id: Option<u32>| match id.and_then(|id| inner.series.get(&id)) {
-            Some(s) => s.buckets.dense_slots(first, n),
-            None => Vec::new(),
-        };
-        (get(ids[0]), get(ids[1]))
+        let get = |id| self.with_buckets(id, first, to, |b| b.dense_slots(first, n));
+        Ok((get(ids[0])?.unwrap_or_default(), get(ids[1])?.unwrap_or_default()))
     }
 
     /// The 95th (nearest rank) of one port and direction over the buckets starting in
@@ -446,18 +520,17 @@ impl BucketTable {
         from: i64,
         to: i64,
         scratch: &mut Vec<(u64, i64)>,
-    ) -> Option<Ranked<(u64, i64)>> {
-        let inner = self.read();
-        let ids = port_ids(&inner, device, port);
-        let s = inner.series.get(&ids[usize::from(direction == Direction::Out)]?)?;
+    ) -> Result<Option<Ranked<(u64, i64)>>, StoreError> {
+        let id = port_ids(&self.read(), device, port)[usize::from(direction == Direction::Out)];
         scratch.clear();
-        s.buckets.for_each(from, to, |k, b| {
-            if b.has_data() {
-                scratch.push((b.bytes, k));
-            }
-        });
-        drop(inner);
-        nearest_rank(scratch, P95)
+        let found = self.with_buckets(id, from, to, |b| {
+            b.for_each(from, to, |k, b| {
+                if b.has_data() {
+                    scratch.push((b.bytes, k));
+                }
+            })
+        })?;
+        Ok(found.and_then(|()| nearest_rank(scratch, P95)))
     }
 
     /// Every port's running month-to-date 95th per direction (UTC month of its latest finished
@@ -497,9 +570,9 @@ impl BucketTable {
     }
 
     /// Every port's buckets in `[from, to)`, sorted by port, start and direction.
-    pub fn rows(&self, from: i64, to: i64) -> Vec<BucketRow> {
+    pub fn rows(&self, from: i64, to: i64) -> Result<Vec<BucketRow>, StoreError> {
+        let mut out = self.archived_rows(from, to)?;
         let inner = self.read();
-        let mut out = Vec::new();
         for ((device, port), ids) in &inner.ports {
             for (direction, id) in [(Direction::In, ids[0]), (Direction::Out, ids[1])] {
                 if let Some(s) = id.and_then(|id| inner.series.get(&id)) {
@@ -523,7 +596,7 @@ impl BucketTable {
                 b.direction == Direction::Out,
             ))
         });
-        out
+        Ok(out)
     }
 }
 
@@ -545,6 +618,7 @@ impl CommitObserver for BucketTable {
     fn committed(&self, registry: &Registry, readings: &[Reading]) {
         let classify = self.classifier();
         let mut inner = self.lock();
+        let inner_open_from = inner.open_from;
         // The buckets the in-order samples of this batch changed, as one range.
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         for r in readings {
@@ -574,7 +648,9 @@ impl CommitObserver for BucketTable {
             series.first = Some(series.first.map_or(s.ts, |f| f.min(s.ts)));
             match series.last {
                 None => series.last = Some(s),
-                Some(last) if s.ts > last.ts => {
+                // An interval from a closed month: rebuilt by settle, which brings the month's
+                // archived buckets back first.
+                Some(last) if s.ts > last.ts && bucket_start(last.ts) >= inner_open_from => {
                     let iv = interval(&last, &s, meta.width, meta.speed_bps);
                     let before = series.buckets.chunk_count();
                     apportion_into(&mut series.buckets, &iv, meta.poll_ns);
@@ -641,9 +717,12 @@ fn rebuild(
             || (j < samples.len() && samples.last().is_some_and(|l| l.ts >= bucket_start(samples[j].ts) + BUCKET_NS));
         if lo_ok && hi_ok {
             let ivs = intervals(&samples, meta.width, meta.speed_bps);
+            // Buckets before the first sample are not the scan's to say (with no scan bound, the
+            // raw history begins there; archived months may hold more).
             let r_from = match (from, samples.first()) {
                 (Some(_), Some(s0)) => bucket_start(s0.ts + BUCKET_NS - 1),
-                _ => i64::MIN,
+                (None, Some(s0)) => bucket_start(s0.ts),
+                (_, None) => i64::MIN,
             };
             let r_to = match (to, samples.last()) {
                 (Some(_), Some(sn)) => bucket_start(sn.ts),
@@ -661,5 +740,8 @@ fn rebuild(
     }
 }
 
+#[cfg(test)]
+mod archived_tests;
+mod archiving;
 #[cfg(test)]
 mod tests;

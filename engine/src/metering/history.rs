@@ -126,7 +126,7 @@ pub fn customer_history(src: &Sources<'_>, customer: &CustomerId, window: &Inter
                 }
                 ResourceRef::Port(p) => {
                     let (ins, outs) =
-                        src.buckets.port_dense(p.switch.as_str(), p.name.as_str(), starts[lo], hi - lo + 1);
+                        src.buckets.port_dense(p.switch.as_str(), p.name.as_str(), starts[lo], hi - lo + 1)?;
                     for i in idx {
                         for (slots, sum) in [(&ins, &mut rx), (&outs, &mut tx)] {
                             if let Some(s) = slots.get(i - lo).filter(|s| s.has_data()) {

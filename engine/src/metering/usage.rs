@@ -380,20 +380,20 @@ pub fn usage_and_reach(
     // a figure asked for again (a one-port service's port, service and customer figures are the
     // same ranking) is ranked once.
     let mut ranked: Vec<((HeldPorts, BandwidthPlan), P95)> = Vec::new();
-    let mut rank = |ports: &HeldPorts, plan: BandwidthPlan| -> P95 {
+    let mut rank = |ports: &HeldPorts, plan: BandwidthPlan| -> Result<P95, StoreError> {
         if let Some((_, p)) = ranked.iter().find(|((q, k), _)| *k == plan && q == ports) {
-            return p.clone();
+            return Ok(p.clone());
         }
-        let buckets: Vec<PortBuckets> = ports
+        let buckets = ports
             .iter()
             .map(|(p, ivs)| {
-                let (inbound, outbound) = src.buckets.port_dense(p.switch.as_str(), p.name.as_str(), first, n);
-                PortBuckets { port: p.to_string(), first, inbound, outbound, assigned: ivs.clone() }
+                let (inbound, outbound) = src.buckets.port_dense(p.switch.as_str(), p.name.as_str(), first, n)?;
+                Ok(PortBuckets { port: p.to_string(), first, inbound, outbound, assigned: ivs.clone() })
             })
-            .collect();
+            .collect::<Result<Vec<PortBuckets>, StoreError>>()?;
         let p = bandwidth::service_p95(&buckets, window, plan.method, plan.pooling, plan.missing);
         ranked.push(((ports.clone(), plan), p.clone()));
-        p
+        Ok(p)
     };
     let mut services = Vec::new();
     for service in inv.services.values().filter(|s| &s.customer == customer) {
@@ -402,7 +402,7 @@ pub fn usage_and_reach(
             Some(ports) => {
                 for (port, ivs) in ports {
                     let one = BTreeMap::from([(port.clone(), ivs.clone())]);
-                    let own = rank(&one, BandwidthPlan { pooling: Pooling::Pooled, ..plan });
+                    let own = rank(&one, BandwidthPlan { pooling: Pooling::Pooled, ..plan })?;
                     resources.push(ResourceUsage {
                         kind: "port",
                         id: port.to_string(),
@@ -413,14 +413,14 @@ pub fn usage_and_reach(
                         p95_mbps: Some(Quantity(bandwidth::mbps(own.bytes))),
                     });
                 }
-                Some(to_bandwidth(&rank(ports, plan), plan))
+                Some(to_bandwidth(&rank(ports, plan)?, plan))
             }
             None => None,
         };
         services.push(ServiceUsage { id: service.id.to_string(), bandwidth });
     }
     let plan = customer_plan.unwrap_or_default();
-    let bandwidth = to_bandwidth(&rank(&all_ports, plan), plan);
+    let bandwidth = to_bandwidth(&rank(&all_ports, plan)?, plan);
     let usage = Usage {
         customer: customer.to_string(),
         from: window.from,

@@ -112,7 +112,7 @@ impl TableProvider for PortBucketsView {
         let (from, to) = (p.from.unwrap_or(i64::MIN), p.to.unwrap_or(i64::MAX));
         let mut rows = tokio::task::spawn_blocking(move || {
             table.settle(&store)?;
-            Ok::<_, crate::store::StoreError>(table.rows(from, to))
+            table.rows(from, to)
         })
         .await
         .map_err(external)?

@@ -337,7 +337,7 @@ impl<'a> Meter<'a> {
         let it_kwh: Decimal = energy.iter().map(|e| e.it_kwh).sum();
         let hours_assigned = hours(length_ns(&span));
         let power = power_profile(hours_assigned, it_kwh, &power_buckets);
-        let bandwidth = if ports.is_empty() { None } else { Some(self.bandwidth(plan, period, ports)) };
+        let bandwidth = if ports.is_empty() { None } else { Some(self.bandwidth(plan, period, ports)?) };
         Ok(ServiceMeter {
             service: service.id.clone(),
             period: *period,
@@ -510,7 +510,7 @@ impl<'a> Meter<'a> {
         plan: &RatePlan,
         period: &Interval,
         ports: BTreeMap<PortId, Vec<Interval>>,
-    ) -> BandwidthEvidence {
+    ) -> Result<BandwidthEvidence, StoreError> {
         let (method, pooling, missing) = plan
             .charges
             .iter()
@@ -522,13 +522,13 @@ impl<'a> Meter<'a> {
             })
             .unwrap_or_default();
         let (first, n) = (bandwidth::first_bucket(period), bandwidth::bucket_count(period));
-        let buckets: Vec<PortBuckets> = ports
+        let buckets = ports
             .into_iter()
             .map(|(p, ivs)| {
-                let (inbound, outbound) = self.src.buckets.port_dense(p.switch.as_str(), p.name.as_str(), first, n);
-                PortBuckets { port: p.to_string(), first, inbound, outbound, assigned: merge(ivs) }
+                let (inbound, outbound) = self.src.buckets.port_dense(p.switch.as_str(), p.name.as_str(), first, n)?;
+                Ok(PortBuckets { port: p.to_string(), first, inbound, outbound, assigned: merge(ivs) })
             })
-            .collect();
+            .collect::<Result<Vec<PortBuckets>, StoreError>>()?;
         let total = bandwidth::service_p95(&buckets, period, method, pooling, missing);
         let single = buckets.len() == 1;
         let ports = buckets
@@ -555,7 +555,7 @@ impl<'a> Meter<'a> {
                 }
             })
             .collect();
-        BandwidthEvidence {
+        Ok(BandwidthEvidence {
             method: method.as_str(),
             pooling: pooling.as_str(),
             missing_buckets: missing.as_str(),
@@ -569,7 +569,7 @@ impl<'a> Meter<'a> {
             p95_bucket: total.bucket.map(Timestamp::from_nanos),
             flags: total.flags,
             ports,
-        }
+        })
     }
 }
 

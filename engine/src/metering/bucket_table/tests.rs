@@ -88,7 +88,7 @@ fn in_order_late_and_rewritten_samples() {
     }
     store.wait_observed(Duration::from_secs(10)).unwrap();
     assert!(!table.is_dirty());
-    let (inb, _) = table.port("sw1", "p1", i64::MIN, i64::MAX);
+    let (inb, _) = table.port("sw1", "p1", i64::MIN, i64::MAX).unwrap();
     assert_eq!(inb, expected(&model));
     // The running 95th follows in-order data. BASE is 200 s into a bucket; the last sample (880 s)
     // lies in the bucket from 700 s: three buckets have ended (from -200, 100 and 400 s).
@@ -101,18 +101,18 @@ fn in_order_late_and_rewritten_samples() {
     store.wait_observed(Duration::from_secs(10)).unwrap();
     assert!(table.is_dirty());
     assert_eq!(table.settle(&store).unwrap(), 1);
-    let (inb, out) = table.port("sw1", "p1", i64::MIN, i64::MAX);
+    let (inb, out) = table.port("sw1", "p1", i64::MIN, i64::MAX).unwrap();
     assert_eq!(inb, expected(&model));
     assert!(out.is_empty());
     assert_eq!(mtd(&table, Direction::In), expected_mtd(&model));
     // A fresh build from the store agrees.
     let again = BucketTable::new(classify());
     again.build(&store).unwrap();
-    assert_eq!(again.port("sw1", "p1", i64::MIN, i64::MAX).0, inb);
+    assert_eq!(again.port("sw1", "p1", i64::MIN, i64::MAX).unwrap().0, inb);
     // Buckets are epoch-aligned and the window is half-open on bucket starts.
     let first = *inb.keys().next().unwrap();
     assert_eq!(first % BUCKET_NS, 0);
-    assert_eq!(table.port("sw1", "p1", first, first + BUCKET_NS).0.len(), 1);
+    assert_eq!(table.port("sw1", "p1", first, first + BUCKET_NS).unwrap().0.len(), 1);
 }
 
 proptest! {
@@ -149,7 +149,7 @@ proptest! {
             }
         }
         table.settle(&store).unwrap();
-        prop_assert_eq!(table.port("sw1", "p1", i64::MIN, i64::MAX).1, expected(&model));
+        prop_assert_eq!(table.port("sw1", "p1", i64::MIN, i64::MAX).unwrap().1, expected(&model));
         prop_assert_eq!(mtd(&table, Direction::Out), expected_mtd(&model));
         // The memory gauge follows every apply, rebuild and drop.
         prop_assert_eq!(table.metrics.chunks.load(std::sync::atomic::Ordering::Relaxed), held_chunks(&table));
