@@ -41,6 +41,22 @@ use crate::store::segment::{CrcWriter, RangeCheck, SegmentError, range_checks};
 /// Rows per row group: about two series-months, so one port's month decodes little beyond it.
 const ROW_GROUP_ROWS: usize = 16 * 1024;
 
+/// How much of the bucket table memory holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArchiveConfig {
+    /// UTC months held in memory: the current one and the `open_months - 1` before it (at
+    /// least 1). Memory is about 18 KB per port and day of them.
+    pub open_months: u32,
+    /// Decoded archived buckets kept for reads of closed months, bytes.
+    pub cache_bytes: usize,
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        Self { open_months: 2, cache_bytes: 64 << 20 }
+    }
+}
+
 /// One series' buckets of a month, with the names that identify it outside this store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchivedSeries {
@@ -531,7 +547,7 @@ fn direction_name(d: Direction) -> &'static str {
     }
 }
 
-fn column<'a, T: 'static>(b: &'a RecordBatch, i: usize) -> Result<&'a T, String> {
+fn column<T: 'static>(b: &RecordBatch, i: usize) -> Result<&T, String> {
     b.column(i).as_any().downcast_ref::<T>().ok_or_else(|| format!("column {} has type {}", i, b.column(i).data_type()))
 }
 

@@ -55,10 +55,11 @@ fn reading(port: &str, metric: &str, ts_s: i64, v: u64) -> PendingReading {
 }
 
 /// p1 in and out every 5 minutes from Aug 15 to Dec 10, silent from Oct 30 to Nov 2 (a gap
-/// spread over the month edge) and reset on Oct 10; p2 in until Sep 20 only.
+/// spread over the month edge) and reset on Oct 10; p2 in until Sep 20 only; p3 in from Nov 5
+/// only (nothing in the archived months).
 fn history() -> (Vec<PendingReading>, u64) {
     let mut out = Vec::new();
-    let (mut v_in, mut v_out, mut v2) = (0u64, 0u64, 0u64);
+    let (mut v_in, mut v_out, mut v2, mut v3) = (0u64, 0u64, 0u64, 0u64);
     let mut t = AUG_15;
     let mut i: u64 = 0;
     while t < DEC_10 {
@@ -73,6 +74,10 @@ fn history() -> (Vec<PendingReading>, u64) {
             out.push(reading("p1", "in_octets", t, v_in));
             out.push(reading("p1", "out_octets", t, v_out));
         }
+        if t >= 1_793_836_800 {
+            v3 += 50_000 + (i * 13) % 900;
+            out.push(reading("p3", "in_octets", t, v3));
+        }
         if t < 1_789_862_400 {
             v2 += 300_000 + (i * 31) % 7_000;
             out.push(reading("p2", "in_octets", t, v2));
@@ -83,16 +88,16 @@ fn history() -> (Vec<PendingReading>, u64) {
 }
 
 /// Everything an all-in-memory table built now from the raw readings shows.
-fn reference(store: &Store) -> (BucketMap, BucketMap, BucketMap) {
+fn reference(store: &Store) -> (BucketMap, BucketMap, BucketMap, BucketMap) {
     let t = BucketTable::new(classify());
     t.build(store).unwrap();
-    let (i, o) = t.port("sw1", "p1", i64::MIN, i64::MAX).unwrap();
-    (i, o, t.port("sw1", "p2", i64::MIN, i64::MAX).unwrap().0)
+    shown(&t)
 }
 
-fn shown(t: &BucketTable) -> (BucketMap, BucketMap, BucketMap) {
+fn shown(t: &BucketTable) -> (BucketMap, BucketMap, BucketMap, BucketMap) {
     let (i, o) = t.port("sw1", "p1", i64::MIN, i64::MAX).unwrap();
-    (i, o, t.port("sw1", "p2", i64::MIN, i64::MAX).unwrap().0)
+    let p2 = t.port("sw1", "p2", i64::MIN, i64::MAX).unwrap().0;
+    (i, o, p2, t.port("sw1", "p3", i64::MIN, i64::MAX).unwrap().0)
 }
 
 fn archived(dir: &std::path::Path) -> BucketTable {
@@ -124,8 +129,9 @@ fn archived_months_read_back_exactly_through_late_data_closes_restarts_and_reten
     assert_eq!(shown(&table), want);
     let held = chunks_in_memory(&table);
     assert_eq!(table.metrics.chunks.load(Ordering::Relaxed), i64::try_from(held).unwrap());
-    // p1 in and out from Nov 2 to Dec 10 (39 days of 8 chunks), nothing of p2.
-    assert_eq!(held, 2 * 39 * 8);
+    // p1 in and out from Nov 1 to Dec 10 (39 days of 8 chunks), p3 from Nov 5 (35 days),
+    // nothing of p2.
+    assert_eq!(held, 2 * 39 * 8 + 35 * 8);
     let rows = table.rows(SEP, NOV).unwrap();
     assert_eq!(
         rows.len(),
@@ -154,7 +160,7 @@ fn archived_months_read_back_exactly_through_late_data_closes_restarts_and_reten
     clock.set(Timestamp::from_secs(DEC_10 + 26 * 86_400));
     assert_eq!(table.archive_closed(&store).unwrap(), 1);
     assert_eq!(table.open_from(), DEC);
-    assert_eq!(chunks_in_memory(&table), 9 * 8 * 2 + 1);
+    assert_eq!(chunks_in_memory(&table), 9 * 8 * 3 + 1);
     assert_eq!(shown(&table), want);
 
     // A late reading in October, then a crash before any pass: the restart mends October.

@@ -53,6 +53,11 @@ pub fn add_months(month: i64, k: i32) -> i64 {
     moved.and_then(|m| m.timestamp_nanos_opt()).unwrap_or(if k >= 0 { i64::MAX } else { i64::MIN })
 }
 
+/// `[from, to)` as a map range, empty when `to <= from` (a map's `range` panics on a reversed one).
+fn span(from: i64, to: i64) -> std::ops::Range<i64> {
+    from..to.max(from)
+}
+
 /// The month starts of the months overlapping `[from, to)`.
 fn months_between(from: i64, to: i64) -> Vec<i64> {
     let mut out = Vec::new();
@@ -115,7 +120,7 @@ impl BucketTable {
         let archived: Vec<i64> = match &self.archive {
             Some(a) if from < inner.open_from => a
                 .months()
-                .range(utc_month_start(from)..to.min(inner.open_from))
+                .range(span(utc_month_start(from), to.min(inner.open_from)))
                 .map(|(m, _)| *m)
                 .filter(|m| !inner.pending.get(m).is_some_and(|p| p.contains(&id)))
                 .collect(),
@@ -145,7 +150,7 @@ impl BucketTable {
                 return Ok(Vec::new());
             }
             let months: Vec<i64> =
-                archive.months().range(utc_month_start(from)..to.min(inner.open_from)).map(|(m, _)| *m).collect();
+                archive.months().range(span(utc_month_start(from), to.min(inner.open_from))).map(|(m, _)| *m).collect();
             (months, inner.pending.clone())
         };
         let mut out = Vec::new();
@@ -361,7 +366,7 @@ fn derive_month(
             }
         } else {
             let r = rebuild(store, id, *meta, month, next - 1, false, false)?;
-            for (k, b) in r.buckets.range(r.from.max(month)..r.to.min(next)) {
+            for (k, b) in r.buckets.range(span(r.from.max(month), r.to.min(next))) {
                 buckets.set(*k, *b);
             }
         }
@@ -416,7 +421,7 @@ fn mend_month(
             };
             let (a, b) = (r.from.max(m), r.to.min(add_months(m, 1)));
             slot.clear_range(a, b);
-            for (k, bucket) in r.buckets.range(a..b) {
+            for (k, bucket) in r.buckets.range(span(a, b)) {
                 slot.set(*k, *bucket);
             }
         }
