@@ -11,6 +11,7 @@ use engine::catalog::{Catalog, CatalogError, SqliteCatalog};
 use engine::clock::Clock;
 use engine::ingest::KnownResources;
 use engine::inventory::Inventory;
+use engine::metering::bucket_archive::{ArchiveConfig, BucketArchive};
 use engine::metering::bucket_table::BucketTable;
 use engine::metering::plant::Plant;
 use engine::metering::usage::Sources;
@@ -80,22 +81,25 @@ pub struct Limits {
 }
 
 impl AppState {
-    /// State over an opened catalog and store.
+    /// State over an opened catalog and store; the bucket table keeps `buckets.open_months` in
+    /// memory and closed months in the archive in the store's directory (`buckets/`).
     pub fn new(
         catalog: SqliteCatalog,
         store: Arc<Store>,
         query: Arc<QueryEngine>,
         clock: Arc<dyn Clock>,
         limits: Limits,
-    ) -> Self {
-        let buckets = Arc::new(BucketTable::new(Arc::new(|_: &_| None)));
+        buckets: ArchiveConfig,
+    ) -> Result<Self, StoreError> {
+        let archive = Arc::new(BucketArchive::open(&store.dir().join("buckets"), buckets.cache_bytes)?);
+        let buckets = Arc::new(BucketTable::archived(Arc::new(|_: &_| None), archive, buckets.open_months));
         if let Err(e) = store.observe(Arc::clone(&buckets) as _) {
             tracing::error!(error = %e, "the bucket table cannot follow the store");
         }
         if let Err(e) = query.set_port_buckets(Arc::clone(&buckets), Arc::clone(&store)) {
             tracing::error!(error = %e, "cannot register the port_buckets view");
         }
-        Self {
+        Ok(Self {
             catalog: Arc::new(Mutex::new(catalog)),
             clock,
             store,
@@ -112,7 +116,7 @@ impl AppState {
             capacity: Arc::default(),
             usage_cache: Arc::default(),
             derived: Arc::new(tokio::sync::Mutex::new(None)),
-        }
+        })
     }
 
     /// Tees every acknowledged reading to QuestDB.

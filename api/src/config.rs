@@ -77,6 +77,14 @@ pub struct StorageConfig {
     /// Longest time between checkpoints.
     #[serde(default = "default_checkpoint_interval", deserialize_with = "duration", serialize_with = "show_duration")]
     pub checkpoint_interval: Duration,
+    /// UTC months of 5-minute port buckets held in memory: the current month and the
+    /// `bucket_open_months - 1` before it (at least 1). Closed months are read from the bucket
+    /// archive (`<data_dir>/store/buckets`), kept forever.
+    #[serde(default = "default_bucket_open_months")]
+    pub bucket_open_months: u32,
+    /// Memory for archived buckets decoded for reads of closed months, bytes.
+    #[serde(default = "default_bucket_cache_bytes")]
+    pub bucket_cache_bytes: usize,
     /// Memory a single SQL query may use, bytes.
     #[serde(default = "default_query_memory")]
     pub query_memory_bytes: usize,
@@ -162,6 +170,12 @@ fn default_data_dir() -> RelativePathBuf {
 fn default_retention() -> Duration {
     Duration::from_secs(400 * 86_400)
 }
+fn default_bucket_open_months() -> u32 {
+    engine::metering::bucket_archive::ArchiveConfig::default().open_months
+}
+fn default_bucket_cache_bytes() -> usize {
+    engine::metering::bucket_archive::ArchiveConfig::default().cache_bytes
+}
 fn default_max_buffered_rows() -> usize {
     2_000_000
 }
@@ -191,6 +205,8 @@ impl Default for StorageConfig {
             data_dir: default_data_dir(),
             retention: default_retention(),
             max_buffered_rows: default_max_buffered_rows(),
+            bucket_open_months: default_bucket_open_months(),
+            bucket_cache_bytes: default_bucket_cache_bytes(),
             checkpoint_interval: default_checkpoint_interval(),
             query_memory_bytes: default_query_memory(),
             questdb: None,
@@ -242,7 +258,21 @@ impl Config {
         // Only double-underscore names are config keys: COLOMETER_CONFIG, COLOMETER_LOG and the
         // like are not, and must not trip `deny_unknown_fields`.
         fig = fig.merge(Env::prefixed("COLOMETER_").filter(|k| k.as_str().contains("__")).split("__"));
-        fig.extract().map_err(|e| ConfigError::Invalid(e.to_string()))
+        let cfg: Config = fig.extract().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if cfg.storage.bucket_open_months == 0 {
+            return Err(ConfigError::Invalid(
+                "storage.bucket_open_months: at least 1 (the current month is always in memory)".into(),
+            ));
+        }
+        Ok(cfg)
+    }
+
+    /// How much of the bucket table memory holds.
+    pub fn bucket_archive(&self) -> engine::metering::bucket_archive::ArchiveConfig {
+        engine::metering::bucket_archive::ArchiveConfig {
+            open_months: self.storage.bucket_open_months,
+            cache_bytes: self.storage.bucket_cache_bytes,
+        }
     }
 
     /// The data directory, resolved.

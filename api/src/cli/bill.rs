@@ -82,9 +82,16 @@ async fn bill_period(cfg: Config, period: BillingPeriod) -> anyhow::Result<Billi
                 body_limit_bytes: cfg.server.body_limit_bytes,
                 request_timeout: cfg.server.request_timeout,
             };
-            let state = crate::app::AppState::new(catalog, store, query, std::sync::Arc::new(SystemClock), limits)
-                .with_retention(cfg.storage.retention)
-                .with_default_poll(cfg.collectors.default_interval.interval_s());
+            let state = crate::app::AppState::new(
+                catalog,
+                store,
+                query,
+                std::sync::Arc::new(SystemClock),
+                limits,
+                cfg.bucket_archive(),
+            )?
+            .with_retention(cfg.storage.retention)
+            .with_default_poll(cfg.collectors.default_interval.interval_s());
             crate::routes::billing::run_period(&state, period, "cli:bill-run".into())
                 .await
                 .map_err(|e| anyhow::anyhow!("billing run failed: {e}"))

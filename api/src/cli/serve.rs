@@ -46,6 +46,32 @@ pub fn open_store(cfg: &Config) -> anyhow::Result<Arc<Store>> {
     Ok(Arc::new(store))
 }
 
+/// How often the bucket table writes closed months to its archive.
+const ARCHIVE_PASS: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Writes closed months' buckets to the archive every [`ARCHIVE_PASS`] until `shutdown`.
+async fn archive_closed_months(
+    buckets: Arc<engine::metering::bucket_table::BucketTable>,
+    store: Arc<Store>,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(ARCHIVE_PASS);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let (b, s) = (Arc::clone(&buckets), Arc::clone(&store));
+        match tokio::task::spawn_blocking(move || b.archive_closed(&s)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(months)) => tracing::info!(months, "bucket months archived"),
+            Ok(Err(e)) => tracing::error!(error = %e, "archiving closed bucket months failed; will retry"),
+            Err(e) => tracing::error!(error = %e, "the bucket archive task failed"),
+        }
+    }
+}
+
 /// Runs the server over an opened catalog; `on_listening` is called with the bound URL.
 pub async fn run_with(
     cfg: Config,
@@ -68,12 +94,15 @@ pub async fn run_on(
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let query = Arc::new(QueryEngine::new(Arc::clone(&store), threads, cfg.storage.query_memory_bytes)?);
     let limits = Limits { body_limit_bytes: cfg.server.body_limit_bytes, request_timeout: cfg.server.request_timeout };
-    let mut state = AppState::new(catalog, Arc::clone(&store), query, Arc::new(SystemClock), limits)
-        .with_retention(cfg.storage.retention)
-        .with_default_poll(cfg.collectors.default_interval.interval_s())
-        .with_shutdown(shutdown.clone());
+    let mut state =
+        AppState::new(catalog, Arc::clone(&store), query, Arc::new(SystemClock), limits, cfg.bucket_archive())?
+            .with_retention(cfg.storage.retention)
+            .with_default_poll(cfg.collectors.default_interval.interval_s())
+            .with_shutdown(shutdown.clone());
     // Build what the inventory implies (the bucket table above all) before taking requests.
     state.derived().await.map_err(|e| anyhow::anyhow!("preparing metering: {e}"))?;
+    // Months close at midnight UTC on the 1st: their buckets go to the archive within a pass.
+    tokio::spawn(archive_closed_months(Arc::clone(&state.buckets), Arc::clone(&store), shutdown.clone()));
     // The operator dashboard's capacity report, computed once in the background before anyone asks.
     let warm = state.clone();
     tokio::spawn(async move {

@@ -87,11 +87,38 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     put(
         "colometer_bucket_table_bytes",
         "gauge",
-        "Memory of the 5-minute buckets held (every bucket ever built: grows with ports and history).",
+        "Memory of the 5-minute buckets held: the open months' (and closed months' waiting to be archived).",
         (u64::try_from(b.chunks.load(std::sync::atomic::Ordering::Relaxed)).unwrap_or(0)
             * engine::metering::bucket_chunks::CHUNK_BYTES as u64)
             .to_string(),
     );
+    if let Some(a) = state.buckets.archive() {
+        put(
+            "colometer_bucket_archive_bytes",
+            "gauge",
+            "Bytes of the closed months' bucket files.",
+            a.bytes().to_string(),
+        );
+        put("colometer_bucket_archive_months", "gauge", "Closed months archived.", a.months().len().to_string());
+        put(
+            "colometer_bucket_archive_cache_bytes",
+            "gauge",
+            "Memory of archived buckets decoded for reads of closed months.",
+            a.cache_bytes().to_string(),
+        );
+        put(
+            "colometer_bucket_archive_months_written_total",
+            "counter",
+            "Month files written to the bucket archive (a month closing, late data in a closed month).",
+            c(&a.months_written),
+        );
+        put(
+            "colometer_bucket_archive_row_groups_decoded_total",
+            "counter",
+            "Row groups of archived months decoded (reads the cache did not answer).",
+            c(&a.decoded_row_groups),
+        );
+    }
     put(
         "colometer_bucket_table_lag_batches",
         "gauge",

@@ -26,6 +26,7 @@ use engine::metering::bucket_chunks::BucketChunks;
 const PER_DAY: usize = 288;
 use engine::metering::bucket_table::{BucketTable, Direction, PortMeta};
 use engine::metering::counter::CounterWidth;
+use engine::store::StoreError;
 use engine::store::reading::SeriesKey;
 use engine::time::{Interval, Timestamp};
 use parquet::arrow::ArrowWriter;
@@ -123,25 +124,38 @@ fn load_table(ports: u32, n: usize) -> BucketTable {
 }
 
 /// colometer: every port's 95th from the bucket table, `threads` threads.
-fn colometer_p95(table: &BucketTable, ports: u32, n: usize, threads: usize) -> Vec<u64> {
+fn colometer_p95(table: &BucketTable, ports: u32, n: usize, threads: usize) -> anyhow::Result<Vec<u64>> {
     let to = MONTH_START + n as i64 * BUCKET_NS;
     let names: Vec<String> = (0..ports).map(port_name).collect();
     let chunk = (ports as usize).div_ceil(threads.max(1));
     let mut out = vec![0u64; ports as usize];
     std::thread::scope(|s| {
-        for (names, out) in names.chunks(chunk).zip(out.chunks_mut(chunk)) {
-            s.spawn(move || {
-                let mut scratch = Vec::with_capacity(n);
-                for (name, o) in names.iter().zip(out.iter_mut()) {
-                    *o = table
-                        .port_p95("sw1", name, Direction::In, MONTH_START, to, &mut scratch)
-                        .expect("an in-memory table has no archive to fail")
-                        .map_or(0, |r| r.value.0);
-                }
-            });
-        }
-    });
-    out
+        let handles: Vec<_> = names
+            .chunks(chunk)
+            .zip(out.chunks_mut(chunk))
+            .map(|(names, out)| {
+                s.spawn(move || {
+                    let mut scratch = Vec::with_capacity(n);
+                    for (name, o) in names.iter().zip(out.iter_mut()) {
+                        *o = table
+                            .port_p95("sw1", name, Direction::In, MONTH_START, to, &mut scratch)?
+                            .map_or(0, |r| r.value.0);
+                    }
+                    Ok::<_, StoreError>(())
+                })
+            })
+            .collect();
+        joined(handles)
+    })?;
+    Ok(out)
+}
+
+/// Waits for every thread: the first error or panic.
+fn joined(handles: Vec<std::thread::ScopedJoinHandle<'_, Result<(), StoreError>>>) -> anyhow::Result<()> {
+    for h in handles {
+        h.join().map_err(|_| anyhow::anyhow!("a bench thread panicked"))??;
+    }
+    Ok(())
 }
 
 fn best_of<T>(runs: usize, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<(f64, T)> {
@@ -181,7 +195,7 @@ async fn datafusion_p95(path: &std::path::Path, threads: usize) -> anyhow::Resul
 
 /// Pooled 95th of customers of 4 ports each (a billing run's bandwidth figures), through the
 /// production path: dense buckets of the customer's ports, `service_p95` (pooled, exclude).
-fn colometer_billing_run(table: &BucketTable, ports: u32, n: usize, threads: usize) -> Vec<u64> {
+fn colometer_billing_run(table: &BucketTable, ports: u32, n: usize, threads: usize) -> anyhow::Result<Vec<u64>> {
     let window = Interval {
         from: Timestamp::from_nanos(MONTH_START),
         to: Some(Timestamp::from_nanos(MONTH_START + n as i64 * BUCKET_NS)),
@@ -190,30 +204,35 @@ fn colometer_billing_run(table: &BucketTable, ports: u32, n: usize, threads: usi
     let chunk = customers.len().div_ceil(threads.max(1)).max(1);
     let mut out = vec![0u64; customers.len()];
     std::thread::scope(|s| {
-        for (cs, out) in customers.chunks(chunk).zip(out.chunks_mut(chunk)) {
-            let window = &window;
-            s.spawn(move || {
-                for (c, o) in cs.iter().zip(out.iter_mut()) {
-                    let pb: Vec<PortBuckets> = (c * 4..c * 4 + 4)
-                        .map(|p| {
-                            let (inbound, outbound) = table
-                                .port_dense("sw1", &port_name(p), MONTH_START, n)
-                                .expect("an in-memory table has no archive to fail");
-                            PortBuckets {
-                                port: port_name(p),
-                                first: MONTH_START,
-                                inbound,
-                                outbound,
-                                assigned: vec![*window],
-                            }
-                        })
-                        .collect();
-                    *o = service_p95(&pb, window, BandwidthMethod::In, Pooling::Pooled, MissingBuckets::Exclude).bytes;
-                }
-            });
-        }
-    });
-    out
+        let handles: Vec<_> = customers
+            .chunks(chunk)
+            .zip(out.chunks_mut(chunk))
+            .map(|(cs, out)| {
+                let window = &window;
+                s.spawn(move || {
+                    for (c, o) in cs.iter().zip(out.iter_mut()) {
+                        let pb = (c * 4..c * 4 + 4)
+                            .map(|p| {
+                                let (inbound, outbound) = table.port_dense("sw1", &port_name(p), MONTH_START, n)?;
+                                Ok(PortBuckets {
+                                    port: port_name(p),
+                                    first: MONTH_START,
+                                    inbound,
+                                    outbound,
+                                    assigned: vec![*window],
+                                })
+                            })
+                            .collect::<Result<Vec<PortBuckets>, StoreError>>()?;
+                        *o = service_p95(&pb, window, BandwidthMethod::In, Pooling::Pooled, MissingBuckets::Exclude)
+                            .bytes;
+                    }
+                    Ok::<_, StoreError>(())
+                })
+            })
+            .collect();
+        joined(handles)
+    })?;
+    Ok(out)
 }
 
 const DUCK_PER_PORT: &str =
@@ -266,7 +285,7 @@ async fn main() -> anyhow::Result<()> {
     let table = load_table(ports, n);
     println!("bucket table loaded in {:.1} s", t.elapsed().as_secs_f64());
 
-    let (ours_s, ours) = best_of(5, || Ok(colometer_p95(&table, ports, n, threads)))?;
+    let (ours_s, ours) = best_of(5, || colometer_p95(&table, ports, n, threads))?;
     // Month to date: the running 95th of every port, read (the month is complete here, so it must
     // equal the full computation).
     let (mtd_s, mtd) = best_of(5, || Ok(table.month_to_date().len()))?;
@@ -280,7 +299,7 @@ async fn main() -> anyhow::Result<()> {
     ensure!(mtd == ports as usize && running == ours, "the running month-to-date 95th disagrees");
     let (df_s, df) = datafusion_p95(&path, threads).await?;
     let (duck_s, duck) = duckdb_p95(&path, threads, DUCK_PER_PORT)?;
-    let (bill_s, bill) = best_of(5, || Ok(colometer_billing_run(&table, ports, n, threads)))?;
+    let (bill_s, bill) = best_of(5, || colometer_billing_run(&table, ports, n, threads))?;
     let (duck_bill_s, duck_bill) = duckdb_p95(&path, threads, DUCK_POOLED)?;
     ensure!(bill == duck_bill, "pooled 95ths disagree between colometer and DuckDB");
     ensure!(ours == duck, "colometer and DuckDB disagree");
