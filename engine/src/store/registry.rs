@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 use super::codec::{Decoder, Encoder};
 use super::file::{FileError, read_checked, write_atomically};
@@ -13,6 +13,20 @@ use super::reading::{SeriesId, SeriesKey};
 #[derive(Debug, Default)]
 pub struct Registry {
     inner: RwLock<Inner>,
+    snapshot: Mutex<Snapshot>,
+}
+
+/// The snapshot's bytes, kept encoded: IDs are dense and never reused, so a save encodes only the
+/// series defined since the last one (copying a million-entry map per checkpoint was a tenth of
+/// the server's CPU under a 1M-series load), and writes nothing when none were.
+#[derive(Debug, Default)]
+struct Snapshot {
+    /// The count (4 bytes, patched at each save), then every encoded key so far.
+    encoded: Vec<u8>,
+    /// Keys encoded.
+    keys: usize,
+    /// Keys in the file on disk.
+    saved: usize,
 }
 
 /// Keys are hashed with foldhash: series keys are not attacker-chosen beyond what the inventory
@@ -135,15 +149,28 @@ impl Registry {
 
     /// Writes a snapshot atomically.
     pub fn save(&self, path: &Path) -> Result<(), RegistryError> {
-        let inner = self.read().clone();
-        let mut e = Encoder::default();
-        e.u32(inner.keys.len() as u32);
-        for k in &inner.keys {
-            e.str(&k.device);
-            e.str(&k.resource);
-            e.str(&k.metric);
+        let mut snap = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+        if snap.encoded.is_empty() {
+            snap.encoded.extend_from_slice(&0u32.to_le_bytes());
         }
-        write_atomically(path, &e.finish())?;
+        {
+            let inner = self.read();
+            let mut e = Encoder::default();
+            for k in inner.keys.iter().skip(snap.keys) {
+                e.str(&k.device);
+                e.str(&k.resource);
+                e.str(&k.metric);
+            }
+            snap.encoded.extend_from_slice(&e.finish());
+            snap.keys = inner.keys.len();
+        }
+        if snap.keys == snap.saved && path.exists() {
+            return Ok(());
+        }
+        let count = u32::try_from(snap.keys).map_err(|_| RegistryError::Full)?;
+        snap.encoded[..4].copy_from_slice(&count.to_le_bytes());
+        write_atomically(path, &snap.encoded)?;
+        snap.saved = snap.keys;
         Ok(())
     }
 
@@ -161,10 +188,42 @@ impl Registry {
             };
             reg.define(SeriesId(i), key)?;
         }
+        // The file holds these: a save writes again only once more are defined.
+        reg.snapshot.lock().unwrap_or_else(|p| p.into_inner()).saved = n as usize;
         Ok(reg)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
         self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(device: &str, resource: &str) -> SeriesKey {
+        SeriesKey { device: device.into(), resource: resource.into(), metric: "in_octets".into() }
+    }
+
+    #[test]
+    fn snapshots_encode_what_was_added_since_and_load_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("series.snapshot");
+        let reg = Registry::default();
+        reg.allocate(&[&key("sw1", "p1"), &key("sw1", "p2")]).unwrap();
+        reg.save(&path).unwrap();
+        reg.allocate(&[&key("sw2", "p1")]).unwrap();
+        reg.save(&path).unwrap();
+        let loaded = Registry::load(&path).unwrap();
+        assert_eq!(loaded.len(), 3);
+        assert_eq!(loaded.get(&key("sw2", "p1")), Some(SeriesId(2)));
+        assert_eq!(loaded.key(SeriesId(1)), Some(key("sw1", "p2")));
+        // A registry loaded from the file, grown by one, saves all four.
+        loaded.allocate(&[&key("sw3", "p9")]).unwrap();
+        loaded.save(&path).unwrap();
+        let again = Registry::load(&path).unwrap();
+        assert_eq!((again.len(), again.key(SeriesId(3))), (4, Some(key("sw3", "p9"))));
+        assert_eq!(again.key(SeriesId(0)), Some(key("sw1", "p1")));
     }
 }

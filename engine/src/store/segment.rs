@@ -191,28 +191,39 @@ pub fn write(dir: &Path, file: &str, partition: i64, rows: &Rows) -> Result<Segm
 }
 
 /// The footer's and each row group's byte range and CRC-32, from a just-written file.
+///
+/// The ranges are read back through one reusable buffer (reading the whole file into memory cost
+/// the flusher a page fault per 4 KiB of every segment it wrote).
 pub(crate) fn range_checks(path: &Path) -> Result<(RangeCheck, Vec<RangeCheck>), SegmentError> {
+    use std::os::unix::fs::FileExt;
     let io = |source| SegmentError::Io { path: path.to_owned(), source };
-    let bytes = std::fs::read(path).map_err(io)?;
     let file = File::open(path).map_err(io)?;
-    let meta = ParquetRecordBatchReaderBuilder::try_new(file)
+    let len = file.metadata().map_err(io)?.len();
+    let meta = ParquetRecordBatchReaderBuilder::try_new(file.try_clone().map_err(io)?)
         .map_err(|source| SegmentError::Parquet { path: path.to_owned(), source })?
         .metadata()
         .clone();
-    let check = |offset: u64, end: u64| RangeCheck {
-        offset,
-        len: end - offset,
-        crc32: crc32fast::hash(&bytes[offset as usize..end as usize]),
+    let mut buf = vec![0u8; 1 << 20];
+    let mut check = |offset: u64, end: u64| -> Result<RangeCheck, SegmentError> {
+        let mut hasher = crc32fast::Hasher::new();
+        let mut at = offset;
+        while at < end {
+            let n = usize::try_from(end - at).unwrap_or(usize::MAX).min(buf.len());
+            file.read_exact_at(&mut buf[..n], at).map_err(io)?;
+            hasher.update(&buf[..n]);
+            at += n as u64;
+        }
+        Ok(RangeCheck { offset, len: end.saturating_sub(offset), crc32: hasher.finalize() })
     };
     let mut groups = Vec::new();
     let mut data_end = 4; // after the leading magic
     for rg in meta.row_groups() {
         let (start, end) =
             rg.columns().iter().map(|c| c.byte_range()).fold((u64::MAX, 0), |(s, e), (o, l)| (s.min(o), e.max(o + l)));
-        groups.push(check(start, end));
+        groups.push(check(start, end)?);
         data_end = data_end.max(end);
     }
-    Ok((check(data_end, bytes.len() as u64), groups))
+    Ok((check(data_end, len)?, groups))
 }
 
 /// Footers kept decoded at most; beyond it the cache starts over (a segment's name is never
