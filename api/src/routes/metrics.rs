@@ -88,9 +88,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "colometer_bucket_table_bytes",
         "gauge",
         "Memory of the 5-minute buckets held: the open months' (and closed months' waiting to be archived).",
-        (u64::try_from(b.chunks.load(std::sync::atomic::Ordering::Relaxed)).unwrap_or(0)
-            * engine::metering::bucket_chunks::CHUNK_BYTES as u64)
-            .to_string(),
+        u64::try_from(b.bytes.load(std::sync::atomic::Ordering::Relaxed)).unwrap_or(0).to_string(),
     );
     if let Some(a) = state.buckets.archive() {
         put(

@@ -33,7 +33,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::Statistics;
 
 use super::bucket::Bucket;
-use super::bucket_chunks::{BucketChunks, CHUNK_BYTES};
+use super::bucket_chunks::BucketChunks;
 use super::bucket_table::Direction;
 use crate::store::file::{FileError, read_checked, sync_dir, write_atomically};
 use crate::store::segment::{CrcWriter, RangeCheck, SegmentError, range_checks};
@@ -154,7 +154,7 @@ struct SeriesCache {
 const ENTRY_BYTES: usize = 64;
 
 fn cost(c: &BucketChunks) -> usize {
-    ENTRY_BYTES + c.chunk_count() * CHUNK_BYTES
+    ENTRY_BYTES + c.bytes()
 }
 
 impl SeriesCache {

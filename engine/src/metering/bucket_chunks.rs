@@ -1,7 +1,9 @@
-//! Dense storage of one series' buckets: an hour of 12 buckets per chunk, so a month of a port is
-//! 720 contiguous arrays (reading a month's rates for the 95th is a near-linear scan, not 8,640
-//! map look-ups), while a series with little data costs 384 bytes per hour it touched, not a
-//! day's worth. An untouched bucket is `Bucket::default()` (missing).
+//! Dense storage of one series' buckets: chunks of three hours (36 buckets), so a month of a
+//! port is 240 contiguous arrays (reading a month's rates for the 95th is a near-linear scan, not
+//! 8,640 map look-ups). A chunk holds buckets from its start up to the last one touched, growing
+//! as later buckets are touched (in-order samples touch them one after another), so a series
+//! seen once costs a few buckets, not a chunk's worth. An untouched bucket is
+//! `Bucket::default()` (missing).
 
 use std::collections::BTreeMap;
 
@@ -13,14 +15,28 @@ pub const PER_CHUNK: usize = 36;
 /// Width of a chunk, ns.
 pub const CHUNK_NS: i64 = PER_CHUNK as i64 * BUCKET_NS;
 
-/// One series' buckets.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Memory one bucket holds, bytes.
+pub const BUCKET_BYTES: usize = std::mem::size_of::<Bucket>();
+
+/// Memory a full chunk holds, bytes.
+pub const CHUNK_BYTES: usize = PER_CHUNK * BUCKET_BYTES;
+
+/// One series' buckets. Equal when they hold the same touched buckets (however allocated).
+#[derive(Debug, Clone, Default)]
 pub struct BucketChunks {
-    chunks: BTreeMap<i64, Box<[Bucket; PER_CHUNK]>>,
+    /// By chunk start; each holds the chunk's first `len` buckets (at most [`PER_CHUNK`]).
+    chunks: BTreeMap<i64, Vec<Bucket>>,
+    /// Buckets allocated, over every chunk.
+    held: usize,
 }
 
-/// Memory one chunk holds, bytes.
-pub const CHUNK_BYTES: usize = std::mem::size_of::<[Bucket; PER_CHUNK]>();
+impl PartialEq for BucketChunks {
+    fn eq(&self, other: &Self) -> bool {
+        self.range(i64::MIN, i64::MAX).eq(other.range(i64::MIN, i64::MAX))
+    }
+}
+
+impl Eq for BucketChunks {}
 
 /// The start of the chunk holding `t`, saturating at the ends of time (open ranges).
 fn chunk_floor(t: i64) -> i64 {
@@ -35,7 +51,15 @@ fn split(start: i64) -> (i64, usize) {
 impl BucketSink for BucketChunks {
     fn bucket(&mut self, start: i64) -> &mut Bucket {
         let (chunk_start, i) = split(start);
-        &mut self.chunks.entry(chunk_start).or_insert_with(|| Box::new([Bucket::default(); PER_CHUNK]))[i]
+        let chunk = self.chunks.entry(chunk_start).or_default();
+        if i >= chunk.len() {
+            // Grow to the bucket, and at least double (a few reallocations per chunk).
+            let want = (i + 1).max((chunk.len() * 2).min(PER_CHUNK));
+            chunk.reserve_exact(want - chunk.len());
+            self.held += want - chunk.len();
+            chunk.resize(want, Bucket::default());
+        }
+        &mut chunk[i]
     }
 }
 
@@ -43,12 +67,17 @@ impl BucketChunks {
     /// The bucket starting at `start` (aligned), if anything touched it.
     pub fn get(&self, start: i64) -> Option<&Bucket> {
         let (chunk_start, i) = split(start);
-        self.chunks.get(&chunk_start).map(|d| &d[i]).filter(|b| **b != Bucket::default())
+        self.chunks.get(&chunk_start).and_then(|d| d.get(i)).filter(|b| **b != Bucket::default())
     }
 
-    /// Chunks held (each [`CHUNK_BYTES`]).
+    /// Chunks held.
     pub fn chunk_count(&self) -> usize {
         self.chunks.len()
+    }
+
+    /// Memory of the buckets held, bytes.
+    pub fn bytes(&self) -> usize {
+        self.held * BUCKET_BYTES
     }
 
     /// Sets the bucket starting at `start`.
@@ -72,6 +101,7 @@ impl BucketChunks {
                 }
             }
             if chunk.iter().all(|b| *b == Bucket::default()) {
+                self.held -= chunk.len();
                 self.chunks.remove(&chunk_start);
             }
         }
@@ -114,9 +144,9 @@ impl BucketChunks {
             // Output index of the chunk's first bucket (one division per chunk, none per bucket);
             // the chunk's buckets inside [0, n) are copied as one zipped run (no per-bucket checks).
             let base = (chunk_start - first).div_euclid(BUCKET_NS);
-            let skip = usize::try_from(-base).unwrap_or(0).min(PER_CHUNK);
+            let skip = usize::try_from(-base).unwrap_or(0).min(chunk.len());
             let start = usize::try_from(base).unwrap_or(0).min(n);
-            let len = (PER_CHUNK - skip).min(n - start);
+            let len = (chunk.len() - skip).min(n - start);
             for (o, b) in out[start..start + len].iter_mut().zip(&chunk[skip..skip + len]) {
                 *o = Slot::from(b);
             }
@@ -135,7 +165,10 @@ impl BucketChunks {
         if from >= to {
             return BucketChunks::default();
         }
-        BucketChunks { chunks: self.chunks.range(chunk_floor(from)..to).map(|(k, c)| (*k, c.clone())).collect() }
+        let chunks: BTreeMap<i64, Vec<Bucket>> =
+            self.chunks.range(chunk_floor(from)..to).map(|(k, c)| (*k, c.clone())).collect();
+        let held = chunks.values().map(Vec::len).sum();
+        BucketChunks { chunks, held }
     }
 
     /// Takes out the chunks starting in `[from, to)` (chunk-aligned bounds, such as months).
@@ -146,12 +179,19 @@ impl BucketChunks {
         let mut tail = self.chunks.split_off(&from);
         let mut after = tail.split_off(&to);
         self.chunks.append(&mut after);
-        BucketChunks { chunks: tail }
+        let held = tail.values().map(Vec::len).sum();
+        self.held -= held;
+        BucketChunks { chunks: tail, held }
     }
 
     /// Moves `other`'s chunks in, replacing chunks with the same start.
     pub fn absorb(&mut self, other: BucketChunks) {
-        self.chunks.extend(other.chunks);
+        for (k, c) in other.chunks {
+            self.held += c.len();
+            if let Some(old) = self.chunks.insert(k, c) {
+                self.held -= old.len();
+            }
+        }
     }
 }
 
@@ -180,6 +220,34 @@ mod tests {
         assert_eq!(d.range(i64::MIN, i64::MAX).count(), 1);
         d.clear_range(chunk_start, i64::MAX);
         assert_eq!(d.chunks(), 0);
+    }
+
+    #[test]
+    fn chunks_grow_as_buckets_are_touched() {
+        let mut d = BucketChunks::default();
+        let b = Bucket { bytes: 1, covered_ns: BUCKET_NS, ..Bucket::default() };
+        let c = 7 * CHUNK_NS;
+        let mut held = Vec::new();
+        for i in [0, 1, 2, 4, 5, 8, 16, 35] {
+            d.set(c + i * BUCKET_NS, b);
+            held.push(d.bytes() / BUCKET_BYTES);
+        }
+        assert_eq!(held, vec![1, 2, 4, 8, 8, 16, 32, 36], "at least doubling, never past the chunk");
+        // A series first seen late in a chunk holds the chunk's buckets up to it.
+        let mut e = BucketChunks::default();
+        e.set(c + 23 * BUCKET_NS, b);
+        assert_eq!(e.bytes(), 24 * BUCKET_BYTES);
+        let dense: Vec<u64> = d.dense_slots(c - BUCKET_NS, 8).iter().map(|s| s.bytes).collect();
+        assert_eq!(dense, vec![0, 1, 1, 1, 0, 1, 1, 0]);
+        assert_eq!(d.range(c + 3 * BUCKET_NS, c + 40 * BUCKET_NS).count(), 5);
+        d.clear_range(i64::MIN, i64::MAX);
+        assert_eq!((d.bytes(), d.chunk_count()), (0, 0));
+        // Equal when the touched buckets are, however allocated.
+        let mut f = BucketChunks::default();
+        f.set(c + 23 * BUCKET_NS, b);
+        f.set(c + 30 * BUCKET_NS, b);
+        f.clear_range(c + 30 * BUCKET_NS, c + 31 * BUCKET_NS);
+        assert_eq!(e, f);
     }
 
     #[test]

@@ -201,9 +201,9 @@ pub struct BucketTableMetrics {
     pub rebuilds: AtomicU64,
     /// Counter samples that are not non-negative integers (ignored).
     pub bad_values: AtomicU64,
-    /// Bucket chunks held in memory (each `bucket_chunks::CHUNK_BYTES`): the table keeps every
-    /// bucket it ever built, so this grows with ports × history.
-    pub chunks: AtomicI64,
+    /// Memory of the buckets held, bytes: the open months' (and closed months' waiting for the
+    /// archive; without an archive, every bucket ever built).
+    pub bytes: AtomicI64,
 }
 
 /// The table.
@@ -290,11 +290,11 @@ impl BucketTable {
         self.inner.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Moves the chunk gauge by a series' change from `before` to `after` chunks.
-    fn count_chunks(&self, before: usize, after: usize) {
+    /// Moves the memory gauge by a series' change from `before` to `after` bytes.
+    fn count_bytes(&self, before: usize, after: usize) {
         if after != before {
             let delta = i64::try_from(after).unwrap_or(i64::MAX) - i64::try_from(before).unwrap_or(i64::MAX);
-            self.metrics.chunks.fetch_add(delta, Ordering::Relaxed);
+            self.metrics.bytes.fetch_add(delta, Ordering::Relaxed);
         }
     }
 
@@ -356,9 +356,9 @@ impl BucketTable {
             i = j;
         }
         let registry = store.registry();
-        let chunks: usize = built.values().map(|s| s.buckets.chunk_count()).sum();
+        let bytes: usize = built.values().map(|s| s.buckets.bytes()).sum();
         let mut inner = self.lock();
-        self.metrics.chunks.store(i64::try_from(chunks).unwrap_or(i64::MAX), Ordering::Relaxed);
+        self.metrics.bytes.store(i64::try_from(bytes).unwrap_or(i64::MAX), Ordering::Relaxed);
         inner.seen.clear();
         inner.ports.clear();
         inner.dirty.clear();
@@ -420,21 +420,21 @@ impl BucketTable {
                     rebuilt.from = *open_from;
                 }
                 if let Some(s) = series.get_mut(&id) {
-                    let before = s.buckets.chunk_count();
+                    let before = s.buckets.bytes();
                     for (month, chunks) in loaded {
                         if pending.entry(month).or_default().insert(id) {
                             s.buckets.absorb(chunks);
                         }
                     }
-                    self.count_chunks(before, s.buckets.chunk_count());
+                    self.count_bytes(before, s.buckets.bytes());
                     if rebuilt.from < rebuilt.to {
                         self.changes().record(rebuilt.from, rebuilt.to);
-                        let before = s.buckets.chunk_count();
+                        let before = s.buckets.bytes();
                         s.buckets.clear_range(rebuilt.from, rebuilt.to);
                         for (k, b) in rebuilt.buckets.range(rebuilt.from..rebuilt.to) {
                             s.buckets.set(*k, *b);
                         }
-                        self.count_chunks(before, s.buckets.chunk_count());
+                        self.count_bytes(before, s.buckets.bytes());
                     }
                     match (rebuilt.last, s.last) {
                         // A sample committed during the rebuild came after the scanned end: its
@@ -563,9 +563,9 @@ impl BucketTable {
         if let Some((last, _)) = s.buckets.range(i64::MIN, i64::MAX).last() {
             s.rerun(last + BUCKET_NS);
         }
-        let after = s.buckets.chunk_count();
-        let before = inner.series.insert(id, s).map_or(0, |old| old.buckets.chunk_count());
-        self.count_chunks(before, after);
+        let after = s.buckets.bytes();
+        let before = inner.series.insert(id, s).map_or(0, |old| old.buckets.bytes());
+        self.count_bytes(before, after);
         self.changes().record(i64::MIN, i64::MAX);
     }
 
@@ -652,9 +652,9 @@ impl CommitObserver for BucketTable {
                 // archived buckets back first.
                 Some(last) if s.ts > last.ts && bucket_start(last.ts) >= inner_open_from => {
                     let iv = interval(&last, &s, meta.width, meta.speed_bps);
-                    let before = series.buckets.chunk_count();
+                    let before = series.buckets.bytes();
                     apportion_into(&mut series.buckets, &iv, meta.poll_ns);
-                    self.count_chunks(before, series.buckets.chunk_count());
+                    self.count_bytes(before, series.buckets.bytes());
                     lo = lo.min(bucket_start(last.ts));
                     hi = hi.max(bucket_start(s.ts).saturating_add(BUCKET_NS));
                     // Buckets that ended by this sample are final (barring late data); most samples

@@ -1,5 +1,6 @@
 use super::*;
 use crate::metering::bucket::BUCKET_NS;
+use crate::metering::bucket_chunks::CHUNK_BYTES;
 
 /// 2026-10-01T00:00:00Z.
 const OCT: i64 = 1_790_812_800 * 1_000_000_000;

@@ -205,9 +205,9 @@ impl BucketTable {
             let next = add_months(month, 1);
             for id in ids {
                 if let Some(s) = inner.series.get_mut(&id) {
-                    let before = s.buckets.chunk_count();
+                    let before = s.buckets.bytes();
                     s.buckets.take_range(month, next);
-                    self.count_chunks(before, s.buckets.chunk_count());
+                    self.count_bytes(before, s.buckets.bytes());
                 }
             }
             inner.pending.remove(&month);
@@ -244,9 +244,9 @@ impl BucketTable {
             }
         }
         let built = derive_open(store, &metas, open_from)?;
-        let chunks: usize = built.values().map(|s| s.buckets.chunk_count()).sum();
+        let bytes: usize = built.values().map(|s| s.buckets.bytes()).sum();
         let mut inner = self.lock();
-        self.metrics.chunks.store(i64::try_from(chunks).unwrap_or(i64::MAX), Ordering::Relaxed);
+        self.metrics.bytes.store(i64::try_from(bytes).unwrap_or(i64::MAX), Ordering::Relaxed);
         *inner = Inner { series: built, open_from, ..Inner::default() };
         self.changes().record(i64::MIN, i64::MAX);
         for (id, (meta, _, _)) in &metas {

@@ -152,11 +152,11 @@ proptest! {
         prop_assert_eq!(table.port("sw1", "p1", i64::MIN, i64::MAX).unwrap().1, expected(&model));
         prop_assert_eq!(mtd(&table, Direction::Out), expected_mtd(&model));
         // The memory gauge follows every apply, rebuild and drop.
-        prop_assert_eq!(table.metrics.chunks.load(std::sync::atomic::Ordering::Relaxed), held_chunks(&table));
+        prop_assert_eq!(table.metrics.bytes.load(std::sync::atomic::Ordering::Relaxed), held_bytes(&table));
     }
 }
 
-/// Chunks the table's series hold, counted.
-fn held_chunks(table: &BucketTable) -> i64 {
-    table.read().series.values().map(|s| s.buckets.chunk_count() as i64).sum()
+/// Bytes of the buckets the table's series hold, counted.
+fn held_bytes(table: &BucketTable) -> i64 {
+    table.read().series.values().map(|s| s.buckets.bytes() as i64).sum()
 }
