@@ -117,6 +117,12 @@ struct Series {
     running: Option<(i64, RunningP95)>,
 }
 
+/// A running 95th for the UTC month starting at `month`: at most its buckets' worth of values.
+fn month_running(month: i64) -> RunningP95 {
+    let end = archiving::add_months(month, 1);
+    RunningP95::bounded(usize::try_from((end - month) / BUCKET_NS).unwrap_or(usize::MAX))
+}
+
 /// `first` of a series built from part of its history (archived months before it): samples
 /// may exist before anything seen, so a late sample is never taken to be the first.
 const FIRST_UNKNOWN: i64 = i64::MIN;
@@ -137,7 +143,7 @@ impl Series {
             Some((m, r)) if *m == month => r.push((b.bytes, start)),
             Some((m, _)) if *m > month => {}
             _ => {
-                let mut r = RunningP95::default();
+                let mut r = month_running(month);
                 r.push((b.bytes, start));
                 self.running = Some((month, r));
             }
@@ -148,7 +154,7 @@ impl Series {
     /// (after a rebuild, a restore or a build).
     fn rerun(&mut self, upto: i64) {
         let month = utc_month_start(upto);
-        let mut r = RunningP95::default();
+        let mut r = month_running(month);
         for (k, b) in self.buckets.range(month, upto) {
             if b.has_data() {
                 r.push((b.bytes, k));
