@@ -112,7 +112,10 @@ pub fn parse(
     window: Window,
     known: &KnownResources,
 ) -> Result<Vec<PendingReading>, LineError> {
-    let mut out = Vec::new();
+    // Sized once: most lines carry two fields (a port's two counters); growing the vector by
+    // doubling copied every reading about twice.
+    let lines = body.bytes().filter(|&b| b == b'\n').count() + 1;
+    let mut out = Vec::with_capacity(lines.saturating_mul(2));
     let mut last_device: Option<Arc<str>> = None;
     for (i, raw) in body.split('\n').enumerate() {
         let line = raw.strip_suffix('\r').unwrap_or(raw);

@@ -248,11 +248,27 @@ const MAX_WINDOW_NS: i64 = 4_000 * 86_400 * 1_000_000_000;
 
 /// A counter sample from a stored value, if the value is a non-negative integer that fits a u64.
 fn counter_sample(ts: i64, value: i128, uptime_s: Option<u64>, discontinuity: Option<u64>) -> Option<CounterSample> {
-    let unit = 10i128.pow(VALUE_SCALE);
-    if value < 0 || value % unit != 0 {
-        return None;
+    Some(CounterSample { ts, value: unscaled_integer(value)?, uptime_s, discontinuity })
+}
+
+/// The scale of stored values (`10^VALUE_SCALE`).
+const UNIT: u64 = 10u64.pow(VALUE_SCALE);
+
+/// `value / 10^VALUE_SCALE` when that is an integer that fits a u64. Done as long division in
+/// 32-bit limbs by a constant (multiplications), not a 128-bit division per reading (a library
+/// call; two of them were a tenth of the observer's time).
+fn unscaled_integer(value: i128) -> Option<u64> {
+    let n = u128::try_from(value).ok()?;
+    let high = u64::try_from(n >> 64).ok()?;
+    if high >= UNIT {
+        return None; // the quotient would not fit a u64
     }
-    Some(CounterSample { ts, value: u64::try_from(value / unit).ok()?, uptime_s, discontinuity })
+    let low = n as u64;
+    let a = (high << 32) | (low >> 32);
+    let (q1, r1) = (a / UNIT, a % UNIT);
+    let b = (r1 << 32) | (low & 0xFFFF_FFFF);
+    let (q0, r0) = (b / UNIT, b % UNIT);
+    (r0 == 0).then_some((q1 << 32) | q0)
 }
 
 fn sample(rows: &Rows, i: usize) -> Option<CounterSample> {
@@ -613,9 +629,19 @@ fn port_ids(inner: &Inner, device: &str, port: &str) -> [Option<u32>; 2] {
 
 /// Records a series in the `(device, port)` index.
 fn index(inner: &mut Inner, id: u32, key: &SeriesKey, meta: Option<PortMeta>) {
-    inner.seen.insert(id, meta);
+    index_into(&mut inner.seen, &mut inner.ports, id, key, meta);
+}
+
+fn index_into(
+    seen: &mut FastMap<u32, Option<PortMeta>>,
+    ports: &mut FastMap<PortKey, [Option<u32>; 2]>,
+    id: u32,
+    key: &SeriesKey,
+    meta: Option<PortMeta>,
+) {
+    seen.insert(id, meta);
     if let Some(m) = meta {
-        let slot = inner.ports.entry((Arc::clone(&key.device), Arc::clone(&key.resource))).or_default();
+        let slot = ports.entry((Arc::clone(&key.device), Arc::clone(&key.resource))).or_default();
         slot[usize::from(m.direction == Direction::Out)] = Some(id);
     }
 }
@@ -623,33 +649,36 @@ fn index(inner: &mut Inner, id: u32, key: &SeriesKey, meta: Option<PortMeta>) {
 impl CommitObserver for BucketTable {
     fn committed(&self, registry: &Registry, readings: &[Reading]) {
         let classify = self.classifier();
-        let mut inner = self.lock();
-        let inner_open_from = inner.open_from;
+        let mut guard = self.lock();
+        let Inner { series: table, seen, ports, dirty, open_from, .. } = &mut *guard;
+        let inner_open_from = *open_from;
         // The buckets the in-order samples of this batch changed, as one range.
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        // Counted here, published once per batch.
+        let (mut applied, mut late, mut bad, mut bytes_before, mut bytes_after) = (0u64, 0u64, 0u64, 0usize, 0usize);
         for r in readings {
             let id = r.series.0;
             // One map look-up for a known port counter (the common case); the classification
             // map only for other series and first sightings.
-            if !inner.series.contains_key(&id) {
-                if inner.seen.contains_key(&id) {
-                    continue; // known, not a port counter
-                }
-                let Some(key) = registry.key(r.series) else { continue };
-                let m = classify(&key);
-                index(&mut inner, id, &key, m);
-                match m {
-                    Some(m) => {
-                        inner.series.insert(id, Series::new(m));
+            let series = match table.entry(id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    if seen.contains_key(&id) {
+                        continue; // known, not a port counter
                     }
-                    None => continue,
+                    let Some(key) = registry.key(r.series) else { continue };
+                    let m = classify(&key);
+                    index_into(seen, ports, id, &key, m);
+                    match m {
+                        Some(m) => v.insert(Series::new(m)),
+                        None => continue,
+                    }
                 }
-            }
+            };
             let Some(s) = reading_sample(r) else {
-                self.metrics.bad_values.fetch_add(1, Ordering::Relaxed);
+                bad += 1;
                 continue;
             };
-            let Some(series) = inner.series.get_mut(&id) else { continue };
             let meta = series.meta;
             series.first = Some(series.first.map_or(s.ts, |f| f.min(s.ts)));
             match series.last {
@@ -658,31 +687,34 @@ impl CommitObserver for BucketTable {
                 // archived buckets back first.
                 Some(last) if s.ts > last.ts && bucket_start(last.ts) >= inner_open_from => {
                     let iv = interval(&last, &s, meta.width, meta.speed_bps);
-                    let before = series.buckets.bytes();
+                    bytes_before += series.buckets.bytes();
                     apportion_into(&mut series.buckets, &iv, meta.poll_ns);
-                    self.count_bytes(before, series.buckets.bytes());
+                    bytes_after += series.buckets.bytes();
                     lo = lo.min(bucket_start(last.ts));
                     hi = hi.max(bucket_start(s.ts).saturating_add(BUCKET_NS));
                     // Buckets that ended by this sample are final (barring late data); most samples
                     // end none (they fall in the same bucket as the previous one).
                     let (from, to) = (bucket_start(last.ts), bucket_start(s.ts));
-                    if to > from {
-                        let finished: Vec<i64> = series.buckets.range(from, to).map(|(k, _)| k).collect();
-                        for k in finished {
-                            series.finish(k);
-                        }
+                    let mut k = from;
+                    while k < to {
+                        series.finish(k);
+                        k += BUCKET_NS;
                     }
                     series.last = Some(s);
-                    self.metrics.applied.fetch_add(1, Ordering::Relaxed);
+                    applied += 1;
                 }
                 Some(_) => {
-                    self.metrics.late.fetch_add(1, Ordering::Relaxed);
-                    let e = inner.dirty.entry(id).or_insert((s.ts, s.ts));
+                    late += 1;
+                    let e = dirty.entry(id).or_insert((s.ts, s.ts));
                     e.0 = e.0.min(s.ts);
                     e.1 = e.1.max(s.ts);
                 }
             }
         }
+        self.count_bytes(bytes_before, bytes_after);
+        self.metrics.applied.fetch_add(applied, Ordering::Relaxed);
+        self.metrics.late.fetch_add(late, Ordering::Relaxed);
+        self.metrics.bad_values.fetch_add(bad, Ordering::Relaxed);
         self.changes().record(lo, hi);
     }
 }

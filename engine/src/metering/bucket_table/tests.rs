@@ -160,3 +160,17 @@ proptest! {
 fn held_bytes(table: &BucketTable) -> i64 {
     table.read().series.values().map(|s| s.buckets.bytes() as i64).sum()
 }
+
+proptest! {
+    /// The limb division equals 128-bit arithmetic: an integer that fits a u64, or nothing.
+    #[test]
+    fn unscaled_integers_match_128_bit_division(v in any::<i128>(), whole in any::<u64>(), exact: bool) {
+        let unit = 10i128.pow(VALUE_SCALE);
+        let expect = |x: i128| (x >= 0 && x % unit == 0).then(|| u64::try_from(x / unit).ok()).flatten();
+        prop_assert_eq!(unscaled_integer(v), expect(v));
+        let scaled = i128::from(whole) * unit + if exact { 0 } else { 1 };
+        prop_assert_eq!(unscaled_integer(scaled), expect(scaled));
+        prop_assert_eq!(unscaled_integer(i128::from(u64::MAX) * unit), Some(u64::MAX));
+        prop_assert_eq!(unscaled_integer((i128::from(u64::MAX) + 1) * unit), None);
+    }
+}
