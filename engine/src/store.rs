@@ -333,9 +333,8 @@ impl Store {
         rx.blocking_recv().map_err(|_| StoreError::Closed)?
     }
 
-    /// The rows passing `filter`, one per `(series, ts)` (the latest write), sorted by
-    /// `(series, ts)`, from segments and buffers.
-    pub fn scan(&self, filter: &ScanFilter) -> Result<Rows, StoreError> {
+    /// The manifest and the buffered rows (active and frozen) passing `filter`, as of one moment.
+    fn buffered(&self, filter: &ScanFilter) -> (Arc<Manifest>, Rows) {
         let (manifest, frozen, mut rows) = {
             let st = self.shared.state_read();
             (Arc::clone(&st.manifest), st.frozen.as_ref().map(|f| Arc::clone(&f.1)), st.active.select(filter))
@@ -343,6 +342,13 @@ impl Store {
         if let Some(f) = frozen {
             rows.append(f.select(filter));
         }
+        (manifest, rows)
+    }
+
+    /// The rows passing `filter`, one per `(series, ts)` (the latest write), sorted by
+    /// `(series, ts)`, from segments and buffers.
+    pub fn scan(&self, filter: &ScanFilter) -> Result<Rows, StoreError> {
+        let (manifest, mut rows) = self.buffered(filter);
         let dir = self.shared.segments_dir();
         // Each segment's rows apart, joined once at the end (appending to one growing set of
         // columns copied them again at every reallocation).
@@ -368,13 +374,7 @@ impl Store {
     /// [`Store::scan`] of the rows written by commits after `seq` only (segments whose rows are
     /// all older are not read): what changed since derived state covering `seq` was written.
     pub fn scan_newer(&self, filter: &ScanFilter, seq: u64) -> Result<Rows, StoreError> {
-        let (manifest, frozen, mut rows) = {
-            let st = self.shared.state_read();
-            (Arc::clone(&st.manifest), st.frozen.as_ref().map(|f| Arc::clone(&f.1)), st.active.select(filter))
-        };
-        if let Some(f) = frozen {
-            rows.append(f.select(filter));
-        }
+        let (manifest, mut rows) = self.buffered(filter);
         let dir = self.shared.segments_dir();
         for seg in manifest
             .segments

@@ -271,6 +271,17 @@ fn unscaled_integer(value: i128) -> Option<u64> {
     (r0 == 0).then_some((q1 << 32) | q0)
 }
 
+/// Each series' run of rows sorted by series: `(id, first row, end row)`.
+fn series_runs(rows: &Rows) -> impl Iterator<Item = (u32, usize, usize)> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let id = *rows.series.get(i)?;
+        let start = i;
+        i += rows.series[i..].iter().take_while(|&&s| s == id).count();
+        Some((id, start, i))
+    })
+}
+
 fn sample(rows: &Rows, i: usize) -> Option<CounterSample> {
     counter_sample(rows.ts[i], rows.value[i], rows.uptime_s[i], rows.discontinuity[i])
 }
@@ -350,13 +361,7 @@ impl BucketTable {
         }
         let rows = store.scan(&ScanFilter { series: Some(Arc::new(SeriesSet::from(ids))), from: None, to: None })?;
         let mut built: FastMap<u32, Series> = FastMap::default();
-        let mut i = 0;
-        while i < rows.len() {
-            let id = rows.series[i];
-            let mut j = i;
-            while j < rows.len() && rows.series[j] == id {
-                j += 1;
-            }
+        for (id, i, j) in series_runs(&rows) {
             if let Some(meta) = metas.get(&id) {
                 let samples: Vec<CounterSample> = (i..j).filter_map(|k| sample(&rows, k)).collect();
                 let mut buckets = BucketChunks::default();
@@ -375,7 +380,6 @@ impl BucketTable {
                 }
                 built.insert(id, series);
             }
-            i = j;
         }
         let registry = store.registry();
         let bytes: usize = built.values().map(|s| s.buckets.bytes()).sum();

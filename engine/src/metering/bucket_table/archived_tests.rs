@@ -25,14 +25,7 @@ const DEC: i64 = 1_796_083_200 * S;
 const DEC_10: i64 = 1_796_860_800;
 
 fn classify() -> Arc<Classifier> {
-    Arc::new(|k: &SeriesKey| {
-        let direction = match &*k.metric {
-            "in_octets" => Direction::In,
-            "out_octets" => Direction::Out,
-            _ => return None,
-        };
-        Some(PortMeta { direction, poll_ns: POLL_S * S, speed_bps: Some(1_000_000_000), width: CounterWidth::Bits64 })
-    })
+    super::tests::classify_polled(POLL_S * S)
 }
 
 fn open(dir: &std::path::Path, clock: &Arc<FixedClock>, retention_days: u64) -> Arc<Store> {

@@ -24,7 +24,7 @@ use chrono::{Datelike, Months, TimeZone, Utc};
 
 use super::{
     BucketRow, BucketTable, Direction, FIRST_UNKNOWN, FastMap, Inner, PortMeta, Rebuilt, Series, index, rebuild,
-    sample, utc_month_start,
+    sample, series_runs, utc_month_start,
 };
 use crate::metering::bucket::{apportion_into, bucket_start};
 use crate::metering::bucket_archive::{ArchivedSeries, BucketArchive};
@@ -304,11 +304,6 @@ fn snapshot(inner: &Inner) -> Vec<(i64, Vec<ArchivedSeries>)> {
     jobs
 }
 
-/// Samples of one series in sorted rows `[i, j)`.
-fn samples_of(rows: &crate::store::buffer::Rows, i: usize, j: usize) -> Vec<CounterSample> {
-    (i..j).filter_map(|k| sample(rows, k)).collect()
-}
-
 /// Runs `f(id, samples)` for every series in `ids`, scanning `[from, to)` in groups (a series
 /// with no samples there gets an empty slice).
 fn scan_groups(
@@ -321,17 +316,8 @@ fn scan_groups(
     for group in ids.chunks(SCAN_GROUP) {
         let set = Arc::new(group.iter().copied().collect::<SeriesSet>());
         let rows = store.scan(&ScanFilter { series: Some(set), from, to })?;
-        let mut by_series: HashMap<u32, Vec<CounterSample>> = HashMap::new();
-        let mut i = 0;
-        while i < rows.len() {
-            let id = rows.series[i];
-            let mut j = i;
-            while j < rows.len() && rows.series[j] == id {
-                j += 1;
-            }
-            by_series.insert(id, samples_of(&rows, i, j));
-            i = j;
-        }
+        let by_series: HashMap<u32, Vec<CounterSample>> =
+            series_runs(&rows).map(|(id, i, j)| (id, (i..j).filter_map(|k| sample(&rows, k)).collect())).collect();
         for id in group {
             f(*id, by_series.get(id).map_or(&[][..], Vec::as_slice))?;
         }

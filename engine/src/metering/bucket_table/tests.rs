@@ -19,13 +19,18 @@ const S: i64 = 1_000_000_000;
 const BASE: i64 = 1_799_990_000;
 
 fn classify() -> Arc<Classifier> {
-    Arc::new(|k: &SeriesKey| {
+    classify_polled(10 * S)
+}
+
+/// Port counters of a 1 Gbit/s port polled every `poll_ns`, by metric name.
+pub(super) fn classify_polled(poll_ns: i64) -> Arc<Classifier> {
+    Arc::new(move |k: &SeriesKey| {
         let direction = match &*k.metric {
             "in_octets" => Direction::In,
             "out_octets" => Direction::Out,
             _ => return None,
         };
-        Some(PortMeta { direction, poll_ns: 10 * S, speed_bps: Some(1_000_000_000), width: CounterWidth::Bits64 })
+        Some(PortMeta { direction, poll_ns, speed_bps: Some(1_000_000_000), width: CounterWidth::Bits64 })
     })
 }
 
