@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use influxdb_line_protocol::{FieldValue, parse_lines};
+use scan::{Num, Scanned};
 
 use super::known::{DeviceKind, KnownResources};
 use crate::store::PendingReading;
@@ -73,21 +74,21 @@ fn metric_name(name: &str) -> Arc<str> {
 }
 const OUTLET_FIELDS: &[&str] = &["energy_wh", "power_w", "uptime_s"];
 
-fn integer(name: &str, v: &FieldValue<'_>) -> Result<u64, String> {
+fn integer(name: &str, v: Num) -> Result<u64, String> {
     match v {
-        FieldValue::U64(n) => Ok(*n),
-        FieldValue::I64(n) if *n >= 0 => Ok(*n as u64),
-        FieldValue::I64(n) => Err(format!("field {name} must not be negative, found {n}")),
+        Num::U64(n) => Ok(n),
+        Num::I64(n) if n >= 0 => Ok(n as u64),
+        Num::I64(n) => Err(format!("field {name} must not be negative, found {n}")),
         _ => Err(format!("field {name} must be an integer (e.g. {name}=123u)")),
     }
 }
 
-fn number(name: &str, v: &FieldValue<'_>) -> Result<Value, String> {
+fn number(name: &str, v: Num) -> Result<Value, String> {
     match v {
-        FieldValue::F64(f) => Value::from_f64(*f).map_err(|e| format!("field {name}: {e}")),
-        FieldValue::I64(n) => Ok(Value::from_i64(*n)),
-        FieldValue::U64(n) => Ok(Value::from_u64(*n)),
-        _ => Err(format!("field {name} must be a number")),
+        Num::F64(f) => Value::from_f64(f).map_err(|e| format!("field {name}: {e}")),
+        Num::I64(n) => Ok(Value::from_i64(n)),
+        Num::U64(n) => Ok(Value::from_u64(n)),
+        Num::Other => Err(format!("field {name} must be a number")),
     }
 }
 
@@ -117,17 +118,23 @@ pub fn parse(
     let lines = body.bytes().filter(|&b| b == b'\n').count() + 1;
     let mut out = Vec::with_capacity(lines.saturating_mul(2));
     let mut last_device: Option<Arc<str>> = None;
+    let mut scanned = Scanned::default();
     for (i, raw) in body.split('\n').enumerate() {
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
-        parse_line(line, precision, window, known, &mut last_device, &mut out)
-            .map_err(|message| LineError { line: i + 1, message })?;
+        let checked = if scan::scan(line, &mut scanned) {
+            check_line(&scanned, precision, window, known, &mut last_device, &mut out)
+        } else {
+            parse_line(line, precision, window, known, &mut last_device, &mut out)
+        };
+        checked.map_err(|message| LineError { line: i + 1, message })?;
     }
     Ok(out)
 }
 
+/// A line the scanner left: parsed by the crate (escapes, quotes, or its error message).
 fn parse_line(
     line: &str,
     precision: Precision,
@@ -141,20 +148,43 @@ fn parse_line(
         Some(Err(e)) => return Err(e.to_string()),
         None => return Ok(()),
     };
-    let measurement = parsed.series.measurement.as_str();
+    let line = Scanned {
+        measurement: parsed.series.measurement.as_str(),
+        tags: parsed.series.tag_set.iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+        fields: parsed
+            .field_set
+            .iter()
+            .map(|(k, v)| {
+                let n = match v {
+                    FieldValue::I64(n) => Num::I64(*n),
+                    FieldValue::U64(n) => Num::U64(*n),
+                    FieldValue::F64(f) => Num::F64(*f),
+                    FieldValue::String(_) | FieldValue::Boolean(_) => Num::Other,
+                };
+                (k.as_str(), n)
+            })
+            .collect(),
+        timestamp: parsed.timestamp,
+    };
+    check_line(&line, precision, window, known, last_device, out)
+}
+
+/// Checks a line against the contract and the inventory and adds its readings to `out`.
+fn check_line(
+    line: &Scanned<'_>,
+    precision: Precision,
+    window: Window,
+    known: &KnownResources,
+    last_device: &mut Option<Arc<str>>,
+    out: &mut Vec<PendingReading>,
+) -> Result<(), String> {
+    let measurement = line.measurement;
     let (kind, resource_tag, fields) = match measurement {
         "port_counters" => (DeviceKind::Switch, "port", PORT_FIELDS),
         "outlet" => (DeviceKind::Pdu, "outlet", OUTLET_FIELDS),
         other => return Err(format!("unknown measurement '{other}' (expected port_counters or outlet)")),
     };
-    let tag = |name: &str| {
-        parsed
-            .series
-            .tag_set
-            .as_ref()
-            .and_then(|tags| tags.iter().find(|(k, _)| k.as_str() == name))
-            .map(|(_, v)| v.as_str())
-    };
+    let tag = |name: &str| line.tags.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
     // A device's lines usually come together (a poll writes all its ports): its name is shared.
     let device_tag = tag("device").ok_or("tag device is required")?;
     let device: Arc<str> = match last_device {
@@ -167,7 +197,7 @@ fn parse_line(
         return Err(format!("tag outlet must be the outlet's index (1, 2, ...), found '{resource}'"));
     }
     known.check(kind, &device, &resource)?;
-    let ts = match parsed.timestamp {
+    let ts = match line.timestamp {
         Some(t) => Timestamp::from_nanos(precision.nanos(t).ok_or_else(|| format!("timestamp {t} is out of range"))?),
         None => window.now,
     };
@@ -181,16 +211,15 @@ fn parse_line(
     if ts.as_nanos() >= now.saturating_add(MAX_FUTURE_NS) {
         return Err(format!("timestamp {ts} is more than a day ahead of the server's clock: is ?precision= right?"));
     }
-    for (name, _) in &parsed.field_set {
-        if !fields.contains(&name.as_str()) {
+    for (name, _) in &line.fields {
+        if !fields.contains(name) {
             return Err(format!("unknown field '{name}' for {measurement} (expected: {})", fields.join(", ")));
         }
     }
-    let field = |name: &str| parsed.field_set.iter().find(|(k, _)| k.as_str() == name).map(|(_, v)| v);
+    let field = |name: &str| line.fields.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
     let uptime_s = field("uptime_s").map(|v| integer("uptime_s", v)).transpose()?;
     let discontinuity = field("discontinuity").map(|v| integer("discontinuity", v)).transpose()?;
-    for (name, v) in &parsed.field_set {
-        let metric = name.as_str();
+    for &(metric, v) in &line.fields {
         let value = match metric {
             "in_octets" | "out_octets" | "uptime_s" | "discontinuity" | "oper_status" => {
                 Value::from_u64(integer(metric, v)?)
@@ -211,6 +240,8 @@ fn parse_line(
     }
     Ok(())
 }
+
+mod scan;
 
 #[cfg(test)]
 mod tests {
