@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use influxdb_line_protocol::{FieldValue, parse_lines};
+use influxdb_line_protocol::{ParsedLine, parse_lines};
 use scan::{Num, Scanned};
 
 use super::known::{DeviceKind, KnownResources};
@@ -127,46 +127,26 @@ pub fn parse(
         let checked = if scan::scan(line, &mut scanned) {
             check_line(&scanned, precision, window, known, &mut last_device, &mut out)
         } else {
-            parse_line(line, precision, window, known, &mut last_device, &mut out)
+            // Left by the scanner: the crate (escapes, quotes, or its error message).
+            match parse_lines(line).next() {
+                Some(Ok(p)) => check_line(&from_crate(&p), precision, window, known, &mut last_device, &mut out),
+                Some(Err(e)) => Err(e.to_string()),
+                None => Ok(()),
+            }
         };
         checked.map_err(|message| LineError { line: i + 1, message })?;
     }
     Ok(out)
 }
 
-/// A line the scanner left: parsed by the crate (escapes, quotes, or its error message).
-fn parse_line(
-    line: &str,
-    precision: Precision,
-    window: Window,
-    known: &KnownResources,
-    last_device: &mut Option<Arc<str>>,
-    out: &mut Vec<PendingReading>,
-) -> Result<(), String> {
-    let parsed = match parse_lines(line).next() {
-        Some(Ok(p)) => p,
-        Some(Err(e)) => return Err(e.to_string()),
-        None => return Ok(()),
-    };
-    let line = Scanned {
+/// A line the crate parsed, in the scanner's terms.
+fn from_crate<'p>(parsed: &'p ParsedLine<'_>) -> Scanned<'p> {
+    Scanned {
         measurement: parsed.series.measurement.as_str(),
         tags: parsed.series.tag_set.iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
-        fields: parsed
-            .field_set
-            .iter()
-            .map(|(k, v)| {
-                let n = match v {
-                    FieldValue::I64(n) => Num::I64(*n),
-                    FieldValue::U64(n) => Num::U64(*n),
-                    FieldValue::F64(f) => Num::F64(*f),
-                    FieldValue::String(_) | FieldValue::Boolean(_) => Num::Other,
-                };
-                (k.as_str(), n)
-            })
-            .collect(),
+        fields: parsed.field_set.iter().map(|(k, v)| (k.as_str(), Num::from(v))).collect(),
         timestamp: parsed.timestamp,
-    };
-    check_line(&line, precision, window, known, last_device, out)
+    }
 }
 
 /// Checks a line against the contract and the inventory and adds its readings to `out`.

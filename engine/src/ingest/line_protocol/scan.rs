@@ -21,6 +21,18 @@ pub(super) enum Num {
     Other,
 }
 
+impl From<&influxdb_line_protocol::FieldValue<'_>> for Num {
+    fn from(v: &influxdb_line_protocol::FieldValue<'_>) -> Self {
+        use influxdb_line_protocol::FieldValue;
+        match v {
+            FieldValue::I64(n) => Num::I64(*n),
+            FieldValue::U64(n) => Num::U64(*n),
+            FieldValue::F64(f) => Num::F64(*f),
+            FieldValue::String(_) | FieldValue::Boolean(_) => Num::Other,
+        }
+    }
+}
+
 /// The most tags and fields a scanned line may have (more: the crate's path).
 const MAX_PARTS: usize = 16;
 
@@ -122,7 +134,7 @@ fn scan_into<'a>(line: &'a str, out: &mut Scanned<'a>) -> Option<()> {
 
 #[cfg(test)]
 mod tests {
-    use influxdb_line_protocol::{FieldValue, parse_lines};
+    use influxdb_line_protocol::parse_lines;
     use proptest::prelude::*;
 
     use super::*;
@@ -139,19 +151,7 @@ mod tests {
             .as_ref()
             .map(|t| t.iter().map(|(k, v)| (k.as_str().to_owned(), v.as_str().to_owned())).collect())
             .unwrap_or_default();
-        let fields = p
-            .field_set
-            .iter()
-            .map(|(k, v)| {
-                let n = match v {
-                    FieldValue::I64(n) => Num::I64(*n),
-                    FieldValue::U64(n) => Num::U64(*n),
-                    FieldValue::F64(f) => Num::F64(*f),
-                    _ => Num::Other,
-                };
-                (k.as_str().to_owned(), n)
-            })
-            .collect();
+        let fields = p.field_set.iter().map(|(k, v)| (k.as_str().to_owned(), Num::from(v))).collect();
         Some((p.series.measurement.as_str().to_owned(), tags, fields, p.timestamp))
     }
 
