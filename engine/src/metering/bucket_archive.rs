@@ -262,6 +262,13 @@ impl BucketArchive {
         self.index().months.iter().map(|(m, f)| (*m, f.covered_seq)).collect()
     }
 
+    /// The archived months overlapping `[from, to)` (starts, ns), read under the index lock
+    /// without copying the index (every read of a closed month asks).
+    pub fn months_overlapping(&self, from: i64, to: i64) -> Vec<i64> {
+        let first = super::bucket_table::utc_month_start(from);
+        self.index().months.range(first..to.max(first)).map(|(m, _)| *m).collect()
+    }
+
     /// Bytes of the archive's month files.
     pub fn bytes(&self) -> u64 {
         self.index().months.values().map(|m| m.bytes).sum()

@@ -119,9 +119,8 @@ impl BucketTable {
         let Some((id, s)) = id.and_then(|id| inner.series.get(&id).map(|s| (id, s))) else { return Ok(None) };
         let archived: Vec<i64> = match &self.archive {
             Some(a) if from < inner.open_from => a
-                .months()
-                .range(span(utc_month_start(from), to.min(inner.open_from)))
-                .map(|(m, _)| *m)
+                .months_overlapping(from, to.min(inner.open_from))
+                .into_iter()
                 .filter(|m| !inner.pending.get(m).is_some_and(|p| p.contains(&id)))
                 .collect(),
             _ => Vec::new(),
@@ -149,9 +148,7 @@ impl BucketTable {
             if from >= inner.open_from {
                 return Ok(Vec::new());
             }
-            let months: Vec<i64> =
-                archive.months().range(span(utc_month_start(from), to.min(inner.open_from))).map(|(m, _)| *m).collect();
-            (months, inner.pending.clone())
+            (archive.months_overlapping(from, to.min(inner.open_from)), inner.pending.clone())
         };
         let mut out = Vec::new();
         for m in months {
