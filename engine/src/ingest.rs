@@ -6,4 +6,4 @@ pub mod known;
 pub mod line_protocol;
 
 pub use known::KnownResources;
-pub use line_protocol::{LineError, Precision, Window, parse};
+pub use line_protocol::{LineError, Precision, Window, parse, parse_batch};

@@ -7,6 +7,7 @@
 //! WAL deletion), compacts small segments and applies retention. Every `(series, ts)` is unique:
 //! a rewrite gets a higher commit sequence number and wins at query time and at compaction.
 
+pub mod batch;
 pub mod buffer;
 pub mod changes;
 pub mod codec;
@@ -327,9 +328,17 @@ impl Store {
     pub fn write(&self, readings: Vec<PendingReading>) -> Result<u64, StoreError> {
         // Look the series up here, on the caller's thread, in parallel with other writers: the
         // writer thread then only allocates IDs for new series.
-        let known = self.shared.registry.lookup(readings.iter().map(|r| &r.key));
+        self.write_batch(batch::WriteBatch::from_pending(readings, &self.shared.registry))
+    }
+
+    /// Stores a batch whose known series are resolved already (see [`Store::registry`]'s
+    /// [`Registry::lookup_many`]), like [`Store::write`].
+    pub fn write_batch(&self, batch: batch::WriteBatch) -> Result<u64, StoreError> {
+        // New series get their IDs here, on the caller's thread: the writer only writes their
+        // definitions into the next record, before any record that uses them.
+        let readings = batch.resolve(&self.shared.registry)?;
         let (ack, rx) = tokio::sync::oneshot::channel();
-        self.writes.send(writer::Command::Write(readings, known, ack)).map_err(|_| StoreError::Closed)?;
+        self.writes.send(writer::Command::Write(readings, ack)).map_err(|_| StoreError::Closed)?;
         rx.blocking_recv().map_err(|_| StoreError::Closed)?
     }
 

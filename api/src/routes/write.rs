@@ -48,20 +48,27 @@ async fn write(
     tokio::task::spawn_blocking(move || {
         let text =
             std::str::from_utf8(&body).map_err(|e| ApiError::BadRequest(format!("the body is not UTF-8: {e}")))?;
-        let readings = ingest::parse(text, precision, window, &known)
-            .map_err(|e| ApiError::BadLine { line: e.line, message: e.message })?;
-        if readings.is_empty() {
-            return Ok::<(), ApiError>(());
-        }
-        let copy = tee.as_ref().map(|_| readings.clone());
-        store.write(readings).map_err(|e| match e {
+        let bad_line = |e: ingest::LineError| ApiError::BadLine { line: e.line, message: e.message };
+        let refused = |e: StoreError| match e {
             StoreError::DiskFull(_) => ApiError::InsufficientStorage(e.to_string()),
             StoreError::Closed => ApiError::Unavailable(e.to_string()),
             other => ApiError::Internal(other.to_string()),
-        })?;
-        if let (Some(tee), Some(copy)) = (tee, copy) {
-            tee.offer(copy);
+        };
+        // The tee needs each reading's key; without it, known series are resolved while parsing.
+        let Some(tee) = tee else {
+            let batch = ingest::parse_batch(text, precision, window, &known, store.registry()).map_err(bad_line)?;
+            if !batch.is_empty() {
+                store.write_batch(batch).map_err(refused)?;
+            }
+            return Ok::<(), ApiError>(());
+        };
+        let readings = ingest::parse(text, precision, window, &known).map_err(bad_line)?;
+        if readings.is_empty() {
+            return Ok(());
         }
+        let copy = readings.clone();
+        store.write(readings).map_err(refused)?;
+        tee.offer(copy);
         Ok(())
     })
     .await

@@ -166,7 +166,7 @@ async fn influxdb_http(bodies: Arc<Vec<String>>, rows: usize, clients: usize) ->
 }
 
 fn in_process(series: usize, bodies: &[String], rows: usize) -> anyhow::Result<Run> {
-    use engine::ingest::{KnownResources, Precision, Window, parse};
+    use engine::ingest::{KnownResources, Precision, Window, parse_batch};
     use engine::inventory::{document, import, source};
     use engine::store::{Store, StoreConfig};
     let switches = series / 2 / PORTS + 1;
@@ -192,8 +192,9 @@ fn in_process(series: usize, bodies: &[String], rows: usize) -> anyhow::Result<R
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(b) = bodies.get(i) else { return };
-                    let readings = parse(b, Precision::Ns, window, &known).unwrap_or_else(|e| panic!("{e}"));
-                    store.write(readings).unwrap_or_else(|e| panic!("{e}"));
+                    let batch = parse_batch(b, Precision::Ns, window, &known, store.registry())
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    store.write_batch(batch).unwrap_or_else(|e| panic!("{e}"));
                 }
             });
         }

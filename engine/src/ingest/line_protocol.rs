@@ -10,7 +10,9 @@ use scan::{Num, Scanned};
 
 use super::known::{DeviceKind, KnownResources};
 use crate::store::PendingReading;
-use crate::store::reading::{SeriesKey, Value};
+use crate::store::batch::WriteBatch;
+use crate::store::reading::{Reading, SeriesId, SeriesKey, Value};
+use crate::store::registry::{Lookup, Registry, metric_of};
 use crate::time::Timestamp;
 
 /// The unit of line timestamps (`?precision=`).
@@ -106,37 +108,143 @@ pub struct Window {
 /// How far ahead of the server's clock a device's clock may be.
 pub const MAX_FUTURE_NS: i64 = 86_400 * 1_000_000_000;
 
-/// Parses and checks a whole body.
+/// Parses and checks a whole body into readings named by key.
 pub fn parse(
     body: &str,
     precision: Precision,
     window: Window,
     known: &KnownResources,
 ) -> Result<Vec<PendingReading>, LineError> {
-    // Sized once: most lines carry two fields (a port's two counters); growing the vector by
-    // doubling copied every reading about twice.
-    let lines = body.bytes().filter(|&b| b == b'\n').count() + 1;
-    let mut out = Vec::with_capacity(lines.saturating_mul(2));
-    let mut last_device: Option<Arc<str>> = None;
+    let mut sink = Pending { out: Vec::with_capacity(reading_estimate(body)), last_device: None };
+    parse_into(body, precision, window, known, &mut sink)?;
+    Ok(sink.out)
+}
+
+/// Parses and checks a whole body into a write batch, resolving the series the registry knows as
+/// it goes (one look-up per line, nothing allocated for a known series); the writer defines the
+/// others. Accepts and refuses exactly what [`parse`] does.
+pub fn parse_batch(
+    body: &str,
+    precision: Precision,
+    window: Window,
+    known: &KnownResources,
+    registry: &Registry,
+) -> Result<WriteBatch, LineError> {
+    let mut sink = Batch { out: WriteBatch::with_capacity(reading_estimate(body)), lookup: registry.lookup_many() };
+    parse_into(body, precision, window, known, &mut sink)?;
+    Ok(sink.out)
+}
+
+/// Readings a body probably holds: most lines carry two fields (a port's two counters); growing
+/// the vector by doubling copied every reading about twice.
+fn reading_estimate(body: &str) -> usize {
+    (body.bytes().filter(|&b| b == b'\n').count() + 1).saturating_mul(2)
+}
+
+fn parse_into(
+    body: &str,
+    precision: Precision,
+    window: Window,
+    known: &KnownResources,
+    sink: &mut impl Sink,
+) -> Result<(), LineError> {
     let mut scanned = Scanned::default();
+    let mut values = Vec::new();
     for (i, raw) in body.split('\n').enumerate() {
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
         let checked = if scan::scan(line, &mut scanned) {
-            check_line(&scanned, precision, window, known, &mut last_device, &mut out)
+            check_line(&scanned, precision, window, known, &mut values).map(|c| sink.line(&c, &values))
         } else {
             // Left by the scanner: the crate (escapes, quotes, or its error message).
             match parse_lines(line).next() {
-                Some(Ok(p)) => check_line(&from_crate(&p), precision, window, known, &mut last_device, &mut out),
+                Some(Ok(p)) => {
+                    check_line(&from_crate(&p), precision, window, known, &mut values).map(|c| sink.line(&c, &values))
+                }
                 Some(Err(e)) => Err(e.to_string()),
-                None => Ok(()),
+                None => continue,
             }
         };
         checked.map_err(|message| LineError { line: i + 1, message })?;
     }
-    Ok(out)
+    Ok(())
+}
+
+/// A line that passed every check: where and when, and its fields are in the `values` beside it.
+struct Checked<'l> {
+    device: &'l str,
+    resource: &'l str,
+    ts: Timestamp,
+    uptime_s: Option<u64>,
+    discontinuity: Option<u64>,
+}
+
+impl Checked<'_> {
+    fn reading(&self, series: SeriesId, value: Value) -> Reading {
+        Reading { series, ts: self.ts, value, uptime_s: self.uptime_s, discontinuity: self.discontinuity }
+    }
+}
+
+/// Where checked lines go.
+trait Sink {
+    /// A checked line and its `(metric, value)` fields.
+    fn line(&mut self, line: &Checked<'_>, values: &[(&'static str, Value)]);
+}
+
+/// Readings by key ([`parse`]).
+struct Pending {
+    out: Vec<PendingReading>,
+    /// A device's lines usually come together (a poll writes all its ports): its name is shared.
+    last_device: Option<Arc<str>>,
+}
+
+impl Sink for Pending {
+    fn line(&mut self, line: &Checked<'_>, values: &[(&'static str, Value)]) {
+        let device: Arc<str> = match &self.last_device {
+            Some(d) if &**d == line.device => Arc::clone(d),
+            _ => Arc::from(line.device),
+        };
+        self.last_device = Some(Arc::clone(&device));
+        let resource: Arc<str> = line.resource.into();
+        for &(metric, value) in values {
+            let key =
+                SeriesKey { device: Arc::clone(&device), resource: Arc::clone(&resource), metric: metric_name(metric) };
+            self.out.push(PendingReading {
+                key,
+                ts: line.ts,
+                value,
+                uptime_s: line.uptime_s,
+                discontinuity: line.discontinuity,
+            });
+        }
+    }
+}
+
+/// Readings by ID where the registry knows the series ([`parse_batch`]).
+struct Batch<'r> {
+    out: WriteBatch,
+    lookup: Lookup<'r>,
+}
+
+impl Sink for Batch<'_> {
+    fn line(&mut self, line: &Checked<'_>, values: &[(&'static str, Value)]) {
+        let metrics = self.lookup.resource(line.device, line.resource);
+        for &(metric, value) in values {
+            match metrics.and_then(|m| metric_of(m, metric)) {
+                Some(id) => self.out.push(line.reading(id, value)),
+                None => {
+                    let key = SeriesKey {
+                        device: line.device.into(),
+                        resource: line.resource.into(),
+                        metric: metric_name(metric),
+                    };
+                    self.out.push_new(key, line.reading(SeriesId(0), value));
+                }
+            }
+        }
+    }
 }
 
 /// A line the crate parsed, in the scanner's terms.
@@ -149,15 +257,14 @@ fn from_crate<'p>(parsed: &'p ParsedLine<'_>) -> Scanned<'p> {
     }
 }
 
-/// Checks a line against the contract and the inventory and adds its readings to `out`.
-fn check_line(
-    line: &Scanned<'_>,
+/// Checks a line against the contract and the inventory; its fields go to `values`.
+fn check_line<'l>(
+    line: &Scanned<'l>,
     precision: Precision,
     window: Window,
     known: &KnownResources,
-    last_device: &mut Option<Arc<str>>,
-    out: &mut Vec<PendingReading>,
-) -> Result<(), String> {
+    values: &mut Vec<(&'static str, Value)>,
+) -> Result<Checked<'l>, String> {
     let measurement = line.measurement;
     let (kind, resource_tag, fields) = match measurement {
         "port_counters" => (DeviceKind::Switch, "port", PORT_FIELDS),
@@ -165,18 +272,12 @@ fn check_line(
         other => return Err(format!("unknown measurement '{other}' (expected port_counters or outlet)")),
     };
     let tag = |name: &str| line.tags.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
-    // A device's lines usually come together (a poll writes all its ports): its name is shared.
-    let device_tag = tag("device").ok_or("tag device is required")?;
-    let device: Arc<str> = match last_device {
-        Some(d) if &**d == device_tag => Arc::clone(d),
-        _ => Arc::from(device_tag),
-    };
-    *last_device = Some(Arc::clone(&device));
-    let resource: Arc<str> = tag(resource_tag).ok_or_else(|| format!("tag {resource_tag} is required"))?.into();
+    let device = tag("device").ok_or("tag device is required")?;
+    let resource = tag(resource_tag).ok_or_else(|| format!("tag {resource_tag} is required"))?;
     if kind == DeviceKind::Pdu && !resource.parse::<u32>().is_ok_and(|n| n > 0) {
         return Err(format!("tag outlet must be the outlet's index (1, 2, ...), found '{resource}'"));
     }
-    known.check(kind, &device, &resource)?;
+    known.check(kind, device, resource)?;
     let ts = match line.timestamp {
         Some(t) => Timestamp::from_nanos(precision.nanos(t).ok_or_else(|| format!("timestamp {t} is out of range"))?),
         None => window.now,
@@ -191,34 +292,25 @@ fn check_line(
     if ts.as_nanos() >= now.saturating_add(MAX_FUTURE_NS) {
         return Err(format!("timestamp {ts} is more than a day ahead of the server's clock: is ?precision= right?"));
     }
-    for (name, _) in &line.fields {
-        if !fields.contains(name) {
+    values.clear();
+    for &(name, _) in &line.fields {
+        let Some(&metric) = fields.iter().find(|f| **f == name) else {
             return Err(format!("unknown field '{name}' for {measurement} (expected: {})", fields.join(", ")));
-        }
+        };
+        values.push((metric, Value(0)));
     }
     let field = |name: &str| line.fields.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
     let uptime_s = field("uptime_s").map(|v| integer("uptime_s", v)).transpose()?;
     let discontinuity = field("discontinuity").map(|v| integer("discontinuity", v)).transpose()?;
-    for &(metric, v) in &line.fields {
-        let value = match metric {
+    for ((metric, value), &(_, v)) in values.iter_mut().zip(&line.fields) {
+        *value = match *metric {
             "in_octets" | "out_octets" | "uptime_s" | "discontinuity" | "oper_status" => {
                 Value::from_u64(integer(metric, v)?)
             }
             _ => number(metric, v)?,
         };
-        out.push(PendingReading {
-            key: SeriesKey {
-                device: Arc::clone(&device),
-                resource: Arc::clone(&resource),
-                metric: metric_name(metric),
-            },
-            ts,
-            value,
-            uptime_s,
-            discontinuity,
-        });
     }
-    Ok(())
+    Ok(Checked { device, resource, ts, uptime_s, discontinuity })
 }
 
 mod scan;
@@ -274,6 +366,28 @@ mod tests {
         assert_eq!((&*rs[0].key.metric, rs[0].value.to_string()), ("oper_status", s("2")));
         let e = parse(&oper.replace("2i", "-2i"), Precision::Ns, window(1_791_763_300), &known()).unwrap_err();
         assert_eq!(e.to_string(), "line 1: field oper_status must not be negative, found -2");
+    }
+
+    #[test]
+    fn a_batch_holds_what_parse_returns_with_known_series_resolved_while_parsing() {
+        let body = "port_counters,device=sw-core1,port=Gi1/0/1 in_octets=1u,out_octets=2u,uptime_s=3u 1791763200000000000\n\
+                    outlet,device=pdu-101a,outlet=1 energy_wh=4.5,power_w=6 1791763200000000000\n\
+                    port_counters,device=sw-core1,port=Gi1/0/1 in_octets=7u 1791763210000000000\n";
+        let (w, k) = (window(1_791_763_300), known());
+        let pending = parse(body, Precision::Ns, w, &k).unwrap();
+        // The registry knows the port's out_octets and the outlet's power only.
+        let reg = Registry::default();
+        reg.allocate(&[&pending[4].key, &pending[1].key]).unwrap();
+        let batch = parse_batch(body, Precision::Ns, w, &k, &reg).unwrap();
+        assert_eq!(batch.len(), 6);
+        let resolved = batch.resolve(&reg).unwrap();
+        let ids: Vec<u32> = resolved.iter().map(|r| r.series.0).collect();
+        // Known: 1 (out) and 0 (power); new in order of appearance: in 2, uptime 3, energy 4.
+        assert_eq!(ids, vec![2, 1, 3, 4, 0, 2]);
+        for (r, p) in resolved.iter().zip(&pending) {
+            assert_eq!(reg.key(r.series).as_ref(), Some(&p.key));
+            assert_eq!((r.ts, r.value, r.uptime_s, r.discontinuity), (p.ts, p.value, p.uptime_s, p.discontinuity));
+        }
     }
 
     #[test]
@@ -339,9 +453,12 @@ mod tests {
             ("cpu,host=a usage=1 1", "line 2: unknown measurement 'cpu' (expected port_counters or outlet)"),
             ("outlet,outlet=1 power_w=1 1", "line 2: tag device is required"),
         ];
+        let reg = Registry::default();
         for (bad, want) in cases {
             let body = format!("{ok}{bad}\n{ok}");
             assert_eq!(parse(&body, Precision::S, window(100), &k).unwrap_err().to_string(), want, "{bad}");
+            let batch = parse_batch(&body, Precision::S, window(100), &k, &reg);
+            assert_eq!(batch.unwrap_err().to_string(), want, "{bad}");
         }
         let err = parse("outlet,device=pdu-101a,outlet=1 power_w=", Precision::S, window(100), &k).unwrap_err();
         assert_eq!(err.line, 1);

@@ -166,11 +166,12 @@ impl Series {
 
 /// Maps on the per-reading path hash with foldhash (keys are series IDs and inventory names).
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+use by_series::BySeries;
 
 struct Inner {
     /// Every series ID seen, with its classification (`None`: not a port counter).
-    seen: FastMap<u32, Option<PortMeta>>,
-    series: FastMap<u32, Series>,
+    seen: BySeries<Option<PortMeta>>,
+    series: BySeries<Box<Series>>,
     /// `(device, port)` → series IDs `[in, out]`.
     ports: FastMap<PortKey, [Option<u32>; 2]>,
     /// Late or rewritten ranges `[lo, hi]` (sample times) waiting for a rebuild.
@@ -186,8 +187,8 @@ struct Inner {
 impl Default for Inner {
     fn default() -> Self {
         Self {
-            seen: FastMap::default(),
-            series: FastMap::default(),
+            seen: BySeries::default(),
+            series: BySeries::default(),
             ports: FastMap::default(),
             dirty: HashMap::new(),
             open_from: i64::MIN,
@@ -360,7 +361,7 @@ impl BucketTable {
             }
         }
         let rows = store.scan(&ScanFilter { series: Some(Arc::new(SeriesSet::from(ids))), from: None, to: None })?;
-        let mut built: FastMap<u32, Series> = FastMap::default();
+        let mut built: BySeries<Box<Series>> = BySeries::default();
         for (id, i, j) in series_runs(&rows) {
             if let Some(meta) = metas.get(&id) {
                 let samples: Vec<CounterSample> = (i..j).filter_map(|k| sample(&rows, k)).collect();
@@ -378,20 +379,20 @@ impl BucketTable {
                 if let Some(l) = series.last {
                     series.rerun(bucket_start(l.ts));
                 }
-                built.insert(id, series);
+                built.insert(id, Box::new(series));
             }
         }
         let registry = store.registry();
         let bytes: usize = built.values().map(|s| s.buckets.bytes()).sum();
         let mut inner = self.lock();
         self.metrics.bytes.store(i64::try_from(bytes).unwrap_or(i64::MAX), Ordering::Relaxed);
-        inner.seen.clear();
+        inner.seen = BySeries::default();
         inner.ports.clear();
         inner.dirty.clear();
         inner.series = built;
         self.changes().record(i64::MIN, i64::MAX);
         for (id, meta) in &metas {
-            inner.series.entry(*id).or_insert_with(|| Series::new(*meta));
+            inner.series.get_or_insert_with(*id, || Box::new(Series::new(*meta)));
             if let Some(key) = registry.key(crate::store::reading::SeriesId(*id)) {
                 index(&mut inner, *id, &key, Some(*meta));
             }
@@ -590,7 +591,7 @@ impl BucketTable {
             s.rerun(last + BUCKET_NS);
         }
         let after = s.buckets.bytes();
-        let before = inner.series.insert(id, s).map_or(0, |old| old.buckets.bytes());
+        let before = inner.series.insert(id, Box::new(s)).map_or(0, |old| old.buckets.bytes());
         self.count_bytes(before, after);
         self.changes().record(i64::MIN, i64::MAX);
     }
@@ -637,7 +638,7 @@ fn index(inner: &mut Inner, id: u32, key: &SeriesKey, meta: Option<PortMeta>) {
 }
 
 fn index_into(
-    seen: &mut FastMap<u32, Option<PortMeta>>,
+    seen: &mut BySeries<Option<PortMeta>>,
     ports: &mut FastMap<PortKey, [Option<u32>; 2]>,
     id: u32,
     key: &SeriesKey,
@@ -664,17 +665,21 @@ impl CommitObserver for BucketTable {
             let id = r.series.0;
             // One map look-up for a known port counter (the common case); the classification
             // map only for other series and first sightings.
-            let series = match table.entry(id) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
+            let series = match table.get_mut(&id) {
+                Some(s) => s,
+                None => {
                     if seen.contains_key(&id) {
                         continue; // known, not a port counter
                     }
-                    let Some(key) = registry.key(r.series) else { continue };
-                    let m = classify(&key);
-                    index_into(seen, ports, id, &key, m);
+                    let Some(m) = registry.with_key(r.series, |key| {
+                        let m = classify(key);
+                        index_into(seen, ports, id, key, m);
+                        m
+                    }) else {
+                        continue;
+                    };
                     match m {
-                        Some(m) => v.insert(Series::new(m)),
+                        Some(m) => table.get_or_insert_with(id, || Box::new(Series::new(m))),
                         None => continue,
                     }
                 }
@@ -785,5 +790,6 @@ fn rebuild(
 #[cfg(test)]
 mod archived_tests;
 mod archiving;
+mod by_series;
 #[cfg(test)]
 mod tests;

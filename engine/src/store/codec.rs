@@ -5,6 +5,10 @@
 pub struct Encoder(Vec<u8>);
 
 impl Encoder {
+    /// Appends to the end of `buf`.
+    pub fn extending(buf: Vec<u8>) -> Self {
+        Self(buf)
+    }
     /// A `u8`.
     pub fn u8(&mut self, v: u8) {
         self.0.push(v);

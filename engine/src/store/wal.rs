@@ -48,7 +48,18 @@ const KIND_BATCH: u8 = 1;
 impl Record {
     /// The framed bytes: `len u32 | crc32 u32 | payload`.
     pub fn encode(&self) -> Vec<u8> {
-        let mut e = Encoder::default();
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends the framed bytes to `out` (no intermediate payload buffer: a group commit frames
+    /// every record into one buffer).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.reserve(8 + 13 + self.readings.len() * 45);
+        out.extend_from_slice(&[0; 8]);
+        let mut e = Encoder::extending(std::mem::take(out));
         e.u8(KIND_BATCH);
         e.u64(self.seq);
         e.u32(self.defs.len() as u32);
@@ -71,12 +82,11 @@ impl Record {
                 e.u64(d);
             }
         }
-        let payload = e.finish();
-        let mut out = Vec::with_capacity(payload.len() + 8);
-        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        out.extend_from_slice(&payload);
-        out
+        *out = e.finish();
+        let payload = &out[start + 8..];
+        let (len, crc) = ((payload.len() as u32).to_le_bytes(), crc32fast::hash(payload).to_le_bytes());
+        out[start..start + 4].copy_from_slice(&len);
+        out[start + 4..start + 8].copy_from_slice(&crc);
     }
 
     fn decode(payload: &[u8]) -> Result<Self, String> {

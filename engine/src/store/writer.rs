@@ -11,18 +11,17 @@ use tokio::sync::oneshot;
 
 use super::buffer::Buffer;
 use super::flusher::Signal;
-use super::reading::{Reading, SeriesId};
+use super::reading::Reading;
 use super::wal::{Record, WalWriter};
-use super::{PendingReading, Shared, StoreError};
+use super::{Shared, StoreError};
 
 /// Most write requests in one group commit.
 const MAX_GROUP: usize = 512;
 
 /// What the writer thread is asked to do.
 pub enum Command {
-    /// Store a batch (with the series IDs already known, by position); answer with its commit
-    /// sequence number.
-    Write(Vec<PendingReading>, Vec<Option<SeriesId>>, oneshot::Sender<Result<u64, StoreError>>),
+    /// Store readings (every series ID resolved); answer with their commit sequence number.
+    Write(Vec<Reading>, oneshot::Sender<Result<u64, StoreError>>),
     /// Start a new WAL file and hand the buffer over for a checkpoint: answers with the last WAL
     /// file the handed-over buffer covers.
     Freeze(crossbeam_channel::Sender<Result<(u64, Arc<Buffer>), StoreError>>),
@@ -32,8 +31,8 @@ pub enum Command {
 
 type Ack = oneshot::Sender<Result<u64, StoreError>>;
 
-/// A write waiting for the group commit: readings, their known IDs, the acknowledgement.
-type Pending = (Vec<PendingReading>, Vec<Option<SeriesId>>, Ack);
+/// A write waiting for the group commit, and its acknowledgement.
+type Pending = (Vec<Reading>, Ack);
 
 struct Writer {
     shared: Arc<Shared>,
@@ -70,7 +69,7 @@ impl Writer {
             let mut group: Vec<Pending> = Vec::new();
             for cmd in cmds {
                 match cmd {
-                    Command::Write(r, known, ack) => group.push((r, known, ack)),
+                    Command::Write(readings, ack) => group.push((readings, ack)),
                     Command::Freeze(reply) => {
                         self.commit(std::mem::take(&mut group));
                         let _ = reply.send(self.freeze());
@@ -114,37 +113,16 @@ impl Writer {
         let mut framed = Vec::new();
         let mut committed: Vec<(u64, Vec<Reading>, Ack)> = Vec::with_capacity(group.len());
         let mut defs_upto = self.durable_defs;
-        for (pending, known, ack) in group {
-            let keys: Vec<&_> = pending.iter().map(|p| &p.key).collect();
-            let resolved = reg.resolve_rest(&keys, known);
-            drop(keys);
-            let ids = match resolved {
-                Ok(ids) => ids,
-                Err(e) => {
-                    let _ = ack.send(Err(e.into()));
-                    continue;
-                }
-            };
+        for (readings, ack) in group {
+            // Series the callers defined since the last record: this record makes them durable,
+            // before (or with) any record using them.
             let now_len = reg.len();
-            let defs: Vec<_> = (defs_upto..now_len)
-                .filter_map(|i| reg.key(SeriesId(i as u32)).map(|k| (SeriesId(i as u32), k)))
-                .collect();
+            let defs = reg.keys_in(defs_upto..now_len);
             defs_upto = now_len;
-            let readings: Vec<Reading> = pending
-                .into_iter()
-                .zip(ids)
-                .map(|(p, series)| Reading {
-                    series,
-                    ts: p.ts,
-                    value: p.value,
-                    uptime_s: p.uptime_s,
-                    discontinuity: p.discontinuity,
-                })
-                .collect();
             let seq = self.next_seq;
             self.next_seq += 1;
             let rec = Record { seq, defs, readings };
-            framed.extend_from_slice(&rec.encode());
+            rec.encode_into(&mut framed);
             committed.push((seq, rec.readings, ack));
         }
         if committed.is_empty() {

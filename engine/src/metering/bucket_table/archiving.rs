@@ -23,7 +23,7 @@ use std::sync::atomic::Ordering;
 use chrono::{Datelike, Months, TimeZone, Utc};
 
 use super::{
-    BucketRow, BucketTable, Direction, FIRST_UNKNOWN, FastMap, Inner, PortMeta, Rebuilt, Series, index, rebuild,
+    BucketRow, BucketTable, BySeries, Direction, FIRST_UNKNOWN, Inner, PortMeta, Rebuilt, Series, index, rebuild,
     sample, series_runs, utc_month_start,
 };
 use crate::metering::bucket::{apportion_into, bucket_start};
@@ -247,7 +247,7 @@ impl BucketTable {
         *inner = Inner { series: built, open_from, ..Inner::default() };
         self.changes().record(i64::MIN, i64::MAX);
         for (id, (meta, _, _)) in &metas {
-            inner.series.entry(*id).or_insert_with(|| Series::new(*meta));
+            inner.series.get_or_insert_with(*id, || Box::new(Series::new(*meta)));
             if let Some(key) = registry.key(crate::store::reading::SeriesId(*id)) {
                 index(&mut inner, *id, &key, Some(*meta));
             }
@@ -265,7 +265,7 @@ fn close_months(inner: &mut Inner, open_from: i64) {
     for (id, s) in series.iter() {
         if let Some((first, _)) = s.buckets.range(i64::MIN, open_from).next() {
             for m in months_between(first, open_from) {
-                pending.entry(m).or_default().insert(*id);
+                pending.entry(m).or_default().insert(id);
             }
         }
     }
@@ -435,9 +435,9 @@ fn derive_open(
     store: &Store,
     metas: &BTreeMap<u32, (PortMeta, Arc<str>, Arc<str>)>,
     open_from: i64,
-) -> Result<FastMap<u32, Series>, StoreError> {
+) -> Result<BySeries<Box<Series>>, StoreError> {
     let ids: Vec<u32> = metas.keys().copied().collect();
-    let mut built: FastMap<u32, Series> = FastMap::default();
+    let mut built: BySeries<Box<Series>> = BySeries::default();
     scan_groups(store, &ids, Some(open_from.saturating_sub(LOOK_AROUND_NS)), None, |id, samples| {
         let Some((meta, _, _)) = metas.get(&id) else { return Ok(()) };
         let mut series = Series::new(*meta);
@@ -459,7 +459,7 @@ fn derive_open(
         if let Some(l) = series.last {
             series.rerun(bucket_start(l.ts));
         }
-        built.insert(id, series);
+        built.insert(id, Box::new(series));
         Ok(())
     })?;
     Ok(built)
