@@ -198,6 +198,8 @@ pub(crate) struct Shared {
     pub(crate) dir: PathBuf,
     pub(crate) cfg: StoreConfig,
     pub(crate) registry: Registry,
+    /// Reading vectors for the next batches.
+    pub(crate) pool: batch::ReadingPool,
     pub(crate) state: RwLock<State>,
     pub(crate) reader: SegmentReader,
     pub(crate) metrics: StoreMetrics,
@@ -303,6 +305,7 @@ impl Store {
             dir: dir.to_owned(),
             cfg,
             registry,
+            pool: batch::ReadingPool::default(),
             state: RwLock::new(State { active, frozen: None, manifest: Arc::new(manifest) }),
             reader: SegmentReader::default(),
             metrics: StoreMetrics::default(),
@@ -329,6 +332,12 @@ impl Store {
         // Look the series up here, on the caller's thread, in parallel with other writers: the
         // writer thread then only allocates IDs for new series.
         self.write_batch(batch::WriteBatch::from_pending(readings, &self.shared.registry))
+    }
+
+    /// An empty batch with room for `n` readings, reusing a vector of an earlier batch when one
+    /// is free.
+    pub fn batch(&self, n: usize) -> batch::WriteBatch {
+        batch::WriteBatch::around(self.shared.pool.take(n))
     }
 
     /// Stores a batch whose known series are resolved already (see [`Store::registry`]'s

@@ -126,9 +126,10 @@ async fn usage_object_is_exact_and_isolated() {
     for line in [
         "colometer_bucket_table_samples_applied_total 1464",
         "colometer_bucket_table_samples_late_total 0",
-        // 10:59-13:01 touches two 3-hour chunks per direction: 09:00 from its 10:55 bucket on
-        // (grown to all 36), 12:00 up to its 13:00 bucket (grown 1, 2, 4, 8, 16): (36 + 16) x 2 x 32 B.
-        "colometer_bucket_table_bytes 3328",
+        // 10:59-13:01 touches two 3-hour chunks per direction: 09:00 from its 10:55 bucket to
+        // the chunk's end (a run grown 1, 2, 4, 8, then the 13 left), 12:00 up to its 13:00
+        // bucket (grown 1, 2, 4, 8, 16): (13 + 16) x 2 x 32 B.
+        "colometer_bucket_table_bytes 1856",
         "colometer_bucket_table_lag_batches 0",
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in {text}");

@@ -56,7 +56,7 @@ async fn write(
         };
         // The tee needs each reading's key; without it, known series are resolved while parsing.
         let Some(tee) = tee else {
-            let batch = ingest::parse_batch(text, precision, window, &known, store.registry()).map_err(bad_line)?;
+            let batch = ingest::parse_batch(text, precision, window, &known, &store).map_err(bad_line)?;
             if !batch.is_empty() {
                 store.write_batch(batch).map_err(refused)?;
             }

@@ -192,8 +192,7 @@ fn in_process(series: usize, bodies: &[String], rows: usize) -> anyhow::Result<R
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(b) = bodies.get(i) else { return };
-                    let batch = parse_batch(b, Precision::Ns, window, &known, store.registry())
-                        .unwrap_or_else(|e| panic!("{e}"));
+                    let batch = parse_batch(b, Precision::Ns, window, &known, &store).unwrap_or_else(|e| panic!("{e}"));
                     store.write_batch(batch).unwrap_or_else(|e| panic!("{e}"));
                 }
             });

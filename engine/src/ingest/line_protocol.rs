@@ -9,10 +9,10 @@ use influxdb_line_protocol::{ParsedLine, parse_lines};
 use scan::{Num, Scanned};
 
 use super::known::{DeviceKind, KnownResources};
-use crate::store::PendingReading;
 use crate::store::batch::WriteBatch;
 use crate::store::reading::{Reading, SeriesId, SeriesKey, Value};
-use crate::store::registry::{Lookup, Registry, metric_of};
+use crate::store::registry::{Lookup, metric_of};
+use crate::store::{PendingReading, Store};
 use crate::time::Timestamp;
 
 /// The unit of line timestamps (`?precision=`).
@@ -128,9 +128,9 @@ pub fn parse_batch(
     precision: Precision,
     window: Window,
     known: &KnownResources,
-    registry: &Registry,
+    store: &Store,
 ) -> Result<WriteBatch, LineError> {
-    let mut sink = Batch { out: WriteBatch::with_capacity(reading_estimate(body)), lookup: registry.lookup_many() };
+    let mut sink = Batch { out: store.batch(reading_estimate(body)), lookup: store.registry().lookup_many() };
     parse_into(body, precision, window, known, &mut sink)?;
     Ok(sink.out)
 }
@@ -324,6 +324,11 @@ mod tests {
         Window { now: Timestamp::from_secs(now_s), retention_ns: 400 * 86_400_000_000_000 }
     }
 
+    fn store(dir: &std::path::Path) -> Store {
+        let clock = std::sync::Arc::new(crate::clock::FixedClock::new(Timestamp::from_secs(100)));
+        Store::open(dir, crate::store::StoreConfig::default(), clock).unwrap().0
+    }
+
     fn known() -> KnownResources {
         let tree = source::parse_yaml(include_str!("../../../deploy/inventory.example.yaml")).unwrap();
         let inv = import::plan(&Default::default(), document::read(&tree)).unwrap().result;
@@ -376,11 +381,13 @@ mod tests {
         let (w, k) = (window(1_791_763_300), known());
         let pending = parse(body, Precision::Ns, w, &k).unwrap();
         // The registry knows the port's out_octets and the outlet's power only.
-        let reg = Registry::default();
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let reg = store.registry();
         reg.allocate(&[&pending[4].key, &pending[1].key]).unwrap();
-        let batch = parse_batch(body, Precision::Ns, w, &k, &reg).unwrap();
+        let batch = parse_batch(body, Precision::Ns, w, &k, &store).unwrap();
         assert_eq!(batch.len(), 6);
-        let resolved = batch.resolve(&reg).unwrap();
+        let resolved = batch.resolve(reg).unwrap();
         let ids: Vec<u32> = resolved.iter().map(|r| r.series.0).collect();
         // Known: 1 (out) and 0 (power); new in order of appearance: in 2, uptime 3, energy 4.
         assert_eq!(ids, vec![2, 1, 3, 4, 0, 2]);
@@ -453,11 +460,12 @@ mod tests {
             ("cpu,host=a usage=1 1", "line 2: unknown measurement 'cpu' (expected port_counters or outlet)"),
             ("outlet,outlet=1 power_w=1 1", "line 2: tag device is required"),
         ];
-        let reg = Registry::default();
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
         for (bad, want) in cases {
             let body = format!("{ok}{bad}\n{ok}");
             assert_eq!(parse(&body, Precision::S, window(100), &k).unwrap_err().to_string(), want, "{bad}");
-            let batch = parse_batch(&body, Precision::S, window(100), &k, &reg);
+            let batch = parse_batch(&body, Precision::S, window(100), &k, &store);
             assert_eq!(batch.unwrap_err().to_string(), want, "{bad}");
         }
         let err = parse("outlet,device=pdu-101a,outlet=1 power_w=", Precision::S, window(100), &k).unwrap_err();

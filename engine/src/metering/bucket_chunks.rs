@@ -1,11 +1,12 @@
 //! Dense storage of one series' buckets: chunks of three hours (36 buckets), so a month of a
 //! port is 240 contiguous arrays (reading a month's rates for the 95th is a near-linear scan, not
-//! 8,640 map look-ups). A chunk holds buckets from its start up to the last one touched, growing
-//! as later buckets are touched (in-order samples touch them one after another), so a series
-//! seen once costs a few buckets, not a chunk's worth. An untouched bucket is
-//! `Bucket::default()` (missing).
-
-use std::collections::BTreeMap;
+//! 8,640 map look-ups). A chunk holds the run of buckets from the first one touched to the last,
+//! growing (at least doubling, never past the chunk's ends) as buckets beyond the run are touched:
+//! in-order samples touch them one after another, so a series seen once costs one bucket, not a
+//! chunk's worth (a million new ports allocating from their chunks' starts faulted in 600 MB).
+//! Chunks sit in one vector sorted by start: a series' chunks are few and mostly appended, and a
+//! one-chunk B-tree's node was ten times the chunk. An untouched bucket is `Bucket::default()`
+//! (missing).
 
 use super::bucket::{BUCKET_NS, Bucket, BucketSink, Slot};
 
@@ -21,11 +22,61 @@ pub const BUCKET_BYTES: usize = std::mem::size_of::<Bucket>();
 /// Memory a full chunk holds, bytes.
 pub const CHUNK_BYTES: usize = PER_CHUNK * BUCKET_BYTES;
 
+/// A chunk's run of buckets.
+#[derive(Debug, Clone)]
+struct Chunk {
+    /// The chunk's start (a multiple of [`CHUNK_NS`]).
+    start: i64,
+    /// Index in the chunk of `buckets[0]`.
+    first: usize,
+    buckets: Vec<Bucket>,
+}
+
+impl Chunk {
+    /// Start of the run's first bucket.
+    fn run_start(&self) -> i64 {
+        self.start + self.first as i64 * BUCKET_NS
+    }
+
+    /// `(start, bucket)` of the run.
+    fn iter(&self) -> impl Iterator<Item = (i64, &Bucket)> + '_ {
+        let run = self.run_start();
+        self.buckets.iter().enumerate().map(move |(k, b)| (run + k as i64 * BUCKET_NS, b))
+    }
+
+    /// The bucket at index `i` of the chunk, the run grown to hold it; also how many buckets
+    /// the run grew by.
+    fn slot(&mut self, i: usize) -> (&mut Bucket, usize) {
+        let len = self.buckets.len();
+        let mut grown = 0;
+        if len == 0 {
+            self.first = i;
+            self.buckets.push(Bucket::default());
+            grown = 1;
+        } else if i < self.first {
+            // Earlier buckets (late data): prepend, at least doubling toward the chunk's start.
+            let new_first = i.min(self.first.saturating_sub(len));
+            grown = self.first - new_first;
+            let mut run = Vec::with_capacity(len + grown);
+            run.resize(grown, Bucket::default());
+            run.extend_from_slice(&self.buckets);
+            self.buckets = run;
+            self.first = new_first;
+        } else if i >= self.first + len {
+            let end = (i + 1).max((self.first + len * 2).min(PER_CHUNK));
+            grown = end - self.first - len;
+            self.buckets.reserve_exact(grown);
+            self.buckets.resize(len + grown, Bucket::default());
+        }
+        (&mut self.buckets[i - self.first], grown)
+    }
+}
+
 /// One series' buckets. Equal when they hold the same touched buckets (however allocated).
 #[derive(Debug, Clone, Default)]
 pub struct BucketChunks {
-    /// By chunk start; each holds the chunk's first `len` buckets (at most [`PER_CHUNK`]).
-    chunks: BTreeMap<i64, Vec<Bucket>>,
+    /// Sorted by start, at most one per start.
+    chunks: Vec<Chunk>,
     /// Buckets allocated, over every chunk.
     held: usize,
 }
@@ -51,23 +102,40 @@ fn split(start: i64) -> (i64, usize) {
 impl BucketSink for BucketChunks {
     fn bucket(&mut self, start: i64) -> &mut Bucket {
         let (chunk_start, i) = split(start);
-        let chunk = self.chunks.entry(chunk_start).or_default();
-        if i >= chunk.len() {
-            // Grow to the bucket, and at least double (a few reallocations per chunk).
-            let want = (i + 1).max((chunk.len() * 2).min(PER_CHUNK));
-            chunk.reserve_exact(want - chunk.len());
-            self.held += want - chunk.len();
-            chunk.resize(want, Bucket::default());
-        }
-        &mut chunk[i]
+        // In-order samples touch the last chunk: checked before searching.
+        let at = match self.chunks.last() {
+            Some(c) if c.start == chunk_start => self.chunks.len() - 1,
+            _ => match self.chunks.binary_search_by_key(&chunk_start, |c| c.start) {
+                Ok(at) => at,
+                Err(at) => {
+                    self.chunks.insert(at, Chunk { start: chunk_start, first: 0, buckets: Vec::new() });
+                    at
+                }
+            },
+        };
+        let (bucket, grown) = self.chunks[at].slot(i);
+        self.held += grown;
+        bucket
     }
 }
 
 impl BucketChunks {
+    /// Index of the first chunk starting at or after `t`.
+    fn index_from(&self, t: i64) -> usize {
+        self.chunks.partition_point(|c| c.start < t)
+    }
+
+    /// The chunks whose start is in `[from, to)`.
+    fn chunks_in(&self, from: i64, to: i64) -> &[Chunk] {
+        let (i, j) = (self.index_from(from), self.index_from(to));
+        &self.chunks[i..j.max(i)]
+    }
+
     /// The bucket starting at `start` (aligned), if anything touched it.
     pub fn get(&self, start: i64) -> Option<&Bucket> {
         let (chunk_start, i) = split(start);
-        self.chunks.get(&chunk_start).and_then(|d| d.get(i)).filter(|b| **b != Bucket::default())
+        let c = &self.chunks[self.chunks.binary_search_by_key(&chunk_start, |c| c.start).ok()?];
+        i.checked_sub(c.first).and_then(|k| c.buckets.get(k)).filter(|b| **b != Bucket::default())
     }
 
     /// Chunks held.
@@ -90,33 +158,29 @@ impl BucketChunks {
         if from >= to {
             return;
         }
-        let first_chunk = chunk_floor(from);
-        let chunks: Vec<i64> = self.chunks.range(first_chunk..to).map(|(d, _)| *d).collect();
-        for chunk_start in chunks {
-            let Some(chunk) = self.chunks.get_mut(&chunk_start) else { continue };
-            for (i, b) in chunk.iter_mut().enumerate() {
-                let s = chunk_start + i as i64 * BUCKET_NS;
+        let (i, j) = (self.index_from(chunk_floor(from)), self.index_from(to));
+        let mut dropped = 0;
+        for c in &mut self.chunks[i..j.max(i)] {
+            let run = c.run_start();
+            for (k, b) in c.buckets.iter_mut().enumerate() {
+                let s = run + k as i64 * BUCKET_NS;
                 if s >= from && s < to {
                     *b = Bucket::default();
                 }
             }
-            if chunk.iter().all(|b| *b == Bucket::default()) {
-                self.held -= chunk.len();
-                self.chunks.remove(&chunk_start);
+            if c.buckets.iter().all(|b| *b == Bucket::default()) {
+                dropped += c.buckets.len();
+                c.buckets = Vec::new();
             }
         }
+        self.held -= dropped;
+        self.chunks.retain(|c| !c.buckets.is_empty());
     }
 
     /// Touched buckets starting in `[from, to)`, in order.
     pub fn range(&self, from: i64, to: i64) -> impl Iterator<Item = (i64, &Bucket)> + '_ {
-        let first_chunk = if from >= to { to } else { chunk_floor(from) };
-        self.chunks.range(first_chunk..to.max(first_chunk)).flat_map(move |(chunk_start, chunk)| {
-            chunk
-                .iter()
-                .enumerate()
-                .map(move |(i, b)| (chunk_start + i as i64 * BUCKET_NS, b))
-                .filter(move |(s, b)| *s >= from && *s < to && **b != Bucket::default())
-        })
+        let chunks = if from >= to { &[][..] } else { self.chunks_in(chunk_floor(from), to) };
+        chunks.iter().flat_map(Chunk::iter).filter(move |(s, b)| *s >= from && *s < to && **b != Bucket::default())
     }
 
     /// Calls `f(start, bucket)` for every touched bucket starting in `[from, to)`, in order;
@@ -125,10 +189,9 @@ impl BucketChunks {
         if from >= to {
             return;
         }
-        for (chunk_start, chunk) in self.chunks.range(chunk_floor(from)..to) {
-            let inner = *chunk_start >= from && chunk_start.saturating_add(CHUNK_NS) <= to;
-            for (i, b) in chunk.iter().enumerate() {
-                let s = chunk_start + i as i64 * BUCKET_NS;
+        for c in self.chunks_in(chunk_floor(from), to) {
+            let inner = c.start >= from && c.start.saturating_add(CHUNK_NS) <= to;
+            for (s, b) in c.iter() {
                 if (inner || (s >= from && s < to)) && *b != Bucket::default() {
                     f(s, b);
                 }
@@ -140,14 +203,14 @@ impl BucketChunks {
     pub fn dense_slots(&self, first: i64, n: usize) -> Vec<Slot> {
         let mut out = vec![Slot::default(); n];
         let to = first.saturating_add(n as i64 * BUCKET_NS);
-        for (chunk_start, chunk) in self.chunks.range(split(first).0..to) {
-            // Output index of the chunk's first bucket (one division per chunk, none per bucket);
-            // the chunk's buckets inside [0, n) are copied as one zipped run (no per-bucket checks).
-            let base = (chunk_start - first).div_euclid(BUCKET_NS);
-            let skip = usize::try_from(-base).unwrap_or(0).min(chunk.len());
+        for c in self.chunks_in(split(first).0, to) {
+            // Output index of the run's first bucket (one division per chunk, none per bucket);
+            // the run's buckets inside [0, n) are copied as one zipped run (no per-bucket checks).
+            let base = (c.run_start() - first).div_euclid(BUCKET_NS);
+            let skip = usize::try_from(-base).unwrap_or(0).min(c.buckets.len());
             let start = usize::try_from(base).unwrap_or(0).min(n);
-            let len = (chunk.len() - skip).min(n - start);
-            for (o, b) in out[start..start + len].iter_mut().zip(&chunk[skip..skip + len]) {
+            let len = (c.buckets.len() - skip).min(n - start);
+            for (o, b) in out[start..start + len].iter_mut().zip(&c.buckets[skip..skip + len]) {
                 *o = Slot::from(b);
             }
         }
@@ -165,9 +228,8 @@ impl BucketChunks {
         if from >= to {
             return BucketChunks::default();
         }
-        let chunks: BTreeMap<i64, Vec<Bucket>> =
-            self.chunks.range(chunk_floor(from)..to).map(|(k, c)| (*k, c.clone())).collect();
-        let held = chunks.values().map(Vec::len).sum();
+        let chunks = self.chunks_in(chunk_floor(from), to).to_vec();
+        let held = chunks.iter().map(|c| c.buckets.len()).sum();
         BucketChunks { chunks, held }
     }
 
@@ -176,20 +238,23 @@ impl BucketChunks {
         if from >= to {
             return BucketChunks::default();
         }
-        let mut tail = self.chunks.split_off(&from);
-        let mut after = tail.split_off(&to);
-        self.chunks.append(&mut after);
-        let held = tail.values().map(Vec::len).sum();
+        let (i, j) = (self.index_from(from), self.index_from(to));
+        let chunks: Vec<Chunk> = self.chunks.drain(i..j.max(i)).collect();
+        let held = chunks.iter().map(|c| c.buckets.len()).sum();
         self.held -= held;
-        BucketChunks { chunks: tail, held }
+        BucketChunks { chunks, held }
     }
 
     /// Moves `other`'s chunks in, replacing chunks with the same start.
     pub fn absorb(&mut self, other: BucketChunks) {
-        for (k, c) in other.chunks {
-            self.held += c.len();
-            if let Some(old) = self.chunks.insert(k, c) {
-                self.held -= old.len();
+        for c in other.chunks {
+            self.held += c.buckets.len();
+            match self.chunks.binary_search_by_key(&c.start, |x| x.start) {
+                Ok(at) => {
+                    self.held -= self.chunks[at].buckets.len();
+                    self.chunks[at] = c;
+                }
+                Err(at) => self.chunks.insert(at, c),
             }
         }
     }
@@ -233,10 +298,28 @@ mod tests {
             held.push(d.bytes() / BUCKET_BYTES);
         }
         assert_eq!(held, vec![1, 2, 4, 8, 8, 16, 32, 36], "at least doubling, never past the chunk");
-        // A series first seen late in a chunk holds the chunk's buckets up to it.
+        // A series first seen late in a chunk holds its run from there; late data before it
+        // grows the run toward the chunk's start, at least doubling.
         let mut e = BucketChunks::default();
         e.set(c + 23 * BUCKET_NS, b);
-        assert_eq!(e.bytes(), 24 * BUCKET_BYTES);
+        assert_eq!(e.bytes(), BUCKET_BYTES);
+        e.set(c + 24 * BUCKET_NS, b);
+        e.set(c + 22 * BUCKET_NS, b);
+        assert_eq!(e.bytes(), 4 * BUCKET_BYTES, "runs 23..25, then 21..25");
+        e.set(c + 10 * BUCKET_NS, b);
+        assert_eq!(e.bytes(), 15 * BUCKET_BYTES, "run 10..25");
+        let got: Vec<i64> = e.range(i64::MIN, i64::MAX).map(|(s, _)| (s - c) / BUCKET_NS).collect();
+        assert_eq!(got, vec![10, 22, 23, 24]);
+        let dense: Vec<u64> = e.dense_slots(c + 21 * BUCKET_NS, 5).iter().map(|s| s.bytes).collect();
+        assert_eq!(dense, vec![0, 1, 1, 1, 0]);
+        assert_eq!(e.get(c + 22 * BUCKET_NS).map(|x| x.bytes), Some(1));
+        assert_eq!(
+            (e.get(c + 21 * BUCKET_NS), e.get(c + 30 * BUCKET_NS), e.get(c + 9 * BUCKET_NS)),
+            (None, None, None)
+        );
+        e.clear_range(c + 10 * BUCKET_NS, c + 11 * BUCKET_NS);
+        let mut e = BucketChunks::default();
+        e.set(c + 23 * BUCKET_NS, b);
         let dense: Vec<u64> = d.dense_slots(c - BUCKET_NS, 8).iter().map(|s| s.bytes).collect();
         assert_eq!(dense, vec![0, 1, 1, 1, 0, 1, 1, 0]);
         assert_eq!(d.range(c + 3 * BUCKET_NS, c + 40 * BUCKET_NS).count(), 5);

@@ -81,6 +81,7 @@ pub(crate) fn run(
         match msg {
             Message::Batch(seq, readings) => {
                 observer.committed(&shared.registry, &readings);
+                shared.pool.give(readings);
                 shared.observed.advance(seq);
                 shared.observed.batches.fetch_add(1, Ordering::Relaxed);
             }

@@ -8,6 +8,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use super::codec::{Decoder, Encoder};
 use super::file::{FileError, read_checked, write_atomically};
 use super::reading::{SeriesId, SeriesKey};
+pub use resources::{Metrics, metric_of};
+use resources::{Resources, resource_key};
+
+pub mod resources;
 
 /// Every known series.
 #[derive(Debug, Default)]
@@ -29,51 +33,23 @@ struct Snapshot {
     saved: usize,
 }
 
-/// Series are found by resource: `(device, resource)` as one byte string (the device's length,
-/// the device, the resource) to the few metrics measured there. A line of line protocol names one
-/// resource and several metrics, so ingest hashes one short key per line, with no allocation
-/// (hashing three shared strings per reading, and comparing them through three pointers each, was
-/// a fifth of the server's CPU under a 1M-series load). Keys are hashed with foldhash: series keys
-/// are not attacker-chosen beyond what the inventory allows.
+/// Keys by ID, and the series by resource (see [`resources`]).
 #[derive(Debug, Default)]
 struct Inner {
-    resources: HashMap<Box<[u8]>, Metrics, foldhash::fast::RandomState>,
+    resources: Resources,
     keys: Vec<SeriesKey>,
-}
-
-/// The series of one resource, by metric (a port has at most five).
-pub type Metrics = Vec<(Arc<str>, SeriesId)>;
-
-/// The map key of `(device, resource)`, written into `buf`.
-fn resource_key<'b>(buf: &'b mut Vec<u8>, device: &str, resource: &str) -> &'b [u8] {
-    buf.clear();
-    // Device names are short; a name of 4 GiB would not have passed the body limit.
-    buf.extend_from_slice(&u32::try_from(device.len()).unwrap_or(u32::MAX).to_le_bytes());
-    buf.extend_from_slice(device.as_bytes());
-    buf.extend_from_slice(resource.as_bytes());
-    buf
-}
-
-fn metric_id(metrics: &Metrics, metric: &str) -> Option<SeriesId> {
-    metrics.iter().find(|(m, _)| &**m == metric).map(|(_, id)| *id)
 }
 
 impl Inner {
     fn get(&self, buf: &mut Vec<u8>, key: &SeriesKey) -> Option<SeriesId> {
-        let metrics = self.resources.get(resource_key(buf, &key.device, &key.resource))?;
-        metric_id(metrics, &key.metric)
+        let i = self.resources.find(resource_key(buf, &key.device, &key.resource))?;
+        metric_of(self.resources.metrics(i)?, &key.metric)
     }
 
     /// Adds a key with the next ID (the caller checked it is new).
     fn push(&mut self, buf: &mut Vec<u8>, key: SeriesKey) -> Result<SeriesId, RegistryError> {
         let id = SeriesId(u32::try_from(self.keys.len()).map_err(|_| RegistryError::Full)?);
-        let rk = resource_key(buf, &key.device, &key.resource);
-        match self.resources.get_mut(rk) {
-            Some(m) => m.push((Arc::clone(&key.metric), id)),
-            None => {
-                self.resources.insert(rk.into(), vec![(Arc::clone(&key.metric), id)]);
-            }
-        }
+        self.resources.add(resource_key(buf, &key.device, &key.resource), Arc::clone(&key.metric), id);
         self.keys.push(key);
         Ok(id)
     }
@@ -87,6 +63,8 @@ pub struct Lookup<'a> {
     guard: Option<std::sync::RwLockReadGuard<'a, Inner>>,
     uses: u32,
     buf: Vec<u8>,
+    /// The resource found last (the next one is tried first).
+    last: Option<u32>,
 }
 
 impl Lookup<'_> {
@@ -101,13 +79,10 @@ impl Lookup<'_> {
             self.guard = None;
         }
         let guard = self.guard.get_or_insert_with(|| self.registry.read());
-        guard.resources.get(resource_key(&mut self.buf, device, resource))
+        let found = guard.resources.find_near(resource_key(&mut self.buf, device, resource), self.last);
+        self.last = found.or(self.last);
+        guard.resources.metrics(found?)
     }
-}
-
-/// The ID of `metric` among a resource's series.
-pub fn metric_of(metrics: &Metrics, metric: &str) -> Option<SeriesId> {
-    metric_id(metrics, metric)
 }
 
 /// Why the registry cannot be used.
@@ -142,7 +117,7 @@ impl Registry {
 
     /// A read view for resolving many series at once.
     pub fn lookup_many(&self) -> Lookup<'_> {
-        Lookup { registry: self, guard: None, uses: 0, buf: Vec::with_capacity(64) }
+        Lookup { registry: self, guard: None, uses: 0, buf: Vec::with_capacity(64), last: None }
     }
 
     /// Runs `f` on the key of an ID, under the read lock (no copy of the key).

@@ -154,9 +154,12 @@ impl Writer {
                     m.rows_written.fetch_add(readings.len() as u64, Ordering::Relaxed);
                     m.writes.fetch_add(1, Ordering::Relaxed);
                     let _ = ack.send(Ok(seq));
-                    if let Some(tx) = observer {
+                    match observer {
                         // Moved, not copied; blocks only when the observer is a queue behind.
-                        let _ = tx.send(super::observer::Message::Batch(seq, readings));
+                        Some(tx) => {
+                            let _ = tx.send(super::observer::Message::Batch(seq, readings));
+                        }
+                        None => self.shared.pool.give(readings),
                     }
                 }
                 if rows >= self.shared.cfg.max_buffered_rows {
