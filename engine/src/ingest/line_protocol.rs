@@ -231,13 +231,17 @@ struct Batch<'r> {
 impl Sink for Batch<'_> {
     fn line(&mut self, line: &Checked<'_>, values: &[(&'static str, Value)]) {
         let metrics = self.lookup.resource(line.device, line.resource);
+        // The line's names, shared by its new series (made once, and only when one is new).
+        let mut names: Option<(Arc<str>, Arc<str>)> = None;
         for &(metric, value) in values {
             match metrics.and_then(|m| metric_of(m, metric)) {
                 Some(id) => self.out.push(line.reading(id, value)),
                 None => {
+                    let (device, resource) =
+                        names.get_or_insert_with(|| (Arc::from(line.device), Arc::from(line.resource)));
                     let key = SeriesKey {
-                        device: line.device.into(),
-                        resource: line.resource.into(),
+                        device: Arc::clone(device),
+                        resource: Arc::clone(resource),
                         metric: metric_name(metric),
                     };
                     self.out.push_new(key, line.reading(SeriesId(0), value));
