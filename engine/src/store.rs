@@ -329,8 +329,7 @@ impl Store {
     /// Stores a batch atomically and durably; returns its commit sequence number. Blocks while
     /// the queue is full and until the fsync that covers the batch.
     pub fn write(&self, readings: Vec<PendingReading>) -> Result<u64, StoreError> {
-        // Look the series up here, on the caller's thread, in parallel with other writers: the
-        // writer thread then only allocates IDs for new series.
+        // Look the series up here, on the caller's thread, in parallel with other writers.
         self.write_batch(batch::WriteBatch::from_pending(readings, &self.shared.registry))
     }
 

@@ -56,8 +56,8 @@ impl Inner {
 }
 
 /// A read view for resolving many series (ingest): holds the registry's read lock, and lets it go
-/// every [`Lookup::REFRESH`] look-ups so that the writer, which defines new series, never waits
-/// behind a whole request body.
+/// every [`Lookup::REFRESH`] look-ups so that a request defining new series (the write lock)
+/// never waits behind another's whole body.
 pub struct Lookup<'a> {
     registry: &'a Registry,
     guard: Option<std::sync::RwLockReadGuard<'a, Inner>>,

@@ -57,6 +57,7 @@ impl Record {
     /// every record into one buffer).
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         let start = out.len();
+        // Frame and header, then at most 45 bytes per reading (id, ts, value, flags, two u64s).
         out.reserve(8 + 13 + self.readings.len() * 45);
         out.extend_from_slice(&[0; 8]);
         let mut e = Encoder::extending(std::mem::take(out));
