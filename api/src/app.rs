@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use engine::catalog::{Catalog, CatalogError, SqliteCatalog};
+use engine::catalog::{Backend, CatalogError};
 use engine::clock::Clock;
 use engine::ingest::KnownResources;
 use engine::inventory::Inventory;
@@ -26,7 +26,7 @@ use crate::tee::Tee;
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
-    catalog: Arc<Mutex<SqliteCatalog>>,
+    catalog: Arc<Mutex<Box<dyn Backend>>>,
     /// The clock (injected so tests can fix it).
     pub clock: Arc<dyn Clock>,
     /// The time-series store.
@@ -84,7 +84,7 @@ impl AppState {
     /// State over an opened catalog and store; the bucket table keeps `buckets.open_months` in
     /// memory and closed months in the archive in the store's directory (`buckets/`).
     pub fn new(
-        catalog: SqliteCatalog,
+        catalog: Box<dyn Backend>,
         store: Arc<Store>,
         query: Arc<QueryEngine>,
         clock: Arc<dyn Clock>,
@@ -215,9 +215,9 @@ impl AppState {
     pub async fn catalog<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut SqliteCatalog) -> Result<T, CatalogError> + Send + 'static,
+        F: FnOnce(&mut dyn Backend) -> Result<T, CatalogError> + Send + 'static,
     {
-        self.with_catalog(move |c| f(c).map_err(|e| ApiError::Internal(e.to_string()))).await
+        self.with_catalog(move |c| f(c).map_err(ApiError::from)).await
     }
 
     /// Runs a ledger (invoicing) operation on the blocking pool; its errors map through
@@ -225,22 +225,24 @@ impl AppState {
     pub async fn ledger<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut SqliteCatalog) -> Result<T, engine::invoicing::record::LedgerError> + Send + 'static,
+        F: FnOnce(&mut dyn Backend) -> Result<T, engine::invoicing::record::LedgerError> + Send + 'static,
     {
         self.with_catalog(move |c| f(c).map_err(ApiError::from)).await
     }
 
     /// A point read of the catalog (a token, the generation): done in place when the catalog is
-    /// free — an indexed SQLite look-up (WAL mode: readers never wait for a writer) takes
-    /// microseconds, less than a hand-over to the blocking pool and back — and on the blocking
-    /// pool when an operation holds it, so an IO thread never waits for the lock.
+    /// embedded and free — an indexed SQLite look-up (WAL mode: readers never wait for a writer)
+    /// takes microseconds, less than a hand-over to the blocking pool and back — and on the
+    /// blocking pool when an operation holds it or the catalog is across the network
+    /// (PostgreSQL), so an IO thread never waits.
     pub async fn catalog_lookup<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut SqliteCatalog) -> Result<T, CatalogError> + Send + 'static,
+        F: FnOnce(&mut dyn Backend) -> Result<T, CatalogError> + Send + 'static,
     {
         let f = match self.catalog.try_lock() {
-            Ok(mut guard) => return f(&mut guard).map_err(|e| ApiError::Internal(e.to_string())),
+            Ok(mut guard) if guard.reads_in_place() => return f(&mut **guard).map_err(ApiError::from),
+            Ok(_) => f,
             Err(std::sync::TryLockError::Poisoned(_)) => {
                 return Err(ApiError::Internal("catalog lock poisoned".into()));
             }
@@ -253,12 +255,12 @@ impl AppState {
     pub async fn with_catalog<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut SqliteCatalog) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut dyn Backend) -> Result<T, ApiError> + Send + 'static,
     {
         let catalog = Arc::clone(&self.catalog);
         let joined = tokio::task::spawn_blocking(move || {
             let mut guard = catalog.lock().map_err(|_| ApiError::Internal("catalog lock poisoned".into()))?;
-            f(&mut guard)
+            f(&mut **guard)
         })
         .await;
         joined.map_err(|e| ApiError::Internal(format!("catalog task failed: {e}")))?

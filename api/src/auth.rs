@@ -7,7 +7,6 @@ use axum::http::Method;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use engine::access::{Role, TokenHash};
-use engine::catalog::Catalog;
 use engine::id::{CustomerId, TokenId};
 
 use crate::app::AppState;

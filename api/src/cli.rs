@@ -11,7 +11,7 @@ pub mod token;
 
 use std::path::Path;
 
-use engine::catalog::SqliteCatalog;
+use engine::catalog::Backend;
 
 use crate::config::Config;
 
@@ -21,9 +21,9 @@ use crate::config::Config;
 pub struct InvalidInventory(pub usize);
 
 /// Loads the configuration and opens the catalog it points at.
-pub fn open(config: Option<&Path>) -> anyhow::Result<(Config, SqliteCatalog)> {
+pub fn open(config: Option<&Path>) -> anyhow::Result<(Config, Box<dyn Backend>)> {
     let cfg = Config::load(config)?;
-    let catalog = SqliteCatalog::open(&cfg.data_dir())?;
-    tracing::debug!(catalog = %catalog.path().display(), "catalog opened");
+    let catalog = cfg.open_catalog()?;
+    tracing::debug!(catalog = %catalog.describe(), "catalog opened");
     Ok((cfg, catalog))
 }

@@ -40,6 +40,26 @@ pub struct Config {
     /// `[collectors]`
     #[serde(default)]
     pub collectors: CollectorsConfig,
+    /// `[catalog]`
+    #[serde(default)]
+    pub catalog: CatalogConfig,
+}
+
+/// `[catalog]`: where the catalog and ledger live.
+#[derive(Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// `postgres://USER[:PASS]@HOST[:PORT][,HOST2[:PORT2]]/DB?target_session_attrs=read-write`
+    /// (also `COLOMETER_CATALOG_URL`); none: the embedded SQLite file in the data directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+impl std::fmt::Debug for CatalogConfig {
+    /// Never prints the URL: it may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogConfig").field("url", &self.url.as_ref().map(|_| "<set>")).finish()
+    }
 }
 
 /// `[server]`: the HTTP listener.
@@ -245,7 +265,16 @@ fn show_interval<S: serde::Serializer>(d: &PollInterval, s: S) -> Result<S::Ok, 
     s.collect_str(d)
 }
 
+/// The environment variable naming the catalog database (`[catalog] url`).
+pub const CATALOG_URL_ENV: &str = "COLOMETER_CATALOG_URL";
+
 impl Config {
+    /// Opens the catalog `[catalog] url` names (PostgreSQL), else the embedded SQLite file in the
+    /// data directory.
+    pub fn open_catalog(&self) -> Result<Box<dyn engine::catalog::Backend>, engine::catalog::CatalogError> {
+        engine::catalog::open(self.catalog.url.as_deref(), &self.data_dir())
+    }
+
     /// Loads defaults, then the file (if any), then `COLOMETER_*__*` environment variables.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
@@ -258,7 +287,13 @@ impl Config {
         // Only double-underscore names are config keys: COLOMETER_CONFIG, COLOMETER_LOG and the
         // like are not, and must not trip `deny_unknown_fields`.
         fig = fig.merge(Env::prefixed("COLOMETER_").filter(|k| k.as_str().contains("__")).split("__"));
-        let cfg: Config = fig.extract().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let mut cfg: Config = fig.extract().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        // The name for the catalog URL (single underscore), beside COLOMETER_CATALOG__URL.
+        if let Ok(url) = std::env::var(CATALOG_URL_ENV)
+            && !url.is_empty()
+        {
+            cfg.catalog.url = Some(url);
+        }
         if cfg.storage.bucket_open_months == 0 {
             return Err(ConfigError::Invalid(
                 "storage.bucket_open_months: at least 1 (the current month is always in memory)".into(),

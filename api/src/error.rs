@@ -57,6 +57,9 @@ pub enum ApiError {
     Unavailable(String),
 }
 
+/// `Retry-After` of every `503`, seconds.
+pub const RETRY_AFTER_S: &str = "5";
+
 /// The problem document.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
@@ -124,6 +127,10 @@ impl IntoResponse for ApiError {
         if matches!(self, ApiError::Unauthorized) {
             headers.insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
         }
+        if matches!(self, ApiError::Unavailable(_)) {
+            // A failover or restart takes seconds; the request timeout is longer.
+            headers.insert(header::RETRY_AFTER, header::HeaderValue::from_static(RETRY_AFTER_S));
+        }
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         (status, headers, body).into_response()
     }
@@ -138,7 +145,10 @@ impl From<engine::invoicing::record::LedgerError> for ApiError {
             L::Rule(m) => ApiError::Unprocessable(m),
             L::Credit(c) => ApiError::Unprocessable(c.to_string()),
             L::Id(e) => ApiError::Unprocessable(format!("identifier: {e}")),
-            L::Query(_) | L::Corrupt(_) => ApiError::Internal(e.to_string()),
+            L::Postgres(p) if p.is_unavailable() => {
+                ApiError::Unavailable(format!("the catalog database is unavailable: {p}"))
+            }
+            L::Query(_) | L::Corrupt(_) | L::Postgres(_) => ApiError::Internal(e.to_string()),
         }
     }
 }
@@ -149,6 +159,10 @@ impl From<engine::catalog::CatalogError> for ApiError {
         match e {
             C::Concurrent { .. } => ApiError::Conflict(e.to_string()),
             C::DuplicateToken(_) => ApiError::Conflict(e.to_string()),
+            C::Ledger(l) => ApiError::from(*l),
+            ref other if other.is_unavailable() => {
+                ApiError::Unavailable(format!("the catalog database is unavailable: {other}"))
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

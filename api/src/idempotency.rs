@@ -18,7 +18,7 @@ use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use engine::access::TokenHash;
-use engine::catalog::sqlite::idempotency::{Claim, StoredResponse};
+use engine::catalog::idempotency::{Claim, StoredResponse};
 use sha2::{Digest, Sha256};
 
 use crate::app::AppState;

@@ -25,7 +25,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use engine::access::{Role, TokenHash};
-use engine::catalog::Catalog;
 use engine::id::CustomerId;
 use engine::inventory::scope;
 use engine::time::Timestamp;

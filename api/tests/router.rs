@@ -24,7 +24,7 @@ fn router(catalog: SqliteCatalog, now: Timestamp) -> axum::Router {
     let store = Arc::new(store);
     let query = Arc::new(QueryEngine::new(store.clone(), 1, 1 << 28).unwrap());
     let limits = Limits { body_limit_bytes: 1024, request_timeout: std::time::Duration::from_secs(5) };
-    app(AppState::new(catalog, store, query, clock, limits, Default::default()).unwrap(), limits)
+    app(AppState::new(Box::new(catalog), store, query, clock, limits, Default::default()).unwrap(), limits)
 }
 
 fn router_with_tokens() -> (axum::Router, String, String) {

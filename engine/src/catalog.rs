@@ -1,18 +1,31 @@
-//! The catalog: inventory, tokens and import history, behind [`Catalog`] so that a PostgreSQL
-//! backend can sit beside the embedded SQLite one ([`sqlite::SqliteCatalog`]).
+//! The catalog: inventory, tokens, import history, the invoicing ledger and idempotency keys,
+//! behind [`Catalog`], [`Ledger`] and [`IdempotencyKeys`]; [`Backend`] is all three. Two
+//! backends: the embedded SQLite file ([`sqlite::SqliteCatalog`], the default) and PostgreSQL
+//! ([`postgres::PostgresCatalog`], `[catalog] url`), chosen by [`open`].
 //!
 //! Each inventory object is stored in the document format of `contract.md` (one row per object,
 //! keyed by kind and ID), and loaded back through the same reader that reads imported documents:
 //! there is one definition of a valid object, not two.
 
+pub mod backend;
+pub mod idempotency;
+pub mod ledger;
 pub mod migrations;
+pub mod postgres;
 pub mod sqlite;
 
+use crate::access::Role;
 use crate::access::{TokenHash, TokenRecord};
+use crate::id::CustomerId;
 use crate::id::TokenId;
-use crate::inventory::{ImportPlan, Inventory, Problems};
+use crate::inventory::import::Change;
+use crate::inventory::{ImportPlan, Inventory, Problem, Problems, document};
 use crate::time::Timestamp;
 
+pub use backend::{Backend, RunClaim, open};
+pub use idempotency::IdempotencyKeys;
+pub use ledger::Ledger;
+pub use postgres::{PgError, PostgresCatalog};
 pub use sqlite::SqliteCatalog;
 
 /// Why a catalog operation failed.
@@ -67,6 +80,34 @@ pub enum CatalogError {
     /// A token with this ID or hash already exists.
     #[error("token {0} already exists")]
     DuplicateToken(TokenId),
+    /// PostgreSQL failed or cannot be reached ([`PgError::is_unavailable`] tells which).
+    #[error(transparent)]
+    Postgres(#[from] PgError),
+    /// A ledger statement inside a catalog change failed.
+    #[error(transparent)]
+    Ledger(#[from] Box<crate::invoicing::record::LedgerError>),
+}
+
+impl From<crate::invoicing::record::LedgerError> for CatalogError {
+    fn from(e: crate::invoicing::record::LedgerError) -> Self {
+        use crate::invoicing::record::LedgerError as L;
+        match e {
+            L::Query(q) => CatalogError::Query(q),
+            L::Postgres(p) => CatalogError::Postgres(p),
+            other => CatalogError::Ledger(Box::new(other)),
+        }
+    }
+}
+
+impl CatalogError {
+    /// Whether the database is unreachable or not the primary (a retry later may succeed).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            CatalogError::Postgres(p) => p.is_unavailable(),
+            CatalogError::Ledger(l) => l.is_unavailable(),
+            _ => false,
+        }
+    }
 }
 
 /// The audit log's actor for changes made on the command line (API changes name their token).
@@ -85,7 +126,7 @@ pub struct ImportRecord {
     pub updated: usize,
 }
 
-/// The catalog's operations.
+/// The catalog's operations: inventory, imports, tokens.
 pub trait Catalog {
     /// The whole inventory.
     fn inventory(&self) -> Result<Inventory, CatalogError>;
@@ -124,4 +165,82 @@ pub trait Catalog {
     }
     /// [`Catalog::revoke_token`], audited as done by `actor`.
     fn revoke_token_as(&mut self, id: &TokenId, actor: &str, at: Timestamp) -> Result<bool, CatalogError>;
+}
+
+/// Reads stored objects (`kind`, JSON body) back into an inventory through the document reader:
+/// one definition of a valid object for imports and for both backends.
+pub(crate) fn inventory_from_rows(rows: Vec<(String, String)>) -> Result<Inventory, CatalogError> {
+    let mut doc = serde_json::Map::new();
+    for (kind, body) in rows {
+        let value: serde_json::Value = serde_json::from_str(&body)
+            .map_err(|e| CatalogError::Corrupt(vec![Problem { path: kind.clone(), message: e.to_string() }]))?;
+        if let serde_json::Value::Array(items) = doc.entry(kind).or_insert_with(|| serde_json::Value::Array(Vec::new()))
+        {
+            items.push(value);
+        }
+    }
+    let read = document::read(&serde_json::Value::Object(doc));
+    if !read.problems.is_empty() {
+        return Err(CatalogError::Corrupt(read.problems));
+    }
+    let mut inv = Inventory::default();
+    for e in read.entries {
+        inv.upsert(e.object);
+    }
+    Ok(inv)
+}
+
+/// A stored token's columns, as either backend reads them.
+pub(crate) struct TokenParts {
+    pub id: String,
+    pub hash: Vec<u8>,
+    pub role: String,
+    pub customer: Option<String>,
+    pub label: Option<String>,
+    pub created: i64,
+    pub revoked: Option<i64>,
+}
+
+/// A stored token, checked as it is read.
+pub(crate) fn token_from_parts(t: TokenParts) -> Result<TokenRecord, CatalogError> {
+    let id = t.id;
+    let corrupt = |m: String| CatalogError::Corrupt(vec![Problem { path: format!("tokens.{id}"), message: m }]);
+    let hash: [u8; 32] = t.hash.try_into().map_err(|_| corrupt("hash is not 32 bytes".into()))?;
+    let customer = t.customer.map(CustomerId::new).transpose().map_err(|e| corrupt(e.to_string()))?;
+    let role = Role::new(&t.role, customer).map_err(|e| corrupt(e.to_string()))?;
+    Ok(TokenRecord {
+        id: TokenId::new(id.clone()).map_err(|e| corrupt(e.to_string()))?,
+        hash: TokenHash(hash),
+        role,
+        label: t.label,
+        created_at: Timestamp::from_nanos(t.created),
+        revoked_at: t.revoked.map(Timestamp::from_nanos),
+    })
+}
+
+/// What an import record and its audit entry say about a plan.
+pub(crate) struct ImportSummary {
+    /// Objects created.
+    pub created: i64,
+    /// Objects replaced.
+    pub updated: i64,
+    /// The audit entry's detail (JSON text).
+    pub detail: String,
+}
+
+impl ImportSummary {
+    pub(crate) fn of(plan: &ImportPlan) -> Self {
+        let created = plan.changes.iter().filter(|c| matches!(c, Change::Create(_))).count() as i64;
+        let updated = plan.changes.len() as i64 - created;
+        let changed: Vec<String> = plan
+            .changes
+            .iter()
+            .map(|c| {
+                let k = c.object().key();
+                format!("{}/{}", k.kind.section(), k.id)
+            })
+            .collect();
+        let detail = serde_json::json!({"created": created, "updated": updated, "objects": changed}).to_string();
+        Self { created, updated, detail }
+    }
 }

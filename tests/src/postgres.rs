@@ -1,5 +1,7 @@
-//! A throwaway PostgreSQL server (Debian's binaries) on a Unix socket in a temporary directory,
-//! for tests that compare colometer with PostgreSQL. Stopped when dropped.
+//! A throwaway PostgreSQL server (Debian's binaries) on a Unix socket in a temporary directory
+//! and on a free loopback TCP port, for tests that compare colometer with PostgreSQL and for the
+//! PostgreSQL catalog's tests. Stopped (by `pg_ctl`, which signals the postmaster's PID) when
+//! dropped.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -10,6 +12,31 @@ pub struct Postgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
     as_postgres: bool,
+    port: u16,
+}
+
+/// A free loopback TCP port (bound, then released for the server to take).
+pub fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// Whether tests must not skip for a missing server (CI).
+pub fn required() -> bool {
+    std::env::var("COLOMETER_REQUIRE_FIXTURES").is_ok_and(|v| v == "1")
+}
+
+/// Starts a server for a test, or says why not: `None` (after printing the reason) when
+/// PostgreSQL cannot run here and fixtures are not required; a panic when they are.
+pub fn for_test(test: &str) -> Option<Postgres> {
+    match Postgres::start() {
+        Ok(pg) => Some(pg),
+        Err(e) if required() => panic!("{test}: PostgreSQL is required (COLOMETER_REQUIRE_FIXTURES=1): {e}"),
+        Err(e) => {
+            eprintln!("{test}: skipped: {e}");
+            None
+        }
+    }
 }
 
 /// Where Debian's server binaries are: `initdb` on `PATH`, else `/usr/lib/postgresql/*/bin`.
@@ -49,13 +76,47 @@ impl Postgres {
             }
             let _ = std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700));
         }
-        let pg = Self { dir, bin, as_postgres };
+        let port = free_port()?;
+        let pg = Self { dir, bin, as_postgres, port };
         let data = pg.dir.path().join("data");
         pg.run("initdb", &["-D", &data.to_string_lossy(), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])?;
-        let opts = format!("-k {} -c listen_addresses= -F -p 5432", pg.dir.path().display());
+        let opts = format!("-k {} -c listen_addresses=127.0.0.1 -F -p {port}", pg.dir.path().display());
         let log = pg.dir.path().join("log");
         pg.run("pg_ctl", &["-D", &data.to_string_lossy(), "-o", &opts, "-l", &log.to_string_lossy(), "-w", "start"])?;
         Ok(pg)
+    }
+
+    /// The loopback TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A `postgres://` URL of database `db` over loopback TCP.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Creates an empty database and returns its URL.
+    pub fn create_db(&self, db: &str) -> Result<String, String> {
+        self.psql(&format!("CREATE DATABASE \"{db}\""), "")?;
+        Ok(self.url(db))
+    }
+
+    /// Runs `sql` in database `db` with `psql -At`; `Err` carries the server's message.
+    pub fn psql_in(&self, db: &str, sql: &str) -> Result<String, String> {
+        let psql = self.bin.join("psql");
+        let psql = if psql.exists() { psql } else { PathBuf::from("psql") };
+        let out = self
+            .command(&psql)
+            .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(self.dir.path())
+            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db, "-c", sql])
+            .output()
+            .map_err(|e| format!("psql: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     fn command(&self, program: &Path) -> Command {
@@ -85,7 +146,7 @@ impl Postgres {
             .command(&psql)
             .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h"])
             .arg(self.dir.path())
-            .args(["-U", "postgres", "-d", "postgres", "-c", sql])
+            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", "postgres", "-c", sql])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -10,7 +10,6 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use engine::access::{self, Role};
-use engine::catalog::Catalog;
 use engine::clock::{Clock, SystemClock};
 use engine::invoicing::compare::{Comparison, LegacyLine, compare, read_legacy};
 use engine::invoicing::invoice::Status;
@@ -75,7 +74,8 @@ pub fn run(cmd: BillCommand, config: Option<&Path>) -> anyhow::Result<bool> {
 async fn bill_period(cfg: Config, period: BillingPeriod) -> anyhow::Result<BillingRun> {
     match crate::cli::serve::open_store(&cfg) {
         Ok(store) => {
-            let catalog = engine::catalog::SqliteCatalog::open(&cfg.data_dir())?;
+            let opened = cfg.clone();
+            let catalog = tokio::task::spawn_blocking(move || opened.open_catalog()).await??;
             let query =
                 std::sync::Arc::new(crate::query::QueryEngine::new(std::sync::Arc::clone(&store), 1, 64 << 20)?);
             let limits = crate::app::Limits {
@@ -105,9 +105,15 @@ async fn bill_period(cfg: Config, period: BillingPeriod) -> anyhow::Result<Billi
 
 /// Asks the running server (it holds the store) with a one-off admin token.
 async fn via_server(cfg: &Config, period: BillingPeriod) -> anyhow::Result<BillingRun> {
-    let mut catalog = engine::catalog::SqliteCatalog::open(&cfg.data_dir())?;
-    let token = access::generate(Role::Admin, Some("cli:bill-run".into()), SystemClock.now())?;
-    catalog.insert_token(&token.record)?;
+    // The catalog blocks (PostgreSQL drives its own runtime): off the async workers.
+    let opened = cfg.clone();
+    let (mut catalog, token) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let mut catalog = opened.open_catalog()?;
+        let token = access::generate(Role::Admin, Some("cli:bill-run".into()), SystemClock.now())?;
+        catalog.insert_token(&token.record)?;
+        Ok((catalog, token))
+    })
+    .await??;
     let recorded = std::fs::read_to_string(cfg.data_dir().join(crate::cli::serve::SERVER_URL_FILE)).ok();
     let base = recorded.map_or_else(|| format!("http://{}", cfg.server.listen), |u| u.trim().to_owned());
     let url = format!("{base}/api/v1/billing-runs");
@@ -128,7 +134,8 @@ async fn via_server(cfg: &Config, period: BillingPeriod) -> anyhow::Result<Billi
         Ok(serde_json::from_str::<BillingRun>(&text)?)
     }
     .await;
-    catalog.revoke_token(&token.record.id, SystemClock.now())?;
+    let id = token.record.id.clone();
+    tokio::task::spawn_blocking(move || catalog.revoke_token(&id, SystemClock.now())).await??;
     result
 }
 

@@ -100,7 +100,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     catalog.insert_token(&customer.record)?;
     let (admin, customer) = (admin.secret, customer.secret);
     let token = admin.clone();
-    super::serve::run_on(cfg, catalog, store, shutdown, move |url| {
+    super::serve::run_on(cfg, Box::new(catalog), store, shutdown, move |url| {
         println!();
         println!("colometer demo is running (data in {})", args.data.display());
         println!("  API:             {url}/api/v1/whoami");

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
-use engine::catalog::{Catalog, SqliteCatalog};
+use engine::catalog::Backend;
 use engine::clock::{Clock, SystemClock};
 use engine::inventory::{ImportError, ImportSummary, document, import, source};
 
@@ -45,7 +45,7 @@ pub fn run(cmd: InventoryCommand, config: Option<&Path>) -> anyhow::Result<()> {
     let (_, mut catalog) = super::open(config)?;
     match cmd {
         InventoryCommand::Import { file, dry_run } => {
-            let summary = import_file(&mut catalog, &file, dry_run, &SystemClock)?;
+            let summary = import_file(&mut *catalog, &file, dry_run, &SystemClock)?;
             let verb = if dry_run { "would import" } else { "imported" };
             println!(
                 "{verb} {}: {} created, {} updated, {} unchanged",
@@ -71,7 +71,7 @@ pub fn run(cmd: InventoryCommand, config: Option<&Path>) -> anyhow::Result<()> {
 /// Reads, validates and (unless `dry_run`) applies one document. Problems are printed on stderr,
 /// one per line, with their paths in the source.
 pub fn import_file(
-    catalog: &mut SqliteCatalog,
+    catalog: &mut dyn Backend,
     file: &Path,
     dry_run: bool,
     clock: &dyn Clock,

@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use clap::Args;
-use engine::catalog::Catalog;
 use engine::clock::{Clock, SystemClock};
 use engine::reconcile::{Finding, reconcile};
 use engine::time::Timestamp;

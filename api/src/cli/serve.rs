@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use engine::catalog::SqliteCatalog;
+use engine::catalog::Backend;
 use engine::clock::SystemClock;
 use engine::store::Store;
 use tokio_util::sync::CancellationToken;
@@ -22,7 +22,10 @@ pub const SERVER_URL_FILE: &str = "server.url";
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
     let cfg = Config::load(config)?;
-    let catalog = SqliteCatalog::open(&cfg.data_dir())?;
+    // Blocking (connects and migrates): off the async workers.
+    let opened = cfg.clone();
+    let catalog = tokio::task::spawn_blocking(move || opened.open_catalog()).await??;
+    tracing::info!(catalog = %catalog.describe(), "catalog opened");
     run_with(cfg, catalog, CancellationToken::new(), |_| ()).await
 }
 
@@ -75,7 +78,7 @@ async fn archive_closed_months(
 /// Runs the server over an opened catalog; `on_listening` is called with the bound URL.
 pub async fn run_with(
     cfg: Config,
-    catalog: SqliteCatalog,
+    catalog: Box<dyn Backend>,
     shutdown: CancellationToken,
     on_listening: impl FnOnce(&str),
 ) -> anyhow::Result<()> {
@@ -86,7 +89,7 @@ pub async fn run_with(
 /// Serves over an already opened store (see [`run_with`]).
 pub async fn run_on(
     cfg: Config,
-    catalog: SqliteCatalog,
+    catalog: Box<dyn Backend>,
     store: Arc<Store>,
     shutdown: CancellationToken,
     on_listening: impl FnOnce(&str),

@@ -5,7 +5,6 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use engine::access::{self, Role};
-use engine::catalog::Catalog;
 use engine::clock::{Clock, SystemClock};
 use engine::id::{CustomerId, TokenId};
 

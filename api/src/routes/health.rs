@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use engine::catalog::Catalog;
 use serde_json::{Value, json};
 
 use crate::app::AppState;

@@ -21,7 +21,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use engine::access::Role;
-use engine::catalog::Catalog;
 use engine::inventory::edit::{self, EditError};
 use engine::inventory::import::Change;
 use engine::inventory::{ImportPlan, Inventory, Kind, ObjectKey, scope};

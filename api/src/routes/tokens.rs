@@ -11,7 +11,6 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use engine::access::{self, Role, TokenRecord};
-use engine::catalog::Catalog;
 use engine::id::{CustomerId, TokenId};
 use engine::time::Timestamp;
 use serde::{Deserialize, Serialize};

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, ensure};
 use arrow::array::{RecordBatch, UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
-use engine::catalog::SqliteCatalog;
+use engine::catalog::{Ledger, SqliteCatalog};
 use engine::clock::FixedClock;
 use engine::inventory::{Inventory, document, import};
 use engine::invoicing::run::rate_period;

@@ -7,12 +7,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub mod idempotency;
 mod ledger;
 
+pub use ledger::SqliteTx;
+
+use super::ledger::{LedgerBackend, LedgerTx, append_audit};
 use super::migrations::migrate;
 use super::{Catalog, CatalogError, ImportRecord};
-use crate::access::{Role, TokenHash, TokenRecord};
-use crate::id::{CustomerId, TokenId};
-use crate::inventory::import::Change;
-use crate::inventory::{ImportPlan, Inventory, Object, document};
+use crate::access::{TokenHash, TokenRecord};
+use crate::id::TokenId;
+use crate::inventory::{ImportPlan, Inventory, Object};
 use crate::time::Timestamp;
 
 /// The catalog's file name inside the data directory.
@@ -70,19 +72,7 @@ type TokenRow = (String, Vec<u8>, String, Option<String>, Option<String>, i64, O
 
 fn token_from_row(row: TokenRow) -> Result<TokenRecord, CatalogError> {
     let (id, hash, role, customer, label, created, revoked) = row;
-    let corrupt =
-        |m: String| CatalogError::Corrupt(vec![crate::inventory::Problem { path: format!("tokens.{id}"), message: m }]);
-    let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt("hash is not 32 bytes".into()))?;
-    let customer = customer.map(CustomerId::new).transpose().map_err(|e| corrupt(e.to_string()))?;
-    let role = Role::new(&role, customer).map_err(|e| corrupt(e.to_string()))?;
-    Ok(TokenRecord {
-        id: TokenId::new(id.clone()).map_err(|e| corrupt(e.to_string()))?,
-        hash: TokenHash(hash),
-        role,
-        label,
-        created_at: Timestamp::from_nanos(created),
-        revoked_at: revoked.map(Timestamp::from_nanos),
-    })
+    super::token_from_parts(super::TokenParts { id, hash, role, customer, label, created, revoked })
 }
 
 const TOKEN_COLUMNS: &str = "id, hash, role, customer, label, created_ns, revoked_ns";
@@ -90,29 +80,9 @@ const TOKEN_COLUMNS: &str = "id, hash, role, customer, label, created_ns, revoke
 impl Catalog for SqliteCatalog {
     fn inventory(&self) -> Result<Inventory, CatalogError> {
         let mut stmt = self.conn.prepare("SELECT kind, body FROM objects ORDER BY kind, id")?;
-        let mut doc = serde_json::Map::new();
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let kind: String = row.get(0)?;
-            let body: String = row.get(1)?;
-            let value: serde_json::Value = serde_json::from_str(&body).map_err(|e| {
-                CatalogError::Corrupt(vec![crate::inventory::Problem { path: kind.clone(), message: e.to_string() }])
-            })?;
-            if let serde_json::Value::Array(items) =
-                doc.entry(kind).or_insert_with(|| serde_json::Value::Array(Vec::new()))
-            {
-                items.push(value);
-            }
-        }
-        let read = document::read(&serde_json::Value::Object(doc));
-        if !read.problems.is_empty() {
-            return Err(CatalogError::Corrupt(read.problems));
-        }
-        let mut inv = Inventory::default();
-        for e in read.entries {
-            inv.upsert(e.object);
-        }
-        Ok(inv)
+        let rows: Vec<(String, String)> =
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        super::inventory_from_rows(rows)
     }
 
     fn generation(&self) -> Result<i64, CatalogError> {
@@ -131,15 +101,16 @@ impl Catalog for SqliteCatalog {
         if plan.changes.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let found: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM imports", [], |r| r.get(0))?;
+        let mut tx = self.write()?;
+        let found: i64 = tx.conn().query_row("SELECT COALESCE(MAX(seq), 0) FROM imports", [], |r| r.get(0))?;
         if found != generation {
             return Err(CatalogError::Concurrent { planned: generation, found });
         }
         {
-            let mut put = tx.prepare("INSERT OR REPLACE INTO objects (kind, id, body) VALUES (?1, ?2, ?3)")?;
-            let mut clear = tx.prepare("DELETE FROM assignments WHERE service = ?1")?;
-            let mut assign = tx.prepare(
+            let conn = tx.conn();
+            let mut put = conn.prepare("INSERT OR REPLACE INTO objects (kind, id, body) VALUES (?1, ?2, ?3)")?;
+            let mut clear = conn.prepare("DELETE FROM assignments WHERE service = ?1")?;
+            let mut assign = conn.prepare(
                 "INSERT INTO assignments (service, position, kind, resource, from_ns, to_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             for change in &plan.changes {
@@ -160,22 +131,13 @@ impl Catalog for SqliteCatalog {
                     }
                 }
             }
-            let created = plan.changes.iter().filter(|c| matches!(c, Change::Create(_))).count() as i64;
-            let updated = plan.changes.len() as i64 - created;
-            tx.execute(
+            let summary = super::ImportSummary::of(plan);
+            conn.execute(
                 "INSERT INTO imports (at_ns, source, created, updated) VALUES (?1, ?2, ?3, ?4)",
-                params![at.as_nanos(), source, created, updated],
+                params![at.as_nanos(), source, summary.created, summary.updated],
             )?;
-            let changed: Vec<String> = plan
-                .changes
-                .iter()
-                .map(|c| {
-                    let k = c.object().key();
-                    format!("{}/{}", k.kind.section(), k.id)
-                })
-                .collect();
-            let detail = serde_json::json!({"created": created, "updated": updated, "objects": changed});
-            ledger::append_audit(&tx, at, actor, "inventory.import", source, &detail.to_string())?;
+            drop((put, clear, assign));
+            append_audit(&mut tx, at, actor, "inventory.import", source, &summary.detail)?;
         }
         tx.commit()?;
         Ok(())
@@ -195,8 +157,8 @@ impl Catalog for SqliteCatalog {
     }
 
     fn insert_token_as(&mut self, t: &TokenRecord, actor: &str) -> Result<(), CatalogError> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let r = tx.execute(
+        let mut tx = self.write()?;
+        let r = tx.conn().execute(
             &format!("INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
             params![
                 t.id.as_str(),
@@ -215,7 +177,7 @@ impl Catalog for SqliteCatalog {
             other => other.map(drop)?,
         }
         let detail = serde_json::json!({"role": t.role.name(), "customer": t.role.customer(), "label": t.label});
-        ledger::append_audit(&tx, t.created_at, actor, "token.create", t.id.as_str(), &detail.to_string())?;
+        append_audit(&mut tx, t.created_at, actor, "token.create", t.id.as_str(), &detail.to_string())?;
         tx.commit()?;
         Ok(())
     }
@@ -237,15 +199,38 @@ impl Catalog for SqliteCatalog {
     }
 
     fn revoke_token_as(&mut self, id: &TokenId, actor: &str, at: Timestamp) -> Result<bool, CatalogError> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let n = tx.execute(
+        let mut tx = self.write()?;
+        let n = tx.conn().execute(
             "UPDATE tokens SET revoked_ns = ?2 WHERE id = ?1 AND revoked_ns IS NULL",
             params![id.as_str(), at.as_nanos()],
         )?;
         if n == 1 {
-            ledger::append_audit(&tx, at, actor, "token.revoke", id.as_str(), "{}")?;
+            append_audit(&mut tx, at, actor, "token.revoke", id.as_str(), "{}")?;
         }
         tx.commit()?;
         Ok(n == 1)
+    }
+}
+
+impl super::Backend for SqliteCatalog {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    fn reads_in_place(&self) -> bool {
+        true
+    }
+
+    fn claim_billing_run(&self, period: &str) -> Result<Option<super::RunClaim>, CatalogError> {
+        Ok(super::backend::claim_local(&self.describe(), period))
+    }
+
+    fn table_counts(&self) -> Result<Vec<(String, i64)>, CatalogError> {
+        super::backend::TABLES
+            .iter()
+            .map(|t| {
+                Ok(((*t).to_owned(), self.conn.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0))?))
+            })
+            .collect()
     }
 }

@@ -100,9 +100,19 @@ pub enum LedgerError {
     /// SQLite failed.
     #[error("ledger query failed: {0}")]
     Query(#[from] rusqlite::Error),
+    /// PostgreSQL failed or cannot be reached.
+    #[error(transparent)]
+    Postgres(#[from] crate::catalog::PgError),
     /// A stored document does not read back.
     #[error("ledger holds an unreadable document: {0}")]
     Corrupt(#[from] serde_json::Error),
+}
+
+impl LedgerError {
+    /// Whether the database is unreachable or not the primary (a retry later may succeed).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, LedgerError::Postgres(p) if p.is_unavailable())
+    }
 }
 
 /// Filters of the invoice list.

@@ -1,52 +1,16 @@
-//! Stored first responses of requests sent with an `Idempotency-Key`, so a retry gets the first
-//! response and never creates a second object. A key is claimed (inserted without a response)
-//! before the request runs and completed with its response after; the claim and the check are one
-//! IMMEDIATE transaction, so two concurrent requests with one key cannot both run.
-//!
-//! If the process dies between running a request and completing its key, the claim stays without
-//! a response: a retry is then told the outcome is unknown ([`Claim::InProgress`]) rather than run
-//! again, since running it again could create the object twice. Claims and responses expire after
-//! [`KEEP_NS`].
+//! [`IdempotencyKeys`] on SQLite: the claim and its check are one `BEGIN IMMEDIATE` transaction.
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::SqliteCatalog;
 use crate::catalog::CatalogError;
+use crate::catalog::idempotency::{Claim, IdempotencyKeys, KEEP_NS, StoredResponse};
 use crate::time::Timestamp;
 
-/// How long a key is remembered: 24 hours (a client retries within minutes; a day covers a
-/// script run again the next morning).
-pub const KEEP_NS: i64 = 24 * 3_600 * 1_000_000_000;
-
-/// The response stored for a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredResponse {
-    /// HTTP status.
-    pub status: u16,
-    /// `Content-Type`, if any.
-    pub content_type: Option<String>,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
-/// What claiming a key found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Claim {
-    /// The key is new (or expired): it is now claimed; run the request, then complete or release.
-    Claimed,
-    /// The same request already completed: answer with its response.
-    Replay(StoredResponse),
-    /// The same key is claimed by a request that has not completed (still running, or the
-    /// process stopped while it ran: its outcome is unknown).
-    InProgress,
-    /// The key was used for a different request (method, path or body).
-    Mismatch,
-}
-
-impl SqliteCatalog {
+impl IdempotencyKeys for SqliteCatalog {
     /// Claims `key` for the caller `scope` and a request with `fingerprint`, at `now`; expired
     /// keys are forgotten first.
-    pub fn claim_idempotency_key(
+    fn claim_idempotency_key(
         &mut self,
         scope: &[u8; 32],
         key: &str,
@@ -90,7 +54,7 @@ impl SqliteCatalog {
     }
 
     /// Stores the response of a claimed key's request.
-    pub fn complete_idempotency_key(
+    fn complete_idempotency_key(
         &mut self,
         scope: &[u8; 32],
         key: &str,
@@ -105,7 +69,7 @@ impl SqliteCatalog {
 
     /// Forgets a claimed key whose request did not run to an answer worth repeating (a fault of
     /// ours, a refused token): a retry runs again.
-    pub fn release_idempotency_key(&mut self, scope: &[u8; 32], key: &str) -> Result<(), CatalogError> {
+    fn release_idempotency_key(&mut self, scope: &[u8; 32], key: &str) -> Result<(), CatalogError> {
         self.conn.execute(
             "DELETE FROM idempotency WHERE scope = ?1 AND key = ?2 AND status IS NULL",
             params![&scope[..], key],
