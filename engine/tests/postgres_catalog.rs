@@ -1,0 +1,194 @@
+//! The PostgreSQL catalog against a throwaway server (Debian's `postgresql`, started per test on
+//! a free loopback port and stopped by `pg_ctl`; skipped saying why where it cannot run, failing
+//! then when COLOMETER_REQUIRE_FIXTURES=1):
+//! - 200 finalizes from two catalogs at once (two pools, two runtimes: to the database, two
+//!   processes) take the numbers 1..200 exactly once each, and the audit chain verifies;
+//! - the database refuses edits of issued records itself (triggers), also `TRUNCATE`;
+//! - migrations run once, and a schema newer than the binary is refused;
+//! - an unreachable server or a missing database is a clear error naming the host;
+//! - idempotency keys and billing-run claims hold across two catalogs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::collections::BTreeSet;
+
+use engine::catalog::idempotency::Claim;
+use engine::catalog::{Backend, Catalog, CatalogError, IdempotencyKeys, Ledger, PgError, PostgresCatalog};
+use engine::domain::Currency;
+use engine::id::CustomerId;
+use engine::invoicing::invoice::{Rated, Sustainability};
+use engine::rating::line::{Evidence, Item, Line, RatedLine};
+use engine::time::Timestamp;
+use rust_decimal::Decimal;
+use tests::postgres::{Postgres, for_test};
+
+fn rated(customer: &str) -> Rated {
+    let eur = Currency::parse("EUR").unwrap();
+    let item =
+        Item { description: "space".into(), charge_type: "recurring", service: Some("svc".into()), resource: None };
+    let line = Line::priced(item, Decimal::ONE, "month", Decimal::new(1000, 0), eur);
+    Rated {
+        customer: CustomerId::new(customer).unwrap(),
+        customer_name: customer.to_uppercase(),
+        period: "2026-10".into(),
+        from: Timestamp::from_secs(1_790_812_800),
+        to: Timestamp::from_secs(1_793_491_200),
+        currency: eur,
+        tax_rate: Decimal::new(21, 2),
+        lines: vec![RatedLine { line, evidence: Evidence::OneOff { first_assignment: Timestamp::from_secs(0) } }],
+        sustainability: Sustainability::default(),
+    }
+}
+
+/// November 2, 2026: after October ended.
+fn at(s: i64) -> Timestamp {
+    Timestamp::from_secs(1_793_577_600 + s)
+}
+
+fn catalog(pg: &Postgres, db: &str) -> (String, PostgresCatalog) {
+    let url = pg.create_db(db).unwrap();
+    let c = PostgresCatalog::connect(&url).unwrap();
+    (url, c)
+}
+
+#[test]
+fn two_catalogs_finalizing_at_once_number_gaplessly() {
+    let Some(pg) = for_test("two_catalogs_finalizing_at_once_number_gaplessly") else { return };
+    let (url, mut a) = catalog(&pg, "numbers");
+    let customers: Vec<String> = (0..200).map(|i| format!("c{i:03}")).collect();
+    let ids: Vec<CustomerId> = customers.iter().map(|c| CustomerId::new(c.as_str()).unwrap()).collect();
+    let run = a.apply_billing_run("2026-10", &ids, customers.iter().map(|c| rated(c)).collect(), "t", at(0)).unwrap();
+    assert_eq!(run.created.len(), 200);
+    let mut b = PostgresCatalog::connect(&url).unwrap();
+    let (evens, odds): (Vec<(usize, &String)>, Vec<(usize, &String)>) =
+        customers.iter().enumerate().partition(|(i, _)| i % 2 == 0);
+    let finalize = |c: &mut PostgresCatalog, mine: Vec<(usize, &String)>| -> Vec<String> {
+        mine.iter()
+            .map(|(i, cust)| {
+                let v = c.finalize_invoice(&format!("{cust}.2026-10"), "t", at(*i as i64 + 1)).unwrap();
+                v.body.number.unwrap()
+            })
+            .collect()
+    };
+    let (na, nb) = std::thread::scope(|s| {
+        let ja = s.spawn(|| finalize(&mut a, evens));
+        let jb = s.spawn(|| finalize(&mut b, odds));
+        (ja.join().unwrap(), jb.join().unwrap())
+    });
+    let all: BTreeSet<String> = na.iter().chain(&nb).cloned().collect();
+    let want: BTreeSet<String> = (1..=200).map(|n| format!("2026-{n:06}")).collect();
+    assert_eq!(all, want, "every number once, none missing");
+    assert_eq!(na.len() + nb.len(), 200);
+    // Both catalogs appended to one chain, which holds.
+    let log = a.audit_log().unwrap();
+    assert_eq!(log.len(), 201);
+    assert_eq!(engine::invoicing::audit::verify(&log), Ok(()));
+    let counts: Vec<(String, u64)> = a.invoice_counts().unwrap();
+    assert_eq!(counts, [("finalized".to_owned(), 200)]);
+}
+
+#[test]
+fn the_database_refuses_edits_of_issued_records() {
+    let Some(pg) = for_test("the_database_refuses_edits_of_issued_records") else { return };
+    let (_, mut c) = catalog(&pg, "triggers");
+    let ids = [CustomerId::new("acme").unwrap(), CustomerId::new("beta").unwrap()];
+    c.apply_billing_run("2026-10", &ids, vec![rated("acme"), rated("beta")], "t", at(0)).unwrap();
+    c.finalize_invoice("acme.2026-10", "t", at(1)).unwrap();
+    c.record_payment("acme.2026-10", Decimal::new(100, 0), at(2), None, "t", at(2)).unwrap();
+    let refused = |sql: &str, why: &str| {
+        let e = pg.psql_in("triggers", sql).expect_err(sql);
+        assert!(e.contains(why), "{sql}: {e}");
+    };
+    refused("UPDATE invoices SET body = '{}' WHERE id = 'acme.2026-10'", "an issued invoice never changes");
+    refused("UPDATE invoices SET number = '2026-999999' WHERE id = 'acme.2026-10'", "an issued invoice never changes");
+    refused("UPDATE invoices SET status = 'draft' WHERE id = 'acme.2026-10'", "an issued invoice never changes");
+    refused("DELETE FROM invoices WHERE id = 'acme.2026-10'", "an issued invoice is never deleted");
+    refused("TRUNCATE invoices CASCADE", "never deleted");
+    refused("UPDATE audit_log SET actor = 'x'", "append-only");
+    refused("DELETE FROM audit_log", "append-only");
+    refused("TRUNCATE audit_log", "append-only");
+    refused("UPDATE payments SET amount = 1", "payments never change");
+    refused("DELETE FROM payments", "payments never change");
+    // A draft is still the ledger's to rebuild or discard.
+    pg.psql_in("triggers", "UPDATE invoices SET body = body WHERE id = 'beta.2026-10'").unwrap();
+    assert_eq!(engine::invoicing::audit::verify(&c.audit_log().unwrap()), Ok(()));
+    assert_eq!(
+        pg.psql_in("triggers", "SELECT status FROM invoices WHERE id = 'acme.2026-10'").unwrap().trim(),
+        "finalized"
+    );
+}
+
+#[test]
+fn migrations_run_once_and_a_newer_schema_is_refused() {
+    let Some(pg) = for_test("migrations_run_once_and_a_newer_schema_is_refused") else { return };
+    let url = pg.create_db("schema").unwrap();
+    // Two catalogs starting at once migrate once (the advisory lock); both work after.
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| PostgresCatalog::connect(&url));
+        let b = s.spawn(|| PostgresCatalog::connect(&url));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(pg.psql_in("schema", "SELECT version FROM colometer_schema").unwrap().trim(), "1");
+    assert_eq!(a.generation().unwrap(), 0);
+    assert_eq!(b.generation().unwrap(), 0);
+    drop((a, b));
+    pg.psql_in("schema", "UPDATE colometer_schema SET version = 99").unwrap();
+    match PostgresCatalog::connect(&url) {
+        Err(CatalogError::FutureSchema { found: 99, known: 1 }) => {}
+        other => panic!("expected FutureSchema, got {:?}", other.err()),
+    }
+}
+
+#[test]
+fn unreachable_servers_and_missing_databases_are_named() {
+    // A port nothing listens on: refused at once, the host named.
+    let port = tests::postgres::free_port().unwrap();
+    let url = format!("postgres://colometer:secret@127.0.0.1:{port}/ledger");
+    match PostgresCatalog::connect(&url) {
+        Err(CatalogError::Postgres(e @ PgError::Unreachable { .. })) => {
+            let m = e.to_string();
+            assert!(m.contains(&format!("127.0.0.1:{port}/ledger")), "{m}");
+            assert!(!m.contains("secret"), "the password is never shown: {m}");
+            assert!(e.is_unavailable());
+        }
+        other => panic!("expected Unreachable, got {:?}", other.err()),
+    }
+    assert!(matches!(PostgresCatalog::connect("mysql://x@h/db"), Err(CatalogError::Postgres(PgError::Url(_)))));
+    let Some(pg) = for_test("unreachable_servers_and_missing_databases_are_named") else { return };
+    match PostgresCatalog::connect(&pg.url("no_such_db")) {
+        Err(CatalogError::Postgres(e @ PgError::Auth { .. })) => {
+            assert!(e.to_string().contains("no_such_db"), "{e}");
+            assert!(!e.is_unavailable(), "configuration, not an outage");
+        }
+        other => panic!("expected Auth, got {:?}", other.err()),
+    }
+}
+
+#[test]
+fn idempotency_keys_and_billing_run_claims_hold_across_catalogs() {
+    let Some(pg) = for_test("idempotency_keys_and_billing_run_claims_hold_across_catalogs") else { return };
+    let (url, mut a) = catalog(&pg, "keys");
+    let mut b = PostgresCatalog::connect(&url).unwrap();
+    let (scope, f, g) = ([1u8; 32], [7u8; 32], [8u8; 32]);
+    assert_eq!(a.claim_idempotency_key(&scope, "k1", &f, at(0)).unwrap(), Claim::Claimed);
+    assert_eq!(b.claim_idempotency_key(&scope, "k1", &f, at(1)).unwrap(), Claim::InProgress);
+    assert_eq!(b.claim_idempotency_key(&scope, "k1", &g, at(1)).unwrap(), Claim::Mismatch);
+    let r = engine::catalog::idempotency::StoredResponse {
+        status: 201,
+        content_type: Some("application/json".into()),
+        body: b"{\"id\":1}".to_vec(),
+    };
+    a.complete_idempotency_key(&scope, "k1", &r).unwrap();
+    assert_eq!(b.claim_idempotency_key(&scope, "k1", &f, at(2)).unwrap(), Claim::Replay(r));
+    // A day later the key is forgotten.
+    let day = engine::catalog::idempotency::KEEP_NS / 1_000_000_000;
+    assert_eq!(b.claim_idempotency_key(&scope, "k1", &g, at(day + 1)).unwrap(), Claim::Claimed);
+
+    // One billing run per period at a time, across catalogs; released with its guard.
+    let held = a.claim_billing_run("2026-10").unwrap().expect("free");
+    assert!(b.claim_billing_run("2026-10").unwrap().is_none());
+    assert!(b.claim_billing_run("2026-11").unwrap().is_some());
+    drop(held);
+    assert!(b.claim_billing_run("2026-10").unwrap().is_some());
+}
