@@ -2,6 +2,7 @@
 //! line on stderr and an exit status (3 for an invalid inventory, 1 otherwise).
 
 pub mod bill;
+pub mod catalog;
 pub mod demo;
 pub mod inventory;
 pub mod reconcile;

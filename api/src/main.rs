@@ -51,6 +51,9 @@ enum Command {
     /// Billing: rate a period into draft invoices, or compare with the system being replaced.
     #[command(subcommand)]
     Bill(cli::bill::BillCommand),
+    /// The catalog database: copy the embedded one into PostgreSQL.
+    #[command(subcommand)]
+    Catalog(cli::catalog::CatalogCommand),
     /// Report services without resources, customer resources without a service, devices without
     /// a rack or site.
     Reconcile(ReconcileArgs),
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         }
         Command::Inventory(cmd) => cli::inventory::run(cmd, config).map(|()| ExitCode::SUCCESS),
         Command::Token(cmd) => cli::token::run(cmd, config).map(|()| ExitCode::SUCCESS),
+        Command::Catalog(cmd) => cli::catalog::run(cmd, config).map(|()| ExitCode::SUCCESS),
         Command::Bill(cmd) => cli::bill::run(cmd, config)
             .map(|differs| if differs { ExitCode::from(cli::bill::DIFFERENCE_EXIT) } else { ExitCode::SUCCESS }),
         Command::Reconcile(args) => {

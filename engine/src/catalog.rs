@@ -8,6 +8,7 @@
 //! there is one definition of a valid object, not two.
 
 pub mod backend;
+pub mod copy;
 pub mod idempotency;
 pub mod ledger;
 pub mod migrations;

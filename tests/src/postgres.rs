@@ -86,6 +86,21 @@ impl Postgres {
         Ok(pg)
     }
 
+    /// Stops the server at once (`pg_ctl stop -m immediate`: as a crash, no checkpoint).
+    pub fn stop_now(&self) -> Result<(), String> {
+        let data = self.dir.path().join("data");
+        self.run("pg_ctl", &["-D", &data.to_string_lossy(), "-m", "immediate", "-w", "stop"]).map(drop)
+    }
+
+    /// Starts a stopped server again on the same port.
+    pub fn restart(&self) -> Result<(), String> {
+        let data = self.dir.path().join("data");
+        let opts = format!("-k {} -c listen_addresses=127.0.0.1 -F -p {}", self.dir.path().display(), self.port);
+        let log = self.dir.path().join("log");
+        self.run("pg_ctl", &["-D", &data.to_string_lossy(), "-o", &opts, "-l", &log.to_string_lossy(), "-w", "start"])
+            .map(drop)
+    }
+
     /// The loopback TCP port.
     pub fn port(&self) -> u16 {
         self.port

@@ -42,8 +42,14 @@ struct RunRequest {
     period: String,
 }
 
-/// Rates `period` and stores the run; shared by the route and `colometer bill run`.
+/// Rates `period` and stores the run; shared by the route and `colometer bill run`. One run of a
+/// period at a time among every process sharing the catalog: another request meanwhile gets
+/// `409` (a retry after it finished runs again and finds the drafts unchanged).
 pub async fn run_period(state: &AppState, period: BillingPeriod, actor: String) -> Result<BillingRun, ApiError> {
+    let name = period.to_string();
+    let claim = state.catalog(move |c| c.claim_billing_run(&name)).await?.ok_or_else(|| {
+        ApiError::Conflict(format!("a billing run for {period} is in progress; retry when it has finished"))
+    })?;
     let derived = state.derived().await?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let (customers, rated) = state
@@ -56,6 +62,7 @@ pub async fn run_period(state: &AppState, period: BillingPeriod, actor: String) 
     let now = state.clock.now();
     let name = period.to_string();
     let run = state.ledger(move |c| c.apply_billing_run(&name, &customers, rated, &actor, now)).await?;
+    drop(claim);
     tracing::info!(run = %run.id, period = %run.period, created = run.created.len(), rebuilt = run.rebuilt.len(),
         unchanged = run.unchanged.len(), kept = run.kept.len(), discarded = run.discarded.len(), "billing run");
     Ok(run)

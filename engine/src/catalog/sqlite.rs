@@ -58,6 +58,11 @@ impl SqliteCatalog {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The connection (the copy to PostgreSQL reads every table through it).
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
 }
 
 fn ns_opt(t: Option<Timestamp>) -> Option<i64> {
