@@ -60,8 +60,8 @@ fn two_catalogs_finalizing_at_once_number_gaplessly() {
     let run = a.apply_billing_run("2026-10", &ids, customers.iter().map(|c| rated(c)).collect(), "t", at(0)).unwrap();
     assert_eq!(run.created.len(), 200);
     let mut b = PostgresCatalog::connect(&url).unwrap();
-    let (evens, odds): (Vec<(usize, &String)>, Vec<(usize, &String)>) =
-        customers.iter().enumerate().partition(|(i, _)| i % 2 == 0);
+    type Share<'a> = Vec<(usize, &'a String)>;
+    let (evens, odds): (Share<'_>, Share<'_>) = customers.iter().enumerate().partition(|(i, _)| i % 2 == 0);
     let finalize = |c: &mut PostgresCatalog, mine: Vec<(usize, &String)>| -> Vec<String> {
         mine.iter()
             .map(|(i, cust)| {
