@@ -142,8 +142,15 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
 
 #[test]
 fn unreachable_servers_and_missing_databases_are_named() {
-    // A port nothing listens on: refused at once, the host named.
-    let port = tests::postgres::free_port().unwrap();
+    // A port held by a listener that hangs up on every connection (held, so no test's server can
+    // take it meanwhile): the host named.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in listener.incoming() {
+            drop(c);
+        }
+    });
     let url = format!("postgres://colometer:secret@127.0.0.1:{port}/ledger");
     match PostgresCatalog::connect(&url) {
         Err(CatalogError::Postgres(e @ PgError::Unreachable { .. })) => {

@@ -77,12 +77,19 @@ impl Postgres {
             let _ = std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700));
         }
         let port = free_port()?;
-        let pg = Self { dir, bin, as_postgres, port };
+        let mut pg = Self { dir, bin, as_postgres, port };
         let data = pg.dir.path().join("data");
         pg.run("initdb", &["-D", &data.to_string_lossy(), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])?;
-        let opts = format!("-k {} -c listen_addresses=127.0.0.1 -F -p {port}", pg.dir.path().display());
-        let log = pg.dir.path().join("log");
-        pg.run("pg_ctl", &["-D", &data.to_string_lossy(), "-o", &opts, "-l", &log.to_string_lossy(), "-w", "start"])?;
+        // Another test's server may take the free port between its release and this start:
+        // then try another.
+        let mut tries = 0;
+        while let Err(e) = pg.restart() {
+            tries += 1;
+            if tries == 3 {
+                return Err(e);
+            }
+            pg.port = free_port()?;
+        }
         Ok(pg)
     }
 
