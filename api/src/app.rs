@@ -26,7 +26,7 @@ use crate::tee::Tee;
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
-    catalog: Arc<Mutex<Box<dyn Backend>>>,
+    catalog: engine::catalog::backend::Shared,
     /// The clock (injected so tests can fix it).
     pub clock: Arc<dyn Clock>,
     /// The time-series store.

@@ -148,7 +148,7 @@ impl From<engine::invoicing::record::LedgerError> for ApiError {
             L::Postgres(p) if p.is_unavailable() => {
                 ApiError::Unavailable(format!("the catalog database is unavailable: {p}"))
             }
-            L::Query(_) | L::Corrupt(_) | L::Postgres(_) => ApiError::Internal(e.to_string()),
+            L::Query(_) | L::Corrupt(_) | L::Unreadable(_) | L::Postgres(_) => ApiError::Internal(e.to_string()),
         }
     }
 }

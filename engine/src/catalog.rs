@@ -14,12 +14,12 @@ pub mod ledger;
 pub mod migrations;
 pub mod postgres;
 pub mod sqlite;
+pub mod writes;
 
 use crate::access::Role;
 use crate::access::{TokenHash, TokenRecord};
 use crate::id::CustomerId;
 use crate::id::TokenId;
-use crate::inventory::import::Change;
 use crate::inventory::{ImportPlan, Inventory, Problem, Problems, document};
 use crate::time::Timestamp;
 
@@ -81,6 +81,14 @@ pub enum CatalogError {
     /// A token with this ID or hash already exists.
     #[error("token {0} already exists")]
     DuplicateToken(TokenId),
+    /// `catalog migrate` refuses a target that already holds rows.
+    #[error("the target catalog is not empty ({table} has {rows} rows): copy only into an empty database")]
+    NotEmpty {
+        /// The first table found with rows.
+        table: String,
+        /// How many.
+        rows: i64,
+    },
     /// PostgreSQL failed or cannot be reached ([`PgError::is_unavailable`] tells which).
     #[error(transparent)]
     Postgres(#[from] PgError),
@@ -217,31 +225,4 @@ pub(crate) fn token_from_parts(t: TokenParts) -> Result<TokenRecord, CatalogErro
         created_at: Timestamp::from_nanos(t.created),
         revoked_at: t.revoked.map(Timestamp::from_nanos),
     })
-}
-
-/// What an import record and its audit entry say about a plan.
-pub(crate) struct ImportSummary {
-    /// Objects created.
-    pub created: i64,
-    /// Objects replaced.
-    pub updated: i64,
-    /// The audit entry's detail (JSON text).
-    pub detail: String,
-}
-
-impl ImportSummary {
-    pub(crate) fn of(plan: &ImportPlan) -> Self {
-        let created = plan.changes.iter().filter(|c| matches!(c, Change::Create(_))).count() as i64;
-        let updated = plan.changes.len() as i64 - created;
-        let changed: Vec<String> = plan
-            .changes
-            .iter()
-            .map(|c| {
-                let k = c.object().key();
-                format!("{}/{}", k.kind.section(), k.id)
-            })
-            .collect();
-        let detail = serde_json::json!({"created": created, "updated": updated, "objects": changed}).to_string();
-        Self { created, updated, detail }
-    }
 }

@@ -126,19 +126,7 @@ impl Postgres {
 
     /// Runs `sql` in database `db` with `psql -At`; `Err` carries the server's message.
     pub fn psql_in(&self, db: &str, sql: &str) -> Result<String, String> {
-        let psql = self.bin.join("psql");
-        let psql = if psql.exists() { psql } else { PathBuf::from("psql") };
-        let out = self
-            .command(&psql)
-            .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h"])
-            .arg(self.dir.path())
-            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db, "-c", sql])
-            .output()
-            .map_err(|e| format!("psql: {e}"))?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        self.psql_with(db, sql, "")
     }
 
     fn command(&self, program: &Path) -> Command {
@@ -159,8 +147,13 @@ impl Postgres {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// Runs `sql` with `psql -At` (unaligned, tuples only), feeding `stdin` (for `\copy`).
+    /// Runs `sql` with `psql -At` (unaligned, tuples only) in database `postgres`, feeding
+    /// `stdin` (for `\copy`).
     pub fn psql(&self, sql: &str, stdin: &str) -> Result<String, String> {
+        self.psql_with("postgres", sql, stdin).map_err(|e| format!("psql failed: {e}"))
+    }
+
+    fn psql_with(&self, db: &str, sql: &str, stdin: &str) -> Result<String, String> {
         use std::io::Write;
         let psql = self.bin.join("psql");
         let psql = if psql.exists() { psql } else { PathBuf::from("psql") };
@@ -168,7 +161,7 @@ impl Postgres {
             .command(&psql)
             .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h"])
             .arg(self.dir.path())
-            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", "postgres", "-c", sql])
+            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db, "-c", sql])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -179,7 +172,7 @@ impl Postgres {
         }
         let out = child.wait_with_output().map_err(|e| e.to_string())?;
         if !out.status.success() {
-            return Err(format!("psql failed: {}", String::from_utf8_lossy(&out.stderr)));
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }

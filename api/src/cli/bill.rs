@@ -74,8 +74,7 @@ pub fn run(cmd: BillCommand, config: Option<&Path>) -> anyhow::Result<bool> {
 async fn bill_period(cfg: Config, period: BillingPeriod) -> anyhow::Result<BillingRun> {
     match crate::cli::serve::open_store(&cfg) {
         Ok(store) => {
-            let opened = cfg.clone();
-            let catalog = tokio::task::spawn_blocking(move || opened.open_catalog()).await??;
+            let catalog = crate::cli::serve::open_catalog(&cfg).await?;
             let query =
                 std::sync::Arc::new(crate::query::QueryEngine::new(std::sync::Arc::clone(&store), 1, 64 << 20)?);
             let limits = crate::app::Limits {
@@ -106,14 +105,10 @@ async fn bill_period(cfg: Config, period: BillingPeriod) -> anyhow::Result<Billi
 /// Asks the running server (it holds the store) with a one-off admin token.
 async fn via_server(cfg: &Config, period: BillingPeriod) -> anyhow::Result<BillingRun> {
     // The catalog blocks (PostgreSQL drives its own runtime): off the async workers.
-    let opened = cfg.clone();
-    let (mut catalog, token) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let mut catalog = opened.open_catalog()?;
-        let token = access::generate(Role::Admin, Some("cli:bill-run".into()), SystemClock.now())?;
-        catalog.insert_token(&token.record)?;
-        Ok((catalog, token))
-    })
-    .await??;
+    let mut catalog = crate::cli::serve::open_catalog(cfg).await?;
+    let token = access::generate(Role::Admin, Some("cli:bill-run".into()), SystemClock.now())?;
+    let record = token.record.clone();
+    let mut catalog = tokio::task::spawn_blocking(move || catalog.insert_token(&record).map(|()| catalog)).await??;
     let recorded = std::fs::read_to_string(cfg.data_dir().join(crate::cli::serve::SERVER_URL_FILE)).ok();
     let base = recorded.map_or_else(|| format!("http://{}", cfg.server.listen), |u| u.trim().to_owned());
     let url = format!("{base}/api/v1/billing-runs");
@@ -134,7 +129,7 @@ async fn via_server(cfg: &Config, period: BillingPeriod) -> anyhow::Result<Billi
         Ok(serde_json::from_str::<BillingRun>(&text)?)
     }
     .await;
-    let id = token.record.id.clone();
+    let id = token.record.id;
     tokio::task::spawn_blocking(move || catalog.revoke_token(&id, SystemClock.now())).await??;
     result
 }

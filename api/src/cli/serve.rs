@@ -22,11 +22,16 @@ pub const SERVER_URL_FILE: &str = "server.url";
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
     let cfg = Config::load(config)?;
-    // Blocking (connects and migrates): off the async workers.
-    let opened = cfg.clone();
-    let catalog = tokio::task::spawn_blocking(move || opened.open_catalog()).await??;
+    let catalog = open_catalog(&cfg).await?;
     tracing::info!(catalog = %catalog.describe(), "catalog opened");
     run_with(cfg, catalog, CancellationToken::new(), |_| ()).await
+}
+
+/// Opens the catalog the configuration names, on the blocking pool: it connects and migrates,
+/// and PostgreSQL's client blocks on a runtime of its own (never on an async worker).
+pub async fn open_catalog(cfg: &Config) -> anyhow::Result<Box<dyn Backend>> {
+    let cfg = cfg.clone();
+    Ok(tokio::task::spawn_blocking(move || cfg.open_catalog()).await??)
 }
 
 /// Opens the store in the data directory and logs what recovery found.

@@ -14,7 +14,7 @@ use tokio_postgres::types::ToSql;
 use super::backend::TABLES;
 use super::ledger::Ledger;
 use super::postgres::PgTx;
-use super::{Backend, CatalogError, PgError, PostgresCatalog, SqliteCatalog};
+use super::{Backend, CatalogError, PostgresCatalog, SqliteCatalog};
 use crate::inventory::Problem;
 
 /// A column's PostgreSQL type (SQLite's is looser).
@@ -145,10 +145,8 @@ fn copy_table(from: &SqliteCatalog, tx: &PgTx<'_>, table: &str, cols: &[(&str, C
 /// Copies `from` into the empty `to`; see the module docs.
 pub fn copy_to_postgres(from: &SqliteCatalog, to: &mut PostgresCatalog) -> Result<CopyReport, CatalogError> {
     let before = to.table_counts()?;
-    if let Some((table, n)) = before.iter().find(|(_, n)| *n > 0) {
-        return Err(CatalogError::Postgres(PgError::Url(format!(
-            "the target catalog is not empty ({table} has {n} rows): copy only into an empty database"
-        ))));
+    if let Some((table, rows)) = before.into_iter().find(|(_, n)| *n > 0) {
+        return Err(CatalogError::NotEmpty { table, rows });
     }
     {
         let tx = PgTx::begin(to, true)?;

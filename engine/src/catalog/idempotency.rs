@@ -42,6 +42,41 @@ pub enum Claim {
     Mismatch,
 }
 
+/// A key as a backend finds it stored.
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    /// The fingerprint of the request that claimed it.
+    pub fingerprint: Vec<u8>,
+    /// Its response, once completed.
+    pub response: Option<StoredResponse>,
+}
+
+impl StoredKey {
+    /// A stored row: `status` is `NULL` while the first request runs.
+    pub fn from_row(
+        fingerprint: Vec<u8>,
+        status: Option<i64>,
+        content_type: Option<String>,
+        body: Option<Vec<u8>>,
+    ) -> Self {
+        let response = status.map(|s| StoredResponse {
+            // Only statuses we stored are there; anything else replays as a fault of ours.
+            status: u16::try_from(s).unwrap_or(500),
+            content_type,
+            body: body.unwrap_or_default(),
+        });
+        Self { fingerprint, response }
+    }
+
+    /// What claiming it again with `fingerprint` finds (never [`Claim::Claimed`]).
+    pub fn claim(self, fingerprint: &[u8; 32]) -> Claim {
+        if self.fingerprint.as_slice() != fingerprint.as_slice() {
+            return Claim::Mismatch;
+        }
+        self.response.map_or(Claim::InProgress, Claim::Replay)
+    }
+}
+
 /// The idempotency keys' store.
 pub trait IdempotencyKeys {
     /// Claims `key` for the caller `scope` and a request with `fingerprint`, at `now`; expired

@@ -1,6 +1,6 @@
 //! The invoicing ledger's rules, written once for every backend.
 //!
-//! A backend (SQLite, PostgreSQL) implements [`LedgerBackend`]: it opens a read or a write
+//! A backend (SQLite, PostgreSQL) implements [`Transactions`]: it opens a read or a write
 //! transaction whose [`LedgerTx`] primitives each run one statement. Everything that decides —
 //! which draft a billing run creates, rebuilds, keeps or discards; when an invoice may be
 //! finalized and which number it takes; credit notes, payments, the audit chain — is here, in
@@ -14,6 +14,7 @@
 
 use rust_decimal::Decimal;
 
+use super::writes::CatalogTx;
 use crate::id::{BillingRunId, CreditNoteId, CustomerId, InvoiceId, PaymentId};
 use crate::invoicing::audit::{self, Entry, GENESIS};
 use crate::invoicing::credit_note::{self, CreditNote, NoteHead};
@@ -53,6 +54,29 @@ pub struct Attempt {
     pub status: Status,
     /// 1, then 2 … after a void.
     pub attempt: i64,
+}
+
+/// The states an issued invoice moves on to after `finalized`, each with the column that records
+/// when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// Sent to the customer (`sent_ns`).
+    Sent,
+    /// Paid in full (`paid_ns`).
+    Paid,
+    /// Voided by a credit note (`voided_ns`).
+    Void,
+}
+
+impl Settled {
+    /// The status it stands for.
+    pub fn status(self) -> Status {
+        match self {
+            Settled::Sent => Status::Sent,
+            Settled::Paid => Status::Paid,
+            Settled::Void => Status::Void,
+        }
+    }
 }
 
 /// The statements a backend runs inside one transaction. Each maps its database's failures to
@@ -96,7 +120,7 @@ pub trait LedgerTx {
     /// Finalizes a draft with its number and issued body.
     fn set_finalized(&mut self, id: &str, number: &str, body: &str, at: Timestamp) -> Result<()>;
     /// Moves an issued invoice to `sent`, `paid` or `void` at `at`.
-    fn set_status(&mut self, id: &str, status: Status, at: Timestamp) -> Result<()>;
+    fn set_status(&mut self, id: &str, to: Settled, at: Timestamp) -> Result<()>;
     /// An invoice's credit notes' bodies, in issue order.
     fn note_bodies(&mut self, invoice: &str) -> Result<Vec<String>>;
     /// One credit note's body.
@@ -119,10 +143,11 @@ pub trait LedgerTx {
     fn commit(self) -> Result<()>;
 }
 
-/// A ledger backend: where transactions come from.
-pub trait LedgerBackend {
+/// A backend's transactions, for the ledger's rules here and the catalog's
+/// ([`super::writes`]).
+pub trait Transactions {
     /// Its transaction.
-    type Tx<'a>: LedgerTx
+    type Tx<'a>: CatalogTx
     where
         Self: 'a;
     /// A write transaction, exclusive among writers (in every process).
@@ -131,7 +156,7 @@ pub trait LedgerBackend {
     fn read(&self) -> Result<Self::Tx<'_>>;
 }
 
-/// The ledger's operations (implemented for every [`LedgerBackend`]).
+/// The ledger's operations (implemented for every [`Transactions`]).
 pub trait Ledger {
     /// Stores a billing run's results for `period`, in one transaction: per customer, a draft is
     /// created or rebuilt (same ID), an issued invoice is kept untouched, a draft for a customer
@@ -333,7 +358,7 @@ fn bill_customer<T: LedgerTx>(
     })
 }
 
-impl<B: LedgerBackend> Ledger for B {
+impl<B: Transactions> Ledger for B {
     fn apply_billing_run(
         &mut self,
         period: &str,
@@ -465,7 +490,7 @@ impl<B: LedgerBackend> Ledger for B {
                 row.status.as_str()
             )));
         }
-        tx.set_status(id, Status::Sent, at)?;
+        tx.set_status(id, Settled::Sent, at)?;
         append_audit(&mut tx, at, actor, "invoice.send", id, "{}")?;
         let row = load(&mut tx, id)?;
         let v = view(&mut tx, row)?;
@@ -481,7 +506,7 @@ impl<B: LedgerBackend> Ledger for B {
         let head = note_head(&mut tx, reason, at)?;
         let note = credit_note::voiding(&issued, &prior, head)?;
         insert_note(&mut tx, &note, actor)?;
-        tx.set_status(id, Status::Void, at)?;
+        tx.set_status(id, Settled::Void, at)?;
         let detail = serde_json::json!({"credit_note": note.number}).to_string();
         append_audit(&mut tx, at, actor, "invoice.void", id, &detail)?;
         tx.commit()?;
@@ -536,7 +561,7 @@ impl<B: LedgerBackend> Ledger for B {
         let payment = Payment { id: pid, invoice, amount, paid_at, reference, recorded_at: at };
         tx.insert_payment(&payment)?;
         if amount == balance {
-            tx.set_status(id, Status::Paid, at)?;
+            tx.set_status(id, Settled::Paid, at)?;
         }
         let detail = serde_json::json!({"payment": payment.id, "amount": amount, "reference": payment.reference});
         append_audit(&mut tx, at, actor, "invoice.payment", id, &detail.to_string())?;

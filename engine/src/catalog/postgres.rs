@@ -29,11 +29,11 @@ use deadpool_postgres::{Object, Pool};
 pub use error::PgError;
 pub use ledger::PgTx;
 
-use super::ledger::append_audit;
-use super::{Catalog, CatalogError, ImportRecord, ImportSummary, TokenParts};
+use super::writes::{self, AssignmentRow, CatalogTx, ImportSummary};
+use super::{Catalog, CatalogError, ImportRecord, TokenParts};
 use crate::access::{TokenHash, TokenRecord};
 use crate::id::TokenId;
-use crate::inventory::{ImportPlan, Inventory, Object as InventoryObject};
+use crate::inventory::{ImportPlan, Inventory};
 use crate::time::Timestamp;
 
 /// Longest wait for one host to accept a connection.
@@ -114,10 +114,6 @@ impl PostgresCatalog {
             }
         })
     }
-
-    fn write_tx(&self) -> Result<PgTx<'_>, CatalogError> {
-        Ok(PgTx::begin(self, true)?)
-    }
 }
 
 fn pg<T>(r: Result<T, tokio_postgres::Error>) -> Result<T, CatalogError> {
@@ -164,46 +160,7 @@ impl Catalog for PostgresCatalog {
         actor: &str,
         at: Timestamp,
     ) -> Result<(), CatalogError> {
-        if plan.changes.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.write_tx()?;
-        let found: i64 = pg(tx.query_one("SELECT COALESCE(MAX(seq), 0)::BIGINT FROM imports", &[])?.try_get(0))?;
-        if found != generation {
-            return Err(CatalogError::Concurrent { planned: generation, found });
-        }
-        for change in &plan.changes {
-            let object = change.object();
-            let key = object.key();
-            tx.execute(
-                "INSERT INTO objects (kind, id, body) VALUES ($1, $2, $3)
-                 ON CONFLICT (kind, id) DO UPDATE SET body = EXCLUDED.body",
-                &[&key.kind.section(), &key.id, &object.to_json().to_string()],
-            )?;
-            if let InventoryObject::Service(s) = object {
-                tx.execute("DELETE FROM assignments WHERE service = $1", &[&s.id.as_str()])?;
-                for (i, a) in s.resources.iter().enumerate() {
-                    tx.execute(
-                        "INSERT INTO assignments (service, position, kind, resource, from_ns, to_ns) VALUES ($1, $2, $3, $4, $5, $6)",
-                        &[
-                            &s.id.as_str(),
-                            &(i as i64),
-                            &a.resource.kind(),
-                            &a.resource.key(),
-                            &a.interval.from.as_nanos(),
-                            &a.interval.to.map(Timestamp::as_nanos),
-                        ],
-                    )?;
-                }
-            }
-        }
-        let summary = ImportSummary::of(plan);
-        tx.execute(
-            "INSERT INTO imports (seq, at_ns, source, created, updated) VALUES ($1, $2, $3, $4, $5)",
-            &[&(found + 1), &at.as_nanos(), &source, &summary.created, &summary.updated],
-        )?;
-        append_audit(&mut tx, at, actor, "inventory.import", source, &summary.detail)?;
-        Ok(tx.commit_pg()?)
+        writes::apply(self, plan, generation, source, actor, at)
     }
 
     fn imports(&self) -> Result<Vec<ImportRecord>, CatalogError> {
@@ -222,26 +179,7 @@ impl Catalog for PostgresCatalog {
     }
 
     fn insert_token_as(&mut self, t: &TokenRecord, actor: &str) -> Result<(), CatalogError> {
-        let mut tx = self.write_tx()?;
-        let hash: &[u8] = &t.hash.0;
-        let inserted = tx.execute(
-            &format!("INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"),
-            &[
-                &t.id.as_str(),
-                &hash,
-                &t.role.name(),
-                &t.role.customer().map(|c| c.as_str()),
-                &t.label,
-                &t.created_at.as_nanos(),
-                &t.revoked_at.map(Timestamp::as_nanos),
-            ],
-        )?;
-        if inserted == 0 {
-            return Err(CatalogError::DuplicateToken(t.id.clone()));
-        }
-        let detail = serde_json::json!({"role": t.role.name(), "customer": t.role.customer(), "label": t.label});
-        append_audit(&mut tx, t.created_at, actor, "token.create", t.id.as_str(), &detail.to_string())?;
-        Ok(tx.commit_pg()?)
+        writes::insert_token(self, t, actor)
     }
 
     fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, CatalogError> {
@@ -264,15 +202,65 @@ impl Catalog for PostgresCatalog {
     }
 
     fn revoke_token_as(&mut self, id: &TokenId, actor: &str, at: Timestamp) -> Result<bool, CatalogError> {
-        let mut tx = self.write_tx()?;
-        let n = tx.execute(
+        writes::revoke_token(self, id, actor, at)
+    }
+}
+
+impl CatalogTx for PgTx<'_> {
+    fn import_seq(&mut self) -> Result<i64, CatalogError> {
+        pg(self.query_one("SELECT COALESCE(MAX(seq), 0)::BIGINT FROM imports", &[])?.try_get(0))
+    }
+
+    fn put_object(&mut self, kind: &str, id: &str, body: &str) -> Result<(), CatalogError> {
+        self.execute(
+            "INSERT INTO objects (kind, id, body) VALUES ($1, $2, $3)
+             ON CONFLICT (kind, id) DO UPDATE SET body = EXCLUDED.body",
+            &[&kind, &id, &body],
+        )?;
+        Ok(())
+    }
+
+    fn replace_assignments(&mut self, service: &str, rows: &[AssignmentRow]) -> Result<(), CatalogError> {
+        self.execute("DELETE FROM assignments WHERE service = $1", &[&service])?;
+        for a in rows {
+            self.execute(
+                "INSERT INTO assignments (service, position, kind, resource, from_ns, to_ns) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&service, &a.position, &a.kind, &a.resource, &a.from.as_nanos(), &a.to.map(Timestamp::as_nanos)],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn insert_import(&mut self, seq: i64, at: Timestamp, source: &str, s: &ImportSummary) -> Result<(), CatalogError> {
+        self.execute(
+            "INSERT INTO imports (seq, at_ns, source, created, updated) VALUES ($1, $2, $3, $4, $5)",
+            &[&seq, &at.as_nanos(), &source, &s.created, &s.updated],
+        )?;
+        Ok(())
+    }
+
+    fn insert_token(&mut self, t: &TokenRecord) -> Result<bool, CatalogError> {
+        let hash: &[u8] = &t.hash.0;
+        let inserted = self.execute(
+            &format!("INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"),
+            &[
+                &t.id.as_str(),
+                &hash,
+                &t.role.name(),
+                &t.role.customer().map(|c| c.as_str()),
+                &t.label,
+                &t.created_at.as_nanos(),
+                &t.revoked_at.map(Timestamp::as_nanos),
+            ],
+        )?;
+        Ok(inserted == 1)
+    }
+
+    fn revoke_token(&mut self, id: &TokenId, at: Timestamp) -> Result<bool, CatalogError> {
+        let n = self.execute(
             "UPDATE tokens SET revoked_ns = $2 WHERE id = $1 AND revoked_ns IS NULL",
             &[&id.as_str(), &at.as_nanos()],
         )?;
-        if n == 1 {
-            append_audit(&mut tx, at, actor, "token.revoke", id.as_str(), "{}")?;
-        }
-        tx.commit_pg()?;
         Ok(n == 1)
     }
 }

@@ -9,12 +9,12 @@ mod ledger;
 
 pub use ledger::SqliteTx;
 
-use super::ledger::{LedgerBackend, LedgerTx, append_audit};
 use super::migrations::migrate;
+use super::writes::{self, AssignmentRow, CatalogTx, ImportSummary};
 use super::{Catalog, CatalogError, ImportRecord};
 use crate::access::{TokenHash, TokenRecord};
 use crate::id::TokenId;
-use crate::inventory::{ImportPlan, Inventory, Object};
+use crate::inventory::{ImportPlan, Inventory};
 use crate::time::Timestamp;
 
 /// The catalog's file name inside the data directory.
@@ -103,49 +103,7 @@ impl Catalog for SqliteCatalog {
         actor: &str,
         at: Timestamp,
     ) -> Result<(), CatalogError> {
-        if plan.changes.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.write()?;
-        let found: i64 = tx.conn().query_row("SELECT COALESCE(MAX(seq), 0) FROM imports", [], |r| r.get(0))?;
-        if found != generation {
-            return Err(CatalogError::Concurrent { planned: generation, found });
-        }
-        {
-            let conn = tx.conn();
-            let mut put = conn.prepare("INSERT OR REPLACE INTO objects (kind, id, body) VALUES (?1, ?2, ?3)")?;
-            let mut clear = conn.prepare("DELETE FROM assignments WHERE service = ?1")?;
-            let mut assign = conn.prepare(
-                "INSERT INTO assignments (service, position, kind, resource, from_ns, to_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for change in &plan.changes {
-                let object = change.object();
-                let key = object.key();
-                put.execute(params![key.kind.section(), key.id, object.to_json().to_string()])?;
-                if let Object::Service(s) = object {
-                    clear.execute(params![s.id.as_str()])?;
-                    for (i, a) in s.resources.iter().enumerate() {
-                        assign.execute(params![
-                            s.id.as_str(),
-                            i as i64,
-                            a.resource.kind(),
-                            a.resource.key(),
-                            a.interval.from.as_nanos(),
-                            ns_opt(a.interval.to)
-                        ])?;
-                    }
-                }
-            }
-            let summary = super::ImportSummary::of(plan);
-            conn.execute(
-                "INSERT INTO imports (at_ns, source, created, updated) VALUES (?1, ?2, ?3, ?4)",
-                params![at.as_nanos(), source, summary.created, summary.updated],
-            )?;
-            drop((put, clear, assign));
-            append_audit(&mut tx, at, actor, "inventory.import", source, &summary.detail)?;
-        }
-        tx.commit()?;
-        Ok(())
+        writes::apply(self, plan, generation, source, actor, at)
     }
 
     fn imports(&self) -> Result<Vec<ImportRecord>, CatalogError> {
@@ -162,29 +120,7 @@ impl Catalog for SqliteCatalog {
     }
 
     fn insert_token_as(&mut self, t: &TokenRecord, actor: &str) -> Result<(), CatalogError> {
-        let mut tx = self.write()?;
-        let r = tx.conn().execute(
-            &format!("INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-            params![
-                t.id.as_str(),
-                &t.hash.0[..],
-                t.role.name(),
-                t.role.customer().map(|c| c.as_str()),
-                t.label,
-                t.created_at.as_nanos(),
-                ns_opt(t.revoked_at)
-            ],
-        );
-        match r {
-            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                return Err(CatalogError::DuplicateToken(t.id.clone()));
-            }
-            other => other.map(drop)?,
-        }
-        let detail = serde_json::json!({"role": t.role.name(), "customer": t.role.customer(), "label": t.label});
-        append_audit(&mut tx, t.created_at, actor, "token.create", t.id.as_str(), &detail.to_string())?;
-        tx.commit()?;
-        Ok(())
+        writes::insert_token(self, t, actor)
     }
 
     fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, CatalogError> {
@@ -204,15 +140,68 @@ impl Catalog for SqliteCatalog {
     }
 
     fn revoke_token_as(&mut self, id: &TokenId, actor: &str, at: Timestamp) -> Result<bool, CatalogError> {
-        let mut tx = self.write()?;
-        let n = tx.conn().execute(
+        writes::revoke_token(self, id, actor, at)
+    }
+}
+
+impl CatalogTx for SqliteTx<'_> {
+    fn import_seq(&mut self) -> Result<i64, CatalogError> {
+        Ok(self.conn().query_row("SELECT COALESCE(MAX(seq), 0) FROM imports", [], |r| r.get(0))?)
+    }
+
+    fn put_object(&mut self, kind: &str, id: &str, body: &str) -> Result<(), CatalogError> {
+        self.conn()
+            .prepare_cached("INSERT OR REPLACE INTO objects (kind, id, body) VALUES (?1, ?2, ?3)")?
+            .execute(params![kind, id, body])?;
+        Ok(())
+    }
+
+    fn replace_assignments(&mut self, service: &str, rows: &[AssignmentRow]) -> Result<(), CatalogError> {
+        let conn = self.conn();
+        conn.prepare_cached("DELETE FROM assignments WHERE service = ?1")?.execute(params![service])?;
+        let mut assign = conn.prepare_cached(
+            "INSERT INTO assignments (service, position, kind, resource, from_ns, to_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for a in rows {
+            assign.execute(params![service, a.position, a.kind, a.resource, a.from.as_nanos(), ns_opt(a.to)])?;
+        }
+        Ok(())
+    }
+
+    fn insert_import(&mut self, seq: i64, at: Timestamp, source: &str, s: &ImportSummary) -> Result<(), CatalogError> {
+        self.conn().execute(
+            "INSERT INTO imports (seq, at_ns, source, created, updated) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![seq, at.as_nanos(), source, s.created, s.updated],
+        )?;
+        Ok(())
+    }
+
+    fn insert_token(&mut self, t: &TokenRecord) -> Result<bool, CatalogError> {
+        let r = self.conn().execute(
+            &format!("INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+            params![
+                t.id.as_str(),
+                &t.hash.0[..],
+                t.role.name(),
+                t.role.customer().map(|c| c.as_str()),
+                t.label,
+                t.created_at.as_nanos(),
+                ns_opt(t.revoked_at)
+            ],
+        );
+        match r {
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                Ok(false)
+            }
+            other => Ok(other.map(|_| true)?),
+        }
+    }
+
+    fn revoke_token(&mut self, id: &TokenId, at: Timestamp) -> Result<bool, CatalogError> {
+        let n = self.conn().execute(
             "UPDATE tokens SET revoked_ns = ?2 WHERE id = ?1 AND revoked_ns IS NULL",
             params![id.as_str(), at.as_nanos()],
         )?;
-        if n == 1 {
-            append_audit(&mut tx, at, actor, "token.revoke", id.as_str(), "{}")?;
-        }
-        tx.commit()?;
         Ok(n == 1)
     }
 }

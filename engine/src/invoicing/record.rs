@@ -106,6 +106,9 @@ pub enum LedgerError {
     /// A stored document does not read back.
     #[error("ledger holds an unreadable document: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// A stored value does not read back (a status, an amount): edited by hand, or a bug.
+    #[error("ledger holds an unreadable value: {0}")]
+    Unreadable(String),
 }
 
 impl LedgerError {

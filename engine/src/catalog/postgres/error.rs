@@ -24,6 +24,9 @@ pub enum PgError {
     /// The client's runtime could not start.
     #[error("the PostgreSQL client cannot start: {0}")]
     Runtime(#[source] std::io::Error),
+    /// A statement was sent on a transaction that had already ended (a bug of ours).
+    #[error("a catalog statement after its transaction ended")]
+    Ended,
     /// The server refused the credentials.
     #[error("the catalog database at {target} refused the login: {reason}")]
     Auth {
@@ -47,7 +50,7 @@ impl PgError {
         match self {
             PgError::Unreachable { .. } => true,
             PgError::Query(e) => lost(e),
-            PgError::Url(_) | PgError::Runtime(_) | PgError::Auth { .. } => false,
+            PgError::Url(_) | PgError::Runtime(_) | PgError::Auth { .. } | PgError::Ended => false,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::{PgError, PostgresCatalog};
 use crate::catalog::CatalogError;
-use crate::catalog::idempotency::{Claim, IdempotencyKeys, KEEP_NS, StoredResponse};
+use crate::catalog::idempotency::{Claim, IdempotencyKeys, KEEP_NS, StoredKey, StoredResponse};
 use crate::time::Timestamp;
 
 impl IdempotencyKeys for PostgresCatalog {
@@ -36,18 +36,16 @@ impl IdempotencyKeys for PostgresCatalog {
                 )
                 .await?;
             Ok(match row {
-                // Expired and deleted by another claimer between the two statements: claim again
-                // on the retry (rare; answered as in progress, which a client retries).
+                // Released by its claimer between the two statements (its request failed on our
+                // side): answered as in progress; the client's retry claims it.
                 None => Claim::InProgress,
-                Some(r) if r.try_get::<_, Vec<u8>>(0)? != fp => Claim::Mismatch,
-                Some(r) => match r.try_get::<_, Option<i32>>(1)? {
-                    Some(status) => Claim::Replay(StoredResponse {
-                        status: u16::try_from(status).unwrap_or(500),
-                        content_type: r.try_get(2)?,
-                        body: r.try_get::<_, Option<Vec<u8>>>(3)?.unwrap_or_default(),
-                    }),
-                    None => Claim::InProgress,
-                },
+                Some(r) => StoredKey::from_row(
+                    r.try_get(0)?,
+                    r.try_get::<_, Option<i32>>(1)?.map(i64::from),
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                )
+                .claim(fingerprint),
             })
         });
         Ok(claim.map_err(PgError::from)?)

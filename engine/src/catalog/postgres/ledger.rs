@@ -11,7 +11,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{PgError, PgRuntime, PostgresCatalog};
-use crate::catalog::ledger::{Attempt, InvoiceRow, LedgerBackend, LedgerTx};
+use crate::catalog::ledger::{Attempt, InvoiceRow, LedgerTx, Settled, Transactions};
 use crate::id::{InvoiceId, PaymentId};
 use crate::invoicing::audit::Entry;
 use crate::invoicing::credit_note::CreditNote;
@@ -51,7 +51,7 @@ impl<'a> PgTx<'a> {
     }
 
     fn conn(&self) -> std::result::Result<&Object, PgError> {
-        self.client.as_ref().ok_or_else(|| PgError::Url("the transaction has ended".into()))
+        self.client.as_ref().ok_or_else(|| PgError::Ended)
     }
 
     /// Runs a statement returning rows.
@@ -88,7 +88,7 @@ impl<'a> PgTx<'a> {
 
     /// Commits.
     pub(crate) fn commit_pg(mut self) -> std::result::Result<(), PgError> {
-        let client = self.client.take().ok_or_else(|| PgError::Url("the transaction has ended".into()))?;
+        let client = self.client.take().ok_or_else(|| PgError::Ended)?;
         match self.rt.block_on(client.batch_execute("COMMIT")) {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -110,7 +110,7 @@ impl Drop for PgTx<'_> {
     }
 }
 
-impl LedgerBackend for PostgresCatalog {
+impl Transactions for PostgresCatalog {
     type Tx<'a> = PgTx<'a>;
 
     fn write(&mut self) -> Result<PgTx<'_>> {
@@ -125,7 +125,8 @@ impl LedgerBackend for PostgresCatalog {
 const ROW: &str = "SELECT id, status, body, evidence, sent_ns, paid_ns, voided_ns FROM invoices";
 
 fn status_of(s: &str) -> Result<Status> {
-    Status::parse(s).ok_or_else(|| LedgerError::Rule(format!("stored invoice status {s:?} is unknown")))
+    // The CHECK constraint admits only known states.
+    Status::parse(s).ok_or_else(|| LedgerError::Unreadable(format!("invoice status {s:?}")))
 }
 
 fn invoice_row(r: &Row) -> Result<InvoiceRow> {
@@ -264,14 +265,11 @@ impl LedgerTx for PgTx<'_> {
         Ok(())
     }
 
-    fn set_status(&mut self, id: &str, status: Status, at: Timestamp) -> Result<()> {
-        let sql = match status {
-            Status::Sent => "UPDATE invoices SET status = 'sent', sent_ns = $2 WHERE id = $1",
-            Status::Paid => "UPDATE invoices SET status = 'paid', paid_ns = $2 WHERE id = $1",
-            Status::Void => "UPDATE invoices SET status = 'void', voided_ns = $2 WHERE id = $1",
-            Status::Draft | Status::Finalized => {
-                return Err(LedgerError::Rule(format!("set_status: {} is not a later state", status.as_str())));
-            }
+    fn set_status(&mut self, id: &str, to: Settled, at: Timestamp) -> Result<()> {
+        let sql = match to {
+            Settled::Sent => "UPDATE invoices SET status = 'sent', sent_ns = $2 WHERE id = $1",
+            Settled::Paid => "UPDATE invoices SET status = 'paid', paid_ns = $2 WHERE id = $1",
+            Settled::Void => "UPDATE invoices SET status = 'void', voided_ns = $2 WHERE id = $1",
         };
         self.execute(sql, &[&id, &at.as_nanos()])?;
         Ok(())

@@ -4,12 +4,10 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::SqliteCatalog;
 use crate::catalog::CatalogError;
-use crate::catalog::idempotency::{Claim, IdempotencyKeys, KEEP_NS, StoredResponse};
+use crate::catalog::idempotency::{Claim, IdempotencyKeys, KEEP_NS, StoredKey, StoredResponse};
 use crate::time::Timestamp;
 
 impl IdempotencyKeys for SqliteCatalog {
-    /// Claims `key` for the caller `scope` and a request with `fingerprint`, at `now`; expired
-    /// keys are forgotten first.
     fn claim_idempotency_key(
         &mut self,
         scope: &[u8; 32],
@@ -23,24 +21,11 @@ impl IdempotencyKeys for SqliteCatalog {
             .query_row(
                 "SELECT fingerprint, status, content_type, body FROM idempotency WHERE scope = ?1 AND key = ?2",
                 params![&scope[..], key],
-                |r| {
-                    Ok((
-                        r.get::<_, Vec<u8>>(0)?,
-                        r.get::<_, Option<i64>>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, Option<Vec<u8>>>(3)?,
-                    ))
-                },
+                |r| Ok(StoredKey::from_row(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
         let claim = match found {
-            Some((stored, _, _, _)) if stored.as_slice() != fingerprint.as_slice() => Claim::Mismatch,
-            Some((_, Some(status), content_type, body)) => Claim::Replay(StoredResponse {
-                status: u16::try_from(status).unwrap_or(500),
-                content_type,
-                body: body.unwrap_or_default(),
-            }),
-            Some((_, None, _, _)) => Claim::InProgress,
+            Some(stored) => stored.claim(fingerprint),
             None => {
                 tx.execute(
                     "INSERT INTO idempotency (scope, key, fingerprint, started_ns) VALUES (?1, ?2, ?3, ?4)",
@@ -53,7 +38,6 @@ impl IdempotencyKeys for SqliteCatalog {
         Ok(claim)
     }
 
-    /// Stores the response of a claimed key's request.
     fn complete_idempotency_key(
         &mut self,
         scope: &[u8; 32],
@@ -67,8 +51,6 @@ impl IdempotencyKeys for SqliteCatalog {
         Ok(())
     }
 
-    /// Forgets a claimed key whose request did not run to an answer worth repeating (a fault of
-    /// ours, a refused token): a retry runs again.
     fn release_idempotency_key(&mut self, scope: &[u8; 32], key: &str) -> Result<(), CatalogError> {
         self.conn.execute(
             "DELETE FROM idempotency WHERE scope = ?1 AND key = ?2 AND status IS NULL",

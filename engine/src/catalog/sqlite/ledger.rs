@@ -6,7 +6,7 @@
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::SqliteCatalog;
-use crate::catalog::ledger::{Attempt, InvoiceRow, LedgerBackend, LedgerTx};
+use crate::catalog::ledger::{Attempt, InvoiceRow, LedgerTx, Settled, Transactions};
 use crate::id::{InvoiceId, PaymentId};
 use crate::invoicing::audit::Entry;
 use crate::invoicing::credit_note::CreditNote;
@@ -28,7 +28,7 @@ impl<'a> SqliteTx<'a> {
     }
 }
 
-impl LedgerBackend for SqliteCatalog {
+impl Transactions for SqliteCatalog {
     type Tx<'a> = SqliteTx<'a>;
 
     fn write(&mut self) -> Result<SqliteTx<'_>> {
@@ -187,19 +187,13 @@ impl LedgerTx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn set_status(&mut self, id: &str, status: Status, at: Timestamp) -> Result<()> {
-        let column = match status {
-            Status::Sent => "sent_ns",
-            Status::Paid => "paid_ns",
-            Status::Void => "voided_ns",
-            Status::Draft | Status::Finalized => {
-                return Err(LedgerError::Rule(format!("set_status: {} is not a later state", status.as_str())));
-            }
+    fn set_status(&mut self, id: &str, to: Settled, at: Timestamp) -> Result<()> {
+        let sql = match to {
+            Settled::Sent => "UPDATE invoices SET status = 'sent', sent_ns = ?2 WHERE id = ?1",
+            Settled::Paid => "UPDATE invoices SET status = 'paid', paid_ns = ?2 WHERE id = ?1",
+            Settled::Void => "UPDATE invoices SET status = 'void', voided_ns = ?2 WHERE id = ?1",
         };
-        self.tx.execute(
-            &format!("UPDATE invoices SET status = ?2, {column} = ?3 WHERE id = ?1"),
-            params![id, status.as_str(), at.as_nanos()],
-        )?;
+        self.tx.execute(sql, params![id, at.as_nanos()])?;
         Ok(())
     }
 
@@ -231,7 +225,9 @@ impl LedgerTx for SqliteTx<'_> {
                 Ok(Payment {
                     id: PaymentId::new(id)?,
                     invoice: invoice.clone(),
-                    amount: amount.parse().map_err(|e| LedgerError::Rule(format!("stored payment amount: {e}")))?,
+                    amount: amount
+                        .parse()
+                        .map_err(|e| LedgerError::Unreadable(format!("payment amount {amount:?}: {e}")))?,
                     paid_at: Timestamp::from_nanos(paid),
                     reference,
                     recorded_at: Timestamp::from_nanos(recorded),
