@@ -13,6 +13,8 @@ pub struct Postgres {
     bin: PathBuf,
     as_postgres: bool,
     port: u16,
+    /// Extra server options (`-F`: no fsync, for tests).
+    options: String,
 }
 
 /// A free loopback TCP port (bound, then released for the server to take).
@@ -63,8 +65,19 @@ fn is_root() -> bool {
 }
 
 impl Postgres {
-    /// Starts a server; `Err` says why it cannot (no binaries, no `postgres` user as root).
+    /// Starts a server for tests (no fsync: a test's data need not survive the machine); `Err`
+    /// says why it cannot (no binaries, no `postgres` user as root).
     pub fn start() -> Result<Self, String> {
+        Self::start_with("-F")
+    }
+
+    /// Starts a server that fsyncs its commits, as a production one does (benchmarks).
+    pub fn start_durable() -> Result<Self, String> {
+        Self::start_with("")
+    }
+
+    /// Starts a server with extra `postgres` options (`-F`, `-c name=value` …).
+    pub fn start_with(options: &str) -> Result<Self, String> {
         let bin = bin_dir().ok_or("PostgreSQL's server binaries (initdb, pg_ctl) are not installed")?;
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         // initdb refuses to run as root: run the server as Debian's `postgres` user then.
@@ -77,7 +90,7 @@ impl Postgres {
             let _ = std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700));
         }
         let port = free_port()?;
-        let mut pg = Self { dir, bin, as_postgres, port };
+        let mut pg = Self { dir, bin, as_postgres, port, options: options.to_owned() };
         let data = pg.dir.path().join("data");
         pg.run("initdb", &["-D", &data.to_string_lossy(), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])?;
         // Another test's server may take the free port between its release and this start:
@@ -102,7 +115,8 @@ impl Postgres {
     /// Starts a stopped server again on the same port.
     pub fn restart(&self) -> Result<(), String> {
         let data = self.dir.path().join("data");
-        let opts = format!("-k {} -c listen_addresses=127.0.0.1 -F -p {}", self.dir.path().display(), self.port);
+        let opts =
+            format!("-k {} -c listen_addresses=127.0.0.1 -p {} {}", self.dir.path().display(), self.port, self.options);
         let log = self.dir.path().join("log");
         self.run("pg_ctl", &["-D", &data.to_string_lossy(), "-o", &opts, "-l", &log.to_string_lossy(), "-w", "start"])
             .map(drop)

@@ -9,6 +9,11 @@
 //! 5-minute buckets per direction, loaded into the bucket table as the collectors would have
 //! built it), a plan with rack rent, facility energy, committed power and 95th-percentile
 //! bandwidth. Hourly grid intensity for the month.
+//!
+//! Then the same runs store their drafts in PostgreSQL instead (`COLOMETER_BENCH_PG_URL`, an empty
+//! database, or else a throwaway server started here with fsync on, as SQLite's `synchronous =
+//! FULL`); every invoice must equal SQLite's. Last, `FINALIZES` drafts (default 1000) are
+//! finalized one by one on each backend, each its own transaction: finalizes/s side by side.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, ensure};
 use arrow::array::{RecordBatch, UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
-use engine::catalog::{Ledger, SqliteCatalog};
+use engine::catalog::{Ledger, PostgresCatalog, SqliteCatalog};
 use engine::clock::FixedClock;
 use engine::inventory::{Inventory, document, import};
 use engine::invoicing::run::rate_period;
@@ -226,6 +231,7 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let customers: u32 = args.get(1).map_or(Ok(10_000), |s| s.parse())?;
     let energy_s: i64 = args.get(2).map_or(Ok(900), |s| s.parse())?;
+    let finalizes: u32 = args.get(3).map_or(Ok(1_000), |s| s.parse())?;
     let dir = tempfile::tempdir()?;
     println!("billing bench: {customers} customers, energy every {energy_s} s, October 2026");
     let t0 = Instant::now();
@@ -242,27 +248,7 @@ fn main() -> anyhow::Result<()> {
     let plant = Plant::new(&inv, 10);
     let src = Sources { inventory: &inv, plant: &plant, buckets: &table, store: &store };
     let mut ledger = SqliteCatalog::open(&dir.path().join("ledger"))?;
-    let period = BillingPeriod::parse("2026-10")?;
-    let mut best = f64::MAX;
-    let mut last = None;
-    for run in 0..3 {
-        let t = Instant::now();
-        let (considered, rated) = rate_period(&src, period, 2)?;
-        let rated_s = t.elapsed().as_secs_f64();
-        let r =
-            ledger.apply_billing_run("2026-10", &considered, rated, "bench", Timestamp::from_secs(OCT1 + MONTH_S))?;
-        let secs = t.elapsed().as_secs_f64();
-        println!(
-            "run {}: {} invoices in {secs:.2} s (rating {rated_s:.2} s, ledger {:.2} s): {:.0} invoices/s",
-            run + 1,
-            r.invoices.len(),
-            secs - rated_s,
-            r.invoices.len() as f64 / secs
-        );
-        best = best.min(secs);
-        last = Some(r);
-    }
-    let run = last.context("no run")?;
+    let (best, run) = bill_three_times(&src, &mut ledger, "SQLite")?;
     ensure!(run.invoices.len() == customers as usize, "expected one invoice per customer");
     // The figures colometer billed, for the cross-check.
     let mut kwh = Vec::with_capacity(customers as usize);
@@ -288,6 +274,88 @@ fn main() -> anyhow::Result<()> {
     );
     println!("DuckDB usage queries only (kWh + 95th per direction), best of 3: {duck_s:.2} s");
     println!("ratio (DuckDB usage only / colometer whole run): {:.2}x", duck_s / best);
+    postgres_side(&src, &mut ledger, customers, finalizes, best)?;
     store.close();
+    Ok(())
+}
+
+/// Rates October and stores the drafts three times (the second and third rebuild or keep them):
+/// the best whole run's seconds and the last run.
+fn bill_three_times(
+    src: &Sources<'_>,
+    ledger: &mut dyn Ledger,
+    name: &str,
+) -> anyhow::Result<(f64, engine::invoicing::record::BillingRun)> {
+    let period = BillingPeriod::parse("2026-10")?;
+    let mut best = f64::MAX;
+    let mut last = None;
+    for run in 0..3 {
+        let t = Instant::now();
+        let (considered, rated) = rate_period(src, period, 2)?;
+        let rated_s = t.elapsed().as_secs_f64();
+        let r =
+            ledger.apply_billing_run("2026-10", &considered, rated, "bench", Timestamp::from_secs(OCT1 + MONTH_S))?;
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "{name} run {}: {} invoices in {secs:.2} s (rating {rated_s:.2} s, ledger {:.2} s): {:.0} invoices/s",
+            run + 1,
+            r.invoices.len(),
+            secs - rated_s,
+            r.invoices.len() as f64 / secs
+        );
+        best = best.min(secs);
+        last = Some(r);
+    }
+    Ok((best, last.context("no run")?))
+}
+
+/// Finalizes the first `n` customers' drafts one by one: seconds.
+fn finalize_drafts(ledger: &mut dyn Ledger, n: u32) -> anyhow::Result<f64> {
+    let t = Instant::now();
+    for c in 0..n {
+        ledger.finalize_invoice(&format!("c-{c}.2026-10"), "bench", Timestamp::from_secs(OCT1 + MONTH_S + 3_600))?;
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
+/// The same billing runs into PostgreSQL, its invoices checked against SQLite's, then finalizes
+/// on both.
+fn postgres_side(
+    src: &Sources<'_>,
+    sqlite: &mut SqliteCatalog,
+    customers: u32,
+    finalizes: u32,
+    sqlite_best: f64,
+) -> anyhow::Result<()> {
+    let (_server, url) = match std::env::var("COLOMETER_BENCH_PG_URL") {
+        Ok(url) => (None, url),
+        Err(_) => {
+            let pg = tests::postgres::Postgres::start_durable().map_err(anyhow::Error::msg)?;
+            let url = pg.create_db("billing_bench").map_err(anyhow::Error::msg)?;
+            (Some(pg), url)
+        }
+    };
+    let mut pg = PostgresCatalog::connect(&url)?;
+    let (pg_best, _) = bill_three_times(src, &mut pg, "PostgreSQL")?;
+    for c in 0..customers {
+        let id = format!("c-{c}.2026-10");
+        ensure!(pg.invoice(&id)?.body == sqlite.invoice(&id)?.body, "{id}: PostgreSQL and SQLite invoices differ");
+    }
+    println!("all {customers} invoices equal on PostgreSQL and SQLite");
+    let per_s = |n: u32, s: f64| f64::from(n) / s;
+    let (sq, pq) = (per_s(customers, sqlite_best), per_s(customers, pg_best));
+    println!(
+        "billing run, best of 3: SQLite {sqlite_best:.2} s = {sq:.0} invoices/s; PostgreSQL {pg_best:.2} s = {pq:.0} invoices/s; PostgreSQL / SQLite {:.2}x",
+        pq / sq
+    );
+    let n = finalizes.min(customers);
+    let sf = finalize_drafts(sqlite, n)?;
+    let pf = finalize_drafts(&mut pg, n)?;
+    println!(
+        "{n} finalizes one by one: SQLite {sf:.2} s = {:.0}/s; PostgreSQL {pf:.2} s = {:.0}/s; PostgreSQL / SQLite {:.2}x",
+        per_s(n, sf),
+        per_s(n, pf),
+        sf / pf
+    );
     Ok(())
 }
