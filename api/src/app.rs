@@ -211,6 +211,12 @@ impl AppState {
         Ok(Arc::clone(&self.derived().await?.known))
     }
 
+    /// The catalog itself, for engine services that lock it only while they need it (a billing
+    /// run: not while it rates). Lock it on a blocking thread only.
+    pub fn shared_catalog(&self) -> engine::catalog::backend::Shared {
+        Arc::clone(&self.catalog)
+    }
+
     /// Runs a catalog operation on the blocking pool (SQLite calls block), never on an IO thread.
     pub async fn catalog<T, F>(&self, f: F) -> Result<T, ApiError>
     where

@@ -153,6 +153,21 @@ impl From<engine::invoicing::record::LedgerError> for ApiError {
     }
 }
 
+impl From<engine::invoicing::service::BillingError> for ApiError {
+    fn from(e: engine::invoicing::service::BillingError) -> Self {
+        use engine::invoicing::run::RunError;
+        use engine::invoicing::service::BillingError as B;
+        match e {
+            B::InProgress(_) => ApiError::Conflict(e.to_string()),
+            B::Rating(RunError::Period(p)) => ApiError::Unprocessable(p.to_string()),
+            B::Rating(other) => ApiError::Internal(other.to_string()),
+            B::Ledger(l) => ApiError::from(l),
+            B::Catalog(c) => ApiError::from(c),
+            B::Poisoned => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
 impl From<engine::catalog::CatalogError> for ApiError {
     fn from(e: engine::catalog::CatalogError) -> Self {
         use engine::catalog::CatalogError as C;

@@ -69,6 +69,16 @@ impl Scratch {
         Self { dir }
     }
 
+    /// Like [`Scratch::new`], with the catalog in the PostgreSQL database at `url` (`[catalog]
+    /// url`) and a 10 s request timeout.
+    pub fn on_catalog(url: &str) -> Self {
+        let s = Self::with_config("request_timeout = \"10s\"", "");
+        let cfg = std::fs::read_to_string(s.config()).unwrap_or_else(|e| panic!("config: {e}"))
+            + &format!("[catalog]\nurl = \"{url}\"\n");
+        std::fs::write(s.config(), cfg).unwrap_or_else(|e| panic!("config: {e}"));
+        s
+    }
+
     /// Imports an inventory document given as YAML text; panics if it is refused.
     pub fn import(&self, yaml: &str) {
         let path = self.path("inventory.yaml");

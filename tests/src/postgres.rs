@@ -41,12 +41,16 @@ pub fn for_test(test: &str) -> Option<Postgres> {
     }
 }
 
-/// Where Debian's server binaries are: `initdb` on `PATH`, else `/usr/lib/postgresql/*/bin`.
+/// Where Debian's server binaries are: `initdb`'s directory on `PATH` (symlinks followed), else
+/// `/usr/lib/postgresql/*/bin`.
 fn bin_dir() -> Option<PathBuf> {
     if let Ok(path) = std::env::var("PATH") {
         for d in std::env::split_paths(&path) {
             if d.join("initdb").exists() && d.join("pg_ctl").exists() {
-                return Some(d);
+                // A symlink on PATH (`/usr/local/bin/initdb`) stands for the real directory,
+                // which has the other tools (pg_basebackup, psql) too.
+                let real = std::fs::canonicalize(d.join("initdb")).ok();
+                return Some(real.and_then(|r| r.parent().map(Path::to_path_buf)).unwrap_or(d));
             }
         }
     }
@@ -104,6 +108,85 @@ impl Postgres {
             pg.port = free_port()?;
         }
         Ok(pg)
+    }
+
+    /// A streaming replica of this server (`pg_basebackup -R` over loopback TCP), started on a
+    /// free port with this server's options; the database's contents at the copy come along.
+    pub fn standby(&self) -> Result<Postgres, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        if self.as_postgres {
+            let ok = Command::new("chown").arg("postgres").arg(dir.path()).status().is_ok_and(|s| s.success());
+            if !ok {
+                return Err("cannot hand a directory to the postgres user".into());
+            }
+            let _ = std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700));
+        }
+        let mut standby = Self {
+            dir,
+            bin: self.bin.clone(),
+            as_postgres: self.as_postgres,
+            port: free_port()?,
+            options: self.options.clone(),
+        };
+        let data = standby.dir.path().join("data");
+        let port = self.port.to_string();
+        standby.run(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-D",
+                &data.to_string_lossy(),
+                "-R",
+                "-X",
+                "stream",
+                // An immediate checkpoint: a spread one makes the copy wait minutes.
+                "-c",
+                "fast",
+            ],
+        )?;
+        let mut tries = 0;
+        while let Err(e) = standby.restart() {
+            tries += 1;
+            if tries == 3 {
+                return Err(e);
+            }
+            standby.port = free_port()?;
+        }
+        Ok(standby)
+    }
+
+    /// Makes TCP logins check passwords (`scram-sha-256`; the Unix socket stays `trust` for the
+    /// tests' own psql) and creates `role` with `password`.
+    pub fn require_passwords(&self, role: &str, password: &str) -> Result<(), String> {
+        let hba = self.dir.path().join("data/pg_hba.conf");
+        std::fs::write(&hba, "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
+            .map_err(|e| format!("{}: {e}", hba.display()))?;
+        self.psql(&format!("CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{password}'"), "")?;
+        self.psql("SELECT pg_reload_conf()", "").map(drop)
+    }
+
+    /// Promotes a standby to primary (`pg_ctl promote`, waiting until it accepts writes).
+    pub fn promote(&self) -> Result<(), String> {
+        let data = self.dir.path().join("data");
+        self.run("pg_ctl", &["-D", &data.to_string_lossy(), "-w", "promote"]).map(drop)
+    }
+
+    /// Kills the server as a lost machine would lose it: the postmaster frozen, every process of
+    /// it SIGKILLed (no shutdown, no checkpoint, no goodbye to clients or standbys).
+    pub fn kill(&self) -> Result<(), String> {
+        let pidfile = self.dir.path().join("data/postmaster.pid");
+        let text = std::fs::read_to_string(&pidfile).map_err(|e| format!("{}: {e}", pidfile.display()))?;
+        let pid = text.lines().next().map(str::trim).filter(|p| !p.is_empty()).ok_or("no PID")?.to_owned();
+        let signal = |args: &[&str]| Command::new(args[0]).args(&args[1..]).status().map_err(|e| e.to_string());
+        signal(&["kill", "-STOP", &pid])?;
+        signal(&["pkill", "-KILL", "-P", &pid])?;
+        signal(&["kill", "-KILL", &pid])?;
+        Ok(())
     }
 
     /// Stops the server at once (`pg_ctl stop -m immediate`: as a crash, no checkpoint).

@@ -5,7 +5,9 @@
 //! - two `serve` processes on that database answer with the same tokens and invoices, and an
 //!   `Idempotency-Key` used on one is replayed by the other;
 //! - while PostgreSQL is down, requests get `503` problem+json with `Retry-After`, and once it is
-//!   back they succeed again without restarting either process.
+//!   back they succeed again without restarting either process;
+//! - `serve` pointed at an unreachable host, or with a wrong password, exits non-zero within 10 s
+//!   with one line naming the host (never the password).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
@@ -13,14 +15,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tests::{Scratch, Server, example_lines};
-
-/// A scratch directory whose config points the catalog at `url`.
-fn on_postgres(url: &str) -> Scratch {
-    let s = Scratch::with_config("request_timeout = \"10s\"", "");
-    let cfg = std::fs::read_to_string(s.config()).unwrap() + &format!("[catalog]\nurl = \"{url}\"\n");
-    std::fs::write(s.config(), cfg).unwrap();
-    s
-}
 
 async fn get(http: &reqwest::Client, url: &str, token: &str) -> (u16, Option<String>, Value) {
     let r = http.get(url).bearer_auth(token).send().await.unwrap();
@@ -72,7 +66,7 @@ async fn an_embedded_catalog_moves_to_postgresql_and_two_servers_share_it() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"), "{}", String::from_utf8_lossy(&again.stderr));
 
     // Two servers on the moved catalog: the same token and invoice on both.
-    let (a, b) = (on_postgres(&url), on_postgres(&url));
+    let (a, b) = (Scratch::on_catalog(&url), Scratch::on_catalog(&url));
     let (sa, sb) = (Server::start(&a, &[]), Server::start(&b, &[]));
     for s in [&sa, &sb] {
         let (st, _, inv) = get(&http, &format!("{}/api/v1/invoices/acme.2026-10", s.url), &admin).await;
@@ -118,4 +112,56 @@ async fn an_embedded_catalog_moves_to_postgresql_and_two_servers_share_it() {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
+}
+
+/// Runs `colometer serve` on `scratch` until it exits (at most 10 s): its stderr.
+fn serve_fails(scratch: &Scratch) -> String {
+    let mut child = scratch
+        .command(&["serve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve still running 10 s after start with a bad catalog URL");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "{err}");
+    err
+}
+
+#[test]
+fn a_bad_catalog_url_stops_serve_naming_the_host() {
+    // A port held by a listener that hangs up on every connection.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in listener.incoming() {
+            drop(c);
+        }
+    });
+    let err = serve_fails(&Scratch::on_catalog(&format!("postgres://colometer:hunter2@127.0.0.1:{port}/ledger")));
+    assert!(err.contains(&format!("127.0.0.1:{port}/ledger")), "{err}");
+    assert!(!err.contains("hunter2"), "the password is never shown: {err}");
+
+    let Some(pg) = tests::postgres::for_test("a_bad_catalog_url_stops_serve_naming_the_host") else { return };
+    pg.create_db("ledger").unwrap();
+    pg.require_passwords("colometer", "right-one").unwrap();
+    let wrong = format!("postgres://colometer:wrong-one@127.0.0.1:{}/ledger", pg.port());
+    let err = serve_fails(&Scratch::on_catalog(&wrong));
+    assert!(err.contains("refused the login") && err.contains(&format!("127.0.0.1:{}/ledger", pg.port())), "{err}");
+    assert!(!err.contains("wrong-one"), "the password is never shown: {err}");
+    // The right password works (the same server, the same check).
+    let right = format!("postgres://colometer:right-one@127.0.0.1:{}/ledger", pg.port());
+    let out = Scratch::on_catalog(&right).run(&["token", "list"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

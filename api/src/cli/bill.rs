@@ -1,7 +1,8 @@
 //! `colometer bill run --period P` and `colometer bill compare --legacy FILE.csv --period P`.
 //!
-//! `bill run` rates the period against the store itself when no server has it open; when a
-//! running server holds the store (its lock), it asks that server instead, with a one-off admin
+//! `bill run` rates the period against the store itself when no server has it open (the engine's
+//! billing service, as the API's route; no HTTP state is built); when a running server holds the
+//! store (its lock), it asks that server instead, with a one-off admin
 //! token created for the call and revoked after it (both audited). Either way the result is the
 //! same billing run, printed as JSON.
 
@@ -14,6 +15,7 @@ use engine::clock::{Clock, SystemClock};
 use engine::invoicing::compare::{Comparison, LegacyLine, compare, read_legacy};
 use engine::invoicing::invoice::Status;
 use engine::invoicing::record::{BillingRun, InvoiceFilter};
+use engine::invoicing::service::{self, OneShot};
 use engine::period::BillingPeriod;
 use engine::store::StoreError;
 
@@ -74,26 +76,18 @@ pub fn run(cmd: BillCommand, config: Option<&Path>) -> anyhow::Result<bool> {
 async fn bill_period(cfg: Config, period: BillingPeriod) -> anyhow::Result<BillingRun> {
     match crate::cli::serve::open_store(&cfg) {
         Ok(store) => {
+            // No server holds the store: the engine's billing service over sources built here.
             let catalog = crate::cli::serve::open_catalog(&cfg).await?;
-            let query =
-                std::sync::Arc::new(crate::query::QueryEngine::new(std::sync::Arc::clone(&store), 1, 64 << 20)?);
-            let limits = crate::app::Limits {
-                body_limit_bytes: cfg.server.body_limit_bytes,
-                request_timeout: cfg.server.request_timeout,
-            };
-            let state = crate::app::AppState::new(
-                catalog,
-                store,
-                query,
-                std::sync::Arc::new(SystemClock),
-                limits,
-                cfg.bucket_archive(),
-            )?
-            .with_retention(cfg.storage.retention)
-            .with_default_poll(cfg.collectors.default_interval.interval_s());
-            crate::routes::billing::run_period(&state, period, "cli:bill-run".into())
-                .await
-                .map_err(|e| anyhow::anyhow!("billing run failed: {e}"))
+            let (poll_s, archive) = (cfg.collectors.default_interval.interval_s(), cfg.bucket_archive());
+            let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+            tokio::task::spawn_blocking(move || -> anyhow::Result<BillingRun> {
+                let metering = OneShot::build(&store, catalog.inventory()?, poll_s, archive)?;
+                let catalog = std::sync::Mutex::new(catalog);
+                let src = metering.sources(&store);
+                service::run_period(&catalog, &src, period, "cli:bill-run", &SystemClock, threads)
+                    .map_err(|e| anyhow::anyhow!("billing run failed: {e}"))
+            })
+            .await?
         }
         Err(e) if e.downcast_ref::<StoreError>().is_some_and(|s| matches!(s, StoreError::InUse(_))) => {
             via_server(&cfg, period).await

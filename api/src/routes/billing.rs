@@ -15,7 +15,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use engine::invoicing::audit;
 use engine::invoicing::record::BillingRun;
-use engine::invoicing::run::{RunError, rate_period};
+use engine::invoicing::service;
 use engine::period::BillingPeriod;
 use serde::Deserialize;
 
@@ -42,30 +42,17 @@ struct RunRequest {
     period: String,
 }
 
-/// Rates `period` and stores the run; shared by the route and `colometer bill run`. One run of a
-/// period at a time among every process sharing the catalog: another request meanwhile gets
-/// `409` (a retry after it finished runs again and finds the drafts unchanged).
+/// Rates `period` and stores the run through the engine's billing service (the path `colometer
+/// bill run` takes too), over the server's settled metering sources. One run of a period at a
+/// time among every process sharing the catalog: another request meanwhile gets `409` (a retry
+/// after it finished runs again and finds the drafts unchanged).
 pub async fn run_period(state: &AppState, period: BillingPeriod, actor: String) -> Result<BillingRun, ApiError> {
-    let name = period.to_string();
-    let claim = state.catalog(move |c| c.claim_billing_run(&name)).await?.ok_or_else(|| {
-        ApiError::Conflict(format!("a billing run for {period} is in progress; retry when it has finished"))
-    })?;
     let derived = state.derived().await?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let (customers, rated) = state
-        .metered(derived, "billing", move |src| rate_period(src, period, threads))
-        .await?
-        .map_err(|e| match e {
-            RunError::Period(p) => ApiError::Unprocessable(p.to_string()),
-            other => ApiError::Internal(other.to_string()),
-        })?;
-    let now = state.clock.now();
-    let name = period.to_string();
-    let run = state.ledger(move |c| c.apply_billing_run(&name, &customers, rated, &actor, now)).await?;
-    drop(claim);
-    tracing::info!(run = %run.id, period = %run.period, created = run.created.len(), rebuilt = run.rebuilt.len(),
-        unchanged = run.unchanged.len(), kept = run.kept.len(), discarded = run.discarded.len(), "billing run");
-    Ok(run)
+    let (catalog, clock) = (state.shared_catalog(), std::sync::Arc::clone(&state.clock));
+    Ok(state
+        .metered(derived, "billing", move |src| service::run_period(&catalog, src, period, &actor, &*clock, threads))
+        .await??)
 }
 
 #[utoipa::path(post, path = "/api/v1/billing-runs", tag = "billing", request_body = RunRequest, params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key returns the first response")), responses((status = 201, description = "The run: drafts created, rebuilt, unchanged; finalized invoices kept", body = engine::invoicing::record::BillingRun)))]
