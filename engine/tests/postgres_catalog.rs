@@ -6,39 +6,24 @@
 //! - the database refuses edits of issued records itself (triggers), also `TRUNCATE`;
 //! - migrations run once, and a schema newer than the binary is refused;
 //! - an unreachable server or a missing database is a clear error naming the host;
-//! - idempotency keys and billing-run claims hold across two catalogs.
+//! - idempotency keys and billing-run claims hold across two catalogs;
+//! - TLS: `verify-full` with the server's CA encrypts; `require` without it is refused (colometer
+//!   always verifies); the default (`prefer`) connects in the clear to the same server.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+#[path = "fixtures/ledger.rs"]
+mod ledger_fixture;
+use ledger_fixture::rated;
 
 use std::collections::BTreeSet;
 
 use engine::catalog::idempotency::Claim;
 use engine::catalog::{Backend, Catalog, CatalogError, IdempotencyKeys, Ledger, PgError, PostgresCatalog};
-use engine::domain::Currency;
 use engine::id::CustomerId;
-use engine::invoicing::invoice::{Rated, Sustainability};
-use engine::rating::line::{Evidence, Item, Line, RatedLine};
 use engine::time::Timestamp;
 use rust_decimal::Decimal;
 use tests::postgres::{Postgres, for_test};
-
-fn rated(customer: &str) -> Rated {
-    let eur = Currency::parse("EUR").unwrap();
-    let item =
-        Item { description: "space".into(), charge_type: "recurring", service: Some("svc".into()), resource: None };
-    let line = Line::priced(item, Decimal::ONE, "month", Decimal::new(1000, 0), eur);
-    Rated {
-        customer: CustomerId::new(customer).unwrap(),
-        customer_name: customer.to_uppercase(),
-        period: "2026-10".into(),
-        from: Timestamp::from_secs(1_790_812_800),
-        to: Timestamp::from_secs(1_793_491_200),
-        currency: eur,
-        tax_rate: Decimal::new(21, 2),
-        lines: vec![RatedLine { line, evidence: Evidence::OneOff { first_assignment: Timestamp::from_secs(0) } }],
-        sustainability: Sustainability::default(),
-    }
-}
 
 /// November 2, 2026: after October ended.
 fn at(s: i64) -> Timestamp {
@@ -198,4 +183,43 @@ fn idempotency_keys_and_billing_run_claims_hold_across_catalogs() {
     assert!(b.claim_billing_run("2026-11").unwrap().is_some());
     drop(held);
     assert!(b.claim_billing_run("2026-10").unwrap().is_some());
+}
+
+#[test]
+fn tls_is_verified_or_not_used() {
+    let Some(pg) = for_test("tls_is_verified_or_not_used") else { return };
+    let ca = pg.enable_tls().unwrap();
+    pg.create_db("tls").unwrap();
+    let encrypted = |app: &str| {
+        pg.psql_in(
+            "tls",
+            &format!(
+                "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                 WHERE a.application_name = '{app}' LIMIT 1"
+            ),
+        )
+        .unwrap()
+        .trim()
+        .to_owned()
+    };
+    let base = format!("postgres://postgres@127.0.0.1:{}/tls", pg.port());
+    // Verified against the CA: encrypted (the pool keeps its connection open to be seen).
+    let verified = PostgresCatalog::connect(&format!(
+        "{base}?sslmode=verify-full&sslrootcert={}&application_name=v",
+        ca.display()
+    ))
+    .unwrap();
+    assert_eq!(verified.generation().unwrap(), 0);
+    assert_eq!(encrypted("v"), "t");
+    // `require` without a root that signs the server's certificate: refused, never unverified.
+    match PostgresCatalog::connect(&format!("{base}?sslmode=require&application_name=r")) {
+        Err(CatalogError::Postgres(e)) => {
+            assert!(e.to_string().contains(&format!("127.0.0.1:{}/tls", pg.port())), "{e}")
+        }
+        other => panic!("expected a refused TLS connection, got {:?}", other.err()),
+    }
+    // The default connects to the same server in the clear.
+    let plain = PostgresCatalog::connect(&format!("{base}?application_name=p")).unwrap();
+    assert_eq!(plain.generation().unwrap(), 0);
+    assert_eq!(encrypted("p"), "f");
 }

@@ -97,16 +97,7 @@ impl Postgres {
         let mut pg = Self { dir, bin, as_postgres, port, options: options.to_owned() };
         let data = pg.dir.path().join("data");
         pg.run("initdb", &["-D", &data.to_string_lossy(), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])?;
-        // Another test's server may take the free port between its release and this start:
-        // then try another.
-        let mut tries = 0;
-        while let Err(e) = pg.restart() {
-            tries += 1;
-            if tries == 3 {
-                return Err(e);
-            }
-            pg.port = free_port()?;
-        }
+        pg.start_on_a_free_port()?;
         Ok(pg)
     }
 
@@ -149,14 +140,7 @@ impl Postgres {
                 "fast",
             ],
         )?;
-        let mut tries = 0;
-        while let Err(e) = standby.restart() {
-            tries += 1;
-            if tries == 3 {
-                return Err(e);
-            }
-            standby.port = free_port()?;
-        }
+        standby.start_on_a_free_port()?;
         Ok(standby)
     }
 
@@ -168,6 +152,69 @@ impl Postgres {
             .map_err(|e| format!("{}: {e}", hba.display()))?;
         self.psql(&format!("CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{password}'"), "")?;
         self.psql("SELECT pg_reload_conf()", "").map(drop)
+    }
+
+    /// Serves TLS (`ssl = on`) with a certificate for `127.0.0.1` and `localhost` signed by a
+    /// throwaway CA (openssl); returns the CA's certificate, the root a client must trust.
+    pub fn enable_tls(&self) -> Result<PathBuf, String> {
+        let data = self.dir.path().join("data");
+        let at = |name: &str| data.join(name).to_string_lossy().into_owned();
+        let ext = data.join("server.ext");
+        std::fs::write(
+            &ext,
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+        )
+        .map_err(|e| e.to_string())?;
+        let openssl = |args: &[&str]| -> Result<(), String> {
+            let out = Command::new("openssl").args(args).output().map_err(|e| format!("openssl: {e}"))?;
+            if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+        };
+        let (ca_key, ca_crt, key, csr, crt) =
+            (at("ca.key"), at("ca.crt"), at("server.key"), at("server.csr"), at("server.crt"));
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=colometer test CA",
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca_crt,
+        ])?;
+        openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", &key, "-out", &csr])?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_crt,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            &crt,
+            "-extfile",
+            &ext.to_string_lossy(),
+        ])?;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+        if self.as_postgres {
+            let ok = Command::new("chown").args(["postgres", &key, &crt]).status().is_ok_and(|s| s.success());
+            if !ok {
+                return Err("cannot hand the key to the postgres user".into());
+            }
+        }
+        self.psql("ALTER SYSTEM SET ssl = on", "")?;
+        self.psql("SELECT pg_reload_conf()", "")?;
+        Ok(PathBuf::from(ca_crt))
     }
 
     /// Promotes a standby to primary (`pg_ctl promote`, waiting until it accepts writes).
@@ -186,6 +233,20 @@ impl Postgres {
         signal(&["kill", "-STOP", &pid])?;
         signal(&["pkill", "-KILL", "-P", &pid])?;
         signal(&["kill", "-KILL", &pid])?;
+        Ok(())
+    }
+
+    /// Starts the server; another test's server may take the free port between its release and
+    /// this start: then it tries another (three tries).
+    fn start_on_a_free_port(&mut self) -> Result<(), String> {
+        let mut tries = 0;
+        while let Err(e) = self.restart() {
+            tries += 1;
+            if tries == 3 {
+                return Err(e);
+            }
+            self.port = free_port()?;
+        }
         Ok(())
     }
 

@@ -12,6 +12,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
+#[path = "../../engine/tests/fixtures/ledger.rs"]
+mod ledger_fixture;
+use ledger_fixture::rated;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,35 +23,14 @@ use std::time::{Duration, Instant};
 
 use engine::access::{self, Role};
 use engine::catalog::{Catalog, Ledger, PostgresCatalog};
-use engine::domain::Currency;
 use engine::id::CustomerId;
-use engine::invoicing::invoice::{Rated, Status, Sustainability};
+use engine::invoicing::invoice::Status;
 use engine::invoicing::record::InvoiceFilter;
-use engine::rating::line::{Evidence, Item, Line, RatedLine};
 use engine::time::Timestamp;
-use rust_decimal::Decimal;
 use serde_json::Value;
 use tests::{Scratch, Server};
 
 const INVOICES: usize = 200;
-
-fn rated(customer: &str) -> Rated {
-    let eur = Currency::parse("EUR").unwrap();
-    let item =
-        Item { description: "space".into(), charge_type: "recurring", service: Some("svc".into()), resource: None };
-    let line = Line::priced(item, Decimal::ONE, "month", Decimal::new(1000, 0), eur);
-    Rated {
-        customer: CustomerId::new(customer).unwrap(),
-        customer_name: customer.to_uppercase(),
-        period: "2026-10".into(),
-        from: Timestamp::from_secs(1_790_812_800),
-        to: Timestamp::from_secs(1_793_491_200),
-        currency: eur,
-        tax_rate: Decimal::new(21, 2),
-        lines: vec![RatedLine { line, evidence: Evidence::OneOff { first_assignment: Timestamp::from_secs(0) } }],
-        sustainability: Sustainability::default(),
-    }
-}
 
 fn invoice_ids() -> Vec<String> {
     (0..INVOICES).map(|i| format!("c{i:03}.2026-10")).collect()

@@ -41,7 +41,7 @@ async fn an_embedded_catalog_moves_to_postgresql_and_two_servers_share_it() {
         let run = http.post(format!("{}/api/v1/billing-runs", server.url)).bearer_auth(&admin);
         assert_eq!(run.json(&json!({"period": "2026-10"})).send().await.unwrap().status().as_u16(), 201);
         let fin = http.post(format!("{}/api/v1/invoices/acme.2026-10/finalize", server.url)).bearer_auth(&admin);
-        let fin: Value = fin.send().await.unwrap().json().await.unwrap();
+        let fin: Value = fin.header("Idempotency-Key", "fin-acme-oct").send().await.unwrap().json().await.unwrap();
         server.terminate(Duration::from_secs(20));
         fin["number"].as_str().unwrap().to_owned()
     };
@@ -56,7 +56,7 @@ async fn an_embedded_catalog_moves_to_postgresql_and_two_servers_share_it() {
             assert_eq!(sqlite, postgres, "{table}: {stdout}");
         }
     }
-    for table in ["invoices", "tokens", "audit_log", "objects", "billing_runs"] {
+    for table in ["invoices", "tokens", "audit_log", "objects", "billing_runs", "idempotency", "numbering"] {
         let row = stdout.lines().find(|l| l.split_whitespace().next() == Some(table)).unwrap();
         assert_ne!(row.split_whitespace().nth(1), Some("0"), "{table} copied: {stdout}");
     }
@@ -75,6 +75,18 @@ async fn an_embedded_catalog_moves_to_postgresql_and_two_servers_share_it() {
             (200, Some(number.as_str()), Some("finalized"))
         );
     }
+    // The key used on the embedded catalog came along: the same finalize is replayed, not refused.
+    let again = http
+        .post(format!("{}/api/v1/invoices/acme.2026-10/finalize", sa.url))
+        .bearer_auth(&admin)
+        .header("Idempotency-Key", "fin-acme-oct")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 200);
+    assert_eq!(again.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["number"].as_str(), Some(number.as_str()));
     // One Idempotency-Key, two processes: the second replays the first's response.
     let send = |base: &str| {
         http.post(format!("{base}/api/v1/invoices/acme.2026-10/send"))

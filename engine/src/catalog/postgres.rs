@@ -11,10 +11,12 @@
 //! the primary now. Connecting waits at most [`CONNECT_TIMEOUT`] per host and a pool check-out at
 //! most [`CHECKOUT_TIMEOUT`], so nothing hangs past the API's request timeout.
 //!
-//! TLS (`sslmode=require` or `verify-full`) goes through rustls and always verifies the server's
-//! certificate chain and name, against the webpki roots plus `sslrootcert=FILE` (PEM) when given:
-//! stricter than libpq's `require`, which encrypts without verifying. `sslmode=disable|prefer`
-//! behave as in libpq (`prefer` tries TLS and falls back).
+//! TLS (`sslmode=require`, `verify-ca` or `verify-full`) goes through rustls and always verifies
+//! the server's certificate chain and name, against the webpki roots plus `sslrootcert=FILE`
+//! (PEM) when given: stricter than libpq's `require`, which encrypts without verifying.
+//! `sslmode=disable` and `prefer` (the default) connect without TLS: libpq's `prefer` would
+//! encrypt without verifying, which colometer never does, and trying verified TLS first would
+//! fail on every server with a private certificate. Reading taken for #22, said in the README.
 
 mod connect;
 mod error;
@@ -273,14 +275,23 @@ fn run_lock(period: &str) -> i64 {
     (0x7275_6e73_i64 << 32) | i64::from(u32::from_be_bytes([h[0], h[1], h[2], h[3]]))
 }
 
-/// A billing-run claim: the session lock lives as long as its connection, which is closed (not
-/// pooled) when the claim ends, so the server releases the lock even if unlocking cannot run.
-struct PgRunClaim(Option<Object>);
+/// A billing-run claim: a session advisory lock held on a connection of its own. Released by
+/// `pg_advisory_unlock` when the claim ends, so the next run can claim the period at once; if
+/// that fails, the connection is closed instead of pooled (the server then drops the lock when
+/// its backend exits, as it does when this process dies).
+struct PgRunClaim {
+    client: Option<Object>,
+    key: i64,
+    handle: tokio::runtime::Handle,
+}
 
 impl Drop for PgRunClaim {
     fn drop(&mut self) {
-        if let Some(c) = self.0.take() {
-            drop(Object::take(c));
+        if let Some(c) = self.client.take() {
+            let unlocked = self.handle.block_on(c.query_one("SELECT pg_advisory_unlock($1)", &[&self.key]));
+            if !unlocked.is_ok_and(|r| r.try_get::<_, bool>(0).unwrap_or(false)) {
+                drop(Object::take(c));
+            }
         }
     }
 }
@@ -298,7 +309,8 @@ impl super::Backend for PostgresCatalog {
         let c = self.client()?;
         let key = run_lock(period);
         let got: bool = pg(pg(self.rt.block_on(c.query_one("SELECT pg_try_advisory_lock($1)", &[&key])))?.try_get(0))?;
-        Ok(got.then(|| super::RunClaim::new(PgRunClaim(Some(c)))))
+        let handle = self.rt.handle.clone();
+        Ok(got.then(|| super::RunClaim::new(PgRunClaim { client: Some(c), key, handle })))
     }
 
     fn table_counts(&self) -> Result<Vec<(String, i64)>, CatalogError> {

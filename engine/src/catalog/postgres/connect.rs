@@ -98,10 +98,12 @@ fn tls(settings: &Settings) -> Result<tokio_postgres_rustls::MakeRustlsConnect, 
 /// The pool (connections are made on first use); called on the client's runtime.
 pub(crate) fn pool(settings: &Settings) -> Result<Pool, PgError> {
     let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
-    let manager = if settings.config.get_ssl_mode() == SslMode::Disable {
-        Manager::from_config(settings.config.clone(), tokio_postgres::NoTls, manager_config)
-    } else {
-        Manager::from_config(settings.config.clone(), tls(settings)?, manager_config)
+    // `prefer` (the default) without a TLS connector connects in the clear: with one, it would
+    // try TLS and fail on every server whose certificate is not publicly rooted (Debian's stock
+    // snakeoil one), since colometer never skips verification.
+    let manager = match settings.config.get_ssl_mode() {
+        SslMode::Require => Manager::from_config(settings.config.clone(), tls(settings)?, manager_config),
+        _ => Manager::from_config(settings.config.clone(), tokio_postgres::NoTls, manager_config),
     };
     let hosts = u32::try_from(settings.config.get_hosts().len()).unwrap_or(1);
     Pool::builder(manager)
