@@ -12,10 +12,10 @@ use engine::clock::Clock;
 use engine::ingest::KnownResources;
 use engine::inventory::Inventory;
 use engine::metering::bucket_archive::{ArchiveConfig, BucketArchive};
-use engine::metering::bucket_table::BucketTable;
+use engine::metering::bucket_table::{BucketError, BucketTable};
 use engine::metering::plant::Plant;
 use engine::metering::usage::Sources;
-use engine::store::{Store, StoreError};
+use engine::store::Store;
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
@@ -90,7 +90,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
         limits: Limits,
         buckets: ArchiveConfig,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, BucketError> {
         let archive = Arc::new(BucketArchive::open(&store.dir().join("buckets"), buckets.cache_bytes)?);
         let buckets = Arc::new(BucketTable::archived(Arc::new(|_: &_| None), archive, buckets.open_months));
         if let Err(e) = store.observe(Arc::clone(&buckets) as _) {
@@ -159,7 +159,7 @@ impl AppState {
     ) -> Result<Result<T, E>, ApiError>
     where
         T: Send + 'static,
-        E: From<StoreError> + Send + 'static,
+        E: From<BucketError> + Send + 'static,
     {
         let (store, buckets) = (Arc::clone(&self.store), Arc::clone(&self.buckets));
         tokio::task::spawn_blocking(move || {
@@ -167,7 +167,7 @@ impl AppState {
             f(&Sources { inventory: &derived.inventory, plant: &derived.plant, buckets: &buckets, store: &store })
         })
         .await
-        .map_err(|e| ApiError::Internal(format!("{what} task failed: {e}")))
+        .map_err(|e| ApiError::internal_in(format!("{what} task failed"), e))
     }
 
     /// What is derived from the current inventory, rebuilt when the catalog generation moved:
@@ -182,19 +182,17 @@ impl AppState {
             return Ok(Arc::clone(d));
         }
         let inventory = Arc::new(self.catalog(|c| c.inventory()).await?);
-        let batch = engine::inventory::sql::assignments(&inventory).map_err(|e| ApiError::Internal(e.to_string()))?;
-        self.query.set_assignments(batch).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let batch = engine::inventory::sql::assignments(&inventory).map_err(|e| ApiError::internal(e))?;
+        self.query.set_assignments(batch).map_err(|e| ApiError::internal(e))?;
         let plant = Arc::new(Plant::new(&inventory, self.default_poll_s));
-        self.query
-            .set_outlet_energy(Arc::clone(&self.store), Arc::clone(&plant))
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.query.set_outlet_energy(Arc::clone(&self.store), Arc::clone(&plant)).map_err(|e| ApiError::internal(e))?;
         if slot.as_ref().is_none_or(|d| *d.plant != *plant) {
             let (buckets, store, classify) =
                 (Arc::clone(&self.buckets), Arc::clone(&self.store), Arc::clone(&plant).classifier());
             tokio::task::spawn_blocking(move || buckets.reclassify(classify, &store))
                 .await
-                .map_err(|e| ApiError::Internal(format!("bucket table task failed: {e}")))?
-                .map_err(|e| ApiError::Internal(format!("building the bucket table: {e}")))?;
+                .map_err(|e| ApiError::internal_in("bucket table task failed", e))?
+                .map_err(|e| ApiError::internal_in("building the bucket table", e))?;
         }
         let d = Arc::new(Derived {
             generation,
@@ -231,7 +229,7 @@ impl AppState {
     pub async fn ledger<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut dyn Backend) -> Result<T, engine::invoicing::record::LedgerError> + Send + 'static,
+        F: FnOnce(&mut dyn Backend) -> Result<T, engine::catalog::LedgerError> + Send + 'static,
     {
         self.with_catalog(move |c| f(c).map_err(ApiError::from)).await
     }
@@ -250,7 +248,7 @@ impl AppState {
             Ok(mut guard) if guard.reads_in_place() => return f(&mut **guard).map_err(ApiError::from),
             Ok(_) => f,
             Err(std::sync::TryLockError::Poisoned(_)) => {
-                return Err(ApiError::Internal("catalog lock poisoned".into()));
+                return Err(ApiError::bug("catalog lock poisoned"));
             }
             Err(std::sync::TryLockError::WouldBlock) => f,
         };
@@ -265,11 +263,11 @@ impl AppState {
     {
         let catalog = Arc::clone(&self.catalog);
         let joined = tokio::task::spawn_blocking(move || {
-            let mut guard = catalog.lock().map_err(|_| ApiError::Internal("catalog lock poisoned".into()))?;
+            let mut guard = catalog.lock().map_err(|_| ApiError::bug("catalog lock poisoned"))?;
             f(&mut **guard)
         })
         .await;
-        joined.map_err(|e| ApiError::Internal(format!("catalog task failed: {e}")))?
+        joined.map_err(|e| ApiError::internal_in("catalog task failed", e))?
     }
 }
 

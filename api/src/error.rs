@@ -49,12 +49,59 @@ pub enum ApiError {
     /// `500`: a query failed while running (its message is shown: only staff may query).
     #[error("{0}")]
     QueryFailed(String),
-    /// `500`: a fault of ours; details are logged, not shown.
+    /// `500`: a fault of ours; its source chain is logged once (by [`ApiError::log`], where the
+    /// response is made), never shown.
     #[error("internal error")]
-    Internal(String),
+    Internal(#[source] Internal),
     /// `503`: not ready (a dependency is down).
     #[error("{0}")]
     Unavailable(String),
+}
+
+/// A fault of ours: what was being done, and the error that stopped it (kept, not flattened to
+/// text, so the log shows the whole chain).
+#[derive(Debug, thiserror::Error)]
+#[error("{context}")]
+pub struct Internal {
+    context: std::borrow::Cow<'static, str>,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl ApiError {
+    /// A fault of ours caused by `source`.
+    pub fn internal(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::internal_in("internal error", source)
+    }
+
+    /// A fault of ours while doing `context`, caused by `source`.
+    pub fn internal_in(
+        context: impl Into<std::borrow::Cow<'static, str>>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        ApiError::Internal(Internal { context: context.into(), source: Some(Box::new(source)) })
+    }
+
+    /// A fault of ours with no underlying error (a broken invariant, a poisoned lock).
+    pub fn bug(context: &'static str) -> Self {
+        ApiError::Internal(Internal { context: context.into(), source: None })
+    }
+
+    /// Logs a fault of ours with its whole source chain; the one place errors are logged on the
+    /// way out (the API's and the portal's responses both call it). Others are the caller's
+    /// fault and are not logged as errors.
+    pub(crate) fn log(&self, surface: &'static str) {
+        if let ApiError::Internal(internal) = self {
+            let mut chain = internal.context.to_string();
+            let mut next = std::error::Error::source(internal);
+            while let Some(e) = next {
+                chain.push_str(": ");
+                chain.push_str(&e.to_string());
+                next = e.source();
+            }
+            tracing::error!(surface, cause = %chain, "internal error");
+        }
+    }
 }
 
 /// `Retry-After` of every `503`, seconds.
@@ -105,9 +152,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, slug) = self.status_and_slug();
-        if let ApiError::Internal(cause) = &self {
-            tracing::error!(cause = %cause, "internal error");
-        }
+        self.log("api");
         let problem = Problem {
             kind: format!("https://colometer.dev/problems/{slug}"),
             title: status.canonical_reason().unwrap_or("Error"),
@@ -136,9 +181,9 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<engine::invoicing::record::LedgerError> for ApiError {
-    fn from(e: engine::invoicing::record::LedgerError) -> Self {
-        use engine::invoicing::record::LedgerError as L;
+impl From<engine::catalog::LedgerError> for ApiError {
+    fn from(e: engine::catalog::LedgerError) -> Self {
+        use engine::catalog::LedgerError as L;
         match e {
             L::NotFound => ApiError::NotFound,
             L::Conflict(m) => ApiError::Conflict(m),
@@ -148,22 +193,22 @@ impl From<engine::invoicing::record::LedgerError> for ApiError {
             L::Postgres(p) if p.is_unavailable() => {
                 ApiError::Unavailable(format!("the catalog database is unavailable: {p}"))
             }
-            L::Query(_) | L::Corrupt(_) | L::Unreadable(_) | L::Postgres(_) => ApiError::Internal(e.to_string()),
+            L::Query(_) | L::Corrupt(_) | L::Document(_) | L::Unreadable(_) | L::Postgres(_) => ApiError::internal(e),
         }
     }
 }
 
-impl From<engine::invoicing::service::BillingError> for ApiError {
-    fn from(e: engine::invoicing::service::BillingError) -> Self {
+impl From<engine::billing::BillingError> for ApiError {
+    fn from(e: engine::billing::BillingError) -> Self {
+        use engine::billing::BillingError as B;
         use engine::invoicing::run::RunError;
-        use engine::invoicing::service::BillingError as B;
         match e {
             B::InProgress(_) => ApiError::Conflict(e.to_string()),
             B::Rating(RunError::Period(p)) => ApiError::Unprocessable(p.to_string()),
-            B::Rating(other) => ApiError::Internal(other.to_string()),
+            B::Rating(other) => ApiError::internal(other),
             B::Ledger(l) => ApiError::from(l),
             B::Catalog(c) => ApiError::from(c),
-            B::Poisoned => ApiError::Internal(e.to_string()),
+            B::Poisoned => ApiError::bug("the catalog lock is poisoned"),
         }
     }
 }
@@ -178,7 +223,7 @@ impl From<engine::catalog::CatalogError> for ApiError {
             ref other if other.is_unavailable() => {
                 ApiError::Unavailable(format!("the catalog database is unavailable: {other}"))
             }
-            other => ApiError::Internal(other.to_string()),
+            other => ApiError::internal(other),
         }
     }
 }

@@ -85,7 +85,7 @@ async fn run(state: &AppState, req: Request, next: Next) -> Result<Response, Api
     let (parts, body) = resp.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_KEPT_BYTES).await else {
         state.catalog(move |c| c.release_idempotency_key(&scope, &key)).await?;
-        return Err(ApiError::Internal("a response over the replay limit lost its body".into()));
+        return Err(ApiError::bug("a response over the replay limit lost its body"));
     };
     let stored = StoredResponse {
         status: status.as_u16(),

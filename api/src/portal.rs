@@ -99,9 +99,7 @@ impl IntoResponse for PageError {
             return Redirect::to("/portal/login").into_response();
         }
         let (status, _) = self.0.status_and_slug();
-        if let ApiError::Internal(cause) = &self.0 {
-            tracing::error!(cause = %cause, "portal page failed");
-        }
+        self.0.log("portal");
         let detail = match &self.0 {
             ApiError::NotFound => "There is no such page, or it is not yours.".to_owned(),
             ApiError::Forbidden(_) => "Your role cannot see this page.".to_owned(),
@@ -120,8 +118,8 @@ pub type Page = Result<Response, PageError>;
 
 /// Renders a template with the portal's headers (no caching: pages show live numbers).
 fn render(name: &str, ctx: Value) -> Result<Html<String>, PageError> {
-    let t = env().get_template(name).map_err(|e| ApiError::Internal(format!("template {name}: {e}")))?;
-    t.render(ctx).map(Html).map_err(|e| PageError(ApiError::Internal(format!("template {name}: {e}"))))
+    let t = env().get_template(name).map_err(|e| ApiError::internal_in(format!("template {name}"), e))?;
+    t.render(ctx).map(Html).map_err(|e| PageError(ApiError::internal_in(format!("template {name}"), e)))
 }
 
 fn page(name: &str, ctx: Value) -> Page {
@@ -248,7 +246,7 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Fo
             tracing::info!(token = %r.id, "portal login");
             let mut resp = Redirect::to("/portal").into_response();
             let cookie = HeaderValue::from_str(&session::set_cookie(&id))
-                .map_err(|e| ApiError::Internal(format!("session cookie: {e}")))?;
+                .map_err(|e| ApiError::internal_in("session cookie", e))?;
             resp.headers_mut().insert(SET_COOKIE, cookie);
             Ok(resp)
         }
@@ -284,7 +282,7 @@ async fn overview(p: CustomerPage) -> Page {
             .filter(|r| r.kind == "outlet")
             .filter_map(|r| Some((r.resource, r.rack?.to_string())))
             .collect();
-    let racks = serde_json::to_string(&racks).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let racks = serde_json::to_string(&racks).map_err(|e| ApiError::internal(e))?;
     p.render("overview.html", "Overview", "overview", context! { racks })
 }
 

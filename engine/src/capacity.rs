@@ -16,10 +16,10 @@ use serde::Serialize;
 
 use crate::domain::Charge;
 use crate::id::{CustomerId, PduId, RackId, ServiceId};
+use crate::metering::bucket_table::BucketError;
+use crate::metering::meter::Meter;
 use crate::metering::usage::Sources;
 use crate::period::BillingPeriod;
-use crate::rating::meter::Meter;
-use crate::store::StoreError;
 
 /// One service's commitments and use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -87,7 +87,7 @@ fn verdict(used: Decimal, committed: Option<Decimal>) -> &'static str {
 }
 
 /// Commitments and capacity in `period` (each customer's month in its timezone).
-pub fn report(src: &Sources<'_>, period: BillingPeriod) -> Result<Report, StoreError> {
+pub fn report(src: &Sources<'_>, period: BillingPeriod) -> Result<Report, BucketError> {
     let inv = src.inventory;
     let meter = Meter::new(src);
     let mut services = Vec::new();
@@ -151,7 +151,7 @@ pub fn report(src: &Sources<'_>, period: BillingPeriod) -> Result<Report, StoreE
                 }
             }
         }
-        let hours = Decimal::from_i128_with_scale(crate::rating::meter::length_ns(std::slice::from_ref(&window)), 9)
+        let hours = Decimal::from_i128_with_scale(crate::metering::meter::length_ns(std::slice::from_ref(&window)), 9)
             / Decimal::from(3600);
         for o in &m.outlets {
             let pdu = o.outlet.split_once('/').and_then(|(pdu, _)| PduId::new(pdu).ok());

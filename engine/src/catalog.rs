@@ -11,6 +11,7 @@ pub mod backend;
 pub mod copy;
 pub mod idempotency;
 pub mod ledger;
+mod ledger_error;
 pub mod migrations;
 pub mod postgres;
 pub mod sqlite;
@@ -26,6 +27,7 @@ use crate::time::Timestamp;
 pub use backend::{Backend, RunClaim, open};
 pub use idempotency::IdempotencyKeys;
 pub use ledger::Ledger;
+pub use ledger_error::LedgerError;
 pub use postgres::{PgError, PostgresCatalog};
 pub use sqlite::SqliteCatalog;
 
@@ -94,12 +96,12 @@ pub enum CatalogError {
     Postgres(#[from] PgError),
     /// A ledger statement inside a catalog change failed.
     #[error(transparent)]
-    Ledger(#[from] Box<crate::invoicing::record::LedgerError>),
+    Ledger(#[from] Box<LedgerError>),
 }
 
-impl From<crate::invoicing::record::LedgerError> for CatalogError {
-    fn from(e: crate::invoicing::record::LedgerError) -> Self {
-        use crate::invoicing::record::LedgerError as L;
+impl From<LedgerError> for CatalogError {
+    fn from(e: LedgerError) -> Self {
+        use LedgerError as L;
         match e {
             L::Query(q) => CatalogError::Query(q),
             L::Postgres(p) => CatalogError::Postgres(p),

@@ -6,7 +6,7 @@
 pub mod audit;
 pub mod compare;
 pub mod credit_note;
+pub mod document;
 pub mod invoice;
 pub mod record;
 pub mod run;
-pub mod service;

@@ -2,7 +2,13 @@
 //! metering, rating and invoicing. It knows nothing of HTTP or SNMP and never reads the
 //! environment or the system clock directly (see [`clock`]).
 
+// First, so that its `string_schema!` macro is in scope in the modules below.
+#[cfg(feature = "openapi")]
+#[macro_use]
+pub mod openapi;
+
 pub mod access;
+pub mod billing;
 pub mod capacity;
 pub mod catalog;
 pub mod clock;
@@ -12,8 +18,6 @@ pub mod ingest;
 pub mod inventory;
 pub mod invoicing;
 pub mod metering;
-#[cfg(feature = "openapi")]
-pub mod openapi;
 pub mod period;
 pub mod rating;
 pub mod reconcile;

@@ -2,7 +2,8 @@
 //! 300 s buckets (§3) in [`bucket`] and materialised in [`bucket_table`], the nearest-rank 95th
 //! (§4) in [`percentile`], [`bandwidth`] and the SQL aggregate [`udaf`], energy (§5) in
 //! [`energy`], carbon (§6) in [`carbon`], assignment-aware usage (§7) in [`usage`], SQL views
-//! in [`views`].
+//! in [`views`]. What a service used in a period, with its evidence, is measured by [`meter`]
+//! (from [`samples`], with [`outage`]s for SLA credits); rating prices it.
 
 pub mod bandwidth;
 pub mod bucket;
@@ -16,10 +17,13 @@ pub mod factors;
 pub mod history;
 pub mod hourly_factors;
 pub mod live;
+pub mod meter;
 pub mod month_to_date;
+pub mod outage;
 pub mod percentile;
 pub mod plant;
 pub mod running;
+pub mod samples;
 pub mod udaf;
 pub mod usage;
 pub mod usage_cache;

@@ -1,5 +1,6 @@
 //! OpenAPI schemas of the engine's own scalar types (feature `openapi`; the api crate's document
-//! is generated from them): each is a string on the wire.
+//! is generated from them): each is a string on the wire. Each type declares its own schema with
+//! `string_schema!` beside its definition, so this module stays below every other.
 
 use std::borrow::Cow;
 
@@ -30,20 +31,6 @@ macro_rules! string_schema {
         }
     };
 }
-
-string_schema!(
-    crate::time::Timestamp,
-    "Timestamp",
-    Some(KnownFormat::DateTime),
-    "An instant, RFC 3339 in UTC with up to nanoseconds"
-);
-string_schema!(crate::domain::Currency, "Currency", None, "An ISO 4217 currency code");
-string_schema!(
-    crate::metering::usage::Quantity,
-    "Quantity",
-    None,
-    "A quantity as a decimal string with 6 decimal places"
-);
 
 /// The name under which a typed ID's schema appears.
 pub fn id_name(type_name: &'static str) -> Cow<'static, str> {

@@ -100,13 +100,6 @@ pub enum StoreError {
     /// The manifest failed.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
-    /// Derived state (the observer) is too far behind the store.
-    #[error("{0}")]
-    Behind(String),
-    /// The archive of closed months' 5-minute buckets failed (corrupt files are reported here,
-    /// never returned as data).
-    #[error(transparent)]
-    Archive(#[from] crate::metering::bucket_archive::ArchiveError),
     /// An observer is already installed.
     #[error("the store already has a commit observer")]
     ObserverSet,

@@ -68,6 +68,14 @@ impl Timestamp {
     }
 }
 
+#[cfg(feature = "openapi")]
+string_schema!(
+    Timestamp,
+    "Timestamp",
+    Some(utoipa::openapi::schema::KnownFormat::DateTime),
+    "An instant, RFC 3339 in UTC with up to nanoseconds"
+);
+
 impl fmt::Display for Timestamp {
     /// RFC 3339 UTC with `Z`, with as many fractional digits as needed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -7,11 +7,11 @@
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
+use engine::catalog::LedgerError;
 use engine::catalog::{Backend, PostgresCatalog, SqliteCatalog};
 use engine::domain::Currency;
 use engine::id::{CustomerId, InvoiceId};
 use engine::invoicing::invoice::{Draft, Rated, Status, Sustainability};
-use engine::invoicing::record::LedgerError;
 use engine::rating::line::{Evidence, Item, Line, RatedLine};
 use engine::rating::money::round_to_minor_unit;
 use engine::time::Timestamp;

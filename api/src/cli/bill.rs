@@ -11,11 +11,11 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use engine::access::{self, Role};
+use engine::billing::{self, OneShot};
 use engine::clock::{Clock, SystemClock};
 use engine::invoicing::compare::{Comparison, LegacyLine, compare, read_legacy};
 use engine::invoicing::invoice::Status;
 use engine::invoicing::record::{BillingRun, InvoiceFilter};
-use engine::invoicing::service::{self, OneShot};
 use engine::period::BillingPeriod;
 use engine::store::StoreError;
 
@@ -84,7 +84,7 @@ async fn bill_period(cfg: Config, period: BillingPeriod) -> anyhow::Result<Billi
                 let metering = OneShot::build(&store, catalog.inventory()?, poll_s, archive)?;
                 let catalog = std::sync::Mutex::new(catalog);
                 let src = metering.sources(&store);
-                service::run_period(&catalog, &src, period, "cli:bill-run", &SystemClock, threads)
+                billing::run_period(&catalog, &src, period, "cli:bill-run", &SystemClock, threads)
                     .map_err(|e| anyhow::anyhow!("billing run failed: {e}"))
             })
             .await?

@@ -13,9 +13,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use engine::billing;
 use engine::invoicing::audit;
 use engine::invoicing::record::BillingRun;
-use engine::invoicing::service;
 use engine::period::BillingPeriod;
 use serde::Deserialize;
 
@@ -51,7 +51,7 @@ pub async fn run_period(state: &AppState, period: BillingPeriod, actor: String) 
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let (catalog, clock) = (state.shared_catalog(), std::sync::Arc::clone(&state.clock));
     Ok(state
-        .metered(derived, "billing", move |src| service::run_period(&catalog, src, period, &actor, &*clock, threads))
+        .metered(derived, "billing", move |src| billing::run_period(&catalog, src, period, &actor, &*clock, threads))
         .await??)
 }
 
@@ -92,7 +92,7 @@ async fn commitments(
     let report = state
         .metered(derived, "report", move |src| engine::capacity::report(src, period))
         .await?
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(|e| ApiError::internal(e))?;
     Ok(Json(report))
 }
 

@@ -131,7 +131,7 @@ async fn document(
 ) -> Result<Response, ApiError> {
     caller.require(READERS)?;
     let view = visible(&state, &caller, id).await?;
-    let html = crate::invoice_doc::html(&view).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let html = crate::invoice_doc::html(&view).map_err(|e| ApiError::internal(e))?;
     Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
 }
 
@@ -146,8 +146,8 @@ async fn pdf(
     let name = format!("attachment; filename=\"{}.pdf\"", view.body.id);
     let bytes = tokio::task::spawn_blocking(move || crate::invoice_doc::pdf(&view))
         .await
-        .map_err(|e| ApiError::Internal(format!("pdf task failed: {e}")))?
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(|e| ApiError::internal_in("pdf task failed", e))?
+        .map_err(|e| ApiError::internal(e))?;
     Ok(([(header::CONTENT_TYPE, "application/pdf".to_owned()), (header::CONTENT_DISPOSITION, name)], bytes)
         .into_response())
 }

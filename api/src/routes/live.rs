@@ -109,10 +109,10 @@ async fn compute(feed: &Feed) -> Result<Live, ApiError> {
         live(&src, &customer, now)
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("live task failed: {e}")))?
+    .map_err(|e| ApiError::internal_in("live task failed", e))?
     .map_err(|e| match e {
         UsageError::UnknownCustomer(_) => ApiError::NotFound,
-        other => ApiError::Internal(other.to_string()),
+        other => ApiError::internal(other),
     })
 }
 

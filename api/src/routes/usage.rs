@@ -118,7 +118,7 @@ pub(crate) fn usage_error(e: UsageError) -> ApiError {
     match e {
         UsageError::UnknownCustomer(_) => ApiError::NotFound,
         UsageError::Period(p) => ApiError::Unprocessable(p.to_string()),
-        UsageError::Store(e) => ApiError::Internal(e.to_string()),
+        UsageError::Store(e) => ApiError::internal(e),
     }
 }
 
@@ -167,11 +167,11 @@ async fn ports_month_to_date(
     let (store, buckets) = (Arc::clone(&state.store), Arc::clone(&state.buckets));
     let running = tokio::task::spawn_blocking(move || {
         buckets.settle(&store)?;
-        Ok::<_, engine::store::StoreError>(buckets.month_to_date())
+        Ok::<_, engine::metering::bucket_table::BucketError>(buckets.month_to_date())
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("month-to-date task failed: {e}")))?
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    .map_err(|e| ApiError::internal_in("month-to-date task failed", e))?
+    .map_err(|e| ApiError::internal(e))?;
     let mut rows: Vec<PortRunning> = running
         .into_iter()
         .map(|r| PortRunning {

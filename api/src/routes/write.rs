@@ -52,7 +52,7 @@ async fn write(
         let refused = |e: StoreError| match e {
             StoreError::DiskFull(_) => ApiError::InsufficientStorage(e.to_string()),
             StoreError::Closed => ApiError::Unavailable(e.to_string()),
-            other => ApiError::Internal(other.to_string()),
+            other => ApiError::internal(other),
         };
         // The tee needs each reading's key; without it, known series are resolved while parsing.
         let Some(tee) = tee else {
@@ -72,6 +72,6 @@ async fn write(
         Ok(())
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("write task: {e}")))??;
+    .map_err(|e| ApiError::internal_in("write task", e))??;
     Ok(StatusCode::NO_CONTENT)
 }

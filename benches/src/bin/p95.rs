@@ -24,9 +24,9 @@ use engine::metering::bucket_chunks::BucketChunks;
 
 /// Buckets per day.
 const PER_DAY: usize = 288;
+use engine::metering::bucket_table::BucketError;
 use engine::metering::bucket_table::{BucketTable, Direction, PortMeta};
 use engine::metering::counter::CounterWidth;
-use engine::store::StoreError;
 use engine::store::reading::SeriesKey;
 use engine::time::{Interval, Timestamp};
 use parquet::arrow::ArrowWriter;
@@ -141,7 +141,7 @@ fn colometer_p95(table: &BucketTable, ports: u32, n: usize, threads: usize) -> a
                             .port_p95("sw1", name, Direction::In, MONTH_START, to, &mut scratch)?
                             .map_or(0, |r| r.value.0);
                     }
-                    Ok::<_, StoreError>(())
+                    Ok::<_, BucketError>(())
                 })
             })
             .collect();
@@ -151,7 +151,7 @@ fn colometer_p95(table: &BucketTable, ports: u32, n: usize, threads: usize) -> a
 }
 
 /// Waits for every thread: the first error or panic.
-fn joined(handles: Vec<std::thread::ScopedJoinHandle<'_, Result<(), StoreError>>>) -> anyhow::Result<()> {
+fn joined(handles: Vec<std::thread::ScopedJoinHandle<'_, Result<(), BucketError>>>) -> anyhow::Result<()> {
     for h in handles {
         h.join().map_err(|_| anyhow::anyhow!("a bench thread panicked"))??;
     }
@@ -222,11 +222,11 @@ fn colometer_billing_run(table: &BucketTable, ports: u32, n: usize, threads: usi
                                     assigned: vec![*window],
                                 })
                             })
-                            .collect::<Result<Vec<PortBuckets>, StoreError>>()?;
+                            .collect::<Result<Vec<PortBuckets>, BucketError>>()?;
                         *o = service_p95(&pb, window, BandwidthMethod::In, Pooling::Pooled, MissingBuckets::Exclude)
                             .bytes;
                     }
-                    Ok::<_, StoreError>(())
+                    Ok::<_, BucketError>(())
                 })
             })
             .collect();

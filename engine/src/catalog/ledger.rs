@@ -14,12 +14,14 @@
 
 use rust_decimal::Decimal;
 
+use super::LedgerError;
 use super::writes::CatalogTx;
 use crate::id::{BillingRunId, CreditNoteId, CustomerId, InvoiceId, PaymentId};
 use crate::invoicing::audit::{self, Entry, GENESIS};
 use crate::invoicing::credit_note::{self, CreditNote, NoteHead};
-use crate::invoicing::invoice::{Body, Draft, Issued, Rated, Status, number};
-use crate::invoicing::record::{BillingRun, InvoiceFilter, InvoiceView, LedgerError, LineEvidence, Payment};
+use crate::invoicing::document;
+use crate::invoicing::invoice::{Draft, Issued, Rated, Status, number};
+use crate::invoicing::record::{BillingRun, InvoiceFilter, InvoiceView, LineEvidence, Payment};
 use crate::invoicing::run::numbering_year;
 use crate::rating::money::round_to_minor_unit;
 use crate::time::Timestamp;
@@ -258,11 +260,11 @@ fn load<T: LedgerTx>(tx: &mut T, id: &str) -> Result<InvoiceRow> {
 }
 
 fn notes_of<T: LedgerTx>(tx: &mut T, invoice: &str) -> Result<Vec<CreditNote>> {
-    tx.note_bodies(invoice)?.iter().map(|b| serde_json::from_str(b).map_err(LedgerError::from)).collect()
+    tx.note_bodies(invoice)?.iter().map(|b| document::read_credit_note(b).map_err(LedgerError::from)).collect()
 }
 
 fn view<T: LedgerTx>(tx: &mut T, row: InvoiceRow) -> Result<InvoiceView> {
-    let body: Body = serde_json::from_str(&row.body)?;
+    let body = document::read_invoice(&row.body)?;
     let notes = notes_of(tx, &row.id)?;
     let payments = tx.payments(&body.id)?;
     let credited: Decimal = notes.iter().map(|c| c.total).sum();
@@ -290,7 +292,7 @@ fn issued<T: LedgerTx>(tx: &mut T, id: &str, allowed: &[Status], what: &str) -> 
     if !allowed.contains(&row.status) {
         return Err(LedgerError::Conflict(format!("invoice {id} is {}; {what}", row.status.as_str())));
     }
-    Ok(Issued::from_body(serde_json::from_str(&row.body)?))
+    Ok(Issued::from_body(document::read_invoice(&row.body)?))
 }
 
 fn note_head<T: LedgerTx>(tx: &mut T, reason: String, at: Timestamp) -> Result<NoteHead> {
@@ -302,7 +304,7 @@ fn note_head<T: LedgerTx>(tx: &mut T, reason: String, at: Timestamp) -> Result<N
 }
 
 fn insert_note<T: LedgerTx>(tx: &mut T, note: &CreditNote, actor: &str) -> Result<()> {
-    tx.insert_note(note, &serde_json::to_string(note)?)?;
+    tx.insert_note(note, &document::write_credit_note(note)?)?;
     let detail =
         serde_json::json!({"number": note.number, "total": note.total, "reason": note.reason, "voids": note.voids});
     append_audit(tx, note.issued_at, actor, "credit_note.issue", note.invoice.as_str(), &detail.to_string())
@@ -333,20 +335,24 @@ fn bill_customer<T: LedgerTx>(
         (Some(r), Some(a)) => {
             let id = InvoiceId::new(a.id.clone())?;
             let d = Draft::new(id.clone(), r)?;
-            let body = serde_json::to_string(d.body())?;
-            // Compared inside the database: the stored documents are not copied out.
+            let body = document::write_invoice(d.body())?;
+            // Compared inside the database: the stored documents are not copied out. A draft
+            // stored in an older document version differs in bytes only: it is rewritten in the
+            // current version and still reported unchanged.
             if tx.draft_is(id.as_str(), &body, d.evidence_json())? {
                 Outcome::Unchanged(id)
             } else {
+                let stored = load(tx, id.as_str())?;
+                let same = stored.evidence == d.evidence_json() && document::read_invoice(&stored.body)? == *d.body();
                 tx.replace_draft(id.as_str(), &body, d.evidence_json())?;
-                Outcome::Rebuilt(id)
+                if same { Outcome::Unchanged(id) } else { Outcome::Rebuilt(id) }
             }
         }
         (Some(r), None) => {
             let attempt = existing.iter().map(|a| a.attempt).max().unwrap_or(0) + 1;
             let id = invoice_id(customer, period, attempt)?;
             let d = Draft::new(id.clone(), r)?;
-            let body = serde_json::to_string(d.body())?;
+            let body = document::write_invoice(d.body())?;
             tx.insert_draft(id.as_str(), customer.as_str(), period, attempt, &body, d.evidence_json())?;
             Outcome::Created(id)
         }
@@ -444,7 +450,7 @@ impl<B: Transactions> Ledger for B {
 
     fn line_evidence(&self, id: &str, n: u32) -> Result<LineEvidence> {
         let row = load(&mut self.read()?, id)?;
-        let body: Body = serde_json::from_str(&row.body)?;
+        let body = document::read_invoice(&row.body)?;
         let mut evidence: Vec<serde_json::Value> = serde_json::from_str(&row.evidence)?;
         let line = body.lines.iter().find(|l| l.n == n).cloned().ok_or(LedgerError::NotFound)?;
         let i = (n as usize).checked_sub(1).filter(|i| *i < evidence.len()).ok_or(LedgerError::NotFound)?;
@@ -460,7 +466,7 @@ impl<B: Transactions> Ledger for B {
                 row.status.as_str()
             )));
         }
-        let draft = Draft::from_parts(serde_json::from_str(&row.body)?, row.evidence);
+        let draft = Draft::from_parts(document::read_invoice(&row.body)?, row.evidence);
         let b = draft.body();
         if b.to > at {
             return Err(LedgerError::Rule(format!(
@@ -472,7 +478,7 @@ impl<B: Transactions> Ledger for B {
         let seq = tx.next_number("invoice", year)?;
         let issued: Issued = draft.finalize(number("", year, seq), at);
         let number = issued.body().number.clone().unwrap_or_default();
-        tx.set_finalized(id, &number, &serde_json::to_string(issued.body())?, at)?;
+        tx.set_finalized(id, &number, &document::write_invoice(issued.body())?, at)?;
         let detail = serde_json::json!({"number": number, "total": issued.body().total});
         append_audit(&mut tx, at, actor, "invoice.finalize", id, &detail.to_string())?;
         let row = load(&mut tx, id)?;
@@ -571,7 +577,7 @@ impl<B: Transactions> Ledger for B {
 
     fn credit_note(&self, id: &str) -> Result<CreditNote> {
         let body = self.read()?.note_body(id)?.ok_or(LedgerError::NotFound)?;
-        Ok(serde_json::from_str(&body)?)
+        Ok(document::read_credit_note(&body)?)
     }
 
     fn audit_log(&self) -> Result<Vec<Entry>> {

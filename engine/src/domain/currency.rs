@@ -17,6 +17,9 @@ pub enum CurrencyError {
     NoMinorUnit(String),
 }
 
+#[cfg(feature = "openapi")]
+string_schema!(Currency, "Currency", None, "An ISO 4217 currency code");
+
 impl Currency {
     /// Parses an upper-case ISO 4217 code.
     pub fn parse(code: &str) -> Result<Self, CurrencyError> {

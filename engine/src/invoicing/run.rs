@@ -7,10 +7,11 @@ use super::invoice::{Rated, ResourceFootprint, Sustainability, six};
 use crate::domain::{RatePlan, Service};
 use crate::id::{CustomerId, ServiceId, TicketId};
 use crate::inventory::Inventory;
+use crate::metering::bucket_table::BucketError;
+use crate::metering::meter::Meter;
 use crate::metering::usage::Sources;
 use crate::period::{BillingPeriod, PeriodError};
 use crate::rating::charge::{Context, PreviousMonth, rate_service};
-use crate::rating::meter::Meter;
 use crate::store::StoreError;
 use crate::time::Timestamp;
 
@@ -31,9 +32,15 @@ pub enum RunError {
     /// The period cannot be formed.
     #[error(transparent)]
     Period(#[from] PeriodError),
-    /// Reading the store failed.
+    /// Reading the store, or the bucket table over it, failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] BucketError),
+}
+
+impl From<StoreError> for RunError {
+    fn from(e: StoreError) -> Self {
+        RunError::Store(e.into())
+    }
 }
 
 /// Rates `customer` for `period`: `None` when nothing bills (no lines).

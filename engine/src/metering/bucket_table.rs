@@ -27,13 +27,16 @@ use super::bucket_chunks::BucketChunks;
 use super::counter::{CounterSample, CounterWidth, interval, intervals};
 use super::percentile::{P95, Ranked, nearest_rank};
 use super::running::RunningP95;
+use crate::store::Store;
 use crate::store::buffer::{Rows, ScanFilter};
 use crate::store::changes::ChangeLog;
 use crate::store::observer::CommitObserver;
 use crate::store::reading::{Reading, SeriesKey, VALUE_SCALE};
 use crate::store::registry::Registry;
 use crate::store::series_set::SeriesSet;
-use crate::store::{Store, StoreError};
+
+mod error;
+pub use error::BucketError;
 
 /// Which way a port counter counts (from the switch's point of view, metering.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -341,14 +344,14 @@ impl BucketTable {
     }
 
     /// Replaces the classifier (after an inventory change) and rebuilds everything.
-    pub fn reclassify(&self, classify: Arc<Classifier>, store: &Store) -> Result<(), StoreError> {
+    pub fn reclassify(&self, classify: Arc<Classifier>, store: &Store) -> Result<(), BucketError> {
         *self.classify.write().unwrap_or_else(|p| p.into_inner()) = classify;
         self.build(store)
     }
 
     /// Builds the whole table from the store's readings. Writes committed meanwhile are applied
     /// or marked dirty as usual and settled afterwards.
-    pub fn build(&self, store: &Store) -> Result<(), StoreError> {
+    pub fn build(&self, store: &Store) -> Result<(), BucketError> {
         if let Some(archive) = &self.archive {
             return self.build_archived(store, Arc::clone(archive));
         }
@@ -402,8 +405,8 @@ impl BucketTable {
 
     /// Catches up with every batch committed so far (the observer thread applies them), then
     /// rebuilds every dirty range from raw readings; returns how many ranges it rebuilt.
-    pub fn settle(&self, store: &Store) -> Result<usize, StoreError> {
-        store.wait_observed(SETTLE_WAIT).map_err(|e| StoreError::Behind(e.to_string()))?;
+    pub fn settle(&self, store: &Store) -> Result<usize, BucketError> {
+        store.wait_observed(SETTLE_WAIT)?;
         if !self.is_dirty() {
             return Ok(0);
         }
@@ -416,7 +419,7 @@ impl BucketTable {
     }
 
     /// Rebuilds every dirty range from raw readings (with `settling` held).
-    fn rebuild_dirty(&self, store: &Store) -> Result<usize, StoreError> {
+    fn rebuild_dirty(&self, store: &Store) -> Result<usize, BucketError> {
         let mut done = 0;
         loop {
             let dirty: Vec<(u32, (i64, i64))> = self.lock().dirty.drain().collect();
@@ -513,7 +516,7 @@ impl BucketTable {
     }
 
     /// The touched buckets of a port starting in `[from, to)`: `(in, out)`. Settle first.
-    pub fn port(&self, device: &str, port: &str, from: i64, to: i64) -> Result<(BucketMap, BucketMap), StoreError> {
+    pub fn port(&self, device: &str, port: &str, from: i64, to: i64) -> Result<(BucketMap, BucketMap), BucketError> {
         let ids = port_ids(&self.read(), device, port);
         let get = |id| self.with_buckets(id, from, to, |b| b.range(from, to).map(|(k, b)| (k, *b)).collect());
         Ok((get(ids[0])?.unwrap_or_default(), get(ids[1])?.unwrap_or_default()))
@@ -527,7 +530,7 @@ impl BucketTable {
         port: &str,
         first: i64,
         n: usize,
-    ) -> Result<(Vec<Slot>, Vec<Slot>), StoreError> {
+    ) -> Result<(Vec<Slot>, Vec<Slot>), BucketError> {
         let ids = port_ids(&self.read(), device, port);
         let to = first.saturating_add(i64::try_from(n).unwrap_or(i64::MAX).saturating_mul(BUCKET_NS));
         // An absent series gives an empty vector: every bucket of it reads as missing.
@@ -547,7 +550,7 @@ impl BucketTable {
         from: i64,
         to: i64,
         scratch: &mut Vec<(u64, i64)>,
-    ) -> Result<Option<Ranked<(u64, i64)>>, StoreError> {
+    ) -> Result<Option<Ranked<(u64, i64)>>, BucketError> {
         let id = port_ids(&self.read(), device, port)[usize::from(direction == Direction::Out)];
         scratch.clear();
         let found = self.with_buckets(id, from, to, |b| {
@@ -597,7 +600,7 @@ impl BucketTable {
     }
 
     /// Every port's buckets in `[from, to)`, sorted by port, start and direction.
-    pub fn rows(&self, from: i64, to: i64) -> Result<Vec<BucketRow>, StoreError> {
+    pub fn rows(&self, from: i64, to: i64) -> Result<Vec<BucketRow>, BucketError> {
         let mut out = self.archived_rows(from, to)?;
         let inner = self.read();
         for ((device, port), ids) in &inner.ports {
@@ -748,7 +751,7 @@ fn rebuild(
     hi: i64,
     lo_edge: bool,
     hi_edge: bool,
-) -> Result<Rebuilt, StoreError> {
+) -> Result<Rebuilt, BucketError> {
     let series = Arc::new(SeriesSet::from_iter([id]));
     let mut w: i64 = 15 * 60 * 1_000_000_000;
     loop {

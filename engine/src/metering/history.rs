@@ -74,6 +74,12 @@ pub enum HistoryError {
 
 impl From<crate::store::StoreError> for HistoryError {
     fn from(e: crate::store::StoreError) -> Self {
+        Self::Usage(e.into())
+    }
+}
+
+impl From<super::bucket_table::BucketError> for HistoryError {
+    fn from(e: super::bucket_table::BucketError) -> Self {
         Self::Usage(UsageError::Store(e))
     }
 }
@@ -158,7 +164,7 @@ pub fn customer_history(src: &Sources<'_>, customer: &CustomerId, window: &Inter
 fn bucket_means(src: &Sources<'_>, key: &SeriesKey, from: i64, to: i64) -> Result<BTreeMap<i64, Decimal>, UsageError> {
     let Some(id) = src.store.registry().get(key) else { return Ok(BTreeMap::new()) };
     let filter = ScanFilter { series: Some(Arc::new(SeriesSet::from_iter([id.0]))), from: Some(from), to: Some(to) };
-    let rows = src.store.scan(&filter).map_err(UsageError::Store)?;
+    let rows = src.store.scan(&filter).map_err(UsageError::from)?;
     let mut sums: BTreeMap<i64, (i128, i64)> = BTreeMap::new();
     for i in 0..rows.len() {
         let e = sums.entry(rows.ts[i].div_euclid(BUCKET_NS) * BUCKET_NS).or_default();

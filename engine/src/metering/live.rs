@@ -79,7 +79,7 @@ fn key(device: &str, resource: &str, metric: &str) -> SeriesKey {
 fn newest_two(src: &Sources<'_>, k: &SeriesKey, from: i64, to: i64) -> Result<Vec<(i64, Decimal)>, UsageError> {
     let Some(id) = src.store.registry().get(k) else { return Ok(Vec::new()) };
     let filter = ScanFilter { series: Some(Arc::new(SeriesSet::from_iter([id.0]))), from: Some(from), to: Some(to) };
-    let rows = src.store.scan(&filter).map_err(UsageError::Store)?;
+    let rows = src.store.scan(&filter).map_err(UsageError::from)?;
     let n = rows.len();
     Ok((n.saturating_sub(2)..n)
         .map(|i| (rows.ts[i], Decimal::from_i128_with_scale(rows.value[i], VALUE_SCALE)))

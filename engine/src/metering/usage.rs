@@ -33,10 +33,17 @@ use super::plant::Plant;
 use crate::domain::{BandwidthMethod, Charge, GapFill, MissingBuckets, Pooling, ResourceRef};
 use crate::id::{CustomerId, OutletId, PortId, ServiceId};
 use crate::inventory::Inventory;
+use crate::metering::bucket_table::BucketError;
 use crate::store::buffer::ScanFilter;
 use crate::store::reading::{SeriesKey, VALUE_SCALE};
 use crate::store::series_set::SeriesSet;
 use crate::store::{Store, StoreError};
+
+impl From<StoreError> for UsageError {
+    fn from(e: StoreError) -> Self {
+        UsageError::Store(e.into())
+    }
+}
 use crate::time::{Interval, Timestamp};
 
 /// Why usage cannot be computed.
@@ -45,9 +52,9 @@ pub enum UsageError {
     /// No such customer.
     #[error("unknown customer '{0}'")]
     UnknownCustomer(String),
-    /// The store failed.
+    /// The store, or the bucket table over it, failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] BucketError),
     /// The billing period cannot be formed (out of range).
     #[error(transparent)]
     Period(#[from] crate::period::PeriodError),
@@ -63,6 +70,9 @@ impl Serialize for Quantity {
         s.collect_str(&format_args!("{r:.6}"))
     }
 }
+
+#[cfg(feature = "openapi")]
+string_schema!(Quantity, "Quantity", None, "A quantity as a decimal string with 6 decimal places");
 
 /// Energy totals.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -380,7 +390,7 @@ pub fn usage_and_reach(
     // a figure asked for again (a one-port service's port, service and customer figures are the
     // same ranking) is ranked once.
     let mut ranked: Vec<((HeldPorts, BandwidthPlan), P95)> = Vec::new();
-    let mut rank = |ports: &HeldPorts, plan: BandwidthPlan| -> Result<P95, StoreError> {
+    let mut rank = |ports: &HeldPorts, plan: BandwidthPlan| -> Result<P95, BucketError> {
         if let Some((_, p)) = ranked.iter().find(|((q, k), _)| *k == plan && q == ports) {
             return Ok(p.clone());
         }
@@ -390,7 +400,7 @@ pub fn usage_and_reach(
                 let (inbound, outbound) = src.buckets.port_dense(p.switch.as_str(), p.name.as_str(), first, n)?;
                 Ok(PortBuckets { port: p.to_string(), first, inbound, outbound, assigned: ivs.clone() })
             })
-            .collect::<Result<Vec<PortBuckets>, StoreError>>()?;
+            .collect::<Result<Vec<PortBuckets>, BucketError>>()?;
         let p = bandwidth::service_p95(&buckets, window, plan.method, plan.pooling, plan.missing);
         ranked.push(((ports.clone(), plan), p.clone()));
         Ok(p)

@@ -14,9 +14,9 @@
 use rust_decimal::Decimal;
 
 use super::line::{Evidence, Item, Line, Proration, RatedLine};
-use super::meter::{Outage, ServiceMeter, length_ns};
 use super::proration::Share;
 use crate::domain::{Charge, Currency, EnergyBasis, RatePlan, Ticket};
+use crate::metering::meter::{Outage, ServiceMeter, length_ns};
 use crate::time::{Interval, Timestamp};
 
 const NS_PER_MINUTE: i128 = 60_000_000_000;

@@ -3,9 +3,9 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::meter::{BandwidthEvidence, Outage, OutletEnergy, PowerProfile, RackStay};
 use crate::domain::Currency;
 use crate::id::{AssetId, RackId, TicketId};
+use crate::metering::meter::{BandwidthEvidence, Outage, OutletEnergy, PowerProfile, RackStay};
 use crate::rating::money::round_to_minor_unit;
 use crate::time::{Interval, Timestamp};
 

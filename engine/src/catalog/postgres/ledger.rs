@@ -11,12 +11,13 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{PgError, PgRuntime, PostgresCatalog};
+use crate::catalog::LedgerError;
 use crate::catalog::ledger::{Attempt, InvoiceRow, LedgerTx, Settled, Transactions};
 use crate::id::{InvoiceId, PaymentId};
 use crate::invoicing::audit::Entry;
 use crate::invoicing::credit_note::CreditNote;
 use crate::invoicing::invoice::Status;
-use crate::invoicing::record::{BillingRun, InvoiceFilter, LedgerError, Payment};
+use crate::invoicing::record::{BillingRun, InvoiceFilter, Payment};
 use crate::time::Timestamp;
 
 type Result<T> = std::result::Result<T, LedgerError>;

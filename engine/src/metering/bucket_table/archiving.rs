@@ -22,6 +22,7 @@ use std::sync::atomic::Ordering;
 
 use chrono::{Datelike, Months, TimeZone, Utc};
 
+use super::BucketError;
 use super::{
     BucketRow, BucketTable, BySeries, Direction, FIRST_UNKNOWN, Inner, PortMeta, Rebuilt, Series, index, rebuild,
     sample, series_runs, utc_month_start,
@@ -30,9 +31,9 @@ use crate::metering::bucket::{apportion_into, bucket_start};
 use crate::metering::bucket_archive::{ArchivedSeries, BucketArchive};
 use crate::metering::bucket_chunks::BucketChunks;
 use crate::metering::counter::{CounterSample, intervals};
+use crate::store::Store;
 use crate::store::buffer::ScanFilter;
 use crate::store::series_set::SeriesSet;
-use crate::store::{Store, StoreError};
 
 /// Series scanned together when deriving months from raw readings (bounds the rows in memory).
 const SCAN_GROUP: usize = 64;
@@ -86,7 +87,7 @@ impl BucketTable {
 
     /// The archived buckets of the closed months a rebuild touches that series `id` does not
     /// hold in memory, by month: they come back before the rebuilt range replaces its part.
-    pub(super) fn closed_months_of(&self, id: u32, r: &Rebuilt) -> Result<Vec<(i64, BucketChunks)>, StoreError> {
+    pub(super) fn closed_months_of(&self, id: u32, r: &Rebuilt) -> Result<Vec<(i64, BucketChunks)>, BucketError> {
         let Some(archive) = &self.archive else { return Ok(Vec::new()) };
         let wanted: Vec<i64> = {
             let inner = self.read();
@@ -114,7 +115,7 @@ impl BucketTable {
         from: i64,
         to: i64,
         f: impl FnOnce(&BucketChunks) -> R,
-    ) -> Result<Option<R>, StoreError> {
+    ) -> Result<Option<R>, BucketError> {
         let inner = self.read();
         let Some((id, s)) = id.and_then(|id| inner.series.get(&id).map(|s| (id, s))) else { return Ok(None) };
         let archived: Vec<i64> = match &self.archive {
@@ -141,7 +142,7 @@ impl BucketTable {
     }
 
     /// The archived buckets in `[from, to)` of every series not held in memory for its month.
-    pub(super) fn archived_rows(&self, from: i64, to: i64) -> Result<Vec<BucketRow>, StoreError> {
+    pub(super) fn archived_rows(&self, from: i64, to: i64) -> Result<Vec<BucketRow>, BucketError> {
         let Some(archive) = &self.archive else { return Ok(Vec::new()) };
         let (months, pending) = {
             let inner = self.read();
@@ -172,9 +173,9 @@ impl BucketTable {
 
     /// Writes the months closed since the last pass and the closed months late data changed
     /// to the archive, then drops them from memory; returns the months written.
-    pub fn archive_closed(&self, store: &Store) -> Result<usize, StoreError> {
+    pub fn archive_closed(&self, store: &Store) -> Result<usize, BucketError> {
         let Some(archive) = self.archive.clone() else { return Ok(0) };
-        store.wait_observed(super::SETTLE_WAIT).map_err(|e| StoreError::Behind(e.to_string()))?;
+        store.wait_observed(super::SETTLE_WAIT)?;
         let _one = self.settling();
         let open_from = self.open_from_now(store);
         let (jobs, covered) = {
@@ -213,7 +214,7 @@ impl BucketTable {
     }
 
     /// [`BucketTable::build`] with an archive (see the module docs).
-    pub(super) fn build_archived(&self, store: &Store, archive: Arc<BucketArchive>) -> Result<(), StoreError> {
+    pub(super) fn build_archived(&self, store: &Store, archive: Arc<BucketArchive>) -> Result<(), BucketError> {
         let _one = self.settling();
         let classify = self.classifier();
         let open_from = self.open_from_now(store);
@@ -308,8 +309,8 @@ fn scan_groups(
     ids: &[u32],
     from: Option<i64>,
     to: Option<i64>,
-    mut f: impl FnMut(u32, &[CounterSample]) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
+    mut f: impl FnMut(u32, &[CounterSample]) -> Result<(), BucketError>,
+) -> Result<(), BucketError> {
     for group in ids.chunks(SCAN_GROUP) {
         let set = Arc::new(group.iter().copied().collect::<SeriesSet>());
         let rows = store.scan(&ScanFilter { series: Some(set), from, to })?;
@@ -333,7 +334,7 @@ fn derive_month(
     store: &Store,
     metas: &BTreeMap<u32, (PortMeta, Arc<str>, Arc<str>)>,
     month: i64,
-) -> Result<Vec<ArchivedSeries>, StoreError> {
+) -> Result<Vec<ArchivedSeries>, BucketError> {
     let next = add_months(month, 1);
     let ids: Vec<u32> = metas.keys().copied().collect();
     let mut out = Vec::new();
@@ -374,7 +375,7 @@ fn mend_month(
     seq: u64,
     open_from: i64,
     covered: u64,
-) -> Result<(), StoreError> {
+) -> Result<(), BucketError> {
     let ids: Vec<u32> = metas.keys().copied().collect();
     let filter = ScanFilter {
         series: Some(Arc::new(ids.into_iter().collect::<SeriesSet>())),
@@ -435,7 +436,7 @@ fn derive_open(
     store: &Store,
     metas: &BTreeMap<u32, (PortMeta, Arc<str>, Arc<str>)>,
     open_from: i64,
-) -> Result<BySeries<Box<Series>>, StoreError> {
+) -> Result<BySeries<Box<Series>>, BucketError> {
     let ids: Vec<u32> = metas.keys().copied().collect();
     let mut built: BySeries<Box<Series>> = BySeries::default();
     scan_groups(store, &ids, Some(open_from.saturating_sub(LOOK_AROUND_NS)), None, |id, samples| {

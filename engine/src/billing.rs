@@ -10,17 +10,19 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::record::{BillingRun, LedgerError};
-use super::run::{RunError, rate_period};
+use crate::catalog::LedgerError;
 use crate::catalog::{Backend, CatalogError};
 use crate::clock::Clock;
 use crate::inventory::Inventory;
+use crate::invoicing::record::BillingRun;
+use crate::invoicing::run::{RunError, rate_period};
 use crate::metering::bucket_archive::{ArchiveConfig, BucketArchive};
+use crate::metering::bucket_table::BucketError;
 use crate::metering::bucket_table::BucketTable;
 use crate::metering::plant::Plant;
 use crate::metering::usage::Sources;
 use crate::period::BillingPeriod;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// Why a billing run did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -42,8 +44,8 @@ pub enum BillingError {
     Poisoned,
 }
 
-impl From<StoreError> for BillingError {
-    fn from(e: StoreError) -> Self {
+impl From<BucketError> for BillingError {
+    fn from(e: BucketError) -> Self {
         BillingError::Rating(RunError::Store(e))
     }
 }
@@ -84,7 +86,7 @@ impl OneShot {
         inventory: Inventory,
         default_poll_s: u32,
         archive: ArchiveConfig,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, BucketError> {
         let plant = Arc::new(Plant::new(&inventory, default_poll_s));
         let months = Arc::new(BucketArchive::open(&store.dir().join("buckets"), archive.cache_bytes)?);
         let buckets = BucketTable::archived(Arc::clone(&plant).classifier(), months, archive.open_months);

@@ -22,13 +22,13 @@ use crate::domain::{Charge, GapFill, Pooling, RatePlan, ResourceRef, Service};
 use crate::id::{OutletId, PortId, RackId, ServiceId, SiteId};
 use crate::metering::bandwidth::{self, Flags, PortBuckets};
 use crate::metering::bucket::BUCKET_NS;
+use crate::metering::bucket_table::BucketError;
 use crate::metering::carbon;
 use crate::metering::energy::{HoleReason, Piece, Source};
 use crate::metering::factors::Factorbook;
 use crate::metering::hourly_factors::{HourCounts, HourlyFactors};
 use crate::metering::percentile::{self, P95};
 use crate::metering::usage::{Sources, energy_of, look_around_ns, outlet_energy};
-use crate::store::StoreError;
 use crate::store::buffer::ScanFilter;
 use crate::store::reading::{SeriesKey, VALUE_SCALE};
 use crate::store::series_set::SeriesSet;
@@ -275,7 +275,7 @@ impl<'a> Meter<'a> {
 
     /// Loads the samples of `outlets` needed to meter windows inside `[from, to)` in one scan,
     /// replacing what was loaded before (a billing run meters its customers chunk by chunk).
-    pub fn preload(&self, outlets: &[OutletId], from: i64, to: i64) -> Result<(), StoreError> {
+    pub fn preload(&self, outlets: &[OutletId], from: i64, to: i64) -> Result<(), BucketError> {
         let poll = outlets.iter().map(|o| self.src.plant.pdu_poll_ns(&o.pdu)).max().unwrap_or(0);
         let look = look_around_ns(poll);
         let loaded = Samples::load(self.src.store, outlets, from.saturating_sub(look), to.saturating_add(look))?;
@@ -285,7 +285,7 @@ impl<'a> Meter<'a> {
 
     /// What `service` (billed under `plan`) measured in `period` (closed). Settle the bucket
     /// table first.
-    pub fn service(&self, service: &Service, plan: &RatePlan, period: &Interval) -> Result<ServiceMeter, StoreError> {
+    pub fn service(&self, service: &Service, plan: &RatePlan, period: &Interval) -> Result<ServiceMeter, BucketError> {
         let inv = self.src.inventory;
         let mut span = Vec::new();
         let mut racks = Vec::new();
@@ -390,7 +390,7 @@ impl<'a> Meter<'a> {
         gap_fill: GapFill,
         threshold_ns: Option<i64>,
         power_buckets: &mut PowerBuckets,
-    ) -> Result<OutletEnergy, StoreError> {
+    ) -> Result<OutletEnergy, BucketError> {
         // Callers pass at least one interval; none measures nothing over an empty range.
         let from = ivs.first().map_or(0, |iv| iv.from.as_nanos());
         let to = ivs.last().map_or(0, |iv| iv.end().as_nanos());
@@ -484,7 +484,7 @@ impl<'a> Meter<'a> {
     }
 
     /// A port's ifOperStatus reports (`oper_status`) from a day before `period` to its end.
-    fn oper_status(&self, port: &PortId, period: &Interval) -> Result<Vec<(i64, u64)>, StoreError> {
+    fn oper_status(&self, port: &PortId, period: &Interval) -> Result<Vec<(i64, u64)>, BucketError> {
         let key = SeriesKey {
             device: port.switch.as_str().into(),
             resource: port.name.as_str().into(),
@@ -510,7 +510,7 @@ impl<'a> Meter<'a> {
         plan: &RatePlan,
         period: &Interval,
         ports: BTreeMap<PortId, Vec<Interval>>,
-    ) -> Result<BandwidthEvidence, StoreError> {
+    ) -> Result<BandwidthEvidence, BucketError> {
         let (method, pooling, missing) = plan
             .charges
             .iter()
@@ -528,7 +528,7 @@ impl<'a> Meter<'a> {
                 let (inbound, outbound) = self.src.buckets.port_dense(p.switch.as_str(), p.name.as_str(), first, n)?;
                 Ok(PortBuckets { port: p.to_string(), first, inbound, outbound, assigned: merge(ivs) })
             })
-            .collect::<Result<Vec<PortBuckets>, StoreError>>()?;
+            .collect::<Result<Vec<PortBuckets>, BucketError>>()?;
         let total = bandwidth::service_p95(&buckets, period, method, pooling, missing);
         let single = buckets.len() == 1;
         let ports = buckets
