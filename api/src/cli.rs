@@ -1,5 +1,18 @@
 //! The `colometer` subcommands. Each returns `anyhow::Result`; `main` turns an error into one
-//! line on stderr and an exit status (3 for an invalid inventory, 1 otherwise).
+//! line on stderr (`colometer: what failed: why`) and an exit status. Every command prints its
+//! result through `outln!`, so output into a closed pipe ends it quietly.
+//!
+//! Exit statuses (also in README.md):
+//! - `0`: done; also when stdout's reader went away (`colometer inventory export | head`);
+//! - `1`: failed (the line on stderr says why);
+//! - `2`: the command line is wrong (clap's usage message);
+//! - `3`: an inventory document has problems (each printed on stderr with its path);
+//! - [`bill::DIFFERENCE_EXIT`]: `bill compare` found differences;
+//! - [`reconcile::FINDINGS_EXIT`]: `reconcile --fail-on-findings` found something.
+
+// First, so that its `outln!` and `out!` are in scope in every command below.
+#[macro_use]
+pub mod output;
 
 pub mod bill;
 pub mod catalog;

@@ -86,6 +86,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(e) if cli::output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("colometer: {}", format!("{e:#}").replace('\n', " "));
             if e.downcast_ref::<cli::InvalidInventory>().is_some() { ExitCode::from(3) } else { ExitCode::FAILURE }

@@ -251,3 +251,26 @@ fn tokens_print_alone_and_are_stored_hashed() {
     let bad = s.run(&["token", "create", "--role", "root"]);
     assert_eq!(text(&bad.stderr), "colometer: unknown role \"root\" (expected admin, billing, customer or ingest)\n");
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    // `colometer inventory export | head -0`: the reader is gone before the first write.
+    let s = Scratch::new();
+    assert!(import(&s, "inv.yaml", &example()).status.success());
+    let mut child = s
+        .command(&["inventory", "export", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // closes the pipe's only reader
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(text(&out.stderr), "", "nothing on stderr (no panic, no backtrace)");
+    assert_eq!(out.status.code(), Some(0));
+    // Any other failure is one line on stderr and status 1.
+    let out = s.run(&["inventory", "import", s.path("missing.yaml").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("colometer: ") && err.contains("missing.yaml"), "{err}");
+}

@@ -66,7 +66,7 @@ pub fn run(cmd: BillCommand, config: Option<&Path>) -> anyhow::Result<bool> {
             let cfg = Config::load(config)?;
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("colometer-io").build()?;
             let run = rt.block_on(bill_period(cfg, period))?;
-            println!("{}", serde_json::to_string_pretty(&run)?);
+            outln!("{}", serde_json::to_string_pretty(&run)?)?;
             Ok(false)
         }
         BillCommand::Compare(args) => compare_period(&args, config),
@@ -158,9 +158,9 @@ fn compare_period(args: &CompareArgs, config: Option<&Path>) -> anyhow::Result<b
     }
     let c = compare(&legacy, &ours);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&c)?);
+        outln!("{}", serde_json::to_string_pretty(&c)?)?;
     } else {
-        print!("{}", table(&c));
+        out!("{}", table(&c))?;
     }
     Ok(args.fail_on_difference && c.differing_rows > 0)
 }

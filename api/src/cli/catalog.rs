@@ -41,11 +41,11 @@ fn migrate(args: &MigrateArgs, config: Option<&Path>) -> anyhow::Result<()> {
     let mut target = PostgresCatalog::connect(&args.to)?;
     let report = engine::catalog::copy::copy_to_postgres(&source, &mut target)
         .with_context(|| format!("copying {} to {}", file.display(), target.target()))?;
-    println!("copied {} to {}", file.display(), target.target());
-    println!("{:<14} {:>10} {:>10}", "TABLE", "SQLITE", "POSTGRES");
+    outln!("copied {} to {}", file.display(), target.target())?;
+    outln!("{:<14} {:>10} {:>10}", "TABLE", "SQLITE", "POSTGRES")?;
     for (table, s, d) in &report.tables {
-        println!("{table:<14} {s:>10} {d:>10}");
+        outln!("{table:<14} {s:>10} {d:>10}")?;
     }
-    println!("audit chain: {} entries, verified on the target", report.audit_entries);
+    outln!("audit chain: {} entries, verified on the target", report.audit_entries)?;
     Ok(())
 }

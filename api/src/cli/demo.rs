@@ -101,19 +101,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let (admin, customer) = (admin.secret, customer.secret);
     let token = admin.clone();
     super::serve::run_on(cfg, Box::new(catalog), store, shutdown, move |url| {
-        println!();
-        println!("colometer demo is running (data in {})", args.data.display());
-        println!("  API:             {url}/api/v1/whoami");
-        println!("  health:          {url}/healthz");
-        println!("  simulator:       udp://{sim_addr} ({DEMO_SWITCHES} switches, {DEMO_PDUS} PDUs, polled every 10 s)");
-        println!("  devices:         curl -H 'Authorization: Bearer {admin}' {url}/api/v1/devices/sw-0001");
-        println!("  admin token:     {admin}");
-        println!("  customer token:  {customer}   (customer '{DEMO_CUSTOMER}')");
-        println!("  try:             curl -H 'Authorization: Bearer {customer}' {url}/api/v1/whoami");
-        println!("  portal:          {url}/portal  (log in with a token above)");
-        println!("Stop with Ctrl-C.");
+        // A server's banner: a closed stdout must not stop the server, so a failed write is
+        // ignored (the log on stderr says the same).
+        outln!().ok();
+        outln!("colometer demo is running (data in {})", args.data.display()).ok();
+        outln!("  API:             {url}/api/v1/whoami").ok();
+        outln!("  health:          {url}/healthz").ok();
+        outln!("  simulator:       udp://{sim_addr} ({DEMO_SWITCHES} switches, {DEMO_PDUS} PDUs, polled every 10 s)")
+            .ok();
+        outln!("  devices:         curl -H 'Authorization: Bearer {admin}' {url}/api/v1/devices/sw-0001").ok();
+        outln!("  admin token:     {admin}").ok();
+        outln!("  customer token:  {customer}   (customer '{DEMO_CUSTOMER}')").ok();
+        outln!("  try:             curl -H 'Authorization: Bearer {customer}' {url}/api/v1/whoami").ok();
+        outln!("  portal:          {url}/portal  (log in with a token above)").ok();
+        outln!("Stop with Ctrl-C.").ok();
         if let Some((inventory, store)) = history {
-            println!("Backfilling {previous} and this month so far; the draft invoices follow (about a minute).");
+            outln!("Backfilling {previous} and this month so far; the draft invoices follow (about a minute).").ok();
             tokio::spawn(fill_history(url.to_owned(), token, store, inventory, previous, now));
         }
     })
@@ -194,7 +197,7 @@ async fn bill_previous_month(url: String, token: String, period: String) {
     match res {
         Ok(r) if r.status().is_success() => {
             let n = r.json::<serde_json::Value>().await.ok().and_then(|v| v["invoices"].as_array().map(Vec::len));
-            println!("billed {period}: {} draft invoices (see the portal's invoices)", n.unwrap_or(0));
+            outln!("billed {period}: {} draft invoices (see the portal's invoices)", n.unwrap_or(0)).ok();
         }
         Ok(r) => tracing::warn!(status = %r.status(), %period, "the demo's billing run failed"),
         Err(e) => tracing::warn!(error = %e, %period, "the demo's billing run failed"),

@@ -47,13 +47,13 @@ pub fn run(cmd: InventoryCommand, config: Option<&Path>) -> anyhow::Result<()> {
         InventoryCommand::Import { file, dry_run } => {
             let summary = import_file(&mut *catalog, &file, dry_run, &SystemClock)?;
             let verb = if dry_run { "would import" } else { "imported" };
-            println!(
+            outln!(
                 "{verb} {}: {} created, {} updated, {} unchanged",
                 file.display(),
                 summary.created,
                 summary.updated,
                 summary.unchanged
-            );
+            )?;
             Ok(())
         }
         InventoryCommand::Export { format } => {
@@ -62,7 +62,7 @@ pub fn run(cmd: InventoryCommand, config: Option<&Path>) -> anyhow::Result<()> {
                 ExportFormat::Yaml => serde_yaml_ng::to_string(&doc)?,
                 ExportFormat::Json => serde_json::to_string_pretty(&doc)? + "\n",
             };
-            print!("{text}");
+            out!("{text}")?;
             Ok(())
         }
     }

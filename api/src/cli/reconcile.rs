@@ -33,9 +33,9 @@ pub fn run(args: ReconcileArgs, config: Option<&Path>) -> anyhow::Result<bool> {
     };
     let findings = reconcile(&catalog.inventory()?, at);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"at": at, "findings": findings}))?);
+        outln!("{}", serde_json::to_string_pretty(&serde_json::json!({"at": at, "findings": findings}))?)?;
     } else {
-        print!("{}", table(&findings));
+        out!("{}", table(&findings))?;
     }
     Ok(!findings.is_empty())
 }

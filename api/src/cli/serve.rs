@@ -140,7 +140,7 @@ pub async fn run_on(
     let url = format!("http://{addr}");
     tracing::info!(%addr, data_dir = %cfg.data_dir().display(), "listening");
     // Scripts and tests read the actual address (the configured port may be 0) from stdout.
-    println!("colometer listening on {url}");
+    outln!("colometer listening on {url}").ok();
     // Local commands (`bill run` while the server holds the store) find the server here.
     let url_file = cfg.data_dir().join(SERVER_URL_FILE);
     if let Err(e) = std::fs::write(&url_file, &url) {

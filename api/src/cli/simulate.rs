@@ -36,10 +36,11 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let fleet = simulator::fleet(args.pdus, args.switches, args.seed);
     let sim = Simulator::bind(args.listen, fleet, Arc::new(SystemClock)).await?;
     let addr = sim.local_addr()?;
-    println!(
+    outln!(
         "colometer simulator: {} switches (sw-0001…), {} PDUs (pdu-0001…) on udp://{addr}; community = device id",
-        args.switches, args.pdus
-    );
+        args.switches,
+        args.pdus
+    )?;
     let cancel = CancellationToken::new();
     cancel_on_signals(cancel.clone());
     let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));

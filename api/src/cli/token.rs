@@ -48,13 +48,13 @@ pub fn run(cmd: TokenCommand, config: Option<&Path>) -> anyhow::Result<()> {
             let token = access::generate(role, label, SystemClock.now())?;
             catalog.insert_token(&token.record)?;
             tracing::info!(token = %token.record.id, role = token.record.role.name(), "token created");
-            println!("{}", token.secret);
+            outln!("{}", token.secret)?;
             Ok(())
         }
         TokenCommand::List => {
-            println!("{:<18} {:<9} {:<16} {:<22} {:<22} LABEL", "ID", "ROLE", "CUSTOMER", "CREATED", "REVOKED");
+            outln!("{:<18} {:<9} {:<16} {:<22} {:<22} LABEL", "ID", "ROLE", "CUSTOMER", "CREATED", "REVOKED")?;
             for t in catalog.tokens()? {
-                println!(
+                outln!(
                     "{:<18} {:<9} {:<16} {:<22} {:<22} {}",
                     t.id,
                     t.role.name(),
@@ -62,7 +62,7 @@ pub fn run(cmd: TokenCommand, config: Option<&Path>) -> anyhow::Result<()> {
                     t.created_at.to_string(),
                     t.revoked_at.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
                     t.label.unwrap_or_default()
-                );
+                )?;
             }
             Ok(())
         }
@@ -71,7 +71,7 @@ pub fn run(cmd: TokenCommand, config: Option<&Path>) -> anyhow::Result<()> {
             if !catalog.revoke_token(&id, SystemClock.now())? {
                 bail!("no live token '{id}'");
             }
-            println!("revoked {id}");
+            outln!("revoked {id}")?;
             Ok(())
         }
     }
