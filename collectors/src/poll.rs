@@ -172,47 +172,8 @@ pub async fn run(
                 continue;
             }
             let discontinuity = disc.filter(|(r, _)| *r == cell.resource).map(|(_, t)| t);
-            let value = if cell.metric.is_raw() {
-                let counter = match (&v, cell.metric) {
-                    // Octet counters must be 64-bit (Counter64) or plain unsigned integers.
-                    (SnmpValue::Counter64(n), _) => Some(*n),
-                    (_, Metric::Discontinuity) => v.as_u64(),
-                    (SnmpValue::Counter32(n) | SnmpValue::Gauge32(n), _) => Some(u64::from(*n)),
-                    _ => None,
-                };
-                let Some(n) = counter else {
-                    cycle.bad_values += 1;
-                    continue;
-                };
-                if cell.metric != Metric::Discontinuity {
-                    let slot = &mut last[range.start + k];
-                    if let Some((prev, prev_up)) = *slot {
-                        let rebooted = matches!((prev_up, uptime_s), (Some(a), Some(b)) if b < a);
-                        if n < prev && !rebooted && discontinuity.is_none() {
-                            cycle.regressions += 1;
-                        }
-                    }
-                    *slot = Some((n, uptime_s));
-                }
-                Value::from_u64(n)
-            } else {
-                let raw = match &v {
-                    SnmpValue::Integer(i) => i128::from(*i),
-                    other => match other.as_u64() {
-                        Some(n) => i128::from(n),
-                        None => {
-                            cycle.bad_values += 1;
-                            continue;
-                        }
-                    },
-                };
-                match convert_value(cell, raw) {
-                    Some(v) => v,
-                    None => {
-                        cycle.bad_values += 1;
-                        continue;
-                    }
-                }
+            let Some(value) = decode(cell, &v, &mut last[range.start + k], uptime_s, discontinuity, &mut cycle) else {
+                continue;
             };
             cycle.cells[range.start + k] = Some(value);
             let res = &layout.resources[cell.resource];
@@ -230,6 +191,58 @@ pub async fn run(
         }
     }
     Ok(cycle)
+}
+
+/// One cell's value in the store's representation; `None` (counted as a bad value) when the agent
+/// answered with something the cell's metric cannot be. A raw counter also updates `slot`, its
+/// last value, and counts a regression that neither a reboot nor a discontinuity explains.
+fn decode(
+    cell: &crate::discovery::Cell,
+    v: &SnmpValue,
+    slot: &mut Option<(u64, Option<u64>)>,
+    uptime_s: Option<u64>,
+    discontinuity: Option<u64>,
+    cycle: &mut Cycle,
+) -> Option<Value> {
+    if cell.metric.is_raw() {
+        let counter = match (v, cell.metric) {
+            // Octet counters must be 64-bit (Counter64) or plain unsigned integers.
+            (SnmpValue::Counter64(n), _) => Some(*n),
+            (_, Metric::Discontinuity) => v.as_u64(),
+            (SnmpValue::Counter32(n) | SnmpValue::Gauge32(n), _) => Some(u64::from(*n)),
+            _ => None,
+        };
+        let Some(n) = counter else {
+            cycle.bad_values += 1;
+            return None;
+        };
+        if cell.metric != Metric::Discontinuity {
+            if let Some((prev, prev_up)) = *slot {
+                let rebooted = matches!((prev_up, uptime_s), (Some(a), Some(b)) if b < a);
+                if n < prev && !rebooted && discontinuity.is_none() {
+                    cycle.regressions += 1;
+                }
+            }
+            *slot = Some((n, uptime_s));
+        }
+        Some(Value::from_u64(n))
+    } else {
+        let raw = match v {
+            SnmpValue::Integer(i) => i128::from(*i),
+            other => match other.as_u64() {
+                Some(n) => i128::from(n),
+                None => {
+                    cycle.bad_values += 1;
+                    return None;
+                }
+            },
+        };
+        let value = convert_value(cell, raw);
+        if value.is_none() {
+            cycle.bad_values += 1;
+        }
+        value
+    }
 }
 
 /// A power or energy value in the store's exact representation; negative values are refused.

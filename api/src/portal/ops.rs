@@ -101,6 +101,38 @@ impl CapacityCache {
     }
 }
 
+/// Each switch's ports no service holds at `now`: of the ports discovered on it when the
+/// collectors have walked it, else of those the inventory lists.
+fn free_ports(inv: &engine::inventory::Inventory, state: &AppState, now: engine::time::Timestamp) -> Vec<Value> {
+    let held: BTreeSet<(String, String)> = inv
+        .services
+        .values()
+        .flat_map(|s| inv.effective_assignments(s))
+        .filter(|(_, iv)| iv.contains(now))
+        .filter_map(|(r, _)| match r {
+            ResourceRef::Port(p) => Some((p.switch.to_string(), p.name.to_string())),
+            _ => None,
+        })
+        .collect();
+    let status = state.collectors.as_ref().map(|c| &c.status);
+    inv
+        .switches
+        .values()
+        .map(|sw| {
+            let discovered: Option<Vec<String>> = status.and_then(|b| b.get(sw.id.as_str())).and_then(|s| {
+                s.layout.as_ref().map(|l| {
+                    l.resources.iter().filter(|r| r.role == ResourceRole::Port).map(|r| r.id.to_string()).collect()
+                })
+            });
+            let ports = discovered.unwrap_or_else(|| sw.ports.iter().map(|p| p.name.to_string()).collect());
+            let free: Vec<&String> =
+                ports.iter().filter(|p| !held.contains(&(sw.id.to_string(), (*p).clone()))).collect();
+            let names: Vec<&String> = free.iter().take(FREE_PORT_NAMES).copied().collect();
+            context! { switch => sw.id.to_string(), total => ports.len(), free => free.len(), names, more => free.len() > FREE_PORT_NAMES }
+        })
+        .collect()
+}
+
 /// `GET /portal/ops`.
 pub async fn dashboard(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
     let caller = caller?;
@@ -124,33 +156,7 @@ pub async fn dashboard(State(state): State<AppState>, caller: Result<Caller, Api
         })
         .collect();
 
-    let held: BTreeSet<(String, String)> = inv
-        .services
-        .values()
-        .flat_map(|s| inv.effective_assignments(s))
-        .filter(|(_, iv)| iv.contains(now))
-        .filter_map(|(r, _)| match r {
-            ResourceRef::Port(p) => Some((p.switch.to_string(), p.name.to_string())),
-            _ => None,
-        })
-        .collect();
-    let status = state.collectors.as_ref().map(|c| &c.status);
-    let free_ports: Vec<Value> = inv
-        .switches
-        .values()
-        .map(|sw| {
-            let discovered: Option<Vec<String>> = status.and_then(|b| b.get(sw.id.as_str())).and_then(|s| {
-                s.layout.as_ref().map(|l| {
-                    l.resources.iter().filter(|r| r.role == ResourceRole::Port).map(|r| r.id.to_string()).collect()
-                })
-            });
-            let ports = discovered.unwrap_or_else(|| sw.ports.iter().map(|p| p.name.to_string()).collect());
-            let free: Vec<&String> =
-                ports.iter().filter(|p| !held.contains(&(sw.id.to_string(), (*p).clone()))).collect();
-            let names: Vec<&String> = free.iter().take(FREE_PORT_NAMES).copied().collect();
-            context! { switch => sw.id.to_string(), total => ports.len(), free => free.len(), names, more => free.len() > FREE_PORT_NAMES }
-        })
-        .collect();
+    let free_ports = free_ports(inv, &state, now);
 
     let findings = engine::reconcile::reconcile(inv, now);
 

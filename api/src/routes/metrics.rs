@@ -18,129 +18,161 @@ pub fn router() -> Router<AppState> {
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", security(()), responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let mut e = Exposition(String::new());
+    store_metrics(&mut e, &state);
+    bucket_metrics(&mut e, &state);
+    cache_and_tee_metrics(&mut e, &state);
+    let mut out = e.0;
+    if let Some(col) = &state.collectors {
+        col.metrics.render(&mut out);
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+/// The text exposition being written.
+struct Exposition(String);
+
+impl Exposition {
+    fn put(&mut self, name: &str, kind: &str, help: &str, value: String) {
+        let _ = write!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
+    }
+}
+
+fn c(a: &std::sync::atomic::AtomicU64) -> String {
+    a.load(Ordering::Relaxed).to_string()
+}
+
+fn store_metrics(e: &mut Exposition, state: &AppState) {
     let m = state.store.metrics();
-    let mut out = String::new();
-    let mut put = |name: &str, kind: &str, help: &str, value: String| {
-        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
-    };
-    let c = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed).to_string();
-    put("colometer_store_rows_written_total", "counter", "Readings acknowledged.", c(&m.rows_written));
-    put("colometer_store_writes_total", "counter", "Write requests acknowledged.", c(&m.writes));
-    put(
+    e.put("colometer_store_rows_written_total", "counter", "Readings acknowledged.", c(&m.rows_written));
+    e.put("colometer_store_writes_total", "counter", "Write requests acknowledged.", c(&m.writes));
+    e.put(
         "colometer_store_write_errors_total",
         "counter",
         "Write requests refused by a WAL or disk failure.",
         c(&m.write_errors),
     );
-    put("colometer_store_wal_syncs_total", "counter", "WAL fsyncs (one per group commit).", c(&m.wal_syncs));
-    put("colometer_store_wal_bytes_total", "counter", "Bytes appended to the WAL.", c(&m.wal_bytes));
-    put("colometer_store_checkpoints_total", "counter", "Checkpoints completed.", c(&m.checkpoints));
-    put(
+    e.put("colometer_store_wal_syncs_total", "counter", "WAL fsyncs (one per group commit).", c(&m.wal_syncs));
+    e.put("colometer_store_wal_bytes_total", "counter", "Bytes appended to the WAL.", c(&m.wal_bytes));
+    e.put("colometer_store_checkpoints_total", "counter", "Checkpoints completed.", c(&m.checkpoints));
+    e.put(
         "colometer_store_flush_errors_total",
         "counter",
         "Checkpoints or maintenance runs that failed.",
         c(&m.flush_errors),
     );
-    put("colometer_store_compactions_total", "counter", "Partition compactions completed.", c(&m.compactions));
-    put("colometer_store_retention_drops_total", "counter", "Segments dropped by retention.", c(&m.retention_drops));
-    put("colometer_store_corruptions_total", "counter", "Corrupt segments or WAL files found.", c(&m.corruptions));
+    e.put("colometer_store_compactions_total", "counter", "Partition compactions completed.", c(&m.compactions));
+    e.put("colometer_store_retention_drops_total", "counter", "Segments dropped by retention.", c(&m.retention_drops));
+    e.put("colometer_store_corruptions_total", "counter", "Corrupt segments or WAL files found.", c(&m.corruptions));
     let waited = m.backpressure_ns.load(Ordering::Relaxed) as f64 / 1e9;
-    put(
+    e.put(
         "colometer_store_backpressure_seconds_total",
         "counter",
         "Time writers waited for buffer space.",
         format!("{waited}"),
     );
-    put(
+    e.put(
         "colometer_store_buffered_rows",
         "gauge",
         "Readings in memory, not yet in segments.",
         state.store.buffered_rows().to_string(),
     );
-    put("colometer_store_series", "gauge", "Known series.", state.store.registry().len().to_string());
-    put(
+    e.put("colometer_store_series", "gauge", "Known series.", state.store.registry().len().to_string());
+    e.put(
         "colometer_store_segments",
         "gauge",
         "Live Parquet segments.",
         state.store.manifest().segments.len().to_string(),
     );
+}
+
+fn bucket_metrics(e: &mut Exposition, state: &AppState) {
     let b = &state.buckets.metrics;
-    put(
+    e.put(
         "colometer_bucket_table_samples_applied_total",
         "counter",
         "Port counter samples applied in order to the 5-minute bucket table.",
         c(&b.applied),
     );
-    put(
+    e.put(
         "colometer_bucket_table_samples_late_total",
         "counter",
         "Late or rewritten port counter samples (their range is rebuilt from raw readings).",
         c(&b.late),
     );
-    put("colometer_bucket_table_rebuilds_total", "counter", "Bucket ranges rebuilt from raw readings.", c(&b.rebuilds));
-    put(
+    e.put(
+        "colometer_bucket_table_rebuilds_total",
+        "counter",
+        "Bucket ranges rebuilt from raw readings.",
+        c(&b.rebuilds),
+    );
+    e.put(
         "colometer_bucket_table_bad_values_total",
         "counter",
         "Port counter samples that are not non-negative integers (ignored).",
         c(&b.bad_values),
     );
-    put(
+    e.put(
         "colometer_bucket_table_bytes",
         "gauge",
         "Memory of the 5-minute buckets held: the open months' (and closed months' waiting to be archived).",
         u64::try_from(b.bytes.load(std::sync::atomic::Ordering::Relaxed)).unwrap_or(0).to_string(),
     );
     if let Some(a) = state.buckets.archive() {
-        put(
+        e.put(
             "colometer_bucket_archive_bytes",
             "gauge",
             "Bytes of the closed months' bucket files.",
             a.bytes().to_string(),
         );
-        put("colometer_bucket_archive_months", "gauge", "Closed months archived.", a.months().len().to_string());
-        put(
+        e.put("colometer_bucket_archive_months", "gauge", "Closed months archived.", a.months().len().to_string());
+        e.put(
             "colometer_bucket_archive_cache_bytes",
             "gauge",
             "Memory of archived buckets decoded for reads of closed months.",
             a.cache_bytes().to_string(),
         );
-        put(
+        e.put(
             "colometer_bucket_archive_months_written_total",
             "counter",
             "Month files written to the bucket archive (a month closing, late data in a closed month).",
             c(&a.months_written),
         );
-        put(
+        e.put(
             "colometer_bucket_archive_row_groups_decoded_total",
             "counter",
             "Row groups of archived months decoded (reads the cache did not answer).",
             c(&a.decoded_row_groups),
         );
     }
-    put(
+    e.put(
         "colometer_bucket_table_lag_batches",
         "gauge",
         "Committed write batches the bucket table has not applied yet.",
         state.store.observer_lag().to_string(),
     );
+}
+
+fn cache_and_tee_metrics(e: &mut Exposition, state: &AppState) {
     let u = &state.usage_cache;
-    put("colometer_usage_cache_hits_total", "counter", "Usage requests answered with a kept object.", c(&u.hits));
-    put("colometer_usage_cache_misses_total", "counter", "Usage requests computed.", c(&u.misses));
-    put("colometer_usage_cache_objects", "gauge", "Usage objects kept.", u.len().to_string());
+    e.put("colometer_usage_cache_hits_total", "counter", "Usage requests answered with a kept object.", c(&u.hits));
+    e.put("colometer_usage_cache_misses_total", "counter", "Usage requests computed.", c(&u.misses));
+    e.put("colometer_usage_cache_objects", "gauge", "Usage objects kept.", u.len().to_string());
     if let Some(tee) = &state.tee {
         let t = &tee.metrics;
-        put("colometer_questdb_sent_rows_total", "counter", "Readings QuestDB accepted from the tee.", c(&t.sent_rows));
-        put(
+        e.put(
+            "colometer_questdb_sent_rows_total",
+            "counter",
+            "Readings QuestDB accepted from the tee.",
+            c(&t.sent_rows),
+        );
+        e.put(
             "colometer_questdb_dropped_rows_total",
             "counter",
             "Readings the tee dropped (buffer full).",
             c(&t.dropped_rows),
         );
-        put("colometer_questdb_errors_total", "counter", "Failed sends to QuestDB (retried).", c(&t.errors));
-        put("colometer_questdb_queued_rows", "gauge", "Readings waiting for QuestDB.", c(&t.queued_rows));
+        e.put("colometer_questdb_errors_total", "counter", "Failed sends to QuestDB (retried).", c(&t.errors));
+        e.put("colometer_questdb_queued_rows", "gauge", "Readings waiting for QuestDB.", c(&t.queued_rows));
     }
-    if let Some(col) = &state.collectors {
-        col.metrics.render(&mut out);
-    }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -226,25 +226,9 @@ fn print(name: &str, l: &Load) {
     );
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let customers: usize = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(200);
-    let secs: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(20);
-    ensure!(Command::new("wrk").arg("--version").output().is_ok(), "wrk not found: apt-get install wrk");
-    println!("api bench: {customers} customers, October 2026, wrk -t2 for {secs} s per measurement");
-    let bodies = month(customers);
-    let rows: usize = bodies.iter().map(|b| b.lines().count()).sum();
-
-    // colometer.
-    let served = Served::start(&inventory(customers), "")?;
-    let (url, admin) = (served.url.clone(), served.admin.clone());
-    let t = Instant::now();
-    load_all(&format!("{url}/api/v1/write"), Some(&admin), &bodies).await?;
-    println!("colometer: {rows} readings loaded in {:.1} s", t.elapsed().as_secs_f64());
-    let http = reqwest::Client::new();
-    // Steady state: October is cold, so the store's maintenance (every minute) merges its hourly
-    // segments into day segments; measure after that, as a server running for a day would be.
+/// Steady state: October is cold, so the store's maintenance (every minute) merges its hourly
+/// segments into day segments; measure after that, as a server running for a day would be.
+async fn wait_for_maintenance(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     let t = Instant::now();
     let mut seen = (0.0, 0.0, 0);
     loop {
@@ -266,6 +250,27 @@ async fn main() -> anyhow::Result<()> {
         ensure!(t.elapsed() < Duration::from_secs(300), "maintenance did not settle within 300 s");
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let customers: usize = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(200);
+    let secs: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(20);
+    ensure!(Command::new("wrk").arg("--version").output().is_ok(), "wrk not found: apt-get install wrk");
+    println!("api bench: {customers} customers, October 2026, wrk -t2 for {secs} s per measurement");
+    let bodies = month(customers);
+    let rows: usize = bodies.iter().map(|b| b.lines().count()).sum();
+
+    // colometer.
+    let served = Served::start(&inventory(customers), "")?;
+    let (url, admin) = (served.url.clone(), served.admin.clone());
+    let t = Instant::now();
+    load_all(&format!("{url}/api/v1/write"), Some(&admin), &bodies).await?;
+    println!("colometer: {rows} readings loaded in {:.1} s", t.elapsed().as_secs_f64());
+    let http = reqwest::Client::new();
+    wait_for_maintenance(&http, &url).await?;
     let probe: serde_json::Value = http
         .get(format!("{url}/api/v1/customers/c1/usage?period=2026-10"))
         .bearer_auth(&admin)

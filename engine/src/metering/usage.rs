@@ -318,6 +318,54 @@ pub struct Reach {
     pub buckets: (i64, i64),
 }
 
+/// A customer's energy and carbon so far, and the raw readings' range read for them.
+struct Totals {
+    energy: EnergyUsage,
+    carbon: CarbonUsage,
+    raw_reach: (i64, i64),
+}
+
+impl Totals {
+    /// Adds outlet `o` of `service` over `iv` (inside the window) and returns its row.
+    fn add_outlet(
+        &mut self,
+        src: &Sources<'_>,
+        book: &Factorbook<'_>,
+        service: &crate::domain::Service,
+        o: &crate::id::OutletId,
+        iv: &Interval,
+    ) -> Result<ResourceUsage, UsageError> {
+        let (a, b) = (iv.from.as_nanos(), iv.end().as_nanos());
+        let poll = src.plant.pdu_poll_ns(&o.pdu);
+        let look = look_around_ns(poll);
+        self.raw_reach = (self.raw_reach.0.min(a.saturating_sub(look)), self.raw_reach.1.max(b.saturating_add(look)));
+        let e = outlet_energy(src.store, o, a, b, poll, gap_fill(src.inventory, service))?;
+        let f = carbon::footprint(&e, iv, |h| book.factors(book.site_of_outlet(o, h).as_ref(), h));
+        for h in e.holes.iter().filter(|h| h.to > a && h.from < b) {
+            match h.reason {
+                HoleReason::Gap => self.energy.flags.gaps += 1,
+                HoleReason::Reset => self.energy.flags.resets += 1,
+            }
+        }
+        self.energy.flags.reset_estimated +=
+            e.pieces.iter().filter(|p| p.source == energy::Source::ResetEstimated && p.to > a && p.from < b).count()
+                as u64;
+        self.energy.it_kwh.0 += f.it_kwh;
+        self.energy.facility_kwh.0 += f.facility_kwh;
+        self.carbon.kg_co2e.0 += f.kg_co2e;
+        self.carbon.default_intensity_hours += f.default_intensity_hours;
+        Ok(ResourceUsage {
+            kind: "outlet",
+            id: o.to_string(),
+            service: service.id.to_string(),
+            it_kwh: Some(Quantity(f.it_kwh)),
+            facility_kwh: Some(Quantity(f.facility_kwh)),
+            kg_co2e: Some(Quantity(f.kg_co2e)),
+            p95_mbps: None,
+        })
+    }
+}
+
 /// [`customer_usage`], with the ranges it read.
 pub fn usage_and_reach(
     src: &Sources<'_>,
@@ -325,14 +373,13 @@ pub fn usage_and_reach(
     window: &Interval,
 ) -> Result<(Usage, Reach), UsageError> {
     let inv = src.inventory;
-    let mut raw_reach = (i64::MAX, i64::MIN);
     if !inv.customers.contains_key(customer) {
         return Err(UsageError::UnknownCustomer(customer.to_string()));
     }
     let book = Factorbook::new(inv);
     let mut resources = Vec::new();
-    let mut energy_total = EnergyUsage::default();
-    let mut carbon_total = CarbonUsage::default();
+    let mut totals =
+        Totals { energy: EnergyUsage::default(), carbon: CarbonUsage::default(), raw_reach: (i64::MAX, i64::MIN) };
     // Ports of each service, by service.
     let mut service_ports: BTreeMap<ServiceId, HeldPorts> = BTreeMap::new();
     let mut all_ports: HeldPorts = BTreeMap::new();
@@ -346,36 +393,7 @@ pub fn usage_and_reach(
             let Some(iv) = iv.intersect(window) else { continue };
             match res {
                 ResourceRef::Outlet(o) => {
-                    let (a, b) = (iv.from.as_nanos(), iv.end().as_nanos());
-                    let poll = src.plant.pdu_poll_ns(&o.pdu);
-                    let look = look_around_ns(poll);
-                    raw_reach = (raw_reach.0.min(a.saturating_sub(look)), raw_reach.1.max(b.saturating_add(look)));
-                    let e = outlet_energy(src.store, &o, a, b, poll, gap_fill(inv, service))?;
-                    let f = carbon::footprint(&e, &iv, |h| book.factors(book.site_of_outlet(&o, h).as_ref(), h));
-                    for h in e.holes.iter().filter(|h| h.to > a && h.from < b) {
-                        match h.reason {
-                            HoleReason::Gap => energy_total.flags.gaps += 1,
-                            HoleReason::Reset => energy_total.flags.resets += 1,
-                        }
-                    }
-                    energy_total.flags.reset_estimated += e
-                        .pieces
-                        .iter()
-                        .filter(|p| p.source == energy::Source::ResetEstimated && p.to > a && p.from < b)
-                        .count() as u64;
-                    energy_total.it_kwh.0 += f.it_kwh;
-                    energy_total.facility_kwh.0 += f.facility_kwh;
-                    carbon_total.kg_co2e.0 += f.kg_co2e;
-                    carbon_total.default_intensity_hours += f.default_intensity_hours;
-                    resources.push(ResourceUsage {
-                        kind: "outlet",
-                        id: o.to_string(),
-                        service: service.id.to_string(),
-                        it_kwh: Some(Quantity(f.it_kwh)),
-                        facility_kwh: Some(Quantity(f.facility_kwh)),
-                        kg_co2e: Some(Quantity(f.kg_co2e)),
-                        p95_mbps: None,
-                    });
+                    resources.push(totals.add_outlet(src, &book, service, &o, &iv)?);
                 }
                 ResourceRef::Port(p) => {
                     service_ports.entry(service.id.clone()).or_default().entry(p.clone()).or_default().push(iv);
@@ -435,14 +453,14 @@ pub fn usage_and_reach(
         customer: customer.to_string(),
         from: window.from,
         to: window.end(),
-        energy: energy_total,
-        carbon: carbon_total,
+        energy: totals.energy,
+        carbon: totals.carbon,
         bandwidth,
         resources,
         services,
     };
     let n_ns = i64::try_from(n).unwrap_or(i64::MAX).saturating_mul(super::bucket::BUCKET_NS);
-    Ok((usage, Reach { raw: raw_reach, buckets: (first, first.saturating_add(n_ns)) }))
+    Ok((usage, Reach { raw: totals.raw_reach, buckets: (first, first.saturating_add(n_ns)) }))
 }
 
 #[cfg(test)]

@@ -73,182 +73,272 @@ pub struct PreviousMonth {
 
 /// Every line of one service for the metered period.
 pub fn rate_service(m: &ServiceMeter, ctx: &Context<'_>) -> Vec<RatedLine> {
-    let mut out = Vec::new();
-    let service = Some(m.service.to_string());
-    let item = |description: String, charge_type: &'static str, resource: Option<String>| Item {
-        description,
-        charge_type,
-        service: service.clone(),
-        resource,
+    let mut rater = Rater {
+        m,
+        ctx,
+        service: Some(m.service.to_string()),
+        span: proration(m.span.clone(), &m.period),
+        out: Vec::new(),
     };
-    let cur = ctx.currency;
-    let span = proration(m.span.clone(), &m.period);
     for charge in &ctx.plan.charges {
+        rater.charge(charge);
+    }
+    rater.out
+}
+
+/// One service's rating in progress: the lines so far, and what every charge shares.
+struct Rater<'a, 'c> {
+    m: &'a ServiceMeter,
+    ctx: &'a Context<'c>,
+    service: Option<String>,
+    /// The service's span in the period, prorated.
+    span: Proration,
+    out: Vec<RatedLine>,
+}
+
+impl Rater<'_, '_> {
+    fn item(&self, description: String, charge_type: &'static str, resource: Option<String>) -> Item {
+        Item { description, charge_type, service: self.service.clone(), resource }
+    }
+
+    fn charge(&mut self, charge: &Charge) {
         let ty = charge.type_name();
         match charge {
-            Charge::RackRent { price_per_month } => {
-                for stay in &m.racks {
-                    let p = proration(vec![stay.interval], &m.period);
-                    let at = stay.site.as_ref().map_or_else(|| "no site".to_owned(), |s| s.to_string());
-                    let text = format!("Rack rent {} ({at}){}", stay.rack, when(&stay.interval, &m.period));
-                    let line = Line::priced(
-                        item(text, ty, Some(stay.rack.to_string())),
-                        p.months(),
-                        "month",
-                        *price_per_month,
-                        cur,
-                    );
-                    out.push(RatedLine { line, evidence: Evidence::RackRent { stay: stay.clone(), proration: p } });
-                }
-            }
-            Charge::Energy { price_per_kwh, basis, .. } => {
-                for o in &m.outlets {
-                    let (kwh, label) = match basis {
-                        EnergyBasis::It => (o.it_kwh, "IT"),
-                        EnergyBasis::Facility => (o.facility_kwh, "facility"),
-                    };
-                    let text = format!("Energy {} ({label} kWh)", o.outlet);
-                    let line = Line::priced(item(text, ty, Some(o.outlet.clone())), kwh, "kWh", *price_per_kwh, cur);
-                    out.push(RatedLine {
-                        line,
-                        evidence: Evidence::Energy { basis: basis.as_str(), outlet: o.clone() },
-                    });
-                }
-            }
+            Charge::RackRent { price_per_month } => self.rack_rent(ty, price_per_month),
+            Charge::Energy { price_per_kwh, basis, .. } => self.energy(ty, price_per_kwh, basis),
             Charge::CommittedPower { committed_kw, price_per_month, overage_per_kwh } => {
-                if m.span.is_empty() {
-                    continue;
-                }
-                let allowance_kwh = (*committed_kw * m.power.hours_assigned).normalize();
-                let overage_kwh = (m.power.it_kwh - allowance_kwh).max(Decimal::ZERO).normalize();
-                let ratio = |kw: Decimal| if committed_kw.is_zero() { Decimal::ZERO } else { kw / *committed_kw };
-                let evidence = Evidence::CommittedPower {
-                    committed_kw: *committed_kw,
-                    proration: span.clone(),
-                    power: m.power.clone(),
-                    allowance_kwh,
-                    overage_kwh,
-                    utilisation: ratio(m.power.average_kw),
-                    peak_utilisation: ratio(m.power.p95_kw),
-                };
-                let text = format!("Committed power {} kW{}", committed_kw.normalize(), span_text(&span, &m.period));
-                let fee = Line::priced(item(text, ty, None), span.months(), "month", *price_per_month, cur);
-                out.push(RatedLine { line: fee, evidence: evidence.clone() });
-                if overage_kwh > Decimal::ZERO {
-                    let text = format!("Committed power overage above {} kW", committed_kw.normalize());
-                    let line = Line::priced(item(text, ty, None), overage_kwh, "kWh", *overage_per_kwh, cur);
-                    out.push(RatedLine { line, evidence });
-                }
+                self.committed_power(ty, committed_kw, price_per_month, overage_per_kwh)
             }
             Charge::BandwidthP95 { commit_mbps, price_per_month, overage_per_mbps, .. } => {
-                let Some(p95) = &m.bandwidth else { continue };
-                let overage_mbps = (p95.p95_mbps - *commit_mbps).max(Decimal::ZERO);
-                let evidence = Evidence::Bandwidth {
-                    commit_mbps: *commit_mbps,
-                    proration: span.clone(),
-                    overage_mbps,
-                    p95: p95.clone(),
-                };
-                let c = commit_mbps.normalize();
-                let text = format!("Bandwidth commit {c} Mbps, 95th percentile{}", span_text(&span, &m.period));
-                let fee = Line::priced(item(text, ty, None), span.months(), "month", *price_per_month, cur);
-                out.push(RatedLine { line: fee, evidence: evidence.clone() });
-                if overage_mbps > Decimal::ZERO {
-                    let text = format!("Bandwidth overage above {c} Mbps (95th percentile)");
-                    let line = Line::priced(item(text, ty, None), overage_mbps, "Mbps", *overage_per_mbps, cur);
-                    out.push(RatedLine { line, evidence });
-                }
+                self.bandwidth_p95(ty, commit_mbps, price_per_month, overage_per_mbps)
             }
             Charge::RemoteHands { price_per_hour, increment_minutes, minimum_minutes } => {
-                let mut tickets: Vec<&&Ticket> =
-                    ctx.tickets.iter().filter(|t| m.period.contains(t.work.from)).collect();
-                tickets.sort_by(|a, b| (a.work.from, &a.id).cmp(&(b.work.from, &b.id)));
-                for t in tickets {
-                    let worked_ns = length_ns(std::slice::from_ref(&t.work));
-                    let inc = i128::from((*increment_minutes).max(1));
-                    let steps = (worked_ns.max(0) + inc * NS_PER_MINUTE - 1) / (inc * NS_PER_MINUTE);
-                    let billed = (steps * inc).max(i128::from(*minimum_minutes));
-                    let billed_minutes = u64::try_from(billed).unwrap_or(u64::MAX);
-                    let text = format!("Remote hands {}: {}", t.id, t.description);
-                    let at = t.asset.as_ref().map(|a| a.to_string()).or_else(|| t.rack.as_ref().map(|r| r.to_string()));
-                    let hours = Decimal::from(billed_minutes) / Decimal::from(60);
-                    let line = Line::priced(item(text, ty, at), hours, "hour", *price_per_hour, cur);
-                    let evidence = Evidence::RemoteHands {
-                        ticket: t.id.clone(),
-                        rack: t.rack.clone(),
-                        asset: t.asset.clone(),
-                        work: t.work,
-                        worked_minutes: seconds(worked_ns) / Decimal::from(60),
-                        billed_minutes,
-                        increment_minutes: *increment_minutes,
-                        minimum_minutes: *minimum_minutes,
-                    };
-                    out.push(RatedLine { line, evidence });
-                }
+                self.remote_hands(ty, price_per_hour, increment_minutes, minimum_minutes)
             }
             Charge::CrossConnect { description, price_per_month, quantity } => {
-                if m.span.is_empty() {
-                    continue;
-                }
-                let what = description.as_deref().unwrap_or("cross-connect");
-                let text = format!("Cross-connect: {what} × {}{}", quantity.normalize(), span_text(&span, &m.period));
-                let line =
-                    Line::priced(item(text, ty, None), *quantity * span.months(), "month", *price_per_month, cur);
-                out.push(RatedLine {
-                    line,
-                    evidence: Evidence::Recurring { units: *quantity, proration: span.clone() },
-                });
+                self.cross_connect(ty, description, price_per_month, quantity)
             }
             Charge::Recurring { description, price_per_month, quantity } => {
-                if m.span.is_empty() {
-                    continue;
-                }
-                let text = format!("{description} × {}{}", quantity.normalize(), span_text(&span, &m.period));
-                let line =
-                    Line::priced(item(text, ty, None), *quantity * span.months(), "month", *price_per_month, cur);
-                out.push(RatedLine {
-                    line,
-                    evidence: Evidence::Recurring { units: *quantity, proration: span.clone() },
-                });
+                self.recurring(ty, description, price_per_month, quantity)
             }
             Charge::SlaCredit { threshold_minutes, credit_percent_per_hour, max_credit_percent } => {
-                let Some(prev) = &ctx.previous else { continue };
-                let outage_minutes: Decimal = prev.outages.iter().map(|o| o.minutes).sum();
-                let started_hours = (outage_minutes / Decimal::from(60)).ceil();
-                let credit_percent = (started_hours * *credit_percent_per_hour).min(*max_credit_percent);
-                let base: Decimal = prev.recurring.iter().map(|l| l.amount).sum();
-                if outage_minutes.is_zero() || credit_percent.is_zero() || base.is_zero() {
-                    continue;
-                }
-                let text = format!(
-                    "SLA credit for {}: {} min of outage ({}% per started hour, at most {}%)",
-                    prev.period,
-                    outage_minutes.round_dp(1).normalize(),
-                    credit_percent_per_hour.normalize(),
-                    max_credit_percent.normalize()
-                );
-                let fraction = credit_percent / Decimal::ONE_HUNDRED;
-                let line = Line::priced(item(text, ty, None), fraction, "credit", -base, cur);
-                let evidence = Evidence::SlaCredit {
-                    period: prev.period.clone(),
-                    threshold_minutes: *threshold_minutes,
-                    outages: prev.outages.clone(),
-                    outage_minutes,
-                    started_hours,
-                    credit_percent,
-                    base_lines: prev.recurring.iter().map(|l| (l.description.clone(), l.amount)).collect(),
-                    base,
-                };
-                out.push(RatedLine { line, evidence });
+                self.sla_credit(ty, threshold_minutes, credit_percent_per_hour, max_credit_percent)
             }
-            Charge::OneOff { description, price } => {
-                let Some(first) = ctx.first_assignment.filter(|t| m.period.contains(*t)) else { continue };
-                let line = Line::priced(item(description.clone(), ty, None), Decimal::ONE, "item", *price, cur);
-                out.push(RatedLine { line, evidence: Evidence::OneOff { first_assignment: first } });
-            }
+            Charge::OneOff { description, price } => self.one_off(ty, description, price),
         }
     }
-    out
+
+    fn rack_rent(&mut self, ty: &'static str, price_per_month: &Decimal) {
+        for stay in &self.m.racks {
+            let p = proration(vec![stay.interval], &self.m.period);
+            let at = stay.site.as_ref().map_or_else(|| "no site".to_owned(), |s| s.to_string());
+            let text = format!("Rack rent {} ({at}){}", stay.rack, when(&stay.interval, &self.m.period));
+            let line = Line::priced(
+                self.item(text, ty, Some(stay.rack.to_string())),
+                p.months(),
+                "month",
+                *price_per_month,
+                self.ctx.currency,
+            );
+            self.out.push(RatedLine { line, evidence: Evidence::RackRent { stay: stay.clone(), proration: p } });
+        }
+    }
+
+    fn energy(&mut self, ty: &'static str, price_per_kwh: &Decimal, basis: &EnergyBasis) {
+        for o in &self.m.outlets {
+            let (kwh, label) = match basis {
+                EnergyBasis::It => (o.it_kwh, "IT"),
+                EnergyBasis::Facility => (o.facility_kwh, "facility"),
+            };
+            let text = format!("Energy {} ({label} kWh)", o.outlet);
+            let line = Line::priced(
+                self.item(text, ty, Some(o.outlet.clone())),
+                kwh,
+                "kWh",
+                *price_per_kwh,
+                self.ctx.currency,
+            );
+            self.out.push(RatedLine { line, evidence: Evidence::Energy { basis: basis.as_str(), outlet: o.clone() } });
+        }
+    }
+
+    fn committed_power(
+        &mut self,
+        ty: &'static str,
+        committed_kw: &Decimal,
+        price_per_month: &Decimal,
+        overage_per_kwh: &Decimal,
+    ) {
+        if self.m.span.is_empty() {
+            return;
+        }
+        let allowance_kwh = (*committed_kw * self.m.power.hours_assigned).normalize();
+        let overage_kwh = (self.m.power.it_kwh - allowance_kwh).max(Decimal::ZERO).normalize();
+        let ratio = |kw: Decimal| if committed_kw.is_zero() { Decimal::ZERO } else { kw / *committed_kw };
+        let evidence = Evidence::CommittedPower {
+            committed_kw: *committed_kw,
+            proration: self.span.clone(),
+            power: self.m.power.clone(),
+            allowance_kwh,
+            overage_kwh,
+            utilisation: ratio(self.m.power.average_kw),
+            peak_utilisation: ratio(self.m.power.p95_kw),
+        };
+        let text = format!("Committed power {} kW{}", committed_kw.normalize(), span_text(&self.span, &self.m.period));
+        let fee =
+            Line::priced(self.item(text, ty, None), self.span.months(), "month", *price_per_month, self.ctx.currency);
+        self.out.push(RatedLine { line: fee, evidence: evidence.clone() });
+        if overage_kwh > Decimal::ZERO {
+            let text = format!("Committed power overage above {} kW", committed_kw.normalize());
+            let line = Line::priced(self.item(text, ty, None), overage_kwh, "kWh", *overage_per_kwh, self.ctx.currency);
+            self.out.push(RatedLine { line, evidence });
+        }
+    }
+
+    fn bandwidth_p95(
+        &mut self,
+        ty: &'static str,
+        commit_mbps: &Decimal,
+        price_per_month: &Decimal,
+        overage_per_mbps: &Decimal,
+    ) {
+        let Some(p95) = &self.m.bandwidth else { return };
+        let overage_mbps = (p95.p95_mbps - *commit_mbps).max(Decimal::ZERO);
+        let evidence = Evidence::Bandwidth {
+            commit_mbps: *commit_mbps,
+            proration: self.span.clone(),
+            overage_mbps,
+            p95: p95.clone(),
+        };
+        let c = commit_mbps.normalize();
+        let text = format!("Bandwidth commit {c} Mbps, 95th percentile{}", span_text(&self.span, &self.m.period));
+        let fee =
+            Line::priced(self.item(text, ty, None), self.span.months(), "month", *price_per_month, self.ctx.currency);
+        self.out.push(RatedLine { line: fee, evidence: evidence.clone() });
+        if overage_mbps > Decimal::ZERO {
+            let text = format!("Bandwidth overage above {c} Mbps (95th percentile)");
+            let line =
+                Line::priced(self.item(text, ty, None), overage_mbps, "Mbps", *overage_per_mbps, self.ctx.currency);
+            self.out.push(RatedLine { line, evidence });
+        }
+    }
+
+    fn remote_hands(
+        &mut self,
+        ty: &'static str,
+        price_per_hour: &Decimal,
+        increment_minutes: &u32,
+        minimum_minutes: &u32,
+    ) {
+        let mut tickets: Vec<&&Ticket> =
+            self.ctx.tickets.iter().filter(|t| self.m.period.contains(t.work.from)).collect();
+        tickets.sort_by(|a, b| (a.work.from, &a.id).cmp(&(b.work.from, &b.id)));
+        for t in tickets {
+            let worked_ns = length_ns(std::slice::from_ref(&t.work));
+            let inc = i128::from((*increment_minutes).max(1));
+            let steps = (worked_ns.max(0) + inc * NS_PER_MINUTE - 1) / (inc * NS_PER_MINUTE);
+            let billed = (steps * inc).max(i128::from(*minimum_minutes));
+            let billed_minutes = u64::try_from(billed).unwrap_or(u64::MAX);
+            let text = format!("Remote hands {}: {}", t.id, t.description);
+            let at = t.asset.as_ref().map(|a| a.to_string()).or_else(|| t.rack.as_ref().map(|r| r.to_string()));
+            let hours = Decimal::from(billed_minutes) / Decimal::from(60);
+            let line = Line::priced(self.item(text, ty, at), hours, "hour", *price_per_hour, self.ctx.currency);
+            let evidence = Evidence::RemoteHands {
+                ticket: t.id.clone(),
+                rack: t.rack.clone(),
+                asset: t.asset.clone(),
+                work: t.work,
+                worked_minutes: seconds(worked_ns) / Decimal::from(60),
+                billed_minutes,
+                increment_minutes: *increment_minutes,
+                minimum_minutes: *minimum_minutes,
+            };
+            self.out.push(RatedLine { line, evidence });
+        }
+    }
+
+    fn cross_connect(
+        &mut self,
+        ty: &'static str,
+        description: &Option<String>,
+        price_per_month: &Decimal,
+        quantity: &Decimal,
+    ) {
+        if self.m.span.is_empty() {
+            return;
+        }
+        let what = description.as_deref().unwrap_or("cross-connect");
+        let text = format!("Cross-connect: {what} × {}{}", quantity.normalize(), span_text(&self.span, &self.m.period));
+        let line = Line::priced(
+            self.item(text, ty, None),
+            *quantity * self.span.months(),
+            "month",
+            *price_per_month,
+            self.ctx.currency,
+        );
+        self.out
+            .push(RatedLine { line, evidence: Evidence::Recurring { units: *quantity, proration: self.span.clone() } });
+    }
+
+    fn recurring(&mut self, ty: &'static str, description: &String, price_per_month: &Decimal, quantity: &Decimal) {
+        if self.m.span.is_empty() {
+            return;
+        }
+        let text = format!("{description} × {}{}", quantity.normalize(), span_text(&self.span, &self.m.period));
+        let line = Line::priced(
+            self.item(text, ty, None),
+            *quantity * self.span.months(),
+            "month",
+            *price_per_month,
+            self.ctx.currency,
+        );
+        self.out
+            .push(RatedLine { line, evidence: Evidence::Recurring { units: *quantity, proration: self.span.clone() } });
+    }
+
+    fn sla_credit(
+        &mut self,
+        ty: &'static str,
+        threshold_minutes: &u32,
+        credit_percent_per_hour: &Decimal,
+        max_credit_percent: &Decimal,
+    ) {
+        let Some(prev) = &self.ctx.previous else { return };
+        let outage_minutes: Decimal = prev.outages.iter().map(|o| o.minutes).sum();
+        let started_hours = (outage_minutes / Decimal::from(60)).ceil();
+        let credit_percent = (started_hours * *credit_percent_per_hour).min(*max_credit_percent);
+        let base: Decimal = prev.recurring.iter().map(|l| l.amount).sum();
+        if outage_minutes.is_zero() || credit_percent.is_zero() || base.is_zero() {
+            return;
+        }
+        let text = format!(
+            "SLA credit for {}: {} min of outage ({}% per started hour, at most {}%)",
+            prev.period,
+            outage_minutes.round_dp(1).normalize(),
+            credit_percent_per_hour.normalize(),
+            max_credit_percent.normalize()
+        );
+        let fraction = credit_percent / Decimal::ONE_HUNDRED;
+        let line = Line::priced(self.item(text, ty, None), fraction, "credit", -base, self.ctx.currency);
+        let evidence = Evidence::SlaCredit {
+            period: prev.period.clone(),
+            threshold_minutes: *threshold_minutes,
+            outages: prev.outages.clone(),
+            outage_minutes,
+            started_hours,
+            credit_percent,
+            base_lines: prev.recurring.iter().map(|l| (l.description.clone(), l.amount)).collect(),
+            base,
+        };
+        self.out.push(RatedLine { line, evidence });
+    }
+
+    fn one_off(&mut self, ty: &'static str, description: &String, price: &Decimal) {
+        let Some(first) = self.ctx.first_assignment.filter(|t| self.m.period.contains(*t)) else { return };
+        let line =
+            Line::priced(self.item(description.clone(), ty, None), Decimal::ONE, "item", *price, self.ctx.currency);
+        self.out.push(RatedLine { line, evidence: Evidence::OneOff { first_assignment: first } });
+    }
 }
 
 fn span_text(p: &Proration, period: &Interval) -> String {

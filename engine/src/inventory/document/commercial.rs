@@ -61,10 +61,11 @@ const CHARGE_TYPES: &[&str] = &[
     "sla_credit",
 ];
 
-fn charge(v: &Value, path: String, probs: &mut Problems) -> Option<Charge> {
+/// The charge's `type`, when it is one colometer knows.
+fn charge_type(v: &Value, path: &str, probs: &mut Problems) -> Option<String> {
     let ty = v.get("type").map(text);
-    let ty = match ty {
-        Some(Ok(t)) if CHARGE_TYPES.contains(&t.as_str()) => t,
+    match ty {
+        Some(Ok(t)) if CHARGE_TYPES.contains(&t.as_str()) => Some(t),
         Some(Ok(t)) => {
             crate::inventory::reader::push(
                 probs,
@@ -85,7 +86,11 @@ fn charge(v: &Value, path: String, probs: &mut Problems) -> Option<Charge> {
             );
             return None;
         }
-    };
+    }
+}
+
+fn charge(v: &Value, path: String, probs: &mut Problems) -> Option<Charge> {
+    let ty = charge_type(v, &path, probs)?;
     let fields: &'static [&'static str] = match ty.as_str() {
         "rack_rent" => &["type", "price_per_month"],
         "energy" => &["type", "price_per_kwh", "basis", "gap_fill"],
@@ -120,24 +125,7 @@ fn charge(v: &Value, path: String, probs: &mut Problems) -> Option<Charge> {
                 overage_per_kwh: overage_per_kwh?,
             })
         }
-        "bandwidth_p95" => {
-            let commit_mbps = o.req("commit_mbps", non_negative);
-            let price_per_month = o.req("price_per_month", non_negative);
-            let overage_per_mbps = o.req("overage_per_mbps", non_negative);
-            let method =
-                o.opt("method", one_of(BandwidthMethod::SPELLINGS, BandwidthMethod::parse)).unwrap_or_default();
-            let pooling = o.opt("pooling", one_of(Pooling::SPELLINGS, Pooling::parse)).unwrap_or_default();
-            let missing_buckets =
-                o.opt("missing_buckets", one_of(MissingBuckets::SPELLINGS, MissingBuckets::parse)).unwrap_or_default();
-            Some(Charge::BandwidthP95 {
-                commit_mbps: commit_mbps?,
-                price_per_month: price_per_month?,
-                overage_per_mbps: overage_per_mbps?,
-                method,
-                pooling,
-                missing_buckets,
-            })
-        }
+        "bandwidth_p95" => bandwidth_p95(&mut o),
         "remote_hands" => {
             let price_per_hour = o.req("price_per_hour", non_negative);
             let increment_minutes = o.opt("increment_minutes", uint::<u32>).unwrap_or(1);
@@ -180,6 +168,24 @@ fn charge(v: &Value, path: String, probs: &mut Problems) -> Option<Charge> {
     };
     o.finish().then_some(())?;
     charge
+}
+
+fn bandwidth_p95(o: &mut Obj<'_, '_>) -> Option<Charge> {
+    let commit_mbps = o.req("commit_mbps", non_negative);
+    let price_per_month = o.req("price_per_month", non_negative);
+    let overage_per_mbps = o.req("overage_per_mbps", non_negative);
+    let method = o.opt("method", one_of(BandwidthMethod::SPELLINGS, BandwidthMethod::parse)).unwrap_or_default();
+    let pooling = o.opt("pooling", one_of(Pooling::SPELLINGS, Pooling::parse)).unwrap_or_default();
+    let missing_buckets =
+        o.opt("missing_buckets", one_of(MissingBuckets::SPELLINGS, MissingBuckets::parse)).unwrap_or_default();
+    Some(Charge::BandwidthP95 {
+        commit_mbps: commit_mbps?,
+        price_per_month: price_per_month?,
+        overage_per_mbps: overage_per_mbps?,
+        method,
+        pooling,
+        missing_buckets,
+    })
 }
 
 pub(super) fn service(v: &Value, path: String, probs: &mut Problems) -> Option<Service> {
