@@ -182,10 +182,10 @@ impl AppState {
             return Ok(Arc::clone(d));
         }
         let inventory = Arc::new(self.catalog(|c| c.inventory()).await?);
-        let batch = engine::inventory::sql::assignments(&inventory).map_err(|e| ApiError::internal(e))?;
-        self.query.set_assignments(batch).map_err(|e| ApiError::internal(e))?;
+        let batch = engine::inventory::sql::assignments(&inventory).map_err(ApiError::internal)?;
+        self.query.set_assignments(batch).map_err(ApiError::internal)?;
         let plant = Arc::new(Plant::new(&inventory, self.default_poll_s));
-        self.query.set_outlet_energy(Arc::clone(&self.store), Arc::clone(&plant)).map_err(|e| ApiError::internal(e))?;
+        self.query.set_outlet_energy(Arc::clone(&self.store), Arc::clone(&plant)).map_err(ApiError::internal)?;
         if slot.as_ref().is_none_or(|d| *d.plant != *plant) {
             let (buckets, store, classify) =
                 (Arc::clone(&self.buckets), Arc::clone(&self.store), Arc::clone(&plant).classifier());

@@ -282,7 +282,7 @@ async fn overview(p: CustomerPage) -> Page {
             .filter(|r| r.kind == "outlet")
             .filter_map(|r| Some((r.resource, r.rack?.to_string())))
             .collect();
-    let racks = serde_json::to_string(&racks).map_err(|e| ApiError::internal(e))?;
+    let racks = serde_json::to_string(&racks).map_err(ApiError::internal)?;
     p.render("overview.html", "Overview", "overview", context! { racks })
 }
 

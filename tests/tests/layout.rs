@@ -10,6 +10,8 @@
 //! length rule: files named `tests.rs` or `*_tests.rs`, `tests/` directories, the `tests` crate,
 //! `#[cfg(test)]` modules and `#[test]` functions.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -87,13 +87,13 @@ impl CapacityCache {
         state: &AppState,
         period: &str,
     ) -> Result<(Arc<engine::capacity::Report>, Timestamp), ApiError> {
-        let p = BillingPeriod::parse(period).map_err(|e| ApiError::internal(e))?;
+        let p = BillingPeriod::parse(period).map_err(ApiError::internal)?;
         let derived = state.derived().await?;
         let as_of = state.clock.now();
         let report = state
             .metered(derived, "capacity", move |src| engine::capacity::report(src, p))
             .await?
-            .map_err(|e| ApiError::internal(e))?;
+            .map_err(ApiError::internal)?;
         let report = Arc::new(report);
         *self.lock() =
             Some(Cached { period: period.to_owned(), at: Instant::now(), as_of, report: Arc::clone(&report) });

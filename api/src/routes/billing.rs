@@ -92,7 +92,7 @@ async fn commitments(
     let report = state
         .metered(derived, "report", move |src| engine::capacity::report(src, period))
         .await?
-        .map_err(|e| ApiError::internal(e))?;
+        .map_err(ApiError::internal)?;
     Ok(Json(report))
 }
 

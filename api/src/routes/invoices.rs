@@ -131,7 +131,7 @@ async fn document(
 ) -> Result<Response, ApiError> {
     caller.require(READERS)?;
     let view = visible(&state, &caller, id).await?;
-    let html = crate::invoice_doc::html(&view).map_err(|e| ApiError::internal(e))?;
+    let html = crate::invoice_doc::html(&view).map_err(ApiError::internal)?;
     Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
 }
 
@@ -147,7 +147,7 @@ async fn pdf(
     let bytes = tokio::task::spawn_blocking(move || crate::invoice_doc::pdf(&view))
         .await
         .map_err(|e| ApiError::internal_in("pdf task failed", e))?
-        .map_err(|e| ApiError::internal(e))?;
+        .map_err(ApiError::internal)?;
     Ok(([(header::CONTENT_TYPE, "application/pdf".to_owned()), (header::CONTENT_DISPOSITION, name)], bytes)
         .into_response())
 }

@@ -100,7 +100,7 @@ async fn create(
     let customer =
         req.customer.map(CustomerId::new).transpose().map_err(|e| ApiError::Unprocessable(format!("customer: {e}")))?;
     let role = Role::new(&req.role, customer).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
-    let token = access::generate(role, req.label, state.clock.now()).map_err(|e| ApiError::internal(e))?;
+    let token = access::generate(role, req.label, state.clock.now()).map_err(ApiError::internal)?;
     let actor = caller.token.to_string();
     let record = token.record.clone();
     state

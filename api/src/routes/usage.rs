@@ -171,7 +171,7 @@ async fn ports_month_to_date(
     })
     .await
     .map_err(|e| ApiError::internal_in("month-to-date task failed", e))?
-    .map_err(|e| ApiError::internal(e))?;
+    .map_err(ApiError::internal)?;
     let mut rows: Vec<PortRunning> = running
         .into_iter()
         .map(|r| PortRunning {

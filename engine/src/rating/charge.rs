@@ -280,7 +280,7 @@ impl Rater<'_, '_> {
             .push(RatedLine { line, evidence: Evidence::Recurring { units: *quantity, proration: self.span.clone() } });
     }
 
-    fn recurring(&mut self, ty: &'static str, description: &String, price_per_month: &Decimal, quantity: &Decimal) {
+    fn recurring(&mut self, ty: &'static str, description: &str, price_per_month: &Decimal, quantity: &Decimal) {
         if self.m.span.is_empty() {
             return;
         }
@@ -333,10 +333,10 @@ impl Rater<'_, '_> {
         self.out.push(RatedLine { line, evidence });
     }
 
-    fn one_off(&mut self, ty: &'static str, description: &String, price: &Decimal) {
+    fn one_off(&mut self, ty: &'static str, description: &str, price: &Decimal) {
         let Some(first) = self.ctx.first_assignment.filter(|t| self.m.period.contains(*t)) else { return };
         let line =
-            Line::priced(self.item(description.clone(), ty, None), Decimal::ONE, "item", *price, self.ctx.currency);
+            Line::priced(self.item(description.to_owned(), ty, None), Decimal::ONE, "item", *price, self.ctx.currency);
         self.out.push(RatedLine { line, evidence: Evidence::OneOff { first_assignment: first } });
     }
 }

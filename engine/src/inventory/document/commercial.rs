@@ -72,11 +72,11 @@ fn charge_type(v: &Value, path: &str, probs: &mut Problems) -> Option<String> {
                 format!("{path}.type"),
                 format!("{t:?} is not one of: {}", CHARGE_TYPES.join(", ")),
             );
-            return None;
+            None
         }
         Some(Err(e)) => {
             crate::inventory::reader::push(probs, format!("{path}.type"), e);
-            return None;
+            None
         }
         None => {
             crate::inventory::reader::push(
@@ -84,7 +84,7 @@ fn charge_type(v: &Value, path: &str, probs: &mut Problems) -> Option<String> {
                 format!("{path}.type"),
                 format!("is required (one of: {})", CHARGE_TYPES.join(", ")),
             );
-            return None;
+            None
         }
     }
 }
