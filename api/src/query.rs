@@ -14,6 +14,7 @@ use engine::metering::plant::Plant;
 use engine::metering::udaf::NearestRank;
 use engine::metering::views::{OutletEnergyView, PortBucketsView};
 use engine::store::Store;
+use engine::store::pushdown::PushdownTable;
 use engine::store::table::ReadingsTable;
 
 /// Why a query failed.
@@ -69,7 +70,7 @@ impl QueryEngine {
             .map_err(|e| QueryError::Setup(e.to_string()))?;
         let config = SessionConfig::new().with_target_partitions(threads.max(1)).with_information_schema(true);
         let ctx = SessionContext::new_with_config_rt(config, env);
-        ctx.register_table("readings", Arc::new(ReadingsTable::new(store)))
+        ctx.register_table("readings", Arc::new(PushdownTable(ReadingsTable::new(store))))
             .map_err(|e| QueryError::Setup(e.to_string()))?;
         ctx.register_udaf(AggregateUDF::from(NearestRank::default()));
         Ok(Self { ctx, runtime: Some(runtime) })
@@ -77,12 +78,12 @@ impl QueryEngine {
 
     /// Registers `port_buckets` over the bucket table.
     pub fn set_port_buckets(&self, table: Arc<BucketTable>, store: Arc<Store>) -> Result<(), QueryError> {
-        self.replace("port_buckets", Arc::new(PortBucketsView::new(table, store)))
+        self.replace("port_buckets", Arc::new(PushdownTable(PortBucketsView::new(table, store))))
     }
 
     /// Replaces `outlet_energy` (the inventory's poll intervals changed).
     pub fn set_outlet_energy(&self, store: Arc<Store>, plant: Arc<Plant>) -> Result<(), QueryError> {
-        self.replace("outlet_energy", Arc::new(OutletEnergyView::new(store, plant)))
+        self.replace("outlet_energy", Arc::new(PushdownTable(OutletEnergyView::new(store, plant))))
     }
 
     fn replace(&self, name: &str, table: Arc<dyn datafusion::datasource::TableProvider>) -> Result<(), QueryError> {

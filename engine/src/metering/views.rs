@@ -16,12 +16,7 @@ use std::sync::Arc;
 use arrow::array::{BooleanArray, Decimal128Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
-use datafusion::catalog::Session;
-use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_plan::ExecutionPlan;
 use rust_decimal::Decimal;
 
 use super::bucket::{BUCKET_NS, Coverage, bucket_start};
@@ -32,14 +27,10 @@ use super::usage::outlet_energy;
 use crate::domain::GapFill;
 use crate::id::{OutletId, PduId};
 use crate::store::Store;
-use crate::store::pushdown::Pushdown;
+use crate::store::pushdown::{Pushdown, PushdownSource, external};
 
 fn ts_field(name: &str) -> Field {
     Field::new(name, DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false)
-}
-
-fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
 }
 
 /// The `port_buckets` view.
@@ -87,27 +78,14 @@ fn rate_nano_bps(bytes: u64) -> i128 {
 }
 
 #[async_trait]
-impl TableProvider for PortBucketsView {
-    fn schema(&self) -> SchemaRef {
+impl PushdownSource for PortBucketsView {
+    const TIME_COLUMN: &'static str = "bucket_start";
+
+    fn table_schema(&self) -> SchemaRef {
         Self::table_schema()
     }
 
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let p = Pushdown::from_filters(filters, "bucket_start");
+    async fn batch(&self, p: Pushdown) -> Result<RecordBatch> {
         let (table, store) = (Arc::clone(&self.table), Arc::clone(&self.store));
         let (from, to) = (p.from.unwrap_or(i64::MIN), p.to.unwrap_or(i64::MAX));
         let mut rows = tokio::task::spawn_blocking(move || {
@@ -142,7 +120,7 @@ impl TableProvider for PortBucketsView {
                 Arc::new(rows.iter().map(|r| Some(r.bucket.implausible)).collect::<BooleanArray>()),
             ],
         )?;
-        Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], Self::table_schema(), projection.cloned())?)
+        Ok(batch)
     }
 }
 
@@ -237,27 +215,14 @@ fn outlet_buckets(
 }
 
 #[async_trait]
-impl TableProvider for OutletEnergyView {
-    fn schema(&self) -> SchemaRef {
+impl PushdownSource for OutletEnergyView {
+    const TIME_COLUMN: &'static str = "bucket_start";
+
+    fn table_schema(&self) -> SchemaRef {
         Self::table_schema()
     }
 
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let p = Pushdown::from_filters(filters, "bucket_start");
+    async fn batch(&self, p: Pushdown) -> Result<RecordBatch> {
         let (Some(from), Some(to)) = (p.from, p.to) else {
             return Err(DataFusionError::Plan(
                 "outlet_energy is computed from raw readings: give a bucket_start range (at most 400 days)".into(),
@@ -322,6 +287,6 @@ impl TableProvider for OutletEnergyView {
                 Arc::new(rows.iter().map(|r| Some(r.3.reset)).collect::<BooleanArray>()),
             ],
         )?;
-        Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], Self::table_schema(), projection.cloned())?)
+        Ok(batch)
     }
 }

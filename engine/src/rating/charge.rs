@@ -264,27 +264,20 @@ impl Rater<'_, '_> {
         price_per_month: &Decimal,
         quantity: &Decimal,
     ) {
-        if self.m.span.is_empty() {
-            return;
-        }
         let what = description.as_deref().unwrap_or("cross-connect");
-        let text = format!("Cross-connect: {what} × {}{}", quantity.normalize(), span_text(&self.span, &self.m.period));
-        let line = Line::priced(
-            self.item(text, ty, None),
-            *quantity * self.span.months(),
-            "month",
-            *price_per_month,
-            self.ctx.currency,
-        );
-        self.out
-            .push(RatedLine { line, evidence: Evidence::Recurring { units: *quantity, proration: self.span.clone() } });
+        self.monthly(ty, &format!("Cross-connect: {what}"), price_per_month, quantity);
     }
 
     fn recurring(&mut self, ty: &'static str, description: &str, price_per_month: &Decimal, quantity: &Decimal) {
+        self.monthly(ty, description, price_per_month, quantity);
+    }
+
+    /// `quantity` units of a monthly item, prorated by the service's span.
+    fn monthly(&mut self, ty: &'static str, what: &str, price_per_month: &Decimal, quantity: &Decimal) {
         if self.m.span.is_empty() {
             return;
         }
-        let text = format!("{description} × {}{}", quantity.normalize(), span_text(&self.span, &self.m.period));
+        let text = format!("{what} × {}{}", quantity.normalize(), span_text(&self.span, &self.m.period));
         let line = Line::priced(
             self.item(text, ty, None),
             *quantity * self.span.months(),

@@ -9,6 +9,9 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 
+mod table;
+pub use table::{PushdownSource, PushdownTable, external};
+
 use super::buffer::ScanFilter;
 use super::reading::SeriesKey;
 use super::registry::Registry;
@@ -16,19 +19,19 @@ use super::series_set::SeriesSet;
 
 /// Filters recognised for pushdown, collected from the conjuncts of a query's filters.
 #[derive(Debug, Default)]
-pub(crate) struct Pushdown {
+pub struct Pushdown {
     /// The time column's name.
     time_col: &'static str,
     /// Inclusive lower time bound, ns.
-    pub(crate) from: Option<i64>,
+    pub from: Option<i64>,
     /// Exclusive upper time bound, ns.
-    pub(crate) to: Option<i64>,
+    pub to: Option<i64>,
     /// Devices wanted.
-    pub(crate) device: Option<HashSet<String>>,
+    pub device: Option<HashSet<String>>,
     /// Resources wanted (`resource`, `port` or `outlet` columns).
-    pub(crate) resource: Option<HashSet<String>>,
+    pub resource: Option<HashSet<String>>,
     /// Metrics wanted.
-    pub(crate) metric: Option<HashSet<String>>,
+    pub metric: Option<HashSet<String>>,
 }
 
 fn column_name(e: &Expr) -> Option<&str> {

@@ -8,15 +8,11 @@ use std::sync::Arc;
 use arrow::array::{Decimal128Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
-use datafusion::catalog::Session;
-use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::{TableProvider, TableType};
+use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_plan::ExecutionPlan;
 
 use super::Store;
-use super::pushdown::Pushdown;
+use super::pushdown::{Pushdown, PushdownSource, external};
 
 /// The `readings` table.
 #[derive(Debug)]
@@ -51,8 +47,10 @@ impl ReadingsTable {
 }
 
 #[async_trait]
-impl TableProvider for ReadingsTable {
-    fn schema(&self) -> SchemaRef {
+impl PushdownSource for ReadingsTable {
+    const TIME_COLUMN: &'static str = "ts";
+
+    fn table_schema(&self) -> SchemaRef {
         Self::table_schema()
     }
 
@@ -60,23 +58,11 @@ impl TableProvider for ReadingsTable {
         TableType::Base
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let filter = Pushdown::from_filters(filters, "ts").scan_filter(self.store.registry());
+    async fn batch(&self, pushed: Pushdown) -> Result<RecordBatch> {
+        let filter = pushed.scan_filter(self.store.registry());
         let store = Arc::clone(&self.store);
-        let rows = tokio::task::spawn_blocking(move || store.scan(&filter))
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let rows =
+            tokio::task::spawn_blocking(move || store.scan(&filter)).await.map_err(external)?.map_err(external)?;
         let mut ids: Vec<u32> = rows.series.clone();
         ids.dedup();
         let keys = self.store.registry().keys_of(ids.into_iter());
@@ -85,7 +71,7 @@ impl TableProvider for ReadingsTable {
         let device: StringArray = (0..n).map(|i| key(i).map(|k| &*k.device)).collect();
         let resource: StringArray = (0..n).map(|i| key(i).map(|k| &*k.resource)).collect();
         let metric: StringArray = (0..n).map(|i| key(i).map(|k| &*k.metric)).collect();
-        let batch = RecordBatch::try_new(
+        RecordBatch::try_new(
             Self::table_schema(),
             vec![
                 Arc::new(device),
@@ -96,7 +82,7 @@ impl TableProvider for ReadingsTable {
                 Arc::new(UInt64Array::from(rows.uptime_s)),
                 Arc::new(UInt64Array::from(rows.discontinuity)),
             ],
-        )?;
-        Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], Self::table_schema(), projection.cloned())?)
+        )
+        .map_err(DataFusionError::from)
     }
 }
