@@ -14,6 +14,8 @@
 
 use std::collections::BTreeMap;
 
+use engine::domain::metric;
+
 use crate::oid::Oid;
 
 pub mod numbering;
@@ -68,12 +70,12 @@ impl Metric {
     /// The line-protocol field name.
     pub fn name(self) -> &'static str {
         match self {
-            Self::InOctets => "in_octets",
-            Self::OutOctets => "out_octets",
-            Self::PowerW => "power_w",
-            Self::EnergyWh => "energy_wh",
-            Self::Discontinuity => "discontinuity",
-            Self::OperStatus => "oper_status",
+            Self::InOctets => metric::IN_OCTETS,
+            Self::OutOctets => metric::OUT_OCTETS,
+            Self::PowerW => metric::POWER_W,
+            Self::EnergyWh => metric::ENERGY_WH,
+            Self::Discontinuity => metric::DISCONTINUITY,
+            Self::OperStatus => metric::OPER_STATUS,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod currency;
 pub mod customer;
 pub mod device;
 pub mod grid;
+pub mod metric;
 pub mod rack;
 pub mod rate_plan;
 pub mod resource;

@@ -60,21 +60,16 @@ pub struct LineError {
     pub message: String,
 }
 
-const PORT_FIELDS: &[&str] = &["in_octets", "out_octets", "uptime_s", "discontinuity", "oper_status"];
+use crate::domain::metric::{self, INTEGER_FIELDS, OUTLET_FIELDS, PORT_FIELDS};
 
 /// The metric names, allocated once for the process.
-static METRICS: std::sync::LazyLock<Vec<Arc<str>>> = std::sync::LazyLock::new(|| {
-    ["in_octets", "out_octets", "uptime_s", "discontinuity", "oper_status", "energy_wh", "power_w"]
-        .into_iter()
-        .map(Arc::from)
-        .collect()
-});
+static METRICS: std::sync::LazyLock<Vec<Arc<str>>> =
+    std::sync::LazyLock::new(|| PORT_FIELDS.iter().chain(OUTLET_FIELDS).copied().map(Arc::from).collect());
 
 /// The shared name of a (checked) field.
 fn metric_name(name: &str) -> Arc<str> {
     METRICS.iter().find(|m| &***m == name).cloned().unwrap_or_else(|| Arc::from(name))
 }
-const OUTLET_FIELDS: &[&str] = &["energy_wh", "power_w", "uptime_s"];
 
 fn integer(name: &str, v: Num) -> Result<u64, String> {
     match v {
@@ -304,15 +299,11 @@ fn check_line<'l>(
         values.push((metric, Value(0)));
     }
     let field = |name: &str| line.fields.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
-    let uptime_s = field("uptime_s").map(|v| integer("uptime_s", v)).transpose()?;
-    let discontinuity = field("discontinuity").map(|v| integer("discontinuity", v)).transpose()?;
+    let uptime_s = field(metric::UPTIME_S).map(|v| integer(metric::UPTIME_S, v)).transpose()?;
+    let discontinuity = field(metric::DISCONTINUITY).map(|v| integer(metric::DISCONTINUITY, v)).transpose()?;
     for ((metric, value), &(_, v)) in values.iter_mut().zip(&line.fields) {
-        *value = match *metric {
-            "in_octets" | "out_octets" | "uptime_s" | "discontinuity" | "oper_status" => {
-                Value::from_u64(integer(metric, v)?)
-            }
-            _ => number(metric, v)?,
-        };
+        *value =
+            if INTEGER_FIELDS.contains(metric) { Value::from_u64(integer(metric, v)?) } else { number(metric, v)? };
     }
     Ok(Checked { device, resource, ts, uptime_s, discontinuity })
 }

@@ -20,6 +20,7 @@ use serde::Serialize;
 use super::bucket::BUCKET_NS;
 use super::usage::{Sources, UsageError};
 use crate::domain::ResourceRef;
+use crate::domain::metric;
 use crate::domain::rate_plan::Charge;
 use crate::id::CustomerId;
 use crate::store::buffer::ScanFilter;
@@ -121,7 +122,7 @@ pub fn customer_history(src: &Sources<'_>, customer: &CustomerId, window: &Inter
                     let key = SeriesKey {
                         device: o.pdu.as_str().into(),
                         resource: o.index.to_string().into(),
-                        metric: "power_w".into(),
+                        metric: metric::POWER_W.into(),
                     };
                     let means = bucket_means(src, &key, starts[lo], starts[hi] + BUCKET_NS)?;
                     for i in idx {

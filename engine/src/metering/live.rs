@@ -21,6 +21,7 @@ use serde::Serialize;
 use super::month_to_date::{MonthToDate, month_to_date};
 use super::usage::{Sources, UsageError};
 use crate::domain::ResourceRef;
+use crate::domain::metric;
 use crate::id::{CustomerId, OutletId, PortId};
 use crate::store::buffer::ScanFilter;
 use crate::store::reading::{SeriesKey, VALUE_SCALE};
@@ -99,10 +100,10 @@ fn per_second(a: (i64, Decimal), b: (i64, Decimal)) -> Option<Decimal> {
 fn outlet_power(src: &Sources<'_>, o: &OutletId, now: i64) -> Result<OutletPower, UsageError> {
     let (pdu, index) = (o.pdu.as_str(), o.index.to_string());
     let from = now - look_back_ns(src.plant.pdu_poll_ns(&o.pdu));
-    let power = newest_two(src, &key(pdu, &index, "power_w"), from, now + 1)?;
+    let power = newest_two(src, &key(pdu, &index, metric::POWER_W), from, now + 1)?;
     let (power_w, at) = match power.last() {
         Some(&(ts, w)) => (Some(w.normalize()), Some(ts)),
-        None => match newest_two(src, &key(pdu, &index, "energy_wh"), from, now + 1)?.as_slice() {
+        None => match newest_two(src, &key(pdu, &index, metric::ENERGY_WH), from, now + 1)?.as_slice() {
             &[a, b] => match per_second(a, b) {
                 Some(wh_per_s) => (
                     Some(
@@ -135,8 +136,8 @@ fn port_rate(src: &Sources<'_>, p: &PortId, now: i64) -> Result<PortRate, UsageE
                 .normalize()
         }))
     };
-    let in_mbps = rate("in_octets")?;
-    let out_mbps = rate("out_octets")?;
+    let in_mbps = rate(metric::IN_OCTETS)?;
+    let out_mbps = rate(metric::OUT_OCTETS)?;
     Ok(PortRate { port: p.to_string(), in_mbps, out_mbps, at: at.map(Timestamp::from_nanos) })
 }
 

@@ -18,6 +18,7 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 
 use super::samples::Samples;
+use crate::domain::metric;
 use crate::domain::{Charge, GapFill, Pooling, RatePlan, ResourceRef, Service};
 use crate::id::{OutletId, PortId, RackId, ServiceId, SiteId};
 use crate::metering::bandwidth::{self, Flags, PortBuckets};
@@ -488,7 +489,7 @@ impl<'a> Meter<'a> {
         let key = SeriesKey {
             device: port.switch.as_str().into(),
             resource: port.name.as_str().into(),
-            metric: "oper_status".into(),
+            metric: metric::OPER_STATUS.into(),
         };
         let Some(id) = self.src.store.registry().get(&key) else { return Ok(Vec::new()) };
         let filter = ScanFilter {

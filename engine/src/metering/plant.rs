@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::bucket_table::{Classifier, Direction, PortMeta};
 use super::counter::CounterWidth;
+use crate::domain::metric;
 use crate::id::PduId;
 use crate::inventory::Inventory;
 use crate::store::reading::SeriesKey;
@@ -62,8 +63,8 @@ impl Plant {
     /// 64-bit (`contract.md`); speed is the declared contract speed (ifHighSpeed once collected).
     pub fn port_meta(&self, key: &SeriesKey) -> Option<PortMeta> {
         let direction = match &*key.metric {
-            "in_octets" => Direction::In,
-            "out_octets" => Direction::Out,
+            metric::IN_OCTETS => Direction::In,
+            metric::OUT_OCTETS => Direction::Out,
             _ => return None,
         };
         let poll_ns = *self.switches.get(&*key.device)?;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
+use crate::domain::metric;
 use crate::id::OutletId;
 use crate::metering::energy::{EnergySample, PowerSample};
 use crate::store::buffer::ScanFilter;
@@ -36,7 +37,7 @@ impl Samples {
         let reg = store.registry();
         let ids: SeriesSet = outlets
             .iter()
-            .flat_map(|o| [key(o, "energy_wh"), key(o, "power_w")])
+            .flat_map(|o| [key(o, metric::ENERGY_WH), key(o, metric::POWER_W)])
             .filter_map(|k| reg.get(&k).map(|id| id.0))
             .collect();
         let mut out = Samples { from, to, loaded: ids.iter().collect(), series: HashMap::new() };
@@ -81,8 +82,9 @@ impl Samples {
             let b = all.partition_point(|s| s.0 < to);
             Some(&all[a..b])
         };
-        let power = pick("power_w")?.iter().map(|&(ts, watts, _)| PowerSample { ts, watts }).collect();
-        let counter = pick("energy_wh")?.iter().map(|&(ts, wh, uptime_s)| EnergySample { ts, wh, uptime_s }).collect();
+        let power = pick(metric::POWER_W)?.iter().map(|&(ts, watts, _)| PowerSample { ts, watts }).collect();
+        let counter =
+            pick(metric::ENERGY_WH)?.iter().map(|&(ts, wh, uptime_s)| EnergySample { ts, wh, uptime_s }).collect();
         Some((power, counter))
     }
 }

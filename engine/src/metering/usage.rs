@@ -30,6 +30,7 @@ use super::carbon;
 use super::energy::{self, EnergySample, HoleReason, PowerSample};
 use super::factors::Factorbook;
 use super::plant::Plant;
+use crate::domain::metric;
 use crate::domain::{BandwidthMethod, Charge, GapFill, MissingBuckets, Pooling, ResourceRef};
 use crate::id::{CustomerId, OutletId, PortId, ServiceId};
 use crate::inventory::Inventory;
@@ -275,14 +276,14 @@ pub fn outlet_energy(
         resource: outlet.index.to_string().into(),
         metric: m.into(),
     };
-    let counter: Vec<EnergySample> = raw(store, &key("energy_wh"), a, b)?
+    let counter: Vec<EnergySample> = raw(store, &key(metric::ENERGY_WH), a, b)?
         .into_iter()
         .map(|(ts, wh, uptime_s)| EnergySample { ts, wh, uptime_s })
         .collect();
     // Power counts only without a counter or to estimate a counter reset: otherwise it is not
     // read at all (the same energy, half the raw reading).
     let power: Vec<PowerSample> = if counter.len() < 2 || energy::counter_needs_power(&counter) {
-        raw(store, &key("power_w"), a, b)?.into_iter().map(|(ts, watts, _)| PowerSample { ts, watts }).collect()
+        raw(store, &key(metric::POWER_W), a, b)?.into_iter().map(|(ts, watts, _)| PowerSample { ts, watts }).collect()
     } else {
         Vec::new()
     };

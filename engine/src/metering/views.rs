@@ -25,6 +25,7 @@ use super::energy::{HoleReason, Source};
 use super::plant::Plant;
 use super::usage::outlet_energy;
 use crate::domain::GapFill;
+use crate::domain::metric;
 use crate::id::{OutletId, PduId};
 use crate::store::Store;
 use crate::store::pushdown::{Pushdown, PushdownSource, external};
@@ -238,7 +239,7 @@ impl PushdownSource for OutletEnergyView {
                 |set: &Option<std::collections::HashSet<String>>, v: &str| set.as_ref().is_none_or(|s| s.contains(v));
             let reg = self.store.registry();
             let ids = reg.select(|k| {
-                matches!(&*k.metric, "energy_wh" | "power_w")
+                matches!(&*k.metric, metric::ENERGY_WH | metric::POWER_W)
                     && ok(&p.device, &k.device)
                     && ok(&p.resource, &k.resource)
             });
