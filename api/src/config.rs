@@ -146,27 +146,33 @@ pub struct CollectorsConfig {
     pub keep_sessions: usize,
 }
 
+// Defaults live once, with the component that uses them (`StoreConfig`, `ArchiveConfig`, the
+// collectors' `Settings`); the configuration reads them from there. Only what no component
+// owns (the server's, the data directory, the poll interval) is defined here.
+fn collector_defaults() -> collectors::scheduler::Settings {
+    collectors::scheduler::Settings::default()
+}
 fn default_keep_sessions() -> usize {
-    1024
+    collector_defaults().keep_sessions
 }
 
 fn yes() -> bool {
     true
 }
 fn default_concurrent_polls() -> usize {
-    512
+    collector_defaults().max_concurrent_polls
 }
 fn default_snmp_timeout() -> Duration {
-    Duration::from_secs(2)
+    collector_defaults().timeout
 }
 fn default_retries() -> u32 {
-    2
+    collector_defaults().retries
 }
 fn default_max_varbinds() -> usize {
-    40
+    collector_defaults().max_varbinds
 }
 fn default_rediscover() -> Duration {
-    Duration::from_secs(3600)
+    collector_defaults().rediscover
 }
 fn default_queue_batches() -> usize {
     4096
@@ -188,7 +194,7 @@ fn default_data_dir() -> RelativePathBuf {
     RelativePathBuf::from(PathBuf::from("./colometer-data"))
 }
 fn default_retention() -> Duration {
-    Duration::from_secs(400 * 86_400)
+    engine::store::StoreConfig::default().retention
 }
 fn default_bucket_open_months() -> u32 {
     engine::metering::bucket_archive::ArchiveConfig::default().open_months
@@ -197,16 +203,20 @@ fn default_bucket_cache_bytes() -> usize {
     engine::metering::bucket_archive::ArchiveConfig::default().cache_bytes
 }
 fn default_max_buffered_rows() -> usize {
-    2_000_000
+    engine::store::StoreConfig::default().max_buffered_rows
 }
 fn default_checkpoint_interval() -> Duration {
-    Duration::from_secs(300)
+    engine::store::StoreConfig::default().checkpoint_interval
 }
 fn default_query_memory() -> usize {
     1 << 30
 }
+/// `[collectors] default_interval` when unset, seconds.
+pub const DEFAULT_POLL_S: u32 = 10;
+
 fn default_interval() -> PollInterval {
-    PollInterval::from_duration(Duration::from_secs(10)).unwrap_or_else(|| unreachable!("10 s is in range"))
+    PollInterval::from_duration(Duration::from_secs(u64::from(DEFAULT_POLL_S)))
+        .unwrap_or_else(|| unreachable!("10 s is in range"))
 }
 
 impl Default for ServerConfig {
