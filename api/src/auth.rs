@@ -74,11 +74,12 @@ impl FromRequestParts<AppState> for Caller {
             }
             // A portal session stands in for the token on safe requests only (no CSRF surface).
             None if parts.method == Method::GET || parts.method == Method::HEAD => session::cookie(&parts.headers)
-                .and_then(|id| state.sessions.token(&id))
+                .and_then(|id| state.portal.sessions.token(&id))
                 .ok_or(ApiError::Unauthorized)?,
             None => return Err(ApiError::Unauthorized),
         };
-        let record = state.catalog_lookup(move |c| c.token_by_hash(&hash)).await?.ok_or(ApiError::Unauthorized)?;
+        let record =
+            state.catalog.catalog_lookup(move |c| c.token_by_hash(&hash)).await?.ok_or(ApiError::Unauthorized)?;
         Ok(Caller { token: record.id, role: record.role })
     }
 }

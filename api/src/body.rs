@@ -16,7 +16,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| match e.status().as_u16() {
-            413 => ApiError::PayloadTooLarge(state.limits.body_limit_bytes),
+            413 => ApiError::PayloadTooLarge(state.ingest.limits.body_limit_bytes),
             _ => ApiError::BadRequest(e.body_text()),
         })?;
         let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };

@@ -77,7 +77,7 @@ pub async fn start(
 ) -> anyhow::Result<(CollectorView, Running)> {
     let metrics = Arc::new(CollectorMetrics::default());
     let status = Arc::new(StatusBoard::default());
-    let sink = StoreSink { store: Arc::clone(&state.store), tee: state.tee.clone() };
+    let sink = StoreSink { store: Arc::clone(&state.metering.store), tee: state.ingest.tee.clone() };
     let (handoff, writer) = handoff::start(sink, cfg.queue_batches, 50_000, Arc::clone(&metrics))?;
     let settings = Settings {
         max_concurrent_polls: cfg.max_concurrent_polls,
@@ -99,7 +99,7 @@ pub async fn start(
         shutdown.child_token(),
     ));
     let default_s = cfg.default_interval.interval_s();
-    let d = state.derived().await.map_err(|e| anyhow::anyhow!("reading the inventory: {e}"))?;
+    let d = state.metering.derived().await.map_err(|e| anyhow::anyhow!("reading the inventory: {e}"))?;
     let specs = collectors::fleet::specs(&d.inventory, default_s);
     tracing::info!(devices = specs.len(), "collectors polling");
     collectors.apply(specs);
@@ -109,7 +109,7 @@ pub async fn start(
         let mut seen = d.generation;
         loop {
             tokio::time::sleep(Duration::from_secs(10)).await;
-            match st.derived().await {
+            match st.metering.derived().await {
                 Ok(d) if d.generation != seen => {
                     seen = d.generation;
                     let specs = collectors::fleet::specs(&d.inventory, default_s);

@@ -54,13 +54,13 @@ async fn run(state: &AppState, req: Request, next: Next) -> Result<Response, Api
     // Without a bearer token the request is refused anyway; let the route say so.
     let Some(scope) = scope(&req) else { return Ok(next.run(req).await) };
     let (parts, body) = req.into_parts();
-    let body = to_bytes(body, state.limits.body_limit_bytes)
+    let body = to_bytes(body, state.ingest.limits.body_limit_bytes)
         .await
-        .map_err(|_| ApiError::PayloadTooLarge(state.limits.body_limit_bytes))?;
+        .map_err(|_| ApiError::PayloadTooLarge(state.ingest.limits.body_limit_bytes))?;
     let fingerprint = fingerprint(&parts.method, parts.uri.path_and_query().map_or("", |p| p.as_str()), &body);
     let now = state.clock.now();
     let k = key.clone();
-    match state.catalog(move |c| c.claim_idempotency_key(&scope, &k, &fingerprint, now)).await? {
+    match state.catalog.catalog(move |c| c.claim_idempotency_key(&scope, &k, &fingerprint, now)).await? {
         Claim::Replay(stored) => return Ok(replay(stored)),
         Claim::InProgress => {
             return Err(ApiError::Conflict(format!(
@@ -79,12 +79,12 @@ async fn run(state: &AppState, req: Request, next: Next) -> Result<Response, Api
     let status = resp.status();
     if !kept(status) {
         let k = key.clone();
-        state.catalog(move |c| c.release_idempotency_key(&scope, &k)).await?;
+        state.catalog.catalog(move |c| c.release_idempotency_key(&scope, &k)).await?;
         return Ok(resp);
     }
     let (parts, body) = resp.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_KEPT_BYTES).await else {
-        state.catalog(move |c| c.release_idempotency_key(&scope, &key)).await?;
+        state.catalog.catalog(move |c| c.release_idempotency_key(&scope, &key)).await?;
         return Err(ApiError::bug("a response over the replay limit lost its body"));
     };
     let stored = StoredResponse {
@@ -92,7 +92,7 @@ async fn run(state: &AppState, req: Request, next: Next) -> Result<Response, Api
         content_type: parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned),
         body: bytes.to_vec(),
     };
-    state.catalog(move |c| c.complete_idempotency_key(&scope, &key, &stored)).await?;
+    state.catalog.catalog(move |c| c.complete_idempotency_key(&scope, &key, &stored)).await?;
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }
 

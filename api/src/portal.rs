@@ -31,7 +31,7 @@ use engine::time::Timestamp;
 use minijinja::{Environment, Value, context};
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
+use crate::app::{AppState, CatalogState, PortalState, SharedClock};
 use crate::auth::{Allow, Caller};
 use crate::error::ApiError;
 use crate::extract::PathParams;
@@ -190,7 +190,7 @@ impl FromRequestParts<AppState> for CustomerPage {
         let PathParams(id) = PathParams::<String>::from_request_parts(parts, state).await.map_err(PageError)?;
         let id = CustomerId::new(id).map_err(|_| ApiError::NotFound)?;
         caller.see_customer(&id)?;
-        let derived = state.derived().await?;
+        let derived = state.metering.derived().await?;
         let customer = derived.inventory.customers.get(&id).cloned().ok_or(ApiError::NotFound)?;
         Ok(Self { caller, customer, derived })
     }
@@ -233,16 +233,21 @@ fn cross_site(headers: &HeaderMap) -> bool {
     origin.split_once("://").map(|(_, h)| h) != Some(host)
 }
 
-async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Page {
+async fn login(
+    State(catalog): State<CatalogState>,
+    State(portal): State<PortalState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Page {
     if cross_site(&headers) {
         return Err(ApiError::Forbidden("cross-site login").into());
     }
     let hash = TokenHash::of(form.token.trim());
     let probe = hash.clone();
-    let record = state.catalog(move |c| c.token_by_hash(&probe)).await?;
+    let record = catalog.catalog(move |c| c.token_by_hash(&probe)).await?;
     match record {
         Some(r) if !matches!(r.role, Role::Ingest) => {
-            let id = state.sessions.open(hash);
+            let id = portal.sessions.open(hash);
             tracing::info!(token = %r.id, "portal login");
             let mut resp = Redirect::to("/portal").into_response();
             let cookie = HeaderValue::from_str(&session::set_cookie(&id))
@@ -262,9 +267,9 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Fo
     }
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn logout(State(portal): State<PortalState>, headers: HeaderMap) -> Response {
     if let Some(id) = session::cookie(&headers) {
-        state.sessions.close(&id);
+        portal.sessions.close(&id);
     }
     let mut resp = Redirect::to("/portal/login").into_response();
     if let Ok(v) = HeaderValue::from_str(&session::clear_cookie()) {
@@ -294,7 +299,7 @@ struct RangeParam {
 /// The history ranges: key, label, length in days.
 const RANGES: [(&str, &str, i64); 3] = [("day", "Day", 1), ("week", "Week", 7), ("month", "Month", 30)];
 
-async fn history(State(state): State<AppState>, p: CustomerPage, Query(q): Query<RangeParam>) -> Page {
+async fn history(State(clock): State<SharedClock>, p: CustomerPage, Query(q): Query<RangeParam>) -> Page {
     let key = q.range.unwrap_or_else(|| "week".into());
     let &(_, _, days) = RANGES
         .iter()
@@ -302,7 +307,7 @@ async fn history(State(state): State<AppState>, p: CustomerPage, Query(q): Query
         .ok_or_else(|| ApiError::BadRequest(format!("range {key:?}: expected day, week or month")))?;
     // Whole 5-minute buckets up to now.
     let step = 300 * 1_000_000_000;
-    let to = (state.clock.now().as_nanos() / step + 1) * step;
+    let to = (clock.now().as_nanos() / step + 1) * step;
     let from = to - days * 86_400 * 1_000_000_000;
     let inv = &p.derived.inventory;
     // Summed over the customer's services, as the history's line is.
@@ -329,7 +334,7 @@ async fn inventory(p: CustomerPage) -> Page {
     p.render("inventory.html", "Inventory", "inventory", context! { resources })
 }
 
-async fn invoices(State(state): State<AppState>, p: CustomerPage) -> Page {
+async fn invoices(State(catalog): State<CatalogState>, p: CustomerPage) -> Page {
     let filter = engine::invoicing::record::InvoiceFilter {
         customer: Some(p.customer.id.to_string()),
         period: None,
@@ -337,7 +342,7 @@ async fn invoices(State(state): State<AppState>, p: CustomerPage) -> Page {
         after: None,
         limit: 1_000,
     };
-    let (mut invoices, _) = state.ledger(move |c| c.invoices(&filter)).await?;
+    let (mut invoices, _) = catalog.ledger(move |c| c.invoices(&filter)).await?;
     invoices.sort_by(|a, b| b.body.period.cmp(&a.body.period).then(a.body.id.cmp(&b.body.id)));
     p.render("invoices.html", "Invoices", "invoices", context! { invoices })
 }
@@ -362,13 +367,13 @@ async fn tickets(p: CustomerPage) -> Page {
 }
 
 async fn invoice(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogState>,
     caller: Result<Caller, ApiError>,
     PathParams(id): PathParams<String>,
 ) -> Page {
     let caller = caller?;
     caller.require(READERS)?;
-    let inv = crate::routes::invoices::visible(&state, &caller, id).await?;
+    let inv = crate::routes::invoices::visible(&catalog, &caller, id).await?;
     let customer = inv.body.customer.clone();
     let title = match &inv.body.number {
         Some(n) => format!("Invoice {n}"),
@@ -378,16 +383,16 @@ async fn invoice(
 }
 
 async fn evidence(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogState>,
     caller: Result<Caller, ApiError>,
     PathParams((id, n)): PathParams<(String, String)>,
 ) -> Page {
     let caller = caller?;
     caller.require(READERS)?;
     let n: u32 = n.parse().map_err(|_| ApiError::NotFound)?;
-    let inv = crate::routes::invoices::visible(&state, &caller, id.clone()).await?;
+    let inv = crate::routes::invoices::visible(&catalog, &caller, id.clone()).await?;
     let key = id.clone();
-    let ev = state.ledger(move |c| c.line_evidence(&key, n)).await?;
+    let ev = catalog.ledger(move |c| c.line_evidence(&key, n)).await?;
     let summary: Vec<Value> = summary(&ev.evidence);
     let title = format!("Line {n}: {}", ev.line.description);
     page(

@@ -108,14 +108,14 @@ pub async fn run_on(
             .with_default_poll(cfg.collectors.default_interval.interval_s())
             .with_shutdown(shutdown.clone());
     // Build what the inventory implies (the bucket table above all) before taking requests.
-    state.derived().await.map_err(|e| anyhow::anyhow!("preparing metering: {e}"))?;
+    state.metering.derived().await.map_err(|e| anyhow::anyhow!("preparing metering: {e}"))?;
     // Months close at midnight UTC on the 1st: their buckets go to the archive within a pass.
-    tokio::spawn(archive_closed_months(Arc::clone(&state.buckets), Arc::clone(&store), shutdown.clone()));
+    tokio::spawn(archive_closed_months(Arc::clone(&state.metering.buckets), Arc::clone(&store), shutdown.clone()));
     // The operator dashboard's capacity report, computed once in the background before anyone asks.
     let warm = state.clone();
     tokio::spawn(async move {
         let period = warm.clock.now().to_datetime().format("%Y-%m").to_string();
-        if let Err(e) = warm.capacity.refresh(&warm, &period).await {
+        if let Err(e) = warm.portal.capacity.refresh(&warm.metering, &warm.clock, &period).await {
             tracing::warn!(error = %e, "capacity report not prepared");
         }
     });

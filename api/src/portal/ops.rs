@@ -19,8 +19,9 @@ use engine::time::Timestamp;
 use minijinja::{Value, context};
 
 use super::{Page, nav, page, who};
-use crate::app::AppState;
+use crate::app::{CatalogState, MeteringState, PortalState, SharedClock};
 use crate::auth::{Allow, Caller};
+use crate::collect::CollectorView;
 use crate::error::ApiError;
 
 /// Free ports listed by name per switch (the count is always shown).
@@ -59,38 +60,41 @@ impl CapacityCache {
 
     /// The report of `period` (`YYYY-MM`, UTC) and when it was computed.
     pub async fn get(
-        &self,
-        state: &AppState,
+        self: &Arc<Self>,
+        metering: &MeteringState,
+        clock: &SharedClock,
         period: &str,
     ) -> Result<(Arc<engine::capacity::Report>, Timestamp), ApiError> {
         let hit = self.lock().as_ref().filter(|c| c.period == period).map(|c| (Arc::clone(&c.report), c.as_of, c.at));
         match hit {
             Some((report, as_of, at)) => {
                 if at.elapsed() > CAPACITY_FRESH && !self.refreshing.swap(true, Ordering::AcqRel) {
-                    let (state, period) = (state.clone(), period.to_owned());
+                    let (cache, metering, clock) = (Arc::clone(self), metering.clone(), Arc::clone(clock));
+                    let period = period.to_owned();
                     tokio::spawn(async move {
-                        if let Err(e) = state.capacity.refresh(&state, &period).await {
+                        if let Err(e) = cache.refresh(&metering, &clock, &period).await {
                             tracing::warn!(error = %e, "capacity report refresh failed");
                         }
-                        state.capacity.refreshing.store(false, Ordering::Release);
+                        cache.refreshing.store(false, Ordering::Release);
                     });
                 }
                 Ok((report, as_of))
             }
-            None => self.refresh(state, period).await,
+            None => self.refresh(metering, clock, period).await,
         }
     }
 
     /// Computes the report of `period` now and keeps it.
     pub async fn refresh(
         &self,
-        state: &AppState,
+        metering: &MeteringState,
+        clock: &SharedClock,
         period: &str,
     ) -> Result<(Arc<engine::capacity::Report>, Timestamp), ApiError> {
         let p = BillingPeriod::parse(period).map_err(ApiError::internal)?;
-        let derived = state.derived().await?;
-        let as_of = state.clock.now();
-        let report = state
+        let derived = metering.derived().await?;
+        let as_of = clock.now();
+        let report = metering
             .metered(derived, "capacity", move |src| engine::capacity::report(src, p))
             .await?
             .map_err(ApiError::internal)?;
@@ -103,7 +107,11 @@ impl CapacityCache {
 
 /// Each switch's ports no service holds at `now`: of the ports discovered on it when the
 /// collectors have walked it, else of those the inventory lists.
-fn free_ports(inv: &engine::inventory::Inventory, state: &AppState, now: engine::time::Timestamp) -> Vec<Value> {
+fn free_ports(
+    inv: &engine::inventory::Inventory,
+    collectors: &Option<CollectorView>,
+    now: engine::time::Timestamp,
+) -> Vec<Value> {
     let held: BTreeSet<(String, String)> = inv
         .services
         .values()
@@ -114,7 +122,7 @@ fn free_ports(inv: &engine::inventory::Inventory, state: &AppState, now: engine:
             _ => None,
         })
         .collect();
-    let status = state.collectors.as_ref().map(|c| &c.status);
+    let status = collectors.as_ref().map(|c| &c.status);
     inv
         .switches
         .values()
@@ -134,13 +142,20 @@ fn free_ports(inv: &engine::inventory::Inventory, state: &AppState, now: engine:
 }
 
 /// `GET /portal/ops`.
-pub async fn dashboard(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
+pub async fn dashboard(
+    State(catalog): State<CatalogState>,
+    State(metering): State<MeteringState>,
+    State(portal): State<PortalState>,
+    State(clock): State<SharedClock>,
+    State(collectors): State<Option<CollectorView>>,
+    caller: Result<Caller, ApiError>,
+) -> Page {
     let caller = caller?;
     caller.require(&[Allow::Admin, Allow::Billing])?;
-    let derived = state.derived().await?;
-    let now = state.clock.now();
+    let derived = metering.derived().await?;
+    let now = clock.now();
     let period = now.to_datetime().format("%Y-%m").to_string();
-    let (report, as_of) = state.capacity.get(&state, &period).await?;
+    let (report, as_of) = portal.capacity.get(&metering, &clock, &period).await?;
     let inv = &derived.inventory;
 
     let mut sites: BTreeMap<String, Vec<Value>> = BTreeMap::new();
@@ -156,14 +171,14 @@ pub async fn dashboard(State(state): State<AppState>, caller: Result<Caller, Api
         })
         .collect();
 
-    let free_ports = free_ports(inv, &state, now);
+    let free_ports = free_ports(inv, &collectors, now);
 
     let findings = engine::reconcile::reconcile(inv, now);
 
     let mut devices: Vec<Value> = Vec::new();
     let mut failing = 0usize;
     let mut classes: Vec<Value> = Vec::new();
-    if let Some(c) = &state.collectors {
+    if let Some(c) = &collectors {
         let mut all = c.status.all();
         all.sort_by(|a, b| b.consecutive_failures.cmp(&a.consecutive_failures).then(a.id.cmp(&b.id)));
         for s in all {
@@ -193,13 +208,13 @@ pub async fn dashboard(State(state): State<AppState>, caller: Result<Caller, Api
     }
 
     // Newest first.
-    let runs = state.ledger(|c| c.billing_runs()).await?;
+    let runs = catalog.ledger(|c| c.billing_runs()).await?;
     let runs: Vec<Value> = runs
         .iter()
         .take(10)
         .map(|r| context! { id => r.id.to_string(), period => r.period.clone(), at => r.at.to_string(), actor => r.actor.clone(), invoices => r.invoices.len() })
         .collect();
-    let by_status: BTreeMap<String, u64> = state.ledger(|c| c.invoice_counts()).await?.into_iter().collect();
+    let by_status: BTreeMap<String, u64> = catalog.ledger(|c| c.invoice_counts()).await?.into_iter().collect();
     let customers: Vec<Value> =
         inv.customers.values().map(|c| context! { id => c.id.to_string(), name => c.name.clone() }).collect();
     page(
@@ -207,7 +222,7 @@ pub async fn dashboard(State(state): State<AppState>, caller: Result<Caller, Api
         context! {
             title => "Operations", period => report.period.clone(), now => now.to_string(), as_of => as_of.to_string(),
             sites, free_ports, findings => Value::from_serialize(&findings), devices, failing, classes,
-            collecting => state.collectors.is_some(), runs, by_status, customers,
+            collecting => collectors.is_some(), runs, by_status, customers,
             who => who(&caller), nav => nav(&caller, None, "ops"),
         },
     )

@@ -12,8 +12,9 @@ use collectors::status::{DeviceStatus, StatusBoard};
 use engine::inventory::Inventory;
 use serde_json::{Value as JsonValue, json};
 
-use crate::app::AppState;
+use crate::app::{AppState, MeteringState};
 use crate::auth::{Allow, Caller};
+use crate::collect::CollectorView;
 use crate::error::ApiError;
 use crate::extract::PathParams;
 
@@ -71,8 +72,8 @@ fn render(id: &str, kind: &str, status: Option<&DeviceStatus>, declared: Vec<(St
     })
 }
 
-fn device(inv: &Inventory, state: &AppState, id: &str) -> Option<JsonValue> {
-    let status = state.collectors.as_ref().and_then(|c| c.status.get(id));
+fn device(inv: &Inventory, collectors: &Option<CollectorView>, id: &str) -> Option<JsonValue> {
+    let status = collectors.as_ref().and_then(|c| c.status.get(id));
     if let Some(p) = inv.pdus.values().find(|p| p.id.as_str() == id) {
         let declared = p.outlets.iter().map(|o| (o.index.to_string(), o.name.clone())).collect();
         return Some(render(id, "pdu", status.as_ref(), declared));
@@ -86,25 +87,30 @@ fn device(inv: &Inventory, state: &AppState, id: &str) -> Option<JsonValue> {
 
 #[utoipa::path(get, path = "/api/v1/devices/{id}", tag = "collectors", params(("id" = String, Path, description = "PDU or switch ID", example = "pdu-101a")), responses((status = 200, description = "The device: profile, last poll, resources with their latest readings (admin)", body = Object)))]
 async fn one(
-    State(state): State<AppState>,
+    State(collectors): State<Option<crate::collect::CollectorView>>,
+    State(metering): State<MeteringState>,
     caller: Caller,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
     caller.require(&[Allow::Admin])?;
-    let d = state.derived().await?;
-    device(&d.inventory, &state, &id).map(Json).ok_or(ApiError::NotFound)
+    let d = metering.derived().await?;
+    device(&d.inventory, &collectors, &id).map(Json).ok_or(ApiError::NotFound)
 }
 
 #[utoipa::path(get, path = "/api/v1/devices", tag = "collectors", responses((status = 200, description = "Every device's collector health (admin)", body = Object)))]
-async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<JsonValue>, ApiError> {
+async fn list(
+    State(collectors): State<Option<crate::collect::CollectorView>>,
+    State(metering): State<MeteringState>,
+    caller: Caller,
+) -> Result<Json<JsonValue>, ApiError> {
     caller.require(&[Allow::Admin])?;
-    let d = state.derived().await?;
+    let d = metering.derived().await?;
     let mut ids: Vec<&str> = d.inventory.pdus.values().map(|p| p.id.as_str()).collect();
     ids.extend(d.inventory.switches.values().map(|s| s.id.as_str()));
     ids.sort_unstable();
     let items: Vec<JsonValue> = ids
         .into_iter()
-        .filter_map(|id| device(&d.inventory, &state, id))
+        .filter_map(|id| device(&d.inventory, &collectors, id))
         .map(|mut d| {
             // The list is for health: resources are on the device's own page.
             let n = d["resources"].as_array().map_or(0, Vec::len);

@@ -5,7 +5,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::app::{AppState, CatalogState};
 use crate::error::ApiError;
 
 /// The health routes.
@@ -19,8 +19,8 @@ async fn healthz() -> Json<Value> {
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(()), responses((status = 200, description = "Ready: the catalog and the store answer", body = Object)))]
-async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state
+async fn readyz(State(catalog): State<CatalogState>) -> Result<Json<Value>, ApiError> {
+    catalog
         .catalog(|c| c.imports().map(drop))
         .await
         .map_err(|_| ApiError::Unavailable("the catalog does not answer".into()))?;

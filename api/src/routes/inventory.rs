@@ -27,7 +27,7 @@ use engine::inventory::{ImportPlan, Inventory, Kind, ObjectKey, scope};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::app::AppState;
+use crate::app::{AppState, CatalogState, MeteringState, SharedClock};
 use crate::auth::{Allow, Caller};
 use crate::body::JsonBody;
 use crate::error::ApiError;
@@ -74,7 +74,7 @@ fn scope_of(caller: &Caller, inv: &Inventory) -> Option<std::collections::HashSe
 }
 
 async fn list(
-    state: &AppState,
+    metering: &MeteringState,
     caller: &Caller,
     kind: Kind,
     allowed: &[&str],
@@ -97,7 +97,7 @@ async fn list(
             allowed.join(", ")
         )));
     }
-    let derived = state.derived().await?;
+    let derived = metering.derived().await?;
     let inv = &derived.inventory;
     let visible = scope_of(caller, inv);
     let mut items = Vec::new();
@@ -122,9 +122,9 @@ async fn list(
     Ok(Json(ObjectPage { items, next }))
 }
 
-async fn one(state: &AppState, caller: &Caller, kind: Kind, id: String) -> Result<Json<Value>, ApiError> {
+async fn one(metering: &MeteringState, caller: &Caller, kind: Kind, id: String) -> Result<Json<Value>, ApiError> {
     may_read(caller, kind)?;
-    let derived = state.derived().await?;
+    let derived = metering.derived().await?;
     let key = ObjectKey { kind, id };
     if scope_of(caller, &derived.inventory).is_some_and(|v| !v.contains(&key)) {
         return Err(ApiError::NotFound);
@@ -136,7 +136,8 @@ async fn one(state: &AppState, caller: &Caller, kind: Kind, id: String) -> Resul
 /// Plans a change with the catalog locked, applies it audited as the caller, and answers the
 /// object as stored (`201` when it was created).
 pub(crate) async fn apply<F>(
-    state: &AppState,
+    catalog: &CatalogState,
+    clock: &SharedClock,
     caller: &Caller,
     source: String,
     key: ObjectKey,
@@ -146,9 +147,9 @@ where
     F: FnOnce(&Inventory) -> Result<ImportPlan, EditError> + Send + 'static,
 {
     let actor = caller.token.to_string();
-    let now = state.clock.now();
+    let now = clock.now();
     let logged = source.clone();
-    let (created, changed, shown) = state
+    let (created, changed, shown) = catalog
         .with_catalog(move |c| {
             let generation = c.generation()?;
             let plan = change(&c.inventory()?)?;
@@ -163,7 +164,7 @@ where
 }
 
 async fn put(
-    state: &AppState,
+    (catalog, clock): (&CatalogState, &SharedClock),
     caller: &Caller,
     kind: Kind,
     id: String,
@@ -172,11 +173,11 @@ async fn put(
     may_write(caller, kind)?;
     let source = format!("PUT {}/{id}", collection(kind));
     let key = ObjectKey { kind, id: id.clone() };
-    apply(state, caller, source, key, move |inv| edit::put(inv, kind, &id, body)).await
+    apply(catalog, clock, caller, source, key, move |inv| edit::put(inv, kind, &id, body)).await
 }
 
 async fn create(
-    state: &AppState,
+    (catalog, clock): (&CatalogState, &SharedClock),
     caller: &Caller,
     kind: Kind,
     body: Value,
@@ -184,7 +185,7 @@ async fn create(
     may_write(caller, kind)?;
     let id = body.get("id").and_then(Value::as_str).ok_or(EditError::MissingId)?.to_owned();
     let source = format!("POST {}", collection(kind));
-    apply(state, caller, source, ObjectKey { kind, id }, move |inv| edit::create(inv, kind, body)).await
+    apply(catalog, clock, caller, source, ObjectKey { kind, id }, move |inv| edit::create(inv, kind, body)).await
 }
 
 /// The collection path of `kind`.
@@ -205,22 +206,22 @@ macro_rules! kind_routes {
                     ("limit" = Option<usize>, Query, description = "At most this many (default 100, at most 1000)")),
                 responses((status = 200, description = concat!("A page of ", $what), body = ObjectPage)))]
             pub(crate) async fn list(
-                State(state): State<AppState>,
+                State(metering): State<MeteringState>,
                 caller: Caller,
                 QueryParams(q): QueryParams<BTreeMap<String, String>>,
             ) -> Result<Json<ObjectPage>, ApiError> {
-                super::list(&state, &caller, $kind, &[$($filter),*], q).await
+                super::list(&metering, &caller, $kind, &[$($filter),*], q).await
             }
 
             #[doc = concat!("`GET ", $one, "`")]
             #[utoipa::path(get, path = $one, tag = "inventory", params(("id" = String, Path, example = $example)),
                 responses((status = 200, description = "The object in the inventory document format", body = Object)))]
             pub(crate) async fn one(
-                State(state): State<AppState>,
+                State(metering): State<MeteringState>,
                 caller: Caller,
                 PathParams(id): PathParams<String>,
             ) -> Result<Json<Value>, ApiError> {
-                super::one(&state, &caller, $kind, id).await
+                super::one(&metering, &caller, $kind, id).await
             }
 
             #[doc = concat!("`PUT ", $one, "`")]
@@ -228,12 +229,13 @@ macro_rules! kind_routes {
                 responses((status = 200, description = "Replaced (or unchanged)", body = Object),
                     (status = 201, description = "Created", body = Object)))]
             pub(crate) async fn put(
-                State(state): State<AppState>,
+                State(catalog): State<CatalogState>,
+                State(clock): State<SharedClock>,
                 caller: Caller,
                 PathParams(id): PathParams<String>,
                 JsonBody(body): JsonBody<Value>,
             ) -> Result<(StatusCode, Json<Value>), ApiError> {
-                super::put(&state, &caller, $kind, id, body).await
+                super::put((&catalog, &clock), &caller, $kind, id, body).await
             }
 
             #[doc = concat!("`POST ", $list, "`")]
@@ -241,11 +243,12 @@ macro_rules! kind_routes {
                 params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key returns the first response")),
                 responses((status = 201, description = "Created", body = Object)))]
             pub(crate) async fn create(
-                State(state): State<AppState>,
+                State(catalog): State<CatalogState>,
+                State(clock): State<SharedClock>,
                 caller: Caller,
                 JsonBody(body): JsonBody<Value>,
             ) -> Result<(StatusCode, Json<Value>), ApiError> {
-                super::create(&state, &caller, $kind, body).await
+                super::create((&catalog, &clock), &caller, $kind, body).await
             }
 
             /// The routes.

@@ -23,7 +23,7 @@ use engine::time::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
+use crate::app::{AppState, CatalogState, SharedClock};
 use crate::auth::{Allow, Caller};
 use crate::body::JsonBody;
 use crate::error::ApiError;
@@ -66,7 +66,7 @@ struct Page {
 
 #[utoipa::path(get, path = "/api/v1/invoices", tag = "invoices", params(("customer" = Option<String>, Query), ("period" = Option<String>, Query, description = "YYYY-MM", example = "2026-10"), ("status" = Option<String>, Query, description = "draft, finalized, sent, paid or void"), ("cursor" = Option<String>, Query, description = "`next` of the previous page"), ("limit" = Option<usize>, Query, description = "At most this many (default 100)")), responses((status = 200, description = "A page of invoices", body = Page)))]
 async fn list(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogState>,
     caller: Caller,
     QueryParams(p): QueryParams<ListParams>,
 ) -> Result<Json<Page>, ApiError> {
@@ -90,59 +90,59 @@ async fn list(
         }
         filter.customer = Some(own.to_string());
     }
-    let (items, next) = state.ledger(move |c| c.invoices(&filter)).await?;
+    let (items, next) = catalog.ledger(move |c| c.invoices(&filter)).await?;
     Ok(Json(Page { items, next }))
 }
 
 /// The invoice, if the caller may see it (`404` otherwise, as if it did not exist).
-pub(crate) async fn visible(state: &AppState, caller: &Caller, id: String) -> Result<InvoiceView, ApiError> {
-    let view = state.ledger(move |c| c.invoice(&id)).await?;
+pub(crate) async fn visible(catalog: &CatalogState, caller: &Caller, id: String) -> Result<InvoiceView, ApiError> {
+    let view = catalog.ledger(move |c| c.invoice(&id)).await?;
     caller.see_customer(&view.body.customer)?;
     Ok(view)
 }
 
 #[utoipa::path(get, path = "/api/v1/invoices/{id}", tag = "invoices", params(("id" = String, Path, example = "acme.2026-10")), responses((status = 200, description = "The invoice", body = InvoiceView)))]
 async fn one(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogState>,
     caller: Caller,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<InvoiceView>, ApiError> {
     caller.require(READERS)?;
-    Ok(Json(visible(&state, &caller, id).await?))
+    Ok(Json(visible(&catalog, &caller, id).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/invoices/{id}/lines/{n}/evidence", tag = "invoices", params(("id" = String, Path, example = "acme.2026-10"), ("n" = u32, Path, description = "Line number, from 1", example = 1)), responses((status = 200, description = "The readings and computation behind line n", body = LineEvidence)))]
 async fn evidence(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogState>,
     caller: Caller,
     PathParams((id, n)): PathParams<(String, String)>,
 ) -> Result<Json<LineEvidence>, ApiError> {
     caller.require(READERS)?;
     let n: u32 = n.parse().map_err(|_| ApiError::NotFound)?;
-    visible(&state, &caller, id.clone()).await?;
-    Ok(Json(state.ledger(move |c| c.line_evidence(&id, n)).await?))
+    visible(&catalog, &caller, id.clone()).await?;
+    Ok(Json(catalog.ledger(move |c| c.line_evidence(&id, n)).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/invoices/{id}/document", tag = "invoices", params(("id" = String, Path, example = "acme.2026-10")), responses((status = 200, description = "Printable HTML", body = String, content_type = "text/html")))]
 async fn document(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogState>,
     caller: Caller,
     PathParams(id): PathParams<String>,
 ) -> Result<Response, ApiError> {
     caller.require(READERS)?;
-    let view = visible(&state, &caller, id).await?;
+    let view = visible(&catalog, &caller, id).await?;
     let html = crate::invoice_doc::html(&view).map_err(ApiError::internal)?;
     Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/invoices/{id}/pdf", tag = "invoices", params(("id" = String, Path, example = "acme.2026-10")), responses((status = 200, description = "The invoice as PDF", body = Vec<u8>, content_type = "application/pdf")))]
 async fn pdf(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogState>,
     caller: Caller,
     PathParams(id): PathParams<String>,
 ) -> Result<Response, ApiError> {
     caller.require(READERS)?;
-    let view = visible(&state, &caller, id).await?;
+    let view = visible(&catalog, &caller, id).await?;
     let name = format!("attachment; filename=\"{}.pdf\"", view.body.id);
     let bytes = tokio::task::spawn_blocking(move || crate::invoice_doc::pdf(&view))
         .await
@@ -154,25 +154,27 @@ async fn pdf(
 
 #[utoipa::path(post, path = "/api/v1/invoices/{id}/finalize", tag = "invoices", params(("id" = String, Path, example = "acme.2026-10"), ("Idempotency-Key" = Option<String>, Header)), responses((status = 200, description = "The finalized invoice (number assigned)", body = InvoiceView)))]
 async fn finalize(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogState>,
+    State(clock): State<SharedClock>,
     caller: Caller,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<InvoiceView>, ApiError> {
     caller.require(STAFF)?;
-    let now = state.clock.now();
+    let now = clock.now();
     let actor = caller.token.to_string();
-    Ok(Json(state.ledger(move |c| c.finalize_invoice(&id, &actor, now)).await?))
+    Ok(Json(catalog.ledger(move |c| c.finalize_invoice(&id, &actor, now)).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/invoices/{id}/send", tag = "invoices", params(("id" = String, Path, example = "acme.2026-10"), ("Idempotency-Key" = Option<String>, Header)), responses((status = 200, description = "The invoice, marked sent", body = InvoiceView)))]
 async fn send(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogState>,
+    State(clock): State<SharedClock>,
     caller: Caller,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<InvoiceView>, ApiError> {
     caller.require(STAFF)?;
-    let (actor, now) = (caller.token.to_string(), state.clock.now());
-    Ok(Json(state.ledger(move |c| c.send_invoice(&id, &actor, now)).await?))
+    let (actor, now) = (caller.token.to_string(), clock.now());
+    Ok(Json(catalog.ledger(move |c| c.send_invoice(&id, &actor, now)).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -183,15 +185,16 @@ struct VoidRequest {
 
 #[utoipa::path(post, path = "/api/v1/invoices/{id}/void", tag = "invoices", params(("id" = String, Path, example = "acme.2026-10"), ("Idempotency-Key" = Option<String>, Header)), request_body = VoidRequest, responses((status = 201, description = "The credit note cancelling what is left", body = CreditNote)))]
 async fn void(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogState>,
+    State(clock): State<SharedClock>,
     caller: Caller,
     PathParams(id): PathParams<String>,
     JsonBody(req): JsonBody<VoidRequest>,
 ) -> Result<(StatusCode, Json<CreditNote>), ApiError> {
     caller.require(STAFF)?;
-    let (actor, now) = (caller.token.to_string(), state.clock.now());
+    let (actor, now) = (caller.token.to_string(), clock.now());
     let reason = req.reason.unwrap_or_else(|| "void".into());
-    Ok((StatusCode::CREATED, Json(state.ledger(move |c| c.void_invoice(&id, reason, &actor, now)).await?)))
+    Ok((StatusCode::CREATED, Json(catalog.ledger(move |c| c.void_invoice(&id, reason, &actor, now)).await?)))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -210,15 +213,16 @@ struct CreditRequest {
 
 #[utoipa::path(post, path = "/api/v1/invoices/{id}/credit-notes", tag = "invoices", params(("id" = String, Path, example = "acme.2026-10"), ("Idempotency-Key" = Option<String>, Header)), request_body = CreditRequest, responses((status = 201, description = "A partial credit note", body = CreditNote)))]
 async fn credit(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogState>,
+    State(clock): State<SharedClock>,
     caller: Caller,
     PathParams(id): PathParams<String>,
     JsonBody(req): JsonBody<CreditRequest>,
 ) -> Result<(StatusCode, Json<CreditNote>), ApiError> {
     caller.require(STAFF)?;
-    let (actor, now) = (caller.token.to_string(), state.clock.now());
+    let (actor, now) = (caller.token.to_string(), clock.now());
     let amounts: Vec<(u32, Decimal)> = req.lines.iter().map(|l| (l.line, l.amount)).collect();
-    let note = state.ledger(move |c| c.credit_invoice(&id, &amounts, req.reason, &actor, now)).await?;
+    let note = catalog.ledger(move |c| c.credit_invoice(&id, &amounts, req.reason, &actor, now)).await?;
     Ok((StatusCode::CREATED, Json(note)))
 }
 
@@ -232,30 +236,31 @@ struct PaymentRequest {
 
 #[utoipa::path(post, path = "/api/v1/invoices/{id}/payments", tag = "invoices", params(("id" = String, Path, example = "acme.2026-10"), ("Idempotency-Key" = Option<String>, Header)), request_body = PaymentRequest, responses((status = 201, description = "The payment recorded", body = Payment)))]
 async fn pay(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogState>,
+    State(clock): State<SharedClock>,
     caller: Caller,
     PathParams(id): PathParams<String>,
     JsonBody(req): JsonBody<PaymentRequest>,
 ) -> Result<(StatusCode, Json<Payment>), ApiError> {
     caller.require(STAFF)?;
-    let now = state.clock.now();
+    let now = clock.now();
     let paid_at = match req.paid_at.as_deref() {
         Some(s) => Timestamp::parse(s).map_err(|e| ApiError::BadRequest(format!("paid_at: {e}")))?,
         None => now,
     };
     let actor = caller.token.to_string();
-    let p = state.ledger(move |c| c.record_payment(&id, req.amount, paid_at, req.reference, &actor, now)).await?;
+    let p = catalog.ledger(move |c| c.record_payment(&id, req.amount, paid_at, req.reference, &actor, now)).await?;
     Ok((StatusCode::CREATED, Json(p)))
 }
 
 #[utoipa::path(get, path = "/api/v1/credit-notes/{id}", tag = "invoices", params(("id" = String, Path, example = "acme.2026-10")), responses((status = 200, description = "The credit note", body = CreditNote)))]
 async fn credit_note(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogState>,
     caller: Caller,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<CreditNote>, ApiError> {
     caller.require(READERS)?;
-    let note = state.ledger(move |c| c.credit_note(&id)).await?;
+    let note = catalog.ledger(move |c| c.credit_note(&id)).await?;
     caller.see_customer(&note.customer)?;
     Ok(Json(note))
 }

@@ -21,7 +21,7 @@ use engine::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::app::AppState;
+use crate::app::{AppState, CatalogState, MeteringState, SharedClock};
 use crate::auth::{Allow, Caller};
 use crate::body::JsonBody;
 use crate::error::ApiError;
@@ -79,28 +79,30 @@ fn key(kind: Kind, id: &str) -> ObjectKey {
 #[utoipa::path(post, path = "/api/v1/assets/{id}/activate", tag = "inventory", params(("id" = String, Path)), request_body = At,
     responses((status = 200, description = "The asset, in service", body = Object)))]
 async fn activate(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogState>,
+    State(clock): State<SharedClock>,
     caller: Caller,
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<At>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    dated_action(&state, &caller, &id, body, "activate", edit::activate_asset).await
+    dated_action((&catalog, &clock), &caller, &id, body, "activate", edit::activate_asset).await
 }
 
 #[utoipa::path(post, path = "/api/v1/assets/{id}/retire", tag = "inventory", params(("id" = String, Path)), request_body = At,
     responses((status = 200, description = "The asset, retired: billing stops at `at`", body = Object)))]
 async fn retire(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogState>,
+    State(clock): State<SharedClock>,
     caller: Caller,
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<At>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    dated_action(&state, &caller, &id, body, "retire", edit::retire_asset).await
+    dated_action((&catalog, &clock), &caller, &id, body, "retire", edit::retire_asset).await
 }
 
 /// An asset's lifecycle step taking effect at `at` (default now), admin only.
 async fn dated_action(
-    state: &AppState,
+    (catalog, clock): (&CatalogState, &SharedClock),
     caller: &Caller,
     id: &str,
     body: At,
@@ -108,15 +110,16 @@ async fn dated_action(
     step: fn(&Inventory, &AssetId, Timestamp) -> Result<ImportPlan, EditError>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(&[Allow::Admin])?;
-    let (asset, at) = (asset_id(id)?, body.at.unwrap_or_else(|| state.clock.now()));
+    let (asset, at) = (asset_id(id)?, body.at.unwrap_or_else(|| clock.now()));
     let source = format!("POST /api/v1/assets/{id}/{verb}");
-    apply(state, caller, source, key(Kind::Asset, id), move |inv| step(inv, &asset, at)).await
+    apply(catalog, clock, caller, source, key(Kind::Asset, id), move |inv| step(inv, &asset, at)).await
 }
 
 #[utoipa::path(post, path = "/api/v1/assets/{id}/move", tag = "inventory", params(("id" = String, Path)), request_body = AssetMove,
     responses((status = 200, description = "The asset at its new place", body = Object)))]
 async fn move_asset(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogState>,
+    State(clock): State<SharedClock>,
     caller: Caller,
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<AssetMove>,
@@ -130,13 +133,14 @@ async fn move_asset(
         _ => return Err(ApiError::Unprocessable("give exactly one of `rack` and `site`".into())),
     };
     let source = format!("POST /api/v1/assets/{id}/move");
-    apply(&state, &caller, source, key(Kind::Asset, &id), move |inv| edit::move_asset(inv, &asset, to)).await
+    apply(&catalog, &clock, &caller, source, key(Kind::Asset, &id), move |inv| edit::move_asset(inv, &asset, to)).await
 }
 
 #[utoipa::path(post, path = "/api/v1/racks/{id}/move", tag = "inventory", params(("id" = String, Path)), request_body = RackMove,
     responses((status = 200, description = "The rack with its new stay in its location history", body = Object)))]
 async fn move_rack(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogState>,
+    State(clock): State<SharedClock>,
     caller: Caller,
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<RackMove>,
@@ -144,9 +148,10 @@ async fn move_rack(
     caller.require(&[Allow::Admin])?;
     let rack = RackId::new(&id).map_err(|_| ApiError::NotFound)?;
     let site = SiteId::new(body.site).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
-    let at = body.at.unwrap_or_else(|| state.clock.now());
+    let at = body.at.unwrap_or_else(|| clock.now());
     let source = format!("POST /api/v1/racks/{id}/move");
-    apply(&state, &caller, source, key(Kind::Rack, &id), move |inv| edit::move_rack(inv, &rack, site, at)).await
+    apply(&catalog, &clock, &caller, source, key(Kind::Rack, &id), move |inv| edit::move_rack(inv, &rack, site, at))
+        .await
 }
 
 /// What is billed to a customer.
@@ -161,14 +166,14 @@ struct Resources {
 #[utoipa::path(get, path = "/api/v1/customers/{id}/resources", tag = "inventory", params(("id" = String, Path, example = "acme")),
     responses((status = 200, description = "Every resource assigned to the customer's services, with rack and site", body = Resources)))]
 async fn resources(
-    State(state): State<AppState>,
+    State(metering): State<MeteringState>,
     caller: Caller,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Resources>, ApiError> {
     caller.require(&[Allow::Admin, Allow::Billing, Allow::Customer])?;
     let customer = CustomerId::new(&id).map_err(|_| ApiError::NotFound)?;
     caller.see_customer(&customer)?;
-    let derived = state.derived().await?;
+    let derived = metering.derived().await?;
     if !derived.inventory.customers.contains_key(&customer) {
         return Err(ApiError::NotFound);
     }

@@ -25,7 +25,7 @@ use futures::Stream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
-use crate::app::AppState;
+use crate::app::{AppState, LiveState, MeteringState, SharedClock};
 use crate::auth::{Allow, Caller};
 use crate::error::ApiError;
 use crate::extract::PathParams;
@@ -43,7 +43,9 @@ pub fn router() -> Router<AppState> {
 }
 
 struct Feed {
-    state: AppState,
+    metering: MeteringState,
+    live: LiveState,
+    clock: SharedClock,
     customer: CustomerId,
     seen_seq: Option<u64>,
     last: Option<Instant>,
@@ -52,20 +54,22 @@ struct Feed {
 
 #[utoipa::path(get, path = "/api/v1/customers/{id}/live", tag = "usage", params(("id" = String, Path, description = "Customer ID")), responses((status = 200, description = "Server-Sent Events: `event: live`, `data:` a Live object", body = String, content_type = "text/event-stream")))]
 async fn stream(
-    State(state): State<AppState>,
+    State(metering): State<MeteringState>,
+    State(live): State<LiveState>,
+    State(clock): State<SharedClock>,
     caller: Caller,
     PathParams(id): PathParams<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     caller.require(&[Allow::Admin, Allow::Billing, Allow::Customer])?;
     let customer = CustomerId::new(id).map_err(|_| ApiError::NotFound)?;
     caller.see_customer(&customer)?;
-    if !state.derived().await?.inventory.customers.contains_key(&customer) {
+    if !metering.derived().await?.inventory.customers.contains_key(&customer) {
         return Err(ApiError::NotFound);
     }
-    let permit = Arc::clone(&state.live_streams)
+    let permit = Arc::clone(&live.streams)
         .try_acquire_owned()
         .map_err(|_| ApiError::Unavailable(format!("{MAX_STREAMS} live streams are open; try again later")))?;
-    let feed = Feed { state, customer, seen_seq: None, last: None, _permit: permit };
+    let feed = Feed { metering, live, clock, customer, seen_seq: None, last: None, _permit: permit };
     let events = futures::stream::unfold(feed, |mut feed| async move {
         let seq = next_moment(&feed).await?;
         feed.seen_seq = Some(seq);
@@ -83,14 +87,14 @@ async fn stream(
 /// Waits until the next event is due and returns the commit sequence it will show; `None` when
 /// the server stops.
 async fn next_moment(feed: &Feed) -> Option<u64> {
-    let Some(last) = feed.last else { return Some(feed.state.store.committed_seq()) };
+    let Some(last) = feed.last else { return Some(feed.metering.store.committed_seq()) };
     let mut at = last + MIN_INTERVAL;
     loop {
         tokio::select! {
-            _ = feed.state.shutdown.cancelled() => return None,
+            _ = feed.live.shutdown.cancelled() => return None,
             _ = tokio::time::sleep_until(at) => {}
         }
-        let seq = feed.state.store.committed_seq();
+        let seq = feed.metering.store.committed_seq();
         if Some(seq) != feed.seen_seq || last.elapsed() >= MAX_QUIET {
             return Some(seq);
         }
@@ -99,10 +103,10 @@ async fn next_moment(feed: &Feed) -> Option<u64> {
 }
 
 async fn compute(feed: &Feed) -> Result<Live, ApiError> {
-    let derived = feed.state.derived().await?;
-    let now = feed.state.clock.now();
+    let derived = feed.metering.derived().await?;
+    let now = feed.clock.now();
     let (store, buckets, customer) =
-        (Arc::clone(&feed.state.store), Arc::clone(&feed.state.buckets), feed.customer.clone());
+        (Arc::clone(&feed.metering.store), Arc::clone(&feed.metering.buckets), feed.customer.clone());
     tokio::task::spawn_blocking(move || {
         buckets.settle(&store).map_err(UsageError::Store)?;
         let src = Sources { inventory: &derived.inventory, plant: &derived.plant, buckets: &buckets, store: &store };

@@ -9,7 +9,8 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::app::AppState;
+use crate::app::{AppState, IngestState, MeteringState};
+use crate::collect::CollectorView;
 
 /// The metrics route.
 pub fn router() -> Router<AppState> {
@@ -17,13 +18,17 @@ pub fn router() -> Router<AppState> {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", security(()), responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+async fn metrics(
+    State(metering): State<MeteringState>,
+    State(ingest): State<IngestState>,
+    State(collectors): State<Option<CollectorView>>,
+) -> impl IntoResponse {
     let mut e = Exposition(String::new());
-    store_metrics(&mut e, &state);
-    bucket_metrics(&mut e, &state);
-    cache_and_tee_metrics(&mut e, &state);
+    store_metrics(&mut e, &metering);
+    bucket_metrics(&mut e, &metering);
+    cache_and_tee_metrics(&mut e, &metering, &ingest);
     let mut out = e.0;
-    if let Some(col) = &state.collectors {
+    if let Some(col) = &collectors {
         col.metrics.render(&mut out);
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
@@ -42,8 +47,8 @@ fn c(a: &std::sync::atomic::AtomicU64) -> String {
     a.load(Ordering::Relaxed).to_string()
 }
 
-fn store_metrics(e: &mut Exposition, state: &AppState) {
-    let m = state.store.metrics();
+fn store_metrics(e: &mut Exposition, metering: &MeteringState) {
+    let m = metering.store.metrics();
     e.put("colometer_store_rows_written_total", "counter", "Readings acknowledged.", c(&m.rows_written));
     e.put("colometer_store_writes_total", "counter", "Write requests acknowledged.", c(&m.writes));
     e.put(
@@ -75,19 +80,19 @@ fn store_metrics(e: &mut Exposition, state: &AppState) {
         "colometer_store_buffered_rows",
         "gauge",
         "Readings in memory, not yet in segments.",
-        state.store.buffered_rows().to_string(),
+        metering.store.buffered_rows().to_string(),
     );
-    e.put("colometer_store_series", "gauge", "Known series.", state.store.registry().len().to_string());
+    e.put("colometer_store_series", "gauge", "Known series.", metering.store.registry().len().to_string());
     e.put(
         "colometer_store_segments",
         "gauge",
         "Live Parquet segments.",
-        state.store.manifest().segments.len().to_string(),
+        metering.store.manifest().segments.len().to_string(),
     );
 }
 
-fn bucket_metrics(e: &mut Exposition, state: &AppState) {
-    let b = &state.buckets.metrics;
+fn bucket_metrics(e: &mut Exposition, metering: &MeteringState) {
+    let b = &metering.buckets.metrics;
     e.put(
         "colometer_bucket_table_samples_applied_total",
         "counter",
@@ -118,7 +123,7 @@ fn bucket_metrics(e: &mut Exposition, state: &AppState) {
         "Memory of the 5-minute buckets held: the open months' (and closed months' waiting to be archived).",
         u64::try_from(b.bytes.load(std::sync::atomic::Ordering::Relaxed)).unwrap_or(0).to_string(),
     );
-    if let Some(a) = state.buckets.archive() {
+    if let Some(a) = metering.buckets.archive() {
         e.put(
             "colometer_bucket_archive_bytes",
             "gauge",
@@ -149,16 +154,16 @@ fn bucket_metrics(e: &mut Exposition, state: &AppState) {
         "colometer_bucket_table_lag_batches",
         "gauge",
         "Committed write batches the bucket table has not applied yet.",
-        state.store.observer_lag().to_string(),
+        metering.store.observer_lag().to_string(),
     );
 }
 
-fn cache_and_tee_metrics(e: &mut Exposition, state: &AppState) {
-    let u = &state.usage_cache;
+fn cache_and_tee_metrics(e: &mut Exposition, metering: &MeteringState, ingest: &IngestState) {
+    let u = &metering.usage_cache;
     e.put("colometer_usage_cache_hits_total", "counter", "Usage requests answered with a kept object.", c(&u.hits));
     e.put("colometer_usage_cache_misses_total", "counter", "Usage requests computed.", c(&u.misses));
     e.put("colometer_usage_cache_objects", "gauge", "Usage objects kept.", u.len().to_string());
-    if let Some(tee) = &state.tee {
+    if let Some(tee) = &ingest.tee {
         let t = &tee.metrics;
         e.put(
             "colometer_questdb_sent_rows_total",

@@ -15,7 +15,7 @@ use engine::time::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::app::{AppState, MeteringState};
 use crate::auth::{Allow, Caller};
 use crate::error::ApiError;
 use crate::query::QueryError;
@@ -37,7 +37,7 @@ struct QueryRequest {
 
 #[utoipa::path(post, path = "/api/v1/query", tag = "readings", request_body = QueryRequest, responses((status = 200, description = "`{\"columns\": [..], \"rows\": [[..]]}`, or Arrow IPC with `Accept: application/vnd.apache.arrow.stream`", body = Object)))]
 async fn query(
-    State(state): State<AppState>,
+    State(metering): State<MeteringState>,
     caller: Caller,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -47,8 +47,8 @@ async fn query(
     let body = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let body: QueryRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("expected {{\"sql\": \"...\"}}: {e}")))?;
-    state.derived().await?;
-    let (schema, batches) = state.query.run(body.sql).await.map_err(|e| match e {
+    metering.derived().await?;
+    let (schema, batches) = metering.query.run(body.sql).await.map_err(|e| match e {
         QueryError::Invalid(m) => ApiError::BadRequest(m),
         QueryError::TooBig(m) => ApiError::Unprocessable(m),
         QueryError::Failed(m) | QueryError::Setup(m) => ApiError::QueryFailed(m),

@@ -15,7 +15,7 @@ use engine::id::{CustomerId, TokenId};
 use engine::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
+use crate::app::{AppState, CatalogState, SharedClock};
 use crate::auth::{Allow, Caller};
 use crate::body::JsonBody;
 use crate::error::ApiError;
@@ -82,9 +82,9 @@ struct NewTokenRequest {
 }
 
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", responses((status = 200, description = "Every token (no secrets)", body = Vec<TokenView>)))]
-async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<TokenView>>, ApiError> {
+async fn list(State(catalog): State<CatalogState>, caller: Caller) -> Result<Json<Vec<TokenView>>, ApiError> {
     caller.require(&[Allow::Admin])?;
-    let tokens = state.catalog(|c| c.tokens()).await?;
+    let tokens = catalog.catalog(|c| c.tokens()).await?;
     Ok(Json(tokens.iter().map(TokenView::from).collect()))
 }
 
@@ -92,7 +92,8 @@ async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<
     params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key returns the first response")),
     responses((status = 201, description = "The token with its secret, shown once", body = CreatedToken)))]
 async fn create(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogState>,
+    State(clock): State<SharedClock>,
     caller: Caller,
     JsonBody(req): JsonBody<NewTokenRequest>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
@@ -100,10 +101,10 @@ async fn create(
     let customer =
         req.customer.map(CustomerId::new).transpose().map_err(|e| ApiError::Unprocessable(format!("customer: {e}")))?;
     let role = Role::new(&req.role, customer).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
-    let token = access::generate(role, req.label, state.clock.now()).map_err(ApiError::internal)?;
+    let token = access::generate(role, req.label, clock.now()).map_err(ApiError::internal)?;
     let actor = caller.token.to_string();
     let record = token.record.clone();
-    state
+    catalog
         .with_catalog(move |c| {
             if let Some(customer) = record.role.customer()
                 && !c.inventory()?.customers.contains_key(customer)
@@ -120,14 +121,15 @@ async fn create(
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path, example = "tok-000000000000")),
     responses((status = 204, description = "Revoked: the token no longer authenticates")))]
 async fn revoke(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogState>,
+    State(clock): State<SharedClock>,
     caller: Caller,
     PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(&[Allow::Admin])?;
     let id = TokenId::new(id).map_err(|_| ApiError::NotFound)?;
-    let (actor, now, revoked) = (caller.token.to_string(), state.clock.now(), id.clone());
-    if !state.with_catalog(move |c| Ok(c.revoke_token_as(&revoked, &actor, now)?)).await? {
+    let (actor, now, revoked) = (caller.token.to_string(), clock.now(), id.clone());
+    if !catalog.with_catalog(move |c| Ok(c.revoke_token_as(&revoked, &actor, now)?)).await? {
         return Err(ApiError::NotFound);
     }
     tracing::info!(actor = %caller.token, token = %id, "token revoked");

@@ -15,7 +15,7 @@ use engine::period::BillingPeriod;
 use engine::time::{Interval, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::app::{AppState, Derived};
+use crate::app::{AppState, Derived, MeteringState, SharedClock};
 use crate::auth::{Allow, Caller};
 use crate::error::ApiError;
 use crate::extract::{PathParams, QueryParams};
@@ -62,7 +62,7 @@ fn window(p: &Params, tz: chrono_tz::Tz) -> Result<Interval, ApiError> {
 /// own token; another customer's is `404`), the inventory, and the window in the customer's
 /// billing timezone.
 pub(crate) async fn customer_window(
-    state: &AppState,
+    metering: &MeteringState,
     caller: &Caller,
     id: String,
     p: &Params,
@@ -70,7 +70,7 @@ pub(crate) async fn customer_window(
     caller.require(&[Allow::Admin, Allow::Billing, Allow::Customer])?;
     let customer = CustomerId::new(id).map_err(|_| ApiError::NotFound)?;
     caller.see_customer(&customer)?;
-    let derived = state.derived().await?;
+    let derived = metering.derived().await?;
     let tz = derived.inventory.customers.get(&customer).ok_or(ApiError::NotFound)?.billing_timezone;
     let window = window(p, tz)?;
     Ok((customer, derived, window))
@@ -82,22 +82,22 @@ fn instant(name: &str, v: &str) -> Result<Timestamp, ApiError> {
 
 #[utoipa::path(get, path = "/api/v1/customers/{id}/usage", tag = "usage", params(("id" = String, Path, description = "Customer ID", example = "acme"), ("from" = Option<String>, Query, description = "RFC 3339, with `to`"), ("to" = Option<String>, Query, description = "RFC 3339, with `from`"), ("period" = Option<String>, Query, description = "YYYY-MM, instead of from/to", example = "2026-10")), responses((status = 200, description = "The usage object of contract.md", body = engine::metering::usage::Usage)))]
 async fn usage(
-    State(state): State<AppState>,
+    State(metering): State<MeteringState>,
     caller: Caller,
     PathParams(id): PathParams<String>,
     QueryParams(p): QueryParams<Params>,
 ) -> Result<Json<KeptUsage>, ApiError> {
-    let (customer, derived, window) = customer_window(&state, &caller, id, &p).await?;
-    let (cache, generation) = (Arc::clone(&state.usage_cache), derived.generation);
+    let (customer, derived, window) = customer_window(&metering, &caller, id, &p).await?;
+    let (cache, generation) = (Arc::clone(&metering.usage_cache), derived.generation);
     // Settled already (nothing waits for the observer or a rebuild): a kept object is served
     // here, without a hand-over to the blocking pool.
-    if state.store.observer_lag() == 0
-        && !state.buckets.is_dirty()
-        && let Some(kept) = cache.kept(&state.store, &state.buckets, generation, &customer, &window)
+    if metering.store.observer_lag() == 0
+        && !metering.buckets.is_dirty()
+        && let Some(kept) = cache.kept(&metering.store, &metering.buckets, generation, &customer, &window)
     {
         return Ok(Json(KeptUsage(kept)));
     }
-    state
+    metering
         .metered(derived, "usage", move |src| cache.usage(src, generation, &customer, &window))
         .await?
         .map(|u| Json(KeptUsage(u)))
@@ -126,16 +126,17 @@ pub(crate) fn usage_error(e: UsageError) -> ApiError {
 /// timezone), with month-end projections.
 #[utoipa::path(get, path = "/api/v1/customers/{id}/month-to-date", tag = "usage", params(("id" = String, Path, description = "Customer ID", example = "acme")), responses((status = 200, description = "The billing month so far, with projections", body = engine::metering::month_to_date::MonthToDate)))]
 async fn month_to_date(
-    State(state): State<AppState>,
+    State(clock): State<SharedClock>,
+    State(metering): State<MeteringState>,
     caller: Caller,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<MonthToDate>, ApiError> {
     caller.require(&[Allow::Admin, Allow::Billing, Allow::Customer])?;
     let customer = CustomerId::new(id).map_err(|_| ApiError::NotFound)?;
     caller.see_customer(&customer)?;
-    let derived = state.derived().await?;
-    let now = state.clock.now();
-    state
+    let derived = metering.derived().await?;
+    let now = clock.now();
+    metering
         .metered(derived, "month-to-date", move |src| {
             engine::metering::month_to_date::month_to_date(src, &customer, now)
         })
@@ -160,11 +161,11 @@ struct PortRunning {
 /// month, over its finished buckets, read from the running state.
 #[utoipa::path(get, path = "/api/v1/ports/month-to-date", tag = "usage", responses((status = 200, description = "Every port's running 95th per direction this UTC month", body = Vec<PortRunning>)))]
 async fn ports_month_to_date(
-    State(state): State<AppState>,
+    State(metering): State<MeteringState>,
     caller: Caller,
 ) -> Result<Json<Vec<PortRunning>>, ApiError> {
     caller.require(&[Allow::Admin, Allow::Billing])?;
-    let (store, buckets) = (Arc::clone(&state.store), Arc::clone(&state.buckets));
+    let (store, buckets) = (Arc::clone(&metering.store), Arc::clone(&metering.buckets));
     let running = tokio::task::spawn_blocking(move || {
         buckets.settle(&store)?;
         Ok::<_, engine::metering::bucket_table::BucketError>(buckets.month_to_date())

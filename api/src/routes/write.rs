@@ -10,7 +10,7 @@ use engine::ingest::{self, Precision, Window};
 use engine::store::StoreError;
 use serde::Deserialize;
 
-use crate::app::AppState;
+use crate::app::{AppState, IngestState, MeteringState, SharedClock};
 use crate::auth::{Allow, Caller};
 use crate::error::ApiError;
 use crate::extract::QueryParams;
@@ -27,24 +27,26 @@ struct Params {
 
 #[utoipa::path(post, path = "/api/v1/write", tag = "readings", params(("precision" = Option<String>, Query, description = "ns (default), us, ms or s")), request_body(content = String, content_type = "text/plain", description = "InfluxDB line protocol (`outlet` and `port_counters`)"), responses((status = 204, description = "Every line is durable")))]
 async fn write(
-    State(state): State<AppState>,
+    State(clock): State<SharedClock>,
+    State(ingest): State<IngestState>,
+    State(metering): State<MeteringState>,
     caller: Caller,
     QueryParams(params): QueryParams<Params>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(&[Allow::Ingest, Allow::Admin])?;
     let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(state.limits.body_limit_bytes),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(ingest.limits.body_limit_bytes),
         _ => ApiError::BadRequest(e.body_text()),
     })?;
     let p = params.precision.as_deref().unwrap_or("ns");
     let precision = Precision::parse(p)
         .ok_or_else(|| ApiError::BadRequest(format!("precision {p:?} is not one of ns, us, ms, s")))?;
-    let known = state.known_resources().await?;
-    let store = state.store.clone();
-    let tee = state.tee.clone();
+    let known = metering.known_resources().await?;
+    let store = metering.store.clone();
+    let tee = ingest.tee.clone();
     let window =
-        Window { now: state.clock.now(), retention_ns: i64::try_from(state.retention.as_nanos()).unwrap_or(i64::MAX) };
+        Window { now: clock.now(), retention_ns: i64::try_from(ingest.retention.as_nanos()).unwrap_or(i64::MAX) };
     tokio::task::spawn_blocking(move || {
         let text =
             std::str::from_utf8(&body).map_err(|e| ApiError::BadRequest(format!("the body is not UTF-8: {e}")))?;
