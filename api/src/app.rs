@@ -180,6 +180,26 @@ impl AppState {
     }
 }
 
+/// How often the catalog generation is checked for changes committed by another process (an
+/// `inventory import`, another serve node on PostgreSQL).
+pub const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Keeps what the inventory implies current: rebuilt as soon as this process commits an
+/// inventory change, and within [`FOLLOW_INTERVAL`] of one committed elsewhere, so no request
+/// after an import pays for the rebuild. Ends when `shutdown` fires.
+pub async fn follow_inventory(metering: MeteringState, shutdown: tokio_util::sync::CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = metering.catalog.next_change() => {}
+            () = tokio::time::sleep(FOLLOW_INTERVAL) => {}
+        }
+        if let Err(e) = metering.derived().await {
+            tracing::warn!(error = %e, "cannot follow the inventory");
+        }
+    }
+}
+
 /// The router with every route and shared middleware.
 pub fn app(state: AppState, limits: Limits) -> Router {
     let timeout = limits.request_timeout;

@@ -11,12 +11,25 @@ use crate::error::ApiError;
 #[derive(Clone)]
 pub struct CatalogState {
     catalog: engine::catalog::backend::Shared,
+    /// Poked when this process commits an inventory change (see [`super::follow_inventory`]).
+    changed: Arc<tokio::sync::Notify>,
 }
 
 impl CatalogState {
     /// Over an opened catalog.
     pub fn new(catalog: Box<dyn Backend>) -> Self {
-        Self { catalog: Arc::new(std::sync::Mutex::new(catalog)) }
+        Self { catalog: Arc::new(std::sync::Mutex::new(catalog)), changed: Arc::default() }
+    }
+
+    /// Says that an inventory change was committed: what the inventory implies is rebuilt now,
+    /// not by the next request.
+    pub fn inventory_changed(&self) {
+        self.changed.notify_one();
+    }
+
+    /// Resolves when [`CatalogState::inventory_changed`] was called (at most one waiter).
+    pub async fn next_change(&self) {
+        self.changed.notified().await;
     }
 
     /// The catalog itself, for engine services that lock it only while they need it (a billing

@@ -109,6 +109,7 @@ pub async fn run_on(
             .with_shutdown(shutdown.clone());
     // Build what the inventory implies (the bucket table above all) before taking requests.
     state.metering.derived().await.map_err(|e| anyhow::anyhow!("preparing metering: {e}"))?;
+    tokio::spawn(crate::app::follow_inventory(state.metering.clone(), shutdown.clone()));
     // Months close at midnight UTC on the 1st: their buckets go to the archive within a pass.
     tokio::spawn(archive_closed_months(Arc::clone(&state.metering.buckets), Arc::clone(&store), shutdown.clone()));
     // The operator dashboard's capacity report, computed once in the background before anyone asks.

@@ -159,6 +159,9 @@ where
             Ok((created, !plan.changes.is_empty(), edit::redacted(&object)))
         })
         .await?;
+    if changed {
+        catalog.inventory_changed();
+    }
     tracing::info!(actor = %caller.token, source = %logged, created, changed, "inventory edit");
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(shown)))
 }
