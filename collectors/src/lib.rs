@@ -12,6 +12,7 @@ pub mod handoff;
 pub mod metrics;
 pub mod oid;
 pub mod poll;
+pub mod poll_error;
 pub mod profile;
 pub mod scheduler;
 pub mod simulator;

@@ -16,6 +16,7 @@ use crate::discovery::{self, Layout};
 use crate::handoff::Handoff;
 use crate::metrics::{CollectorMetrics, CycleReport};
 use crate::poll::{self, LastCounters, MetricNames, Plan};
+use crate::poll_error::PollError;
 use crate::profile::{DeviceKind, Profiles};
 use crate::snmp::{Credentials, Session, SnmpError, Target};
 use crate::status::{DeviceStatus, StatusBoard};
@@ -254,12 +255,12 @@ async fn device_task(spec: DeviceSpec, shared: Arc<Shared>, cancel: Cancellation
             }
             Ok(Err(e)) => {
                 shared.status.failed(&spec.id, shared.clock.now(), e.clone());
-                tracing::debug!(device = %spec.id, error = %e, "poll failed");
+                tracing::debug!(device = %spec.id, error = %e, kind = e.kind().as_str(), "poll failed");
                 state.session = None;
                 Vec::new()
             }
             Err(_) => {
-                let e = format!("poll cycle exceeded the {}s interval", spec.interval_s);
+                let e = PollError::Overran { interval_s: spec.interval_s };
                 shared.status.failed(&spec.id, shared.clock.now(), e);
                 state.session = None;
                 Vec::new()
@@ -299,35 +300,37 @@ async fn cycle(
     shared: &Shared,
     state: &mut DeviceState,
     report: &mut CycleReport,
-) -> Result<Vec<engine::store::PendingReading>, String> {
-    if state.session.is_none() {
-        let addr = tokio::net::lookup_host((spec.host.as_str(), spec.port))
-            .await
-            .map_err(|e| format!("cannot resolve {}: {e}", spec.host))?
-            .next()
-            .ok_or_else(|| format!("{} has no address", spec.host))?;
-        let mut target = Target::new(addr, spec.credentials.clone());
-        target.timeout = shared.settings.timeout;
-        target.retries = shared.settings.retries;
-        target.max_varbinds = shared.settings.max_varbinds;
-        let first_id =
-            i32::try_from(fingerprint(&(spec.id.as_ref(), shared.clock.now().as_nanos())) & 0x3fff_ffff).unwrap_or(1);
-        state.session = Some(Session::new(target, first_id).with_keep_budget(Arc::clone(&shared.keep)));
-    }
-    let Some(session) = state.session.as_mut() else { return Err("no session".into()) };
+) -> Result<Vec<engine::store::PendingReading>, PollError> {
+    let session = match &mut state.session {
+        Some(session) => session,
+        slot @ None => {
+            let addr = tokio::net::lookup_host((spec.host.as_str(), spec.port))
+                .await
+                .map_err(|e| PollError::Resolve { host: spec.host.to_string(), message: e.to_string() })?
+                .next()
+                .ok_or_else(|| PollError::NoAddress(spec.host.to_string()))?;
+            let mut target = Target::new(addr, spec.credentials.clone());
+            target.timeout = shared.settings.timeout;
+            target.retries = shared.settings.retries;
+            target.max_varbinds = shared.settings.max_varbinds;
+            let first_id = i32::try_from(fingerprint(&(spec.id.as_ref(), shared.clock.now().as_nanos())) & 0x3fff_ffff)
+                .unwrap_or(1);
+            slot.insert(Session::new(target, first_id).with_keep_budget(Arc::clone(&shared.keep)))
+        }
+    };
     let due = state.stale || state.discovered_at.is_none_or(|t| t.elapsed() >= shared.settings.rediscover);
-    if due || state.layout.is_none() {
-        let layout = discovery::discover(session, &shared.profiles, spec.kind, Some(&spec.declared))
-            .await
-            .map_err(|e| format!("discovery: {e}"))?;
-        report.discovered = true;
-        let plan = Plan::new(&layout, shared.settings.max_varbinds);
-        state.layout = Some((Arc::new(layout), plan));
-        state.discovered_at = Some(Instant::now());
-        state.stale = false;
-        state.last.clear();
-    }
-    let Some((layout, plan)) = state.layout.as_ref() else { return Err("no layout".into()) };
+    let (layout, plan) = match &mut state.layout {
+        Some(lp) if !due => &*lp,
+        slot => {
+            let layout = discovery::discover(session, &shared.profiles, spec.kind, Some(&spec.declared)).await?;
+            report.discovered = true;
+            let plan = Plan::new(&layout, shared.settings.max_varbinds);
+            state.discovered_at = Some(Instant::now());
+            state.stale = false;
+            state.last.clear();
+            &*slot.insert((Arc::new(layout), plan))
+        }
+    };
     let c =
         match poll::run(session, &spec.id, layout, plan, &shared.names, shared.clock.as_ref(), &mut state.last).await {
             Ok(c) => c,
@@ -336,7 +339,7 @@ async fn cycle(
                 if matches!(e, SnmpError::Agent { .. }) {
                     state.stale = true;
                 }
-                return Err(e.to_string());
+                return Err(e.into());
             }
         };
     report.missing_values = c.missing;

@@ -2,6 +2,7 @@
 //! latest value of every polled cell. Read by the API (`GET /api/v1/devices/{id}`) and the
 //! operator dashboard.
 
+use crate::poll_error::PollError;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -23,7 +24,7 @@ pub struct DeviceStatus {
     /// When the last successful poll finished.
     pub last_poll: Option<Timestamp>,
     /// When the last failure happened and why.
-    pub last_error: Option<(Timestamp, String)>,
+    pub last_error: Option<(Timestamp, PollError)>,
     /// Failures since the last success.
     pub consecutive_failures: u64,
     /// Latest value of each of the layout's cells (`None`: not read yet, missing or bad).
@@ -76,7 +77,7 @@ impl StatusBoard {
     }
 
     /// Records a failure.
-    pub fn failed(&self, id: &str, at: Timestamp, error: String) {
+    pub fn failed(&self, id: &str, at: Timestamp, error: PollError) {
         if let Some(e) = self.entry(id)
             && let Ok(mut s) = e.lock()
         {

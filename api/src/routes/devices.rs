@@ -66,7 +66,7 @@ fn render(id: &str, kind: &str, status: Option<&DeviceStatus>, declared: Vec<(St
         "profile": layout.map(|l| l.profile.id.clone()),
         "polled": status.is_some(),
         "last_poll": ts(status.and_then(|s| s.last_poll)),
-        "last_error": status.and_then(|s| s.last_error.as_ref()).map(|(t, e)| json!({"at": t.to_string(), "error": e})),
+        "last_error": status.and_then(|s| s.last_error.as_ref()).map(|(t, e)| json!({"at": t.to_string(), "error": e.to_string(), "kind": e.kind().as_str()})),
         "consecutive_failures": status.map_or(0, |s| s.consecutive_failures),
         "resources": resources.into_values().collect::<Vec<_>>(),
     })
