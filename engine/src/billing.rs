@@ -61,9 +61,9 @@ pub fn run_period(
     threads: usize,
 ) -> Result<BillingRun, BillingError> {
     let lock = || catalog.lock().map_err(|_| BillingError::Poisoned);
-    let claim = lock()?.claim_billing_run(&period.to_string())?.ok_or(BillingError::InProgress(period))?;
+    let claim = lock()?.claim_billing_run(period)?.ok_or(BillingError::InProgress(period))?;
     let (customers, rated) = rate_period(src, period, threads)?;
-    let run = lock()?.apply_billing_run(&period.to_string(), &customers, rated, actor, clock.now())?;
+    let run = lock()?.apply_billing_run(period, &customers, rated, actor, clock.now())?;
     drop(claim);
     tracing::info!(run = %run.id, period = %run.period, created = run.created.len(), rebuilt = run.rebuilt.len(),
         unchanged = run.unchanged.len(), kept = run.kept.len(), discarded = run.discarded.len(), "billing run");

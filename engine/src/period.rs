@@ -96,6 +96,23 @@ impl fmt::Display for BillingPeriod {
     }
 }
 
+/// On the wire and in stored documents: `YYYY-MM`.
+impl serde::Serialize for BillingPeriod {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for BillingPeriod {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(feature = "openapi")]
+string_schema!(BillingPeriod, "BillingPeriod", None, "A calendar month, YYYY-MM");
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -207,7 +207,7 @@ fn bill(c: &Colo, ledger: &mut dyn Backend, period: &str, at: Timestamp) -> engi
         .filter_map(|cust| rate_customer(&src, &meter, &tickets, cust, BillingPeriod::parse(period).unwrap()).unwrap())
         .collect();
     assert_eq!(alone, rated);
-    ledger.apply_billing_run(period, &customers, rated, "test", at).unwrap()
+    ledger.apply_billing_run(BillingPeriod::parse(period).unwrap(), &customers, rated, "test", at).unwrap()
 }
 
 fn d(s: &str) -> Decimal {

@@ -42,7 +42,15 @@ fn two_catalogs_finalizing_at_once_number_gaplessly() {
     let (url, mut a) = catalog(&pg, "numbers");
     let customers: Vec<String> = (0..200).map(|i| format!("c{i:03}")).collect();
     let ids: Vec<CustomerId> = customers.iter().map(|c| CustomerId::new(c.as_str()).unwrap()).collect();
-    let run = a.apply_billing_run("2026-10", &ids, customers.iter().map(|c| rated(c)).collect(), "t", at(0)).unwrap();
+    let run = a
+        .apply_billing_run(
+            engine::period::BillingPeriod::parse("2026-10").unwrap(),
+            &ids,
+            customers.iter().map(|c| rated(c)).collect(),
+            "t",
+            at(0),
+        )
+        .unwrap();
     assert_eq!(run.created.len(), 200);
     let mut b = PostgresCatalog::connect(&url).unwrap();
     type Share<'a> = Vec<(usize, &'a String)>;
@@ -77,7 +85,14 @@ fn the_database_refuses_edits_of_issued_records() {
     let Some(pg) = for_test("the_database_refuses_edits_of_issued_records") else { return };
     let (_, mut c) = catalog(&pg, "triggers");
     let ids = [CustomerId::new("acme").unwrap(), CustomerId::new("beta").unwrap()];
-    c.apply_billing_run("2026-10", &ids, vec![rated("acme"), rated("beta")], "t", at(0)).unwrap();
+    c.apply_billing_run(
+        engine::period::BillingPeriod::parse("2026-10").unwrap(),
+        &ids,
+        vec![rated("acme"), rated("beta")],
+        "t",
+        at(0),
+    )
+    .unwrap();
     c.finalize_invoice("acme.2026-10", "t", at(1)).unwrap();
     c.record_payment("acme.2026-10", Decimal::new(100, 0), at(2), None, "t", at(2)).unwrap();
     let refused = |sql: &str, why: &str| {
@@ -178,11 +193,11 @@ fn idempotency_keys_and_billing_run_claims_hold_across_catalogs() {
     assert_eq!(b.claim_idempotency_key(&scope, "k1", &g, at(day + 1)).unwrap(), Claim::Claimed);
 
     // One billing run per period at a time, across catalogs; released with its guard.
-    let held = a.claim_billing_run("2026-10").unwrap().expect("free");
-    assert!(b.claim_billing_run("2026-10").unwrap().is_none());
-    assert!(b.claim_billing_run("2026-11").unwrap().is_some());
+    let held = a.claim_billing_run(engine::period::BillingPeriod::parse("2026-10").unwrap()).unwrap().expect("free");
+    assert!(b.claim_billing_run(engine::period::BillingPeriod::parse("2026-10").unwrap()).unwrap().is_none());
+    assert!(b.claim_billing_run(engine::period::BillingPeriod::parse("2026-11").unwrap()).unwrap().is_some());
     drop(held);
-    assert!(b.claim_billing_run("2026-10").unwrap().is_some());
+    assert!(b.claim_billing_run(engine::period::BillingPeriod::parse("2026-10").unwrap()).unwrap().is_some());
 }
 
 #[test]

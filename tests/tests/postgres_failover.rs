@@ -42,7 +42,15 @@ fn drafts_and_admin(url: &str) -> String {
     let customers: Vec<String> = (0..INVOICES).map(|i| format!("c{i:03}")).collect();
     let ids: Vec<CustomerId> = customers.iter().map(|c| CustomerId::new(c.as_str()).unwrap()).collect();
     let at = Timestamp::from_secs(1_793_577_600);
-    let run = c.apply_billing_run("2026-10", &ids, customers.iter().map(|c| rated(c)).collect(), "t", at).unwrap();
+    let run = c
+        .apply_billing_run(
+            engine::period::BillingPeriod::parse("2026-10").unwrap(),
+            &ids,
+            customers.iter().map(|c| rated(c)).collect(),
+            "t",
+            at,
+        )
+        .unwrap();
     assert_eq!(run.created.len(), INVOICES);
     let admin = access::generate(Role::Admin, Some("failover test".into()), at).unwrap();
     c.insert_token(&admin.record).unwrap();
@@ -124,8 +132,13 @@ async fn finalize_split(
 /// number as stored, the audit chain intact.
 fn check_ledger(url: &str, outcomes: &BTreeMap<String, Outcome>) {
     let c = PostgresCatalog::connect(url).unwrap();
-    let (all, next) =
-        c.invoices(&InvoiceFilter { period: Some("2026-10".into()), limit: 1000, ..Default::default() }).unwrap();
+    let (all, next) = c
+        .invoices(&InvoiceFilter {
+            period: Some(engine::period::BillingPeriod::parse("2026-10").unwrap()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!((all.len(), next), (INVOICES, None));
     let stored: BTreeMap<String, String> =
         all.iter().map(|v| (v.body.id.to_string(), v.body.number.clone().unwrap_or_default())).collect();

@@ -137,8 +137,7 @@ fn compare_period(args: &CompareArgs, config: Option<&Path>) -> anyhow::Result<b
     let mut ours = Vec::new();
     let mut after = None;
     loop {
-        let f =
-            InvoiceFilter { period: Some(period.to_string()), after: after.clone(), limit: 1000, ..Default::default() };
+        let f = InvoiceFilter { period: Some(period), after: after.clone(), limit: 1000, ..Default::default() };
         let (page, next) = catalog.invoices(&f)?;
         for v in page.into_iter().filter(|v| v.status != Status::Void) {
             ours.extend(v.body.lines.into_iter().map(|l| LegacyLine {

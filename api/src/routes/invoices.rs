@@ -19,6 +19,7 @@ use engine::access::Role;
 use engine::invoicing::credit_note::CreditNote;
 use engine::invoicing::invoice::Status;
 use engine::invoicing::record::{InvoiceFilter, InvoiceView, LineEvidence, Payment};
+use engine::period::BillingPeriod;
 use engine::time::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -77,13 +78,14 @@ async fn list(
         })?),
         None => None,
     };
-    let mut filter = InvoiceFilter {
-        customer: p.customer,
-        period: p.period,
-        status,
-        after: p.cursor,
-        limit: p.limit.unwrap_or(100),
+    // A period that is not `YYYY-MM` names no invoice: an empty page, as before periods were typed.
+    let period = match p.period.as_deref().map(BillingPeriod::parse) {
+        Some(Ok(period)) => Some(period),
+        Some(Err(_)) => return Ok(Json(Page { items: vec![], next: None })),
+        None => None,
     };
+    let mut filter =
+        InvoiceFilter { customer: p.customer, period, status, after: p.cursor, limit: p.limit.unwrap_or(100) };
     if let Role::Customer(own) = &caller.role {
         if filter.customer.as_deref().is_some_and(|c| c != own.as_str()) {
             return Ok(Json(Page { items: vec![], next: None }));

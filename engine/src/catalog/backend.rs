@@ -38,7 +38,7 @@ pub trait Backend: Catalog + Ledger + IdempotencyKeys + Send + 'static {
     fn reads_in_place(&self) -> bool;
     /// Claims the billing run of `period` among every process sharing this catalog; `None` when
     /// another holds it. The claim ends when the returned guard is dropped (or the process dies).
-    fn claim_billing_run(&self, period: &str) -> Result<Option<RunClaim>, CatalogError>;
+    fn claim_billing_run(&self, period: crate::period::BillingPeriod) -> Result<Option<RunClaim>, CatalogError>;
     /// Rows per table ([`TABLES`]), for `catalog migrate`'s report.
     fn table_counts(&self) -> Result<Vec<(String, i64)>, CatalogError>;
 }

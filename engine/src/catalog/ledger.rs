@@ -23,6 +23,7 @@ use crate::invoicing::document;
 use crate::invoicing::invoice::{Draft, Issued, Rated, Status, number};
 use crate::invoicing::record::{BillingRun, InvoiceFilter, InvoiceView, LineEvidence, Payment};
 use crate::invoicing::run::numbering_year;
+use crate::period::BillingPeriod;
 use crate::rating::money::round_to_minor_unit;
 use crate::time::Timestamp;
 
@@ -166,7 +167,7 @@ pub trait Ledger {
     /// at; `rated` holds those with lines.
     fn apply_billing_run(
         &mut self,
-        period: &str,
+        period: BillingPeriod,
         considered: &[CustomerId],
         rated: Vec<Rated>,
         actor: &str,
@@ -367,17 +368,18 @@ fn bill_customer<T: LedgerTx>(
 impl<B: Transactions> Ledger for B {
     fn apply_billing_run(
         &mut self,
-        period: &str,
+        billing_period: BillingPeriod,
         considered: &[CustomerId],
         rated: Vec<Rated>,
         actor: &str,
         at: Timestamp,
     ) -> Result<BillingRun> {
+        let period = &*billing_period.to_string();
         let mut tx = self.write()?;
         let runs = tx.run_count(period)?;
         let mut run = BillingRun {
             id: BillingRunId::new(format!("run-{period}-{}", runs + 1))?,
-            period: period.to_owned(),
+            period: billing_period,
             at,
             actor: actor.to_owned(),
             invoices: vec![],

@@ -305,9 +305,9 @@ impl super::Backend for PostgresCatalog {
         false
     }
 
-    fn claim_billing_run(&self, period: &str) -> Result<Option<super::RunClaim>, CatalogError> {
+    fn claim_billing_run(&self, period: crate::period::BillingPeriod) -> Result<Option<super::RunClaim>, CatalogError> {
         let c = self.client()?;
-        let key = run_lock(period);
+        let key = run_lock(&period.to_string());
         let got: bool = pg(pg(self.rt.block_on(c.query_one("SELECT pg_try_advisory_lock($1)", &[&key])))?.try_get(0))?;
         let handle = self.rt.handle.clone();
         Ok(got.then(|| super::RunClaim::new(PgRunClaim { client: Some(c), key, handle })))

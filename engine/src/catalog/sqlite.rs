@@ -215,8 +215,8 @@ impl super::Backend for SqliteCatalog {
         true
     }
 
-    fn claim_billing_run(&self, period: &str) -> Result<Option<super::RunClaim>, CatalogError> {
-        Ok(super::backend::claim_local(&self.describe(), period))
+    fn claim_billing_run(&self, period: crate::period::BillingPeriod) -> Result<Option<super::RunClaim>, CatalogError> {
+        Ok(super::backend::claim_local(&self.describe(), &period.to_string()))
     }
 
     fn table_counts(&self) -> Result<Vec<(String, i64)>, CatalogError> {

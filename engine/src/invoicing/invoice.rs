@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::Currency;
 use crate::id::{CustomerId, InvoiceId};
+use crate::period::BillingPeriod;
 use crate::rating::line::{Line, RatedLine};
 use crate::rating::money::round_to_minor_unit;
 use crate::time::Timestamp;
@@ -90,8 +91,8 @@ pub struct Rated {
     pub customer: CustomerId,
     /// Its name.
     pub customer_name: String,
-    /// `YYYY-MM`.
-    pub period: String,
+    /// The month.
+    pub period: BillingPeriod,
     /// Period start (the customer's timezone's first instant, UTC).
     pub from: Timestamp,
     /// Period end (exclusive).
@@ -118,8 +119,9 @@ pub struct Body {
     pub customer: CustomerId,
     /// Its name.
     pub customer_name: String,
-    /// `YYYY-MM` in the customer's timezone.
-    pub period: String,
+    /// The month, in the customer's timezone (`YYYY-MM`).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "2026-10"))]
+    pub period: BillingPeriod,
     /// Period start.
     pub from: Timestamp,
     /// Period end (exclusive).

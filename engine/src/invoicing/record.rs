@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::invoice::{Body, Status};
 use crate::id::{BillingRunId, CreditNoteId, InvoiceId, PaymentId};
+use crate::period::BillingPeriod;
 use crate::time::Timestamp;
 
 /// A recorded payment.
@@ -58,8 +59,9 @@ pub struct InvoiceView {
 pub struct BillingRun {
     /// Its ID.
     pub id: BillingRunId,
-    /// `YYYY-MM`.
-    pub period: String,
+    /// The month billed.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "2026-10"))]
+    pub period: BillingPeriod,
     /// When it ran.
     pub at: Timestamp,
     /// Who ran it.
@@ -84,7 +86,7 @@ pub struct InvoiceFilter {
     /// One customer's.
     pub customer: Option<String>,
     /// One period's.
-    pub period: Option<String>,
+    pub period: Option<BillingPeriod>,
     /// One state's.
     pub status: Option<Status>,
     /// IDs after this one (the cursor).

@@ -89,7 +89,7 @@ fn rate_services(
             let prev = meter.service(service, plan, &before.interval(c.billing_timezone)?)?;
             let recurring =
                 rate_service(&prev, &ctx).into_iter().map(|r| r.line).filter(|l| l.unit == "month").collect();
-            ctx.previous = Some(PreviousMonth { period: before.to_string(), outages: prev.outages, recurring });
+            ctx.previous = Some(PreviousMonth { period: before, outages: prev.outages, recurring });
         }
         lines.extend(rate_service(&m, &ctx));
         for o in &m.outlets {
@@ -114,7 +114,7 @@ fn rate_services(
     Ok(Some(Rated {
         customer: customer.clone(),
         customer_name: c.name.clone(),
-        period: period.to_string(),
+        period,
         from: window.from,
         to: window.end(),
         currency: c.currency,

@@ -17,6 +17,7 @@ use super::line::{Evidence, Item, Line, Proration, RatedLine};
 use super::proration::Share;
 use crate::domain::{Charge, Currency, EnergyBasis, RatePlan, Ticket};
 use crate::metering::meter::{Outage, ServiceMeter, length_ns};
+use crate::period::BillingPeriod;
 use crate::time::{Interval, Timestamp};
 
 const NS_PER_MINUTE: i128 = 60_000_000_000;
@@ -63,8 +64,8 @@ pub struct Context<'a> {
 /// What an SLA credit is computed from: the previous month's outages and recurring lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreviousMonth {
-    /// `YYYY-MM`.
-    pub period: String,
+    /// The month.
+    pub period: BillingPeriod,
     /// The service's outages in it.
     pub outages: Vec<Outage>,
     /// Its recurring lines (unit `month`): the credit's base.
@@ -314,7 +315,7 @@ impl Rater<'_, '_> {
         let fraction = credit_percent / Decimal::ONE_HUNDRED;
         let line = Line::priced(self.item(text, ty, None), fraction, "credit", -base, self.ctx.currency);
         let evidence = Evidence::SlaCredit {
-            period: prev.period.clone(),
+            period: prev.period,
             threshold_minutes: *threshold_minutes,
             outages: prev.outages.clone(),
             outage_minutes,

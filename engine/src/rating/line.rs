@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::Currency;
 use crate::id::{AssetId, RackId, TicketId};
 use crate::metering::meter::{BandwidthEvidence, Outage, OutletEnergy, PowerProfile, RackStay};
+use crate::period::BillingPeriod;
 use crate::rating::money::round_to_minor_unit;
 use crate::time::{Interval, Timestamp};
 
@@ -156,7 +157,7 @@ pub enum Evidence {
     /// An SLA credit for the previous month's outages.
     SlaCredit {
         /// The month of the outages.
-        period: String,
+        period: BillingPeriod,
         /// The plan's threshold.
         threshold_minutes: u32,
         /// The outages (each longer than the threshold).

@@ -172,7 +172,7 @@ impl LedgerTx for PgTx<'_> {
                    AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR id > $4)
                  ORDER BY id LIMIT $5"
             ),
-            &[&f.customer, &f.period, &status, &f.after, &limit],
+            &[&f.customer, &f.period.map(|p| p.to_string()), &status, &f.after, &limit],
         )?;
         rows.iter().map(invoice_row).collect()
     }
@@ -240,7 +240,7 @@ impl LedgerTx for PgTx<'_> {
     fn insert_run(&mut self, run: &BillingRun, body: &str) -> Result<()> {
         self.execute(
             "INSERT INTO billing_runs (id, period, at_ns, actor, body) VALUES ($1, $2, $3, $4, $5)",
-            &[&run.id.as_str(), &run.period, &run.at.as_nanos(), &run.actor, &body],
+            &[&run.id.as_str(), &run.period.to_string(), &run.at.as_nanos(), &run.actor, &body],
         )?;
         Ok(())
     }

@@ -88,7 +88,10 @@ impl LedgerTx for SqliteTx<'_> {
              ORDER BY id LIMIT {limit}"
         ))?;
         let rows = stmt
-            .query_map(params![f.customer, f.period, f.status.map(Status::as_str), f.after], read_row)?
+            .query_map(
+                params![f.customer, f.period.map(|p| p.to_string()), f.status.map(Status::as_str), f.after],
+                read_row,
+            )?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
@@ -162,7 +165,7 @@ impl LedgerTx for SqliteTx<'_> {
     fn insert_run(&mut self, run: &BillingRun, body: &str) -> Result<()> {
         self.tx.execute(
             "INSERT INTO billing_runs (id, period, at_ns, actor, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![run.id.as_str(), run.period, run.at.as_nanos(), run.actor, body],
+            params![run.id.as_str(), run.period.to_string(), run.at.as_nanos(), run.actor, body],
         )?;
         Ok(())
     }

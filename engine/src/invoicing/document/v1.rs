@@ -10,6 +10,7 @@ use crate::domain::Currency;
 use crate::id::{CreditNoteId, CustomerId, IdError, InvoiceId};
 use crate::invoicing::credit_note::{self, CreditLine as LiveCreditLine};
 use crate::invoicing::invoice::{self, ResourceFootprint as LiveFootprint, Sustainability as LiveSustainability};
+use crate::period::BillingPeriod;
 use crate::rating::line::Line as LiveLine;
 use crate::time::Timestamp;
 
@@ -84,7 +85,7 @@ impl Invoice {
             number: b.number.clone(),
             customer: b.customer.as_str().to_owned(),
             customer_name: b.customer_name.clone(),
-            period: b.period.clone(),
+            period: b.period.to_string(),
             from: b.from,
             to: b.to,
             currency: b.currency,
@@ -121,7 +122,8 @@ impl Invoice {
             number: self.number,
             customer: id(CustomerId::new(self.customer))?,
             customer_name: self.customer_name,
-            period: self.period,
+            period: BillingPeriod::parse(&self.period)
+                .map_err(|e| DocumentError::Value { version: VERSION, message: e.to_string() })?,
             from: self.from,
             to: self.to,
             currency: self.currency,
