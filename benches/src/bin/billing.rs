@@ -293,13 +293,7 @@ fn bill_three_times(
         let t = Instant::now();
         let (considered, rated) = rate_period(src, period, 2)?;
         let rated_s = t.elapsed().as_secs_f64();
-        let r = ledger.apply_billing_run(
-            engine::period::BillingPeriod::parse("2026-10").unwrap(),
-            &considered,
-            rated,
-            "bench",
-            Timestamp::from_secs(OCT1 + MONTH_S),
-        )?;
+        let r = ledger.apply_billing_run(period, &considered, rated, "bench", Timestamp::from_secs(OCT1 + MONTH_S))?;
         let secs = t.elapsed().as_secs_f64();
         println!(
             "{name} run {}: {} invoices in {secs:.2} s (rating {rated_s:.2} s, ledger {:.2} s): {:.0} invoices/s",
