@@ -392,6 +392,7 @@ async fn evidence(
     let n: u32 = n.parse().map_err(|_| ApiError::NotFound)?;
     let inv = crate::routes::invoices::visible(&catalog, &caller, id.clone()).await?;
     let key = id.clone();
+    let key = crate::routes::invoices::invoice_id(key)?;
     let ev = catalog.ledger(move |c| c.line_evidence(&key, n)).await?;
     let summary: Vec<Value> = summary(&ev.evidence);
     let title = format!("Line {n}: {}", ev.line.description);

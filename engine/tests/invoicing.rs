@@ -249,7 +249,7 @@ fn two_months(ledger: &mut dyn Backend) {
     let oct = bill(&c, ledger, "2026-10", t("2026-11-01T06:00:00Z"));
     assert_eq!(oct.id.as_str(), "run-2026-10-1");
     assert_eq!(oct.invoices.iter().map(|i| i.as_str()).collect::<Vec<_>>(), ["acme.2026-10", "beta.2026-10"]);
-    let acme_oct = ledger.invoice("acme.2026-10").unwrap();
+    let acme_oct = ledger.invoice(&iid("acme.2026-10")).unwrap();
     assert_eq!(acme_oct.status, Status::Draft);
     assert_eq!(acme_oct.body.number, None);
     // Rack rent: r1 at ams1 for 15 of 31 days, 900 x 15/31 = 435.4838… -> 435.48; at ams2 for 16
@@ -292,48 +292,51 @@ fn two_months(ledger: &mut dyn Backend) {
     let s = &acme_oct.body.sustainability;
     assert_eq!((s.it_kwh, s.facility_kwh, s.kg_co2e), (d("992.25"), d("1385.055"), d("456.8445")));
     // beta: p1/1 from Oct 20, 12 d x 28.8 = 345.6 kWh (IT) x 0.35 = 120.96; tax 25.4016 -> 25.40.
-    let beta_oct = ledger.invoice("beta.2026-10").unwrap();
+    let beta_oct = ledger.invoice(&iid("beta.2026-10")).unwrap();
     assert_eq!(amounts(&beta_oct), [("Energy p1/1 (IT kWh)".to_owned(), d("120.96"))]);
     assert_eq!(beta_oct.body.total, d("146.36"));
 
     // The evidence names the hole, the factors, the rank and the bucket.
-    let e = ledger.line_evidence("acme.2026-10", 3).unwrap().evidence;
+    let e = ledger.line_evidence(&iid("acme.2026-10"), 3).unwrap().evidence;
     assert_eq!(e["kind"], "energy");
     assert_eq!(e["outlet"]["holes"][0]["reason"], "reset");
     assert_eq!(e["outlet"]["holes"][0]["to"], "2026-10-10T12:00:00Z");
     assert_eq!(e["outlet"]["factors"].as_array().unwrap().len(), 2);
-    let e = ledger.line_evidence("acme.2026-10", 8).unwrap().evidence;
+    let e = ledger.line_evidence(&iid("acme.2026-10"), 8).unwrap().evidence;
     assert_eq!((e["p95"]["samples"].as_u64(), e["p95"]["rank"].as_u64()), (Some(8928), Some(8482)));
     assert_eq!(e["p95"]["p95_mbps"], "40");
-    assert!(matches!(ledger.line_evidence("acme.2026-10", 10), Err(LedgerError::NotFound)));
+    assert!(matches!(ledger.line_evidence(&iid("acme.2026-10"), 10), Err(LedgerError::NotFound)));
 
     golden("acme.2026-10", &serde_json::to_value(&acme_oct.body).unwrap());
-    golden("acme.2026-10.evidence", &serde_json::to_value(ledger.line_evidence("acme.2026-10", 6).unwrap()).unwrap());
+    golden(
+        "acme.2026-10.evidence",
+        &serde_json::to_value(ledger.line_evidence(&iid("acme.2026-10"), 6).unwrap()).unwrap(),
+    );
 
     // A rerun rebuilds the same drafts, byte for byte, under the same IDs.
     let again = bill(&c, ledger, "2026-10", t("2026-11-01T07:00:00Z"));
     assert_eq!(again.unchanged.len(), 2);
     assert!(again.created.is_empty() && again.rebuilt.is_empty());
-    assert_eq!(ledger.invoice("acme.2026-10").unwrap(), acme_oct);
+    assert_eq!(ledger.invoice(&iid("acme.2026-10")).unwrap(), acme_oct);
 
     // Finalize: numbers are gapless per year, and a finalized invoice refuses every change.
-    let fin = ledger.finalize_invoice("acme.2026-10", "billing-1", t("2026-11-02T09:00:00Z")).unwrap();
+    let fin = ledger.finalize_invoice(&iid("acme.2026-10"), "billing-1", t("2026-11-02T09:00:00Z")).unwrap();
     assert_eq!((fin.status, fin.body.number.as_deref()), (Status::Finalized, Some("2026-000001")));
     assert_eq!(fin.balance, d("2068.68"));
-    let fin_b = ledger.finalize_invoice("beta.2026-10", "billing-1", t("2026-11-02T09:01:00Z")).unwrap();
+    let fin_b = ledger.finalize_invoice(&iid("beta.2026-10"), "billing-1", t("2026-11-02T09:01:00Z")).unwrap();
     assert_eq!(fin_b.body.number.as_deref(), Some("2026-000002"));
     assert!(matches!(
-        ledger.finalize_invoice("acme.2026-10", "x", t("2026-11-03T00:00:00Z")),
+        ledger.finalize_invoice(&iid("acme.2026-10"), "x", t("2026-11-03T00:00:00Z")),
         Err(LedgerError::Conflict(_))
     ));
     let rerun = bill(&c, ledger, "2026-10", t("2026-11-02T10:00:00Z"));
     assert_eq!(rerun.kept.len(), 2);
-    assert_eq!(ledger.invoice("acme.2026-10").unwrap().body, fin.body);
+    assert_eq!(ledger.invoice(&iid("acme.2026-10")).unwrap().body, fin.body);
 
     // A dispute: 10.00 of the energy line credited (tax 2.10 with it).
     let note = ledger
         .credit_invoice(
-            "acme.2026-10",
+            &iid("acme.2026-10"),
             &[(3, d("10.00"))],
             "meter dispute".into(),
             "billing-1",
@@ -347,7 +350,7 @@ fn two_months(ledger: &mut dyn Backend) {
     assert!(
         ledger
             .credit_invoice(
-                "acme.2026-10",
+                &iid("acme.2026-10"),
                 &[(3, d("300.00"))],
                 "too much".into(),
                 "billing-1",
@@ -356,10 +359,10 @@ fn two_months(ledger: &mut dyn Backend) {
             .is_err()
     );
     // Paid in full after the credit: 2,068.68 - 12.10 = 2,056.58.
-    ledger.send_invoice("acme.2026-10", "billing-1", t("2026-11-05T01:00:00Z")).unwrap();
+    ledger.send_invoice(&iid("acme.2026-10"), "billing-1", t("2026-11-05T01:00:00Z")).unwrap();
     ledger
         .record_payment(
-            "acme.2026-10",
+            &iid("acme.2026-10"),
             d("2056.58"),
             t("2026-11-20T00:00:00Z"),
             Some("SEPA 1".into()),
@@ -367,20 +370,20 @@ fn two_months(ledger: &mut dyn Backend) {
             t("2026-11-20T08:00:00Z"),
         )
         .unwrap();
-    let paid = ledger.invoice("acme.2026-10").unwrap();
+    let paid = ledger.invoice(&iid("acme.2026-10")).unwrap();
     assert_eq!((paid.status, paid.balance, paid.paid), (Status::Paid, d("0"), d("2056.58")));
 
     // Void beta's: a credit note for all of it; the rerun bills the period again as a new draft.
     let void =
-        ledger.void_invoice("beta.2026-10", "wrong plan".into(), "billing-1", t("2026-11-06T00:00:00Z")).unwrap();
+        ledger.void_invoice(&iid("beta.2026-10"), "wrong plan".into(), "billing-1", t("2026-11-06T00:00:00Z")).unwrap();
     assert_eq!((void.number.as_str(), void.total, void.voids), ("CN-2026-000002", d("146.36"), true));
     assert!(matches!(
-        ledger.void_invoice("beta.2026-10", "again".into(), "x", t("2026-11-06T00:00:00Z")),
+        ledger.void_invoice(&iid("beta.2026-10"), "again".into(), "x", t("2026-11-06T00:00:00Z")),
         Err(LedgerError::Conflict(_))
     ));
     let rebill = bill(&c, ledger, "2026-10", t("2026-11-06T01:00:00Z"));
     assert_eq!(rebill.created.iter().map(|i| i.as_str()).collect::<Vec<_>>(), ["beta.2026-10.2"]);
-    assert_eq!(ledger.invoice("beta.2026-10.2").unwrap().body.total, d("146.36"));
+    assert_eq!(ledger.invoice(&iid("beta.2026-10.2")).unwrap().body.total, d("146.36"));
 
     // November. acme: r1 at ams2 all month 900.00; p1/2 until srv-2 retired Nov 10 12:00: 9.5 d x
     // 14.4 = 136.8 kWh x 1.2 = 164.16 x 0.30 = 49.248 -> 49.25; commitment 100.00 (720 kWh
@@ -390,10 +393,10 @@ fn two_months(ledger: &mut dyn Backend) {
     // of svc-a (435.48 + 464.52 + 100.00 + 50.00 = 1,050.00): -157.50. Subtotal 1,111.75, tax
     // 233.4675 -> 233.47, total 1,345.22.
     bill(&c, ledger, "2026-11", t("2026-12-01T06:00:00Z"));
-    let acme_nov = ledger.invoice("acme.2026-11").unwrap();
+    let acme_nov = ledger.invoice(&iid("acme.2026-11")).unwrap();
     // November cannot be finalized before it has ended.
     assert!(matches!(
-        ledger.finalize_invoice("acme.2026-11", "billing-1", t("2026-11-30T23:59:59Z")),
+        ledger.finalize_invoice(&iid("acme.2026-11"), "billing-1", t("2026-11-30T23:59:59Z")),
         Err(LedgerError::Rule(_))
     ));
     let want: Vec<(String, Decimal)> = [
@@ -410,7 +413,7 @@ fn two_months(ledger: &mut dyn Backend) {
     .collect();
     assert_eq!(amounts(&acme_nov), want);
     assert_eq!(acme_nov.body.total, d("1345.22"));
-    let e = ledger.line_evidence("acme.2026-11", 7).unwrap().evidence;
+    let e = ledger.line_evidence(&iid("acme.2026-11"), 7).unwrap().evidence;
     assert_eq!(e["outages"][0]["from"], "2026-10-25T10:00:00Z");
     assert_eq!(e["outages"][0]["to"], "2026-10-25T12:00:00Z");
     assert_eq!(e["outages"][0]["outlets"], serde_json::json!(["p1/2"]));
@@ -419,14 +422,14 @@ fn two_months(ledger: &mut dyn Backend) {
     assert_eq!(e["outages"][1]["to"], "2026-10-28T08:30:00Z");
     assert_eq!(e["outages"][1]["ports"], serde_json::json!(["sw1/Gi1"]));
     assert_eq!(e["base"], "1050.00");
-    let e = ledger.line_evidence("acme.2026-11", 4).unwrap().evidence;
+    let e = ledger.line_evidence(&iid("acme.2026-11"), 4).unwrap().evidence;
     assert_eq!(e["p95"]["flags"]["estimated"], 24);
     // The region's October value carries into November, flagged.
-    let e = ledger.line_evidence("acme.2026-11", 2).unwrap().evidence;
+    let e = ledger.line_evidence(&iid("acme.2026-11"), 2).unwrap().evidence;
     assert_eq!(e["outlet"]["factors"][0]["defaulted"], true);
     // beta: the PDU's 6-hour gap is inside one counter delta, so nothing is lost: 30 d x 28.8 =
     // 864 kWh x 0.35 = 302.40; total 365.90.
-    let beta_nov = ledger.invoice("beta.2026-11").unwrap();
+    let beta_nov = ledger.invoice(&iid("beta.2026-11")).unwrap();
     assert_eq!(beta_nov.body.total, d("365.90"));
     golden("acme.2026-11", &serde_json::to_value(&acme_nov.body).unwrap());
 
@@ -473,4 +476,9 @@ fn two_months(ledger: &mut dyn Backend) {
             "billing_run"
         ]
     );
+}
+
+/// An invoice ID in a test.
+fn iid(s: &str) -> engine::id::InvoiceId {
+    engine::id::InvoiceId::new(s).unwrap()
 }

@@ -58,7 +58,7 @@ fn two_catalogs_finalizing_at_once_number_gaplessly() {
     let finalize = |c: &mut PostgresCatalog, mine: Vec<(usize, &String)>| -> Vec<String> {
         mine.iter()
             .map(|(i, cust)| {
-                let v = c.finalize_invoice(&format!("{cust}.2026-10"), "t", at(*i as i64 + 1)).unwrap();
+                let v = c.finalize_invoice(&iid(&format!("{cust}.2026-10")), "t", at(*i as i64 + 1)).unwrap();
                 v.body.number.unwrap()
             })
             .collect()
@@ -93,8 +93,8 @@ fn the_database_refuses_edits_of_issued_records() {
         at(0),
     )
     .unwrap();
-    c.finalize_invoice("acme.2026-10", "t", at(1)).unwrap();
-    c.record_payment("acme.2026-10", Decimal::new(100, 0), at(2), None, "t", at(2)).unwrap();
+    c.finalize_invoice(&iid("acme.2026-10"), "t", at(1)).unwrap();
+    c.record_payment(&iid("acme.2026-10"), Decimal::new(100, 0), at(2), None, "t", at(2)).unwrap();
     let refused = |sql: &str, why: &str| {
         let e = pg.psql_in("triggers", sql).expect_err(sql);
         assert!(e.contains(why), "{sql}: {e}");
@@ -237,4 +237,9 @@ fn tls_is_verified_or_not_used() {
     let plain = PostgresCatalog::connect(&format!("{base}?application_name=p")).unwrap();
     assert_eq!(plain.generation().unwrap(), 0);
     assert_eq!(encrypted("p"), "f");
+}
+
+/// An invoice ID in a test.
+fn iid(s: &str) -> engine::id::InvoiceId {
+    engine::id::InvoiceId::new(s).unwrap()
 }

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use engine::access::Role;
+use engine::id::{CreditNoteId, InvoiceId};
 use engine::invoicing::credit_note::CreditNote;
 use engine::invoicing::invoice::Status;
 use engine::invoicing::record::{InvoiceFilter, InvoiceView, LineEvidence, Payment};
@@ -96,8 +97,14 @@ async fn list(
     Ok(Json(Page { items, next }))
 }
 
+/// An invoice ID from a path: one that is not a valid ID names no invoice (`404`).
+pub(crate) fn invoice_id(id: String) -> Result<InvoiceId, ApiError> {
+    InvoiceId::new(id).map_err(|_| ApiError::NotFound)
+}
+
 /// The invoice, if the caller may see it (`404` otherwise, as if it did not exist).
 pub(crate) async fn visible(catalog: &CatalogState, caller: &Caller, id: String) -> Result<InvoiceView, ApiError> {
+    let id = invoice_id(id)?;
     let view = catalog.ledger(move |c| c.invoice(&id)).await?;
     caller.see_customer(&view.body.customer)?;
     Ok(view)
@@ -122,6 +129,7 @@ async fn evidence(
     caller.require(READERS)?;
     let n: u32 = n.parse().map_err(|_| ApiError::NotFound)?;
     visible(&catalog, &caller, id.clone()).await?;
+    let id = invoice_id(id)?;
     Ok(Json(catalog.ledger(move |c| c.line_evidence(&id, n)).await?))
 }
 
@@ -164,6 +172,7 @@ async fn finalize(
     caller.require(STAFF)?;
     let now = clock.now();
     let actor = caller.token.to_string();
+    let id = invoice_id(id)?;
     Ok(Json(catalog.ledger(move |c| c.finalize_invoice(&id, &actor, now)).await?))
 }
 
@@ -176,6 +185,7 @@ async fn send(
 ) -> Result<Json<InvoiceView>, ApiError> {
     caller.require(STAFF)?;
     let (actor, now) = (caller.token.to_string(), clock.now());
+    let id = invoice_id(id)?;
     Ok(Json(catalog.ledger(move |c| c.send_invoice(&id, &actor, now)).await?))
 }
 
@@ -196,6 +206,7 @@ async fn void(
     caller.require(STAFF)?;
     let (actor, now) = (caller.token.to_string(), clock.now());
     let reason = req.reason.unwrap_or_else(|| "void".into());
+    let id = invoice_id(id)?;
     Ok((StatusCode::CREATED, Json(catalog.ledger(move |c| c.void_invoice(&id, reason, &actor, now)).await?)))
 }
 
@@ -224,6 +235,7 @@ async fn credit(
     caller.require(STAFF)?;
     let (actor, now) = (caller.token.to_string(), clock.now());
     let amounts: Vec<(u32, Decimal)> = req.lines.iter().map(|l| (l.line, l.amount)).collect();
+    let id = invoice_id(id)?;
     let note = catalog.ledger(move |c| c.credit_invoice(&id, &amounts, req.reason, &actor, now)).await?;
     Ok((StatusCode::CREATED, Json(note)))
 }
@@ -251,6 +263,7 @@ async fn pay(
         None => now,
     };
     let actor = caller.token.to_string();
+    let id = invoice_id(id)?;
     let p = catalog.ledger(move |c| c.record_payment(&id, req.amount, paid_at, req.reference, &actor, now)).await?;
     Ok((StatusCode::CREATED, Json(p)))
 }
@@ -262,6 +275,7 @@ async fn credit_note(
     PathParams(id): PathParams<String>,
 ) -> Result<Json<CreditNote>, ApiError> {
     caller.require(READERS)?;
+    let id = CreditNoteId::new(id).map_err(|_| ApiError::NotFound)?;
     let note = catalog.ledger(move |c| c.credit_note(&id)).await?;
     caller.see_customer(&note.customer)?;
     Ok(Json(note))

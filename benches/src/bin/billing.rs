@@ -254,7 +254,7 @@ fn main() -> anyhow::Result<()> {
     let mut kwh = Vec::with_capacity(customers as usize);
     let mut p95 = Vec::with_capacity(customers as usize);
     for c in 0..customers {
-        let id = format!("c-{c}.2026-10");
+        let id = engine::id::InvoiceId::new(format!("c-{c}.2026-10"))?;
         let v = ledger.invoice(&id)?;
         kwh.push(v.body.sustainability.it_kwh);
         let n =
@@ -312,7 +312,11 @@ fn bill_three_times(
 fn finalize_drafts(ledger: &mut dyn Ledger, n: u32) -> anyhow::Result<f64> {
     let t = Instant::now();
     for c in 0..n {
-        ledger.finalize_invoice(&format!("c-{c}.2026-10"), "bench", Timestamp::from_secs(OCT1 + MONTH_S + 3_600))?;
+        ledger.finalize_invoice(
+            &engine::id::InvoiceId::new(format!("c-{c}.2026-10"))?,
+            "bench",
+            Timestamp::from_secs(OCT1 + MONTH_S + 3_600),
+        )?;
     }
     Ok(t.elapsed().as_secs_f64())
 }
@@ -337,7 +341,7 @@ fn postgres_side(
     let mut pg = PostgresCatalog::connect(&url)?;
     let (pg_best, _) = bill_three_times(src, &mut pg, "PostgreSQL")?;
     for c in 0..customers {
-        let id = format!("c-{c}.2026-10");
+        let id = engine::id::InvoiceId::new(format!("c-{c}.2026-10"))?;
         ensure!(pg.invoice(&id)?.body == sqlite.invoice(&id)?.body, "{id}: PostgreSQL and SQLite invoices differ");
     }
     println!("all {customers} invoices equal on PostgreSQL and SQLite");

@@ -176,24 +176,24 @@ pub trait Ledger {
     /// Past billing runs, newest first.
     fn billing_runs(&self) -> Result<Vec<BillingRun>>;
     /// One invoice.
-    fn invoice(&self, id: &str) -> Result<InvoiceView>;
+    fn invoice(&self, id: &InvoiceId) -> Result<InvoiceView>;
     /// How many invoices are in each status (`draft`, `finalized`, …), by status name.
     fn invoice_counts(&self) -> Result<Vec<(String, u64)>>;
     /// Invoices by ID, filtered, at most `limit` after the cursor; the next cursor if more exist.
     fn invoices(&self, f: &InvoiceFilter) -> Result<(Vec<InvoiceView>, Option<String>)>;
     /// The evidence of line `n` of an invoice.
-    fn line_evidence(&self, id: &str, n: u32) -> Result<LineEvidence>;
+    fn line_evidence(&self, id: &InvoiceId, n: u32) -> Result<LineEvidence>;
     /// Finalizes a draft whose period has ended by `at` (else `Rule`): the next gapless number of
     /// the year `at` falls in, then immutable.
-    fn finalize_invoice(&mut self, id: &str, actor: &str, at: Timestamp) -> Result<InvoiceView>;
+    fn finalize_invoice(&mut self, id: &InvoiceId, actor: &str, at: Timestamp) -> Result<InvoiceView>;
     /// Marks a finalized invoice as sent.
-    fn send_invoice(&mut self, id: &str, actor: &str, at: Timestamp) -> Result<InvoiceView>;
+    fn send_invoice(&mut self, id: &InvoiceId, actor: &str, at: Timestamp) -> Result<InvoiceView>;
     /// Voids an issued, unpaid invoice through a credit note for everything left of it.
-    fn void_invoice(&mut self, id: &str, reason: String, actor: &str, at: Timestamp) -> Result<CreditNote>;
+    fn void_invoice(&mut self, id: &InvoiceId, reason: String, actor: &str, at: Timestamp) -> Result<CreditNote>;
     /// A partial credit note (a dispute) against an issued invoice.
     fn credit_invoice(
         &mut self,
-        id: &str,
+        id: &InvoiceId,
         amounts: &[(u32, Decimal)],
         reason: String,
         actor: &str,
@@ -202,7 +202,7 @@ pub trait Ledger {
     /// Records a payment; the invoice is paid when nothing is left to pay.
     fn record_payment(
         &mut self,
-        id: &str,
+        id: &InvoiceId,
         amount: Decimal,
         paid_at: Timestamp,
         reference: Option<String>,
@@ -210,7 +210,7 @@ pub trait Ledger {
         at: Timestamp,
     ) -> Result<Payment>;
     /// One credit note.
-    fn credit_note(&self, id: &str) -> Result<CreditNote>;
+    fn credit_note(&self, id: &CreditNoteId) -> Result<CreditNote>;
     /// The whole audit log, in order.
     fn audit_log(&self) -> Result<Vec<Entry>>;
     /// Appends an audit entry for a change made elsewhere.
@@ -427,7 +427,8 @@ impl<B: Transactions> Ledger for B {
         bodies.iter().map(|b| serde_json::from_str(b).map_err(LedgerError::from)).collect()
     }
 
-    fn invoice(&self, id: &str) -> Result<InvoiceView> {
+    fn invoice(&self, typed_id: &InvoiceId) -> Result<InvoiceView> {
+        let id = typed_id.as_str();
         let mut tx = self.read()?;
         let row = load(&mut tx, id)?;
         view(&mut tx, row)
@@ -450,7 +451,8 @@ impl<B: Transactions> Ledger for B {
         Ok((out, next))
     }
 
-    fn line_evidence(&self, id: &str, n: u32) -> Result<LineEvidence> {
+    fn line_evidence(&self, typed_id: &InvoiceId, n: u32) -> Result<LineEvidence> {
+        let id = typed_id.as_str();
         let row = load(&mut self.read()?, id)?;
         let body = document::read_invoice(&row.body)?;
         let mut evidence: Vec<serde_json::Value> = serde_json::from_str(&row.evidence)?;
@@ -459,7 +461,8 @@ impl<B: Transactions> Ledger for B {
         Ok(LineEvidence { invoice: body.id, line, evidence: evidence.swap_remove(i) })
     }
 
-    fn finalize_invoice(&mut self, id: &str, actor: &str, at: Timestamp) -> Result<InvoiceView> {
+    fn finalize_invoice(&mut self, typed_id: &InvoiceId, actor: &str, at: Timestamp) -> Result<InvoiceView> {
+        let id = typed_id.as_str();
         let mut tx = self.write()?;
         let row = load(&mut tx, id)?;
         if row.status != Status::Draft {
@@ -489,7 +492,8 @@ impl<B: Transactions> Ledger for B {
         Ok(v)
     }
 
-    fn send_invoice(&mut self, id: &str, actor: &str, at: Timestamp) -> Result<InvoiceView> {
+    fn send_invoice(&mut self, typed_id: &InvoiceId, actor: &str, at: Timestamp) -> Result<InvoiceView> {
+        let id = typed_id.as_str();
         let mut tx = self.write()?;
         let row = load(&mut tx, id)?;
         if row.status != Status::Finalized {
@@ -506,7 +510,8 @@ impl<B: Transactions> Ledger for B {
         Ok(v)
     }
 
-    fn void_invoice(&mut self, id: &str, reason: String, actor: &str, at: Timestamp) -> Result<CreditNote> {
+    fn void_invoice(&mut self, typed_id: &InvoiceId, reason: String, actor: &str, at: Timestamp) -> Result<CreditNote> {
+        let id = typed_id.as_str();
         let mut tx = self.write()?;
         let what = "only a finalized or sent invoice is voided (a draft is rebuilt, a paid one credited)";
         let issued = issued(&mut tx, id, &[Status::Finalized, Status::Sent], what)?;
@@ -523,12 +528,13 @@ impl<B: Transactions> Ledger for B {
 
     fn credit_invoice(
         &mut self,
-        id: &str,
+        typed_id: &InvoiceId,
         amounts: &[(u32, Decimal)],
         reason: String,
         actor: &str,
         at: Timestamp,
     ) -> Result<CreditNote> {
+        let id = typed_id.as_str();
         let mut tx = self.write()?;
         let what = "only an issued invoice is credited";
         let issued = issued(&mut tx, id, &[Status::Finalized, Status::Sent, Status::Paid], what)?;
@@ -542,13 +548,14 @@ impl<B: Transactions> Ledger for B {
 
     fn record_payment(
         &mut self,
-        id: &str,
+        typed_id: &InvoiceId,
         amount: Decimal,
         paid_at: Timestamp,
         reference: Option<String>,
         actor: &str,
         at: Timestamp,
     ) -> Result<Payment> {
+        let id = typed_id.as_str();
         let mut tx = self.write()?;
         let what = "payments are recorded against finalized or sent invoices";
         let issued = issued(&mut tx, id, &[Status::Finalized, Status::Sent], what)?;
@@ -577,7 +584,8 @@ impl<B: Transactions> Ledger for B {
         Ok(payment)
     }
 
-    fn credit_note(&self, id: &str) -> Result<CreditNote> {
+    fn credit_note(&self, typed_id: &CreditNoteId) -> Result<CreditNote> {
+        let id = typed_id.as_str();
         let body = self.read()?.note_body(id)?.ok_or(LedgerError::NotFound)?;
         Ok(document::read_credit_note(&body)?)
     }
