@@ -94,7 +94,7 @@ use crate::routes;
         routes::tokens::revoke,
         openapi_json,
     ),
-    components(schemas(Problem, engine::metering::live::Live)),
+    components(schemas(Problem, engine::metering::read_models::live::Live)),
     modifiers(&Conventions),
     security(("bearer" = [])),
 )]

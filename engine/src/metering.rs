@@ -1,9 +1,15 @@
-//! Metering (`metering.md`): readings to billable quantities. Counter rules (§2) in [`counter`],
-//! 300 s buckets (§3) in [`bucket`] and materialised in [`bucket_table`], the nearest-rank 95th
-//! (§4) in [`percentile`], [`bandwidth`] and the SQL aggregate [`udaf`], energy (§5) in
-//! [`energy`], carbon (§6) in [`carbon`], assignment-aware usage (§7) in [`usage`], SQL views
-//! in [`views`]. What a service used in a period, with its evidence, is measured by [`meter`]
-//! (from [`samples`], with [`outage`]s for SLA credits); rating prices it.
+//! Metering (`metering.md`): readings to billable quantities, in four parts.
+//!
+//! - The billing math: counter rules (§2) in [`counter`], 300 s buckets (§3) in [`bucket`], the
+//!   nearest-rank 95th (§4) in [`percentile`], [`running`] and [`bandwidth`], energy (§5) in
+//!   [`energy`], carbon (§6) in [`carbon`] with [`factors`] and [`hourly_factors`],
+//!   assignment-aware usage (§7) in [`usage`]; what a service used in a period, with its
+//!   evidence, in [`meter`] (from [`samples`], with [`outage`]s for SLA credits); [`plant`] says
+//!   what the inventory implies for them. Rating prices what these measure.
+//! - Bucket storage: the materialised 5-minute table ([`bucket_table`], its dense
+//!   [`bucket_chunks`]) and the archive of closed months ([`bucket_archive`]).
+//! - DataFusion adapters: [`sql`] (the `nearest_rank` aggregate, the SQL views).
+//! - Read models for the portal and the live API: [`read_models`].
 
 pub mod bandwidth;
 pub mod bucket;
@@ -14,17 +20,13 @@ pub mod carbon;
 pub mod counter;
 pub mod energy;
 pub mod factors;
-pub mod history;
 pub mod hourly_factors;
-pub mod live;
 pub mod meter;
-pub mod month_to_date;
 pub mod outage;
 pub mod percentile;
 pub mod plant;
+pub mod read_models;
 pub mod running;
 pub mod samples;
-pub mod udaf;
+pub mod sql;
 pub mod usage;
-pub mod usage_cache;
-pub mod views;

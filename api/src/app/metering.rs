@@ -25,7 +25,7 @@ pub struct MeteringState {
     /// The materialised 5-minute bucket table (kept current by the store's commit observer).
     pub buckets: Arc<BucketTable>,
     /// Usage objects kept while nothing they were computed from changes.
-    pub usage_cache: Arc<engine::metering::usage_cache::UsageCache>,
+    pub usage_cache: Arc<engine::metering::read_models::usage_cache::UsageCache>,
     /// `[collectors] default_interval`, seconds (gap detection for devices without one).
     pub(super) default_poll_s: u32,
     /// What is derived from the inventory, with the catalog generation it was read at.

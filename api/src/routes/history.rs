@@ -1,9 +1,9 @@
 //! `GET /api/v1/customers/{id}/history?from=&to=` (or `?period=YYYY-MM`): what the portal's
-//! charts draw, per 5-minute bucket (`engine::metering::history`); at most a month at once.
+//! charts draw, per 5-minute bucket (`engine::metering::read_models::history`); at most a month at once.
 
 use axum::Json;
 use axum::extract::State;
-use engine::metering::history::{History, HistoryError, customer_history};
+use engine::metering::read_models::history::{History, HistoryError, customer_history};
 
 use super::usage::{Params, customer_window, usage_error};
 use crate::app::MeteringState;

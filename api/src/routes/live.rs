@@ -1,6 +1,6 @@
 //! `GET /api/v1/customers/{id}/live`: Server-Sent Events of the customer's live view (power per
 //! outlet, rate per port, month-to-date kWh, kgCO2e, running 95th and projections; see
-//! `engine::metering::live`). Admin, billing, or that customer (another customer: 404).
+//! `engine::metering::read_models::live`). Admin, billing, or that customer (another customer: 404).
 //!
 //! - The first event is sent at once; then one whenever readings arrived (the store's commit
 //!   sequence moved), at most every [`MIN_INTERVAL`], and at least every [`MAX_QUIET`] (the month
@@ -19,7 +19,7 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use engine::id::CustomerId;
-use engine::metering::live::{Live, live};
+use engine::metering::read_models::live::{Live, live};
 use engine::metering::usage::{Sources, UsageError};
 use futures::Stream;
 use tokio::sync::OwnedSemaphorePermit;

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use engine::id::CustomerId;
 use engine::metering::bandwidth::mbps;
 use engine::metering::bucket_table::Direction;
-use engine::metering::month_to_date::MonthToDate;
+use engine::metering::read_models::month_to_date::MonthToDate;
 use engine::metering::usage::{Quantity, Usage, UsageError};
 use engine::period::BillingPeriod;
 use engine::time::{Interval, Timestamp};
@@ -124,7 +124,7 @@ pub(crate) fn usage_error(e: UsageError) -> ApiError {
 
 /// `GET /api/v1/customers/{id}/month-to-date`: the customer's billing month so far (its
 /// timezone), with month-end projections.
-#[utoipa::path(get, path = "/api/v1/customers/{id}/month-to-date", tag = "usage", params(("id" = String, Path, description = "Customer ID", example = "acme")), responses((status = 200, description = "The billing month so far, with projections", body = engine::metering::month_to_date::MonthToDate)))]
+#[utoipa::path(get, path = "/api/v1/customers/{id}/month-to-date", tag = "usage", params(("id" = String, Path, description = "Customer ID", example = "acme")), responses((status = 200, description = "The billing month so far, with projections", body = engine::metering::read_models::month_to_date::MonthToDate)))]
 async fn month_to_date(
     State(clock): State<SharedClock>,
     State(metering): State<MeteringState>,
@@ -138,7 +138,7 @@ async fn month_to_date(
     let now = clock.now();
     metering
         .metered(derived, "month-to-date", move |src| {
-            engine::metering::month_to_date::month_to_date(src, &customer, now)
+            engine::metering::read_models::month_to_date::month_to_date(src, &customer, now)
         })
         .await?
         .map(Json)

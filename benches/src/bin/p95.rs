@@ -172,7 +172,9 @@ fn best_of<T>(runs: usize, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::
 
 async fn datafusion_p95(path: &std::path::Path, threads: usize) -> anyhow::Result<(f64, Vec<u64>)> {
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(threads));
-    ctx.register_udaf(datafusion::logical_expr::AggregateUDF::from(engine::metering::udaf::NearestRank::default()));
+    ctx.register_udaf(
+        datafusion::logical_expr::AggregateUDF::from(engine::metering::sql::udaf::NearestRank::default()),
+    );
     ctx.register_parquet("b", path.to_string_lossy().as_ref(), ParquetReadOptions::default()).await?;
     let mut best = f64::MAX;
     let mut result = Vec::new();

@@ -166,7 +166,8 @@ fn month_to_date_projects_energy_linearly_and_keeps_the_95th() {
     table.settle(&store).unwrap();
     let src = Sources { inventory: &inv, plant: &plant, buckets: &table, store: &store };
     let now = Timestamp::from_secs(T0 + 7_200); // 2027-01-15T08:00:00Z
-    let m = crate::metering::month_to_date::month_to_date(&src, &CustomerId::new("acme").unwrap(), now).unwrap();
+    let m = crate::metering::read_models::month_to_date::month_to_date(&src, &CustomerId::new("acme").unwrap(), now)
+        .unwrap();
     assert_eq!(m.period, "2027-01");
     assert_eq!(m.period_end.to_string(), "2027-02-01T00:00:00Z");
     assert_eq!(m.usage.from.to_string(), "2027-01-01T00:00:00Z");
@@ -183,7 +184,7 @@ fn month_to_date_projects_energy_linearly_and_keeps_the_95th() {
 
 #[test]
 fn the_cache_serves_a_window_again_until_something_in_its_reach_changes() {
-    use crate::metering::usage_cache::UsageCache;
+    use crate::metering::read_models::usage_cache::UsageCache;
     use std::sync::atomic::Ordering;
     let (_dir, store, inv, plant, table) = setup();
     store.write(readings()).unwrap();

@@ -11,9 +11,9 @@
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::usage::{Quantity, Sources, Usage, UsageError, customer_usage};
 use crate::domain::Charge;
 use crate::id::CustomerId;
+use crate::metering::usage::{Quantity, Sources, Usage, UsageError, customer_usage};
 use crate::period::BillingPeriod;
 use crate::time::{Interval, Timestamp};
 

@@ -19,14 +19,14 @@ use async_trait::async_trait;
 use datafusion::error::{DataFusionError, Result};
 use rust_decimal::Decimal;
 
-use super::bucket::{BUCKET_NS, Coverage, bucket_start};
-use super::bucket_table::{BucketTable, Direction};
-use super::energy::{HoleReason, Source};
-use super::plant::Plant;
-use super::usage::outlet_energy;
 use crate::domain::GapFill;
 use crate::domain::metric;
 use crate::id::{OutletId, PduId};
+use crate::metering::bucket::{BUCKET_NS, Coverage, bucket_start};
+use crate::metering::bucket_table::{BucketTable, Direction};
+use crate::metering::energy::{HoleReason, Source};
+use crate::metering::plant::Plant;
+use crate::metering::usage::outlet_energy;
 use crate::store::Store;
 use crate::store::pushdown::{Pushdown, PushdownSource, external};
 

@@ -17,7 +17,7 @@ use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatil
 use datafusion::physical_expr::expressions::Literal;
 use rust_decimal::Decimal;
 
-use super::percentile::{Fraction, rank};
+use crate::metering::percentile::{Fraction, rank};
 
 /// The `nearest_rank` aggregate.
 #[derive(Debug, PartialEq, Eq, Hash)]

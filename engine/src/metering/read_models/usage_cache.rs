@@ -14,9 +14,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::bucket_table::BucketTable;
-use super::usage::{Reach, Sources, Usage, UsageError, usage_and_reach};
 use crate::id::CustomerId;
+use crate::metering::bucket_table::BucketTable;
+use crate::metering::usage::{Reach, Sources, Usage, UsageError, usage_and_reach};
 use crate::store::Store;
 use crate::time::Interval;
 
@@ -33,9 +33,9 @@ pub fn approx_bytes(u: &Usage) -> usize {
         + u.customer.len()
         + u.resources
             .iter()
-            .map(|r| size_of::<super::usage::ResourceUsage>() + r.id.len() + r.service.len())
+            .map(|r| size_of::<crate::metering::usage::ResourceUsage>() + r.id.len() + r.service.len())
             .sum::<usize>()
-        + u.services.iter().map(|s| size_of::<super::usage::ServiceUsage>() + s.id.len()).sum::<usize>()
+        + u.services.iter().map(|s| size_of::<crate::metering::usage::ServiceUsage>() + s.id.len()).sum::<usize>()
 }
 
 /// `(customer, window from, window to)`, ns.
@@ -138,7 +138,7 @@ impl UsageCache {
 
     /// The customer's usage in `window` under the inventory at `generation` (the one `src`
     /// holds): the kept object when it still holds, else computed (and kept). Settle the bucket
-    /// table first, as for [`super::usage::customer_usage`].
+    /// table first, as for [`crate::metering::usage::customer_usage`].
     pub fn usage(
         &self,
         src: &Sources<'_>,

@@ -18,11 +18,11 @@ use std::sync::Arc;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 
-use super::month_to_date::{MonthToDate, month_to_date};
-use super::usage::{Sources, UsageError};
 use crate::domain::ResourceRef;
 use crate::domain::metric;
 use crate::id::{CustomerId, OutletId, PortId};
+use crate::metering::read_models::month_to_date::{MonthToDate, month_to_date};
+use crate::metering::usage::{Sources, UsageError};
 use crate::store::buffer::ScanFilter;
 use crate::store::reading::{SeriesKey, VALUE_SCALE};
 use crate::store::series_set::SeriesSet;

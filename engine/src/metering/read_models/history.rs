@@ -3,7 +3,7 @@
 //! commitments of its plans.
 //!
 //! What a chart draws, not what is billed: the billed 95th, kWh and their evidence come from
-//! [`super::usage::customer_usage`] (the portal draws that 95th as a line over these series).
+//! [`crate::metering::usage::customer_usage`] (the portal draws that 95th as a line over these series).
 //! - Power of a bucket: per outlet held at the bucket's start, the mean of its `power_w` readings
 //!   in the bucket; summed over those outlets. `null` when none of them reported power then.
 //!   Outlets that only report energy are not drawn (their kWh are in the usage totals).
@@ -17,12 +17,12 @@ use std::sync::Arc;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 
-use super::bucket::BUCKET_NS;
-use super::usage::{Sources, UsageError};
 use crate::domain::ResourceRef;
 use crate::domain::metric;
 use crate::domain::rate_plan::Charge;
 use crate::id::CustomerId;
+use crate::metering::bucket::BUCKET_NS;
+use crate::metering::usage::{Sources, UsageError};
 use crate::store::buffer::ScanFilter;
 use crate::store::reading::{SeriesKey, VALUE_SCALE};
 use crate::store::series_set::SeriesSet;
@@ -79,8 +79,8 @@ impl From<crate::store::StoreError> for HistoryError {
     }
 }
 
-impl From<super::bucket_table::BucketError> for HistoryError {
-    fn from(e: super::bucket_table::BucketError) -> Self {
+impl From<crate::metering::bucket_table::BucketError> for HistoryError {
+    fn from(e: crate::metering::bucket_table::BucketError) -> Self {
         Self::Usage(UsageError::Store(e))
     }
 }
