@@ -43,9 +43,37 @@ pub fn check_id(s: &str) -> Result<(), IdError> {
     }
 }
 
-/// Declares a typed, validated, string-backed identifier.
+/// Declares a typed identifier: string-backed and validated (`typed_id!(RackId)`), or an integer
+/// (`typed_id!(int SeriesId: u32)`: dense IDs, sequence and file numbers) that cannot be mixed
+/// up with another integer or used in arithmetic by accident.
 #[macro_export]
 macro_rules! typed_id {
+    (int $(#[$meta:meta])* $name:ident: $t:ty) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(pub $t);
+
+        impl $name {
+            /// The number.
+            pub const fn get(self) -> $t {
+                self.0
+            }
+
+            /// The number after this one.
+            pub const fn next(self) -> Self {
+                Self(self.0.saturating_add(1))
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Display::fmt(&self.0, f)
+            }
+        }
+    };
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]

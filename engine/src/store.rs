@@ -40,6 +40,14 @@ use wal::WalError;
 use crate::clock::Clock;
 use crate::time::Timestamp;
 
+crate::typed_id!(
+    int
+    /// A commit's sequence number: each acknowledged write request gets the next one; it orders
+    /// the readings of one `(series, ts)` (the highest wins) and says how far derived state
+    /// (the bucket table, the bucket archive, change logs) has followed the store.
+    CommitSeq: u64
+);
+
 /// Store settings.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -305,13 +313,13 @@ impl Store {
             clock,
             observer: OnceLock::new(),
             observed: observer::Observed::default(),
-            committed_seq: AtomicU64::new(max_seq),
+            committed_seq: AtomicU64::new(max_seq.get()),
             changes: Default::default(),
         });
         shared.metrics.corruptions.fetch_add(recovery.corrupt.len() as u64, Ordering::Relaxed);
         let (writes, write_rx) = crossbeam_channel::bounded(shared.cfg.queue_depth.max(1));
         let (flush, flush_rx) = crossbeam_channel::bounded(16);
-        let writer = writer::spawn(Arc::clone(&shared), wal, max_seq + 1, write_rx, flush.clone())
+        let writer = writer::spawn(Arc::clone(&shared), wal, max_seq.next(), write_rx, flush.clone())
             .map_err(|source| StoreError::Thread { what: "WAL writer", source })?;
         let flusher = flusher::spawn(Arc::clone(&shared), writes.clone(), flush_rx)
             .map_err(|source| StoreError::Thread { what: "flusher", source })?;
@@ -321,7 +329,7 @@ impl Store {
 
     /// Stores a batch atomically and durably; returns its commit sequence number. Blocks while
     /// the queue is full and until the fsync that covers the batch.
-    pub fn write(&self, readings: Vec<PendingReading>) -> Result<u64, StoreError> {
+    pub fn write(&self, readings: Vec<PendingReading>) -> Result<CommitSeq, StoreError> {
         // Look the series up here, on the caller's thread, in parallel with other writers.
         self.write_batch(batch::WriteBatch::from_pending(readings, &self.shared.registry))
     }
@@ -334,7 +342,7 @@ impl Store {
 
     /// Stores a batch whose known series are resolved already (see [`Store::registry`]'s
     /// [`Registry::lookup_many`]), like [`Store::write`].
-    pub fn write_batch(&self, batch: batch::WriteBatch) -> Result<u64, StoreError> {
+    pub fn write_batch(&self, batch: batch::WriteBatch) -> Result<CommitSeq, StoreError> {
         // New series get their IDs here, on the caller's thread: the writer only writes their
         // definitions into the next record, before any record that uses them.
         let readings = batch.resolve(&self.shared.registry)?;
@@ -383,7 +391,7 @@ impl Store {
 
     /// [`Store::scan`] of the rows written by commits after `seq` only (segments whose rows are
     /// all older are not read): what changed since derived state covering `seq` was written.
-    pub fn scan_newer(&self, filter: &ScanFilter, seq: u64) -> Result<Rows, StoreError> {
+    pub fn scan_newer(&self, filter: &ScanFilter, seq: CommitSeq) -> Result<Rows, StoreError> {
         let (manifest, mut rows) = self.buffered(filter);
         let dir = self.shared.segments_dir();
         for seg in manifest
@@ -418,7 +426,7 @@ impl Store {
 
     /// The sequence number of the last batch the observer has applied (every batch up to it has
     /// been); the committed sequence number without an observer.
-    pub fn observed_seq(&self) -> u64 {
+    pub fn observed_seq(&self) -> CommitSeq {
         if self.shared.observer.get().is_none() {
             return self.committed_seq();
         }
@@ -431,7 +439,7 @@ impl Store {
         let (tx, rx) = crossbeam_channel::bounded(observer::QUEUE_DEPTH);
         self.shared.observer.set(tx).map_err(|_| StoreError::ObserverSet)?;
         // Everything committed before the observer existed counts as observed.
-        self.shared.observed.advance(self.shared.committed_seq.load(Ordering::Acquire));
+        self.shared.observed.advance(self.committed_seq());
         let shared = Arc::clone(&self.shared);
         let handle = std::thread::Builder::new()
             .name("colometer-observer".into())
@@ -443,8 +451,8 @@ impl Store {
 
     /// The sequence number of the newest committed batch: it moves exactly when readings
     /// arrive (live views poll it).
-    pub fn committed_seq(&self) -> u64 {
-        self.shared.committed_seq.load(Ordering::Acquire)
+    pub fn committed_seq(&self) -> CommitSeq {
+        CommitSeq(self.shared.committed_seq.load(Ordering::Acquire))
     }
 
     /// The change log's version: every change visible to a scan started after this call is at
@@ -465,7 +473,7 @@ impl Store {
         if self.shared.observer.get().is_none() {
             return 0;
         }
-        self.shared.committed_seq.load(Ordering::Acquire).saturating_sub(self.shared.observed.seq())
+        self.committed_seq().get().saturating_sub(self.shared.observed.seq().get())
     }
 
     /// Waits (at most `limit`) until the observer has seen every batch committed so far.
@@ -473,7 +481,7 @@ impl Store {
         if self.shared.observer.get().is_none() {
             return Ok(());
         }
-        self.shared.observed.wait_for(self.shared.committed_seq.load(Ordering::Acquire), limit)
+        self.shared.observed.wait_for(self.committed_seq(), limit)
     }
 
     /// The series registry.

@@ -47,7 +47,7 @@ struct Feed {
     live: LiveState,
     clock: SharedClock,
     customer: CustomerId,
-    seen_seq: Option<u64>,
+    seen_seq: Option<engine::store::CommitSeq>,
     last: Option<Instant>,
     _permit: OwnedSemaphorePermit,
 }
@@ -86,7 +86,7 @@ async fn stream(
 
 /// Waits until the next event is due and returns the commit sequence it will show; `None` when
 /// the server stops.
-async fn next_moment(feed: &Feed) -> Option<u64> {
+async fn next_moment(feed: &Feed) -> Option<engine::store::CommitSeq> {
     let Some(last) = feed.last else { return Some(feed.metering.store.committed_seq()) };
     let mut at = last + MIN_INTERVAL;
     loop {

@@ -35,6 +35,7 @@ use parquet::file::statistics::Statistics;
 use super::bucket::Bucket;
 use super::bucket_chunks::BucketChunks;
 use super::bucket_table::Direction;
+use crate::store::CommitSeq;
 use crate::store::file::{FileError, read_checked, sync_dir, write_atomically};
 use crate::store::segment::{CrcWriter, RangeCheck, SegmentError, range_checks};
 
@@ -127,7 +128,7 @@ pub enum ArchiveError {
 struct MonthFile {
     file: String,
     /// Every reading committed up to this sequence number is in the month's buckets.
-    covered_seq: u64,
+    covered_seq: CommitSeq,
     rows: u64,
     bytes: u64,
     footer: RangeCheck,
@@ -258,7 +259,7 @@ impl BucketArchive {
     }
 
     /// The archived months (starts, ns) with the commit sequence number each covers.
-    pub fn months(&self) -> BTreeMap<i64, u64> {
+    pub fn months(&self) -> BTreeMap<i64, CommitSeq> {
         self.index().months.iter().map(|(m, f)| (*m, f.covered_seq)).collect()
     }
 
@@ -422,7 +423,12 @@ impl BucketArchive {
 
     /// Replaces the archived buckets of the series in `replace` for `month` (other series
     /// archived for it are kept), recording that the month covers commits up to `covered_seq`.
-    pub fn write_month(&self, month: i64, covered_seq: u64, replace: Vec<ArchivedSeries>) -> Result<(), ArchiveError> {
+    pub fn write_month(
+        &self,
+        month: i64,
+        covered_seq: CommitSeq,
+        replace: Vec<ArchivedSeries>,
+    ) -> Result<(), ArchiveError> {
         let _one = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         let mut merged: BTreeMap<u32, ArchivedSeries> =
             self.read_month(month)?.into_iter().map(|s| (s.id, s)).collect();
@@ -449,7 +455,7 @@ impl BucketArchive {
             self.footers.lock().unwrap_or_else(|p| p.into_inner()).remove(&old);
         }
         self.months_written.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(month = %month_label(month), rows, bytes, covered_seq, "bucket archive month written");
+        tracing::info!(month = %month_label(month), rows, bytes, covered_seq = covered_seq.get(), "bucket archive month written");
         Ok(())
     }
 

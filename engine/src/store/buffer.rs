@@ -77,13 +77,13 @@ impl Rows {
     }
 
     /// Appends one reading.
-    pub fn push(&mut self, seq: u64, r: &Reading) {
+    pub fn push(&mut self, seq: super::CommitSeq, r: &Reading) {
         self.series.push(r.series.0);
         self.ts.push(r.ts.as_nanos());
         self.value.push(r.value.0);
         self.uptime_s.push(r.uptime_s);
         self.discontinuity.push(r.discontinuity);
-        self.seq.push(seq);
+        self.seq.push(seq.get());
     }
 
     /// Makes room for `n` more rows.
@@ -120,8 +120,8 @@ impl Rows {
     }
 
     /// The rows written by commits after `seq`.
-    pub fn newer_than(&self, seq: u64) -> Rows {
-        let idx: Vec<usize> = (0..self.len()).filter(|&i| self.seq[i] > seq).collect();
+    pub fn newer_than(&self, seq: super::CommitSeq) -> Rows {
+        let idx: Vec<usize> = (0..self.len()).filter(|&i| self.seq[i] > seq.get()).collect();
         self.gather(&idx)
     }
 
@@ -304,7 +304,7 @@ impl Buffer {
     }
 
     /// Adds the readings of one committed record.
-    pub fn insert(&mut self, seq: u64, readings: &[Reading]) {
+    pub fn insert(&mut self, seq: super::CommitSeq, readings: &[Reading]) {
         // Readings of one request nearly always share a partition: look it up once per run.
         let width = self.partition_ns;
         let mut i = 0;
@@ -435,8 +435,8 @@ mod tests {
             discontinuity: None,
         };
         let mut b = Buffer::new(3_600_000_000_000);
-        b.insert(1, &[reading(5, 10), reading(700, 20), reading(5, 3_700)]);
-        b.insert(2, &[reading(9, 7_300)]);
+        b.insert(super::super::CommitSeq(1), &[reading(5, 10), reading(700, 20), reading(5, 3_700)]);
+        b.insert(super::super::CommitSeq(2), &[reading(9, 7_300)]);
         let of =
             |ids: &[u32]| ScanFilter { series: Some(Arc::new(ids.iter().copied().collect())), from: None, to: None };
         let series = |f: &ScanFilter| b.select(f).series;

@@ -20,7 +20,7 @@ pub struct Manifest {
     /// The highest commit sequence number ever checkpointed: sequence numbers never go back,
     /// even after retention drops every segment (derived state records the numbers it covers).
     #[serde(default)]
-    pub seq_high: u64,
+    pub seq_high: super::CommitSeq,
 }
 
 /// Why the manifest cannot be used.
@@ -51,7 +51,7 @@ impl Manifest {
     }
 
     /// Largest commit sequence number checkpointed (in a segment now or ever).
-    pub fn max_seq(&self) -> u64 {
-        self.segments.iter().map(|s| s.max_seq).max().unwrap_or(0).max(self.seq_high)
+    pub fn max_seq(&self) -> super::CommitSeq {
+        self.segments.iter().map(|s| s.max_seq).max().unwrap_or_default().max(self.seq_high)
     }
 }

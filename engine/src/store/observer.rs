@@ -6,6 +6,7 @@
 //! Readers of derived state call [`Observed::wait_for`] with the store's last committed sequence
 //! number first, so they see every batch acknowledged before they asked.
 
+use super::CommitSeq;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -22,7 +23,7 @@ pub trait CommitObserver: Send + Sync {
 /// A message to the observer thread.
 pub(crate) enum Message {
     /// A committed batch and its sequence number.
-    Batch(u64, Vec<Reading>),
+    Batch(CommitSeq, Vec<Reading>),
     /// Finish and stop.
     Stop,
 }
@@ -33,7 +34,7 @@ pub(crate) const QUEUE_DEPTH: usize = 1024;
 /// How far the observer has got.
 #[derive(Debug, Default)]
 pub struct Observed {
-    seq: Mutex<u64>,
+    seq: Mutex<CommitSeq>,
     moved: Condvar,
     /// Batches handed over.
     pub batches: AtomicU64,
@@ -45,14 +46,14 @@ pub struct Observed {
 pub struct Behind(pub Duration);
 
 impl Observed {
-    pub(crate) fn advance(&self, seq: u64) {
+    pub(crate) fn advance(&self, seq: CommitSeq) {
         let mut s = self.seq.lock().unwrap_or_else(|p| p.into_inner());
         *s = (*s).max(seq);
         self.moved.notify_all();
     }
 
     /// Waits until every batch up to `seq` has been observed, at most `limit`.
-    pub fn wait_for(&self, seq: u64, limit: Duration) -> Result<(), Behind> {
+    pub fn wait_for(&self, seq: CommitSeq, limit: Duration) -> Result<(), Behind> {
         let deadline = Instant::now() + limit;
         let mut s = self.seq.lock().unwrap_or_else(|p| p.into_inner());
         while *s < seq {
@@ -66,7 +67,7 @@ impl Observed {
     }
 
     /// The last sequence number observed.
-    pub fn seq(&self) -> u64 {
+    pub fn seq(&self) -> CommitSeq {
         *self.seq.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

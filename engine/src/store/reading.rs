@@ -11,9 +11,11 @@ use crate::time::Timestamp;
 /// which holds every u64 counter and every gauge to the nano-unit exactly.
 pub const VALUE_SCALE: u32 = 9;
 
-/// A series' compact identifier (dense, from 0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SeriesId(pub u32);
+crate::typed_id!(
+    int
+    /// A series' compact identifier (dense, from 0).
+    SeriesId: u32
+);
 
 /// What a series measures: `(device, resource, metric)`, e.g. `(sw-core1, Gi1/0/1, in_octets)`.
 /// The parts are shared strings: every reading of a line shares its device and resource, so a

@@ -57,7 +57,7 @@ pub struct SegmentMeta {
     /// CRC-32 of each row group's bytes, by row-group index.
     pub row_groups: Vec<RangeCheck>,
     /// Largest commit sequence number in it.
-    pub max_seq: u64,
+    pub max_seq: super::CommitSeq,
     /// A day segment of a cold day (compacted from its hourly segments; `partition` is the
     /// day's start). Absent in manifests written before day segments existed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -185,7 +185,7 @@ pub fn write(dir: &Path, file: &str, partition: i64, rows: &Rows) -> Result<Segm
         crc32: crc_writer.hasher.finalize(),
         footer,
         row_groups,
-        max_seq: rows.seq.iter().copied().max().unwrap_or(0),
+        max_seq: super::CommitSeq(rows.seq.iter().copied().max().unwrap_or(0)),
         cold: false,
     })
 }

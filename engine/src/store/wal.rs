@@ -36,7 +36,7 @@ impl WalError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// Commit sequence number (orders rewrites: the higher wins).
-    pub seq: u64,
+    pub seq: super::CommitSeq,
     /// Series first used by this record.
     pub defs: Vec<(SeriesId, SeriesKey)>,
     /// The readings.
@@ -62,7 +62,7 @@ impl Record {
         out.extend_from_slice(&[0; 8]);
         let mut e = Encoder::extending(std::mem::take(out));
         e.u8(KIND_BATCH);
-        e.u64(self.seq);
+        e.u64(self.seq.get());
         e.u32(self.defs.len() as u32);
         for (id, k) in &self.defs {
             e.u32(id.0);
@@ -95,7 +95,7 @@ impl Record {
         if d.u8()? != KIND_BATCH {
             return Err("unknown record kind".into());
         }
-        let seq = d.u64()?;
+        let seq = super::CommitSeq(d.u64()?);
         let ndefs = d.u32()?;
         let mut defs = Vec::new();
         for _ in 0..ndefs {
@@ -264,7 +264,7 @@ mod tests {
 
     fn rec(seq: u64, n: usize) -> Record {
         Record {
-            seq,
+            seq: super::super::CommitSeq(seq),
             defs: vec![(SeriesId(0), SeriesKey { device: "d".into(), resource: "r".into(), metric: "m".into() })],
             readings: (0..n)
                 .map(|i| Reading {

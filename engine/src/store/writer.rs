@@ -21,7 +21,7 @@ const MAX_GROUP: usize = 512;
 /// What the writer thread is asked to do.
 pub enum Command {
     /// Store readings (every series ID resolved); answer with their commit sequence number.
-    Write(Vec<Reading>, oneshot::Sender<Result<u64, StoreError>>),
+    Write(Vec<Reading>, oneshot::Sender<Result<super::CommitSeq, StoreError>>),
     /// Start a new WAL file and hand the buffer over for a checkpoint: answers with the last WAL
     /// file the handed-over buffer covers.
     Freeze(crossbeam_channel::Sender<Result<(u64, Arc<Buffer>), StoreError>>),
@@ -29,7 +29,7 @@ pub enum Command {
     Shutdown,
 }
 
-type Ack = oneshot::Sender<Result<u64, StoreError>>;
+type Ack = oneshot::Sender<Result<super::CommitSeq, StoreError>>;
 
 /// A write waiting for the group commit, and its acknowledgement.
 type Pending = (Vec<Reading>, Ack);
@@ -37,7 +37,7 @@ type Pending = (Vec<Reading>, Ack);
 struct Writer {
     shared: Arc<Shared>,
     wal: WalWriter,
-    next_seq: u64,
+    next_seq: super::CommitSeq,
     /// Registry entries below this index are durable (in a snapshot or a synced WAL record).
     durable_defs: usize,
     flush: Sender<Signal>,
@@ -47,7 +47,7 @@ struct Writer {
 pub(crate) fn spawn(
     shared: Arc<Shared>,
     wal: WalWriter,
-    next_seq: u64,
+    next_seq: super::CommitSeq,
     rx: Receiver<Command>,
     flush: Sender<Signal>,
 ) -> std::io::Result<JoinHandle<()>> {
@@ -111,7 +111,7 @@ impl Writer {
         self.wait_for_room();
         let reg = &self.shared.registry;
         let mut framed = Vec::new();
-        let mut committed: Vec<(u64, Vec<Reading>, Ack)> = Vec::with_capacity(group.len());
+        let mut committed: Vec<(super::CommitSeq, Vec<Reading>, Ack)> = Vec::with_capacity(group.len());
         let mut defs_upto = self.durable_defs;
         for (readings, ack) in group {
             // Series the callers defined since the last record: this record makes them durable,
@@ -120,7 +120,7 @@ impl Writer {
             let defs = reg.keys_in(defs_upto..now_len);
             defs_upto = now_len;
             let seq = self.next_seq;
-            self.next_seq += 1;
+            self.next_seq = seq.next();
             let rec = Record { seq, defs, readings };
             rec.encode_into(&mut framed);
             committed.push((seq, rec.readings, ack));
@@ -147,7 +147,7 @@ impl Writer {
                     st.active.rows()
                 };
                 if let Some((seq, _, _)) = committed.last() {
-                    self.shared.committed_seq.store(*seq, Ordering::Release);
+                    self.shared.committed_seq.store(seq.get(), Ordering::Release);
                 }
                 let observer = self.shared.observer.get();
                 for (seq, readings, ack) in committed {

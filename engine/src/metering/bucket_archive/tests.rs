@@ -1,6 +1,7 @@
 use super::*;
 use crate::metering::bucket::BUCKET_NS;
 use crate::metering::bucket_chunks::CHUNK_BYTES;
+use crate::store::CommitSeq;
 
 /// 2026-10-01T00:00:00Z.
 const OCT: i64 = 1_790_812_800 * 1_000_000_000;
@@ -20,8 +21,8 @@ fn months_are_written_read_back_exactly_and_rewritten_per_series() {
     let a = BucketArchive::open(dir.path(), 1 << 20).unwrap();
     assert_eq!(month_label(OCT), "2026-10");
     let (s1, s2) = (series(1, "xe-1", 8_640, 1_000), series(2, "xe-2", 100, 7));
-    a.write_month(OCT, 42, vec![s1.clone(), s2.clone()]).unwrap();
-    assert_eq!(a.months(), BTreeMap::from([(OCT, 42)]));
+    a.write_month(OCT, CommitSeq(42), vec![s1.clone(), s2.clone()]).unwrap();
+    assert_eq!(a.months(), BTreeMap::from([(OCT, CommitSeq(42))]));
     let got = a.load(OCT, &[2, 9]).unwrap();
     assert_eq!(got.len(), 1, "series 9 is not archived");
     assert_eq!(*got[&2], s2.buckets);
@@ -29,7 +30,7 @@ fn months_are_written_read_back_exactly_and_rewritten_per_series() {
 
     // Replacing one series keeps the other; the old file goes, the cache forgets it.
     let s2b = series(2, "xe-2", 50, 9);
-    a.write_month(OCT, 43, vec![s2b.clone()]).unwrap();
+    a.write_month(OCT, CommitSeq(43), vec![s2b.clone()]).unwrap();
     assert_eq!(*a.load(OCT, &[2]).unwrap()[&2], s2b.buckets);
     assert_eq!(*a.load(OCT, &[1]).unwrap()[&1], s1.buckets);
     let files: Vec<String> = std::fs::read_dir(dir.path())
@@ -44,7 +45,7 @@ fn months_are_written_read_back_exactly_and_rewritten_per_series() {
     std::fs::write(dir.path().join("2026-11.000009.parquet"), b"half").unwrap();
     let a = BucketArchive::open(dir.path(), 1 << 20).unwrap();
     assert!(!dir.path().join("2026-11.000009.parquet").exists());
-    assert_eq!(a.months(), BTreeMap::from([(OCT, 43)]));
+    assert_eq!(a.months(), BTreeMap::from([(OCT, CommitSeq(43))]));
     assert_eq!(a.read_month(OCT).unwrap(), vec![s1, s2b]);
 }
 
@@ -52,7 +53,7 @@ fn months_are_written_read_back_exactly_and_rewritten_per_series() {
 fn a_flipped_byte_is_reported_not_returned() {
     let dir = tempfile::tempdir().unwrap();
     let a = BucketArchive::open(dir.path(), 1 << 20).unwrap();
-    a.write_month(OCT, 1, vec![series(1, "xe-1", 2_000, 5)]).unwrap();
+    a.write_month(OCT, CommitSeq(1), vec![series(1, "xe-1", 2_000, 5)]).unwrap();
     drop(a);
     let path = dir.path().join("2026-10.000000.parquet");
     let mut bytes = std::fs::read(&path).unwrap();
@@ -69,7 +70,7 @@ fn the_cache_stays_within_its_bytes() {
     // Room for one series of 8,640 buckets (240 chunks) and not two.
     let limit = 300 * CHUNK_BYTES;
     let a = BucketArchive::open(dir.path(), limit).unwrap();
-    a.write_month(OCT, 1, vec![series(1, "xe-1", 8_640, 1), series(2, "xe-2", 8_640, 2)]).unwrap();
+    a.write_month(OCT, CommitSeq(1), vec![series(1, "xe-1", 8_640, 1), series(2, "xe-2", 8_640, 2)]).unwrap();
     a.load(OCT, &[1]).unwrap();
     assert_eq!(a.cache_bytes(), ENTRY_BYTES + 240 * CHUNK_BYTES);
     let decoded = a.decoded_row_groups.load(Ordering::Relaxed);

@@ -31,6 +31,7 @@ use crate::metering::bucket::{apportion_into, bucket_start};
 use crate::metering::bucket_archive::{ArchivedSeries, BucketArchive};
 use crate::metering::bucket_chunks::BucketChunks;
 use crate::metering::counter::{CounterSample, intervals};
+use crate::store::CommitSeq;
 use crate::store::Store;
 use crate::store::buffer::ScanFilter;
 use crate::store::series_set::SeriesSet;
@@ -372,9 +373,9 @@ fn mend_month(
     archive: &BucketArchive,
     metas: &BTreeMap<u32, (PortMeta, Arc<str>, Arc<str>)>,
     month: i64,
-    seq: u64,
+    seq: CommitSeq,
     open_from: i64,
-    covered: u64,
+    covered: CommitSeq,
 ) -> Result<(), BucketError> {
     let ids: Vec<u32> = metas.keys().copied().collect();
     let filter = ScanFilter {
