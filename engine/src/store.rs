@@ -191,7 +191,7 @@ pub struct Recovery {
 pub(crate) struct State {
     pub(crate) active: Buffer,
     /// A buffer being written out, with the last WAL file it covers.
-    pub(crate) frozen: Option<(u64, Arc<Buffer>)>,
+    pub(crate) frozen: Option<(wal::WalFileNo, Arc<Buffer>)>,
     pub(crate) manifest: Arc<Manifest>,
 }
 
@@ -301,7 +301,7 @@ impl Store {
                 active.insert(rec.seq, &rec.readings);
             }
         }
-        let wal = wal::WalWriter::create(&wal_dir, last_file + 1)?;
+        let wal = wal::WalWriter::create(&wal_dir, last_file.next())?;
         let shared = Arc::new(Shared {
             dir: dir.to_owned(),
             cfg,

@@ -137,7 +137,7 @@ impl Flusher {
             }
         }
         self.shared.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(covered, rows = frozen.rows(), "checkpoint");
+        tracing::debug!(covered = covered.get(), rows = frozen.rows(), "checkpoint");
         Ok(())
     }
 

@@ -12,7 +12,7 @@ pub struct Manifest {
     /// Format version.
     pub version: u32,
     /// WAL files numbered up to this one are fully in segments (0: none).
-    pub wal_covered_through: u64,
+    pub wal_covered_through: super::wal::WalFileNo,
     /// Next segment file number.
     pub next_segment: u64,
     /// The live segments.

@@ -125,23 +125,30 @@ pub struct WalWriter {
     dir: PathBuf,
     file: File,
     path: PathBuf,
-    number: u64,
+    number: WalFileNo,
     len: u64,
 }
 
+crate::typed_id!(
+    int
+    /// A WAL file's number: files are numbered in the order they were started, and the manifest
+    /// records the highest one its segments cover.
+    WalFileNo: u64
+);
+
 /// The file name of WAL file `n`.
-pub fn file_name(n: u64) -> String {
-    format!("{n:020}.wal")
+pub fn file_name(n: WalFileNo) -> String {
+    format!("{:020}.wal", n.get())
 }
 
 /// The numbers of the WAL files in `dir`, ascending.
-pub fn list(dir: &Path) -> std::io::Result<Vec<u64>> {
+pub fn list(dir: &Path) -> std::io::Result<Vec<WalFileNo>> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir)? {
         let name = entry?.file_name();
         let name = name.to_string_lossy();
         if let Some(n) = name.strip_suffix(".wal").and_then(|s| s.parse::<u64>().ok()) {
-            out.push(n);
+            out.push(WalFileNo(n));
         }
     }
     out.sort_unstable();
@@ -150,7 +157,7 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<u64>> {
 
 impl WalWriter {
     /// Creates WAL file `number` in `dir`.
-    pub fn create(dir: &Path, number: u64) -> Result<Self, WalError> {
+    pub fn create(dir: &Path, number: WalFileNo) -> Result<Self, WalError> {
         let path = dir.join(file_name(number));
         let err = |source| WalError::Io { path: path.clone(), source };
         let file = OpenOptions::new().create_new(true).append(true).open(&path).map_err(err)?;
@@ -159,7 +166,7 @@ impl WalWriter {
     }
 
     /// The file's number.
-    pub fn number(&self) -> u64 {
+    pub fn number(&self) -> WalFileNo {
         self.number
     }
 
@@ -189,8 +196,8 @@ impl WalWriter {
     }
 
     /// Starts the next file; returns the number of the file just closed.
-    pub fn rotate(&mut self) -> Result<u64, WalError> {
-        let next = Self::create(&self.dir, self.number + 1)?;
+    pub fn rotate(&mut self) -> Result<WalFileNo, WalError> {
+        let next = Self::create(&self.dir, self.number.next())?;
         let closed = self.number;
         *self = next;
         Ok(closed)
@@ -281,14 +288,14 @@ mod tests {
     #[test]
     fn records_round_trip_and_a_torn_tail_is_cut() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = WalWriter::create(dir.path(), 1).unwrap();
+        let mut w = WalWriter::create(dir.path(), WalFileNo(1)).unwrap();
         let (a, b) = (rec(1, 3), rec(2, 5));
         w.append(&[a.encode(), b.encode()].concat()).unwrap();
         let good_len = w.len();
         // Half of a third record: a crash mid-append.
         let c = rec(3, 4).encode();
         w.append(&c[..c.len() / 2]).unwrap();
-        let path = dir.path().join(file_name(1));
+        let path = dir.path().join(file_name(WalFileNo(1)));
         let r = replay(&path).unwrap();
         assert_eq!(r.records, vec![a.clone(), b.clone()]);
         assert_eq!(r.torn_tail_bytes, (c.len() / 2) as u64);
@@ -302,10 +309,10 @@ mod tests {
     #[test]
     fn a_flipped_byte_before_the_end_is_reported_not_returned() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = WalWriter::create(dir.path(), 7).unwrap();
+        let mut w = WalWriter::create(dir.path(), WalFileNo(7)).unwrap();
         let (a, b) = (rec(1, 3), rec(2, 3));
         w.append(&[a.encode(), b.encode()].concat()).unwrap();
-        let path = dir.path().join(file_name(7));
+        let path = dir.path().join(file_name(WalFileNo(7)));
         let mut bytes = fs::read(&path).unwrap();
         bytes[20] ^= 0x40; // inside the first record's payload
         fs::write(&path, &bytes).unwrap();

@@ -24,7 +24,7 @@ pub enum Command {
     Write(Vec<Reading>, oneshot::Sender<Result<super::CommitSeq, StoreError>>),
     /// Start a new WAL file and hand the buffer over for a checkpoint: answers with the last WAL
     /// file the handed-over buffer covers.
-    Freeze(crossbeam_channel::Sender<Result<(u64, Arc<Buffer>), StoreError>>),
+    Freeze(crossbeam_channel::Sender<Result<(super::wal::WalFileNo, Arc<Buffer>), StoreError>>),
     /// Finish queued writes and stop.
     Shutdown,
 }
@@ -183,7 +183,7 @@ impl Writer {
         }
     }
 
-    fn freeze(&mut self) -> Result<(u64, Arc<Buffer>), StoreError> {
+    fn freeze(&mut self) -> Result<(super::wal::WalFileNo, Arc<Buffer>), StoreError> {
         let closed = self.wal.rotate()?;
         let mut st = self.shared.state_write();
         if let Some((covered, frozen)) = &st.frozen {
