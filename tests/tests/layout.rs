@@ -30,6 +30,9 @@ const ENGINE_LAYERS: &[&[&str]] = &[
     &["billing", "capacity", "reconcile"],
 ];
 
+/// Macros exported at the crate root (`crate::typed_id!`), with the module that defines them.
+const ROOT_MACROS: &[(&str, &str)] = &[("typed_id", "id")];
+
 const MAX_FILE_LINES: usize = 800;
 const MAX_FN_LINES: usize = 100;
 
@@ -190,6 +193,8 @@ fn engine_imports() -> BTreeMap<String, BTreeMap<String, String>> {
         for (n, line) in code.lines().enumerate() {
             for part in line.split("crate::").skip(1) {
                 let target: String = part.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                let target =
+                    ROOT_MACROS.iter().find(|(m, _)| *m == target).map_or(target, |(_, owner)| (*owner).to_owned());
                 if !target.is_empty() && target != module {
                     imports
                         .entry(module.clone())
