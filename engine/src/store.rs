@@ -457,13 +457,13 @@ impl Store {
 
     /// The change log's version: every change visible to a scan started after this call is at
     /// or below it (see [`changes`]).
-    pub fn change_version(&self) -> u64 {
+    pub fn change_version(&self) -> crate::store::changes::ChangeVersion {
         self.shared.changes().version()
     }
 
     /// Whether a commit or a retention drop after `since` (a [`Store::change_version`]) may have
     /// touched readings in `[from, to)`.
-    pub fn touched_since(&self, since: u64, from: i64, to: i64) -> bool {
+    pub fn touched_since(&self, since: crate::store::changes::ChangeVersion, from: i64, to: i64) -> bool {
         self.shared.changes().touched_since(since, from, to)
     }
 

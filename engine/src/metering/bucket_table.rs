@@ -499,14 +499,14 @@ impl BucketTable {
     }
 
     /// The change log's version: every bucket change made so far is at or below it.
-    pub fn change_version(&self) -> u64 {
+    pub fn change_version(&self) -> crate::store::changes::ChangeVersion {
         self.changes().version()
     }
 
     /// Whether a bucket starting in `[from, to)` may have changed after `since` (a
     /// [`BucketTable::change_version`]). Settle first: a late sample changes buckets when its
     /// range is rebuilt.
-    pub fn touched_since(&self, since: u64, from: i64, to: i64) -> bool {
+    pub fn touched_since(&self, since: crate::store::changes::ChangeVersion, from: i64, to: i64) -> bool {
         self.changes().touched_since(since, from, to)
     }
 

@@ -9,13 +9,19 @@
 
 use std::collections::VecDeque;
 
+crate::typed_id!(
+    int
+    /// A change log's version: 0 before anything was recorded, one more per change.
+    ChangeVersion: u64
+);
+
 /// Entries kept before the oldest start merging.
 pub const CHANGE_LOG_ENTRIES: usize = 1024;
 
 /// One change: everything in `[from, to)` may differ from before `version`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Change {
-    version: u64,
+    version: ChangeVersion,
     from: i64,
     to: i64,
 }
@@ -24,18 +30,18 @@ struct Change {
 /// change recorded.
 #[derive(Debug, Default)]
 pub struct ChangeLog {
-    version: u64,
+    version: ChangeVersion,
     entries: VecDeque<Change>,
 }
 
 impl ChangeLog {
     /// Records that `[from, to)` (ns) changed; an empty range changes nothing. Returns the version
     /// after the change.
-    pub fn record(&mut self, from: i64, to: i64) -> u64 {
+    pub fn record(&mut self, from: i64, to: i64) -> ChangeVersion {
         if from >= to {
             return self.version;
         }
-        self.version += 1;
+        self.version = self.version.next();
         if self.entries.len() >= CHANGE_LOG_ENTRIES
             && let (Some(a), Some(b)) = (self.entries.pop_front(), self.entries.pop_front())
         {
@@ -46,12 +52,12 @@ impl ChangeLog {
     }
 
     /// The version: every change recorded so far is at or below it.
-    pub fn version(&self) -> u64 {
+    pub fn version(&self) -> ChangeVersion {
         self.version
     }
 
     /// Whether a change recorded after `since` may have touched `[from, to)`.
-    pub fn touched_since(&self, since: u64, from: i64, to: i64) -> bool {
+    pub fn touched_since(&self, since: ChangeVersion, from: i64, to: i64) -> bool {
         from < to && self.entries.iter().rev().take_while(|c| c.version > since).any(|c| c.from < to && from < c.to)
     }
 }
@@ -60,18 +66,20 @@ impl ChangeLog {
 mod tests {
     use super::*;
 
+    const V0: ChangeVersion = ChangeVersion(0);
+
     #[test]
     fn a_change_is_seen_only_after_its_version_and_only_where_it_was() {
         let mut log = ChangeLog::default();
-        assert_eq!((log.version(), log.record(5, 5)), (0, 0), "an empty range changes nothing");
+        assert_eq!((log.version(), log.record(5, 5)), (V0, V0), "an empty range changes nothing");
         let v1 = log.record(100, 200);
         let v2 = log.record(1_000, 1_001);
-        assert_eq!((v1, v2, log.version()), (1, 2, 2));
-        assert!(log.touched_since(0, 150, 160) && log.touched_since(0, 199, 300) && log.touched_since(0, 0, 101));
-        assert!(!log.touched_since(0, 200, 1_000) && !log.touched_since(0, 0, 100), "half-open ranges");
+        assert_eq!((v1, v2, log.version()), (ChangeVersion(1), ChangeVersion(2), ChangeVersion(2)));
+        assert!(log.touched_since(V0, 150, 160) && log.touched_since(V0, 199, 300) && log.touched_since(V0, 0, 101));
+        assert!(!log.touched_since(V0, 200, 1_000) && !log.touched_since(V0, 0, 100), "half-open ranges");
         assert!(!log.touched_since(v1, 100, 200), "seen already at v1");
         assert!(log.touched_since(v1, 1_000, 2_000) && !log.touched_since(v2, 0, i64::MAX));
-        assert!(!log.touched_since(0, 300, 300), "an empty question");
+        assert!(!log.touched_since(V0, 300, 300), "an empty question");
     }
 
     #[test]
@@ -84,7 +92,7 @@ mod tests {
             log.record(1_000_000 + k, 1_000_001 + k);
         }
         assert_eq!(log.entries.len(), CHANGE_LOG_ENTRIES);
-        assert!(log.touched_since(0, 5, 6), "the late write is still answered for");
+        assert!(log.touched_since(V0, 5, 6), "the late write is still answered for");
         // The oldest entries merged into one reaching from the late write to the first far
         // writes, under a later version: asked after the late write, [0, 10) now reads as
         // touched (a needless recompute), never the other way round.

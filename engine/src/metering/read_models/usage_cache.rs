@@ -18,6 +18,7 @@ use crate::id::CustomerId;
 use crate::metering::bucket_table::BucketTable;
 use crate::metering::usage::{Reach, Sources, Usage, UsageError, usage_and_reach};
 use crate::store::Store;
+use crate::store::changes::ChangeVersion;
 use crate::time::Interval;
 
 /// Most usage objects kept.
@@ -50,8 +51,8 @@ struct Entry {
     /// [`approx_bytes`] of `usage`.
     bytes: usize,
     /// Change-log versions the entry is known to hold at.
-    store_version: u64,
-    bucket_version: u64,
+    store_version: ChangeVersion,
+    bucket_version: ChangeVersion,
     reach: Reach,
     usage: Arc<Usage>,
     used: u64,
@@ -211,7 +212,15 @@ mod tests {
             services: Vec::new(),
         };
         let reach = Reach { raw: (0, 0), buckets: (0, 0) };
-        Entry { generation: 1, bytes, store_version: 0, bucket_version: 0, reach, usage: Arc::new(usage), used }
+        Entry {
+            generation: 1,
+            bytes,
+            store_version: ChangeVersion(0),
+            bucket_version: ChangeVersion(0),
+            reach,
+            usage: Arc::new(usage),
+            used,
+        }
     }
 
     fn at(k: i64) -> Key {
