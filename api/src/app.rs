@@ -188,14 +188,25 @@ pub const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
 /// inventory change, and within [`FOLLOW_INTERVAL`] of one committed elsewhere, so no request
 /// after an import pays for the rebuild. Ends when `shutdown` fires.
 pub async fn follow_inventory(metering: MeteringState, shutdown: tokio_util::sync::CancellationToken) {
+    // Said once when following starts failing (a catalog database down) and once when it
+    // recovers, not every second.
+    let mut failing = false;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = metering.catalog.next_change() => {}
             () = tokio::time::sleep(FOLLOW_INTERVAL) => {}
         }
-        if let Err(e) = metering.derived().await {
-            tracing::warn!(error = %e, "cannot follow the inventory");
+        match metering.derived().await {
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "cannot follow the inventory; retrying every second");
+            }
+            Ok(_) if failing => {
+                failing = false;
+                tracing::info!("following the inventory again");
+            }
+            _ => {}
         }
     }
 }
