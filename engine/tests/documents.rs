@@ -77,6 +77,11 @@ fn a_newer_or_broken_document_is_refused_with_its_version() {
     let stored = golden("invoice.acme.2026-10.v1.json");
     let newer = format!("{{\"schema_version\":2,{}", &stored[1..]);
     assert!(matches!(document::read_invoice(&newer), Err(DocumentError::Newer(2))));
+    // A tag that is not first is still read (and refused when it is not 1).
+    let late = format!("{},\"schema_version\":2}}", &stored[..stored.len() - 1]);
+    assert!(matches!(document::read_invoice(&late), Err(DocumentError::Newer(2))));
+    let late_one = format!("{},\"schema_version\":1}}", &stored[..stored.len() - 1]);
+    assert_eq!(document::read_invoice(&late_one).unwrap(), document::read_invoice(&stored).unwrap());
     let broken = stored.replace("\"subtotal\"", "\"sub_total\"");
     assert!(matches!(document::read_invoice(&broken), Err(DocumentError::Json { version: 1, .. })));
     let bad_id = stored.replacen("\"acme.2026-10\"", "\"acme 2026/10\"", 1);

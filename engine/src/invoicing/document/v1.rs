@@ -16,6 +16,16 @@ use crate::time::Timestamp;
 
 const VERSION: u32 = 1;
 
+/// A version-1 document read: its tag, when it has one, must say 1 (a tag that is not first is
+/// not seen by the prefix check of [`super::version_of`]).
+fn tagged_one(schema_version: Option<u32>) -> Result<(), DocumentError> {
+    match schema_version {
+        None | Some(VERSION) => Ok(()),
+        Some(v) if v > VERSION => Err(DocumentError::Newer(v)),
+        Some(v) => Err(DocumentError::Value { version: VERSION, message: format!("schema_version {v}") }),
+    }
+}
+
 fn id<T>(r: Result<T, IdError>) -> Result<T, DocumentError> {
     r.map_err(|e| DocumentError::Value { version: VERSION, message: format!("identifier: {e}") })
 }
@@ -116,6 +126,7 @@ impl Invoice {
 
     /// The live body this document reads as.
     pub fn into_body(self) -> Result<invoice::Body, DocumentError> {
+        tagged_one(self.schema_version)?;
         let s = self.sustainability;
         Ok(invoice::Body {
             id: id(InvoiceId::new(self.id))?,
@@ -238,6 +249,7 @@ impl CreditNote {
 
     /// The live credit note this document reads as.
     pub fn into_note(self) -> Result<credit_note::CreditNote, DocumentError> {
+        tagged_one(self.schema_version)?;
         Ok(credit_note::CreditNote {
             id: id(CreditNoteId::new(self.id))?,
             number: self.number,
