@@ -406,12 +406,12 @@ impl Store {
 
     /// The earliest time any stored reading may have (a segment's smallest timestamp, a buffered
     /// partition's start); `None` when the store is empty.
-    pub fn earliest_ts(&self) -> Option<i64> {
+    pub fn earliest_ts(&self) -> Option<Timestamp> {
         let st = self.shared.state_read();
         let segments = st.manifest.segments.iter().map(|s| s.min_ts);
         let active = st.active.partitions().map(|(p, _)| *p);
         let frozen = st.frozen.iter().flat_map(|f| f.1.partitions().map(|(p, _)| *p).collect::<Vec<_>>());
-        segments.chain(active).chain(frozen).min()
+        segments.chain(active).chain(frozen).min().map(Timestamp::from_nanos)
     }
 
     /// The store's directory.
@@ -463,7 +463,7 @@ impl Store {
 
     /// Whether a commit or a retention drop after `since` (a [`Store::change_version`]) may have
     /// touched readings in `[from, to)`.
-    pub fn touched_since(&self, since: crate::store::changes::ChangeVersion, from: i64, to: i64) -> bool {
+    pub fn touched_since(&self, since: crate::store::changes::ChangeVersion, from: Timestamp, to: Timestamp) -> bool {
         self.shared.changes().touched_since(since, from, to)
     }
 

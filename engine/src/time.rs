@@ -51,6 +51,30 @@ impl Timestamp {
         self.0
     }
 
+    /// `ns` nanoseconds later (earlier when negative), saturating at the representable range.
+    #[must_use]
+    pub const fn plus_ns(self, ns: i64) -> Self {
+        Self(self.0.saturating_add(ns))
+    }
+
+    /// `ns` nanoseconds earlier, saturating at the representable range.
+    #[must_use]
+    pub const fn minus_ns(self, ns: i64) -> Self {
+        Self(self.0.saturating_sub(ns))
+    }
+
+    /// Nanoseconds from `earlier` to `self` (negative when `earlier` is later), saturating.
+    pub const fn nanos_since(self, earlier: Timestamp) -> i64 {
+        self.0.saturating_sub(earlier.0)
+    }
+
+    /// The start of the `step_ns`-long slot (counted from the epoch) holding this instant:
+    /// the largest multiple of `step_ns` not after it. `step_ns` must be positive.
+    #[must_use]
+    pub const fn floor_to(self, step_ns: i64) -> Self {
+        Self(self.0.div_euclid(step_ns) * step_ns)
+    }
+
     /// Parses RFC 3339 (any offset; converted to UTC).
     pub fn parse(s: &str) -> Result<Self, TimeError> {
         let dt = DateTime::parse_from_rfc3339(s).map_err(|_| TimeError::NotRfc3339(s.to_owned()))?;
@@ -203,6 +227,17 @@ mod tests {
         assert_eq!(ts("2026-10-01T00:00:00Z").to_string(), "2026-10-01T00:00:00Z");
         assert!(matches!(Timestamp::parse("2026-10-01"), Err(TimeError::NotRfc3339(_))));
         assert!(matches!(Timestamp::parse("2300-01-01T00:00:00Z"), Err(TimeError::OutOfRange(_))));
+    }
+
+    #[test]
+    fn arithmetic_saturates_and_floors_toward_the_past() {
+        let t = Timestamp::from_nanos(-7);
+        assert_eq!(t.floor_to(5), Timestamp::from_nanos(-10));
+        assert_eq!(Timestamp::from_nanos(12).floor_to(5), Timestamp::from_nanos(10));
+        assert_eq!(Timestamp::MAX.plus_ns(1), Timestamp::MAX);
+        assert_eq!(Timestamp::MIN.minus_ns(1), Timestamp::MIN);
+        assert_eq!(Timestamp::from_nanos(3).nanos_since(Timestamp::from_nanos(10)), -7);
+        assert_eq!(Timestamp::MAX.nanos_since(Timestamp::MIN), i64::MAX);
     }
 
     #[test]

@@ -39,7 +39,12 @@ fn set(rng: &mut rand::rngs::StdRng, n: usize) -> Set {
     let mut value: u64 = rng.random_range(0..1u64 << 40);
     let tie_level: u64 = rng.random_range(1..50) * 60_000;
     for i in 0..=(n * 5) {
-        samples.push(CounterSample { ts: T0 + i as i64 * 60_000_000_000, value, uptime_s: None, discontinuity: None });
+        samples.push(CounterSample {
+            ts: Timestamp::from_nanos(T0 + i as i64 * 60_000_000_000),
+            value,
+            uptime_s: None,
+            discontinuity: None,
+        });
         let per_minute = match rng.random_range(0..10) {
             0 => rng.random_range(0..2_000_000_000u64), // bursts
             1..=4 => tie_level,                         // a flat rate: ties across buckets

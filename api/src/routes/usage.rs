@@ -178,9 +178,9 @@ async fn ports_month_to_date(
         .map(|r| PortRunning {
             id: format!("{}/{}", r.device, r.port),
             direction: if r.direction == Direction::In { "in" } else { "out" },
-            month_start: Timestamp::from_nanos(r.month_start),
+            month_start: r.month_start,
             p95_mbps: r.p95.map(|p| Quantity(mbps(p.value.0))),
-            p95_bucket: r.p95.map(|p| Timestamp::from_nanos(p.value.1)),
+            p95_bucket: r.p95.map(|p| p.value.1),
             samples: r.p95.map_or(0, |p| p.n),
             discarded: r.p95.map_or(0, |p| p.discarded),
         })

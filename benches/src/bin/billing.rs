@@ -174,7 +174,10 @@ fn load_buckets(table: &BucketTable, customers: u32, dir: &std::path::Path) -> a
             let mut chunks = BucketChunks::default();
             for i in 0..BUCKETS {
                 let bytes = port_bytes(c, i, dir_n as u32);
-                chunks.set(start + i as i64 * BUCKET_NS, Bucket { bytes, covered_ns: BUCKET_NS, ..Bucket::default() });
+                chunks.set(
+                    Timestamp::from_nanos(start + i as i64 * BUCKET_NS),
+                    Bucket { bytes, covered_ns: BUCKET_NS, ..Bucket::default() },
+                );
                 p.push(c);
                 d.push(dir_n as u32);
                 b.push(bytes);

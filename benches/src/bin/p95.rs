@@ -39,7 +39,7 @@ use rand::{Rng, SeedableRng};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// 2026-10-01T00:00:00Z.
-const MONTH_START: i64 = 1_790_812_800 * 1_000_000_000;
+const MONTH_START: Timestamp = Timestamp::from_secs(1_790_812_800);
 
 fn port_name(p: u32) -> String {
     format!("Gi{}/0/{}", p / 48, p % 48)
@@ -83,7 +83,7 @@ fn write_parquet(path: &std::path::Path, ports: u32, n: usize) -> anyhow::Result
             for (i, v) in month(port, n).into_iter().enumerate() {
                 if let Some(v) = v {
                     p.push(port);
-                    t.push(MONTH_START + i as i64 * BUCKET_NS);
+                    t.push(MONTH_START.plus_ns(i as i64 * BUCKET_NS).as_nanos());
                     b.push(v);
                 }
             }
@@ -112,7 +112,7 @@ fn load_table(ports: u32, n: usize) -> BucketTable {
         for (i, v) in month(port, n).into_iter().enumerate() {
             if let Some(bytes) = v {
                 days.set(
-                    MONTH_START + i as i64 * BUCKET_NS,
+                    MONTH_START.plus_ns(i as i64 * BUCKET_NS),
                     Bucket { bytes, covered_ns: BUCKET_NS, ..Bucket::default() },
                 );
             }
@@ -125,7 +125,7 @@ fn load_table(ports: u32, n: usize) -> BucketTable {
 
 /// colometer: every port's 95th from the bucket table, `threads` threads.
 fn colometer_p95(table: &BucketTable, ports: u32, n: usize, threads: usize) -> anyhow::Result<Vec<u64>> {
-    let to = MONTH_START + n as i64 * BUCKET_NS;
+    let to = MONTH_START.plus_ns(n as i64 * BUCKET_NS);
     let names: Vec<String> = (0..ports).map(port_name).collect();
     let chunk = (ports as usize).div_ceil(threads.max(1));
     let mut out = vec![0u64; ports as usize];
@@ -198,10 +198,7 @@ async fn datafusion_p95(path: &std::path::Path, threads: usize) -> anyhow::Resul
 /// Pooled 95th of customers of 4 ports each (a billing run's bandwidth figures), through the
 /// production path: dense buckets of the customer's ports, `service_p95` (pooled, exclude).
 fn colometer_billing_run(table: &BucketTable, ports: u32, n: usize, threads: usize) -> anyhow::Result<Vec<u64>> {
-    let window = Interval {
-        from: Timestamp::from_nanos(MONTH_START),
-        to: Some(Timestamp::from_nanos(MONTH_START + n as i64 * BUCKET_NS)),
-    };
+    let window = Interval { from: MONTH_START, to: Some(MONTH_START.plus_ns(n as i64 * BUCKET_NS)) };
     let customers: Vec<u32> = (0..ports / 4).collect();
     let chunk = customers.len().div_ceil(threads.max(1)).max(1);
     let mut out = vec![0u64; customers.len()];

@@ -249,7 +249,7 @@ fn rate_chunk(
 ) -> Result<Vec<Rated>, RunError> {
     let inv = src.inventory;
     let mut outlets = Vec::new();
-    let (mut from, mut to) = (i64::MAX, i64::MIN);
+    let (mut from, mut to) = (Timestamp::MAX, Timestamp::MIN);
     for c in chunk {
         let Some(customer) = inv.customers.get(c) else { continue };
         let window = period.interval(customer.billing_timezone)?;
@@ -257,8 +257,8 @@ fn rate_chunk(
             let sla = inv.rate_plans.get(&s.plan).is_some_and(RatePlan::has_sla);
             // SLA plans also meter the month before (outages are credited on the next invoice).
             let start = if sla { period.previous().interval(customer.billing_timezone)?.from } else { window.from };
-            from = from.min(start.as_nanos());
-            to = to.max(window.end().as_nanos());
+            from = from.min(start);
+            to = to.max(window.end());
             outlets.extend(s.outlets().cloned());
         }
     }

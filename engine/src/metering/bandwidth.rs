@@ -17,16 +17,16 @@ use rust_decimal::Decimal;
 use super::bucket::{BUCKET_NS, Bucket, Slot};
 use super::percentile::{P95, nearest_rank};
 use crate::domain::{BandwidthMethod, MissingBuckets, Pooling};
-use crate::time::Interval;
+use crate::time::{Interval, Timestamp};
 
 /// One port's buckets, by direction, dense from `first` (an untouched bucket is default, i.e.
 /// missing), and when it is assigned to the service.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PortBuckets {
     /// The port's key (`sw-core1/Gi1/0/1`).
     pub port: String,
     /// Start of the first bucket held (aligned).
-    pub first: i64,
+    pub first: Timestamp,
     /// `ifHCInOctets` buckets (the customer's upload), one per 300 s from `first`; buckets past
     /// the end (an empty vector included) are missing.
     pub inbound: Vec<Slot>,
@@ -37,30 +37,29 @@ pub struct PortBuckets {
 }
 
 /// The start of the first bucket starting inside `period`.
-pub fn first_bucket(period: &Interval) -> i64 {
-    let from = period.from.as_nanos();
-    let first = from.div_euclid(BUCKET_NS) * BUCKET_NS;
-    if first < from { first + BUCKET_NS } else { first }
+pub fn first_bucket(period: &Interval) -> Timestamp {
+    let first = period.from.floor_to(BUCKET_NS);
+    if first < period.from { first.plus_ns(BUCKET_NS) } else { first }
 }
 
 /// How many buckets start inside `period`.
 pub fn bucket_count(period: &Interval) -> usize {
-    let (first, end) = (first_bucket(period), period.end().as_nanos());
-    if end <= first { 0 } else { ((end - first + BUCKET_NS - 1) / BUCKET_NS) as usize }
+    let (first, end) = (first_bucket(period), period.end());
+    if end <= first { 0 } else { (end.nanos_since(first) as u64).div_ceil(BUCKET_NS as u64) as usize }
 }
 
 impl PortBuckets {
     /// From buckets by start, laid out densely over `period`'s buckets.
     pub fn from_maps(
         port: impl Into<String>,
-        inbound: &BTreeMap<i64, Bucket>,
-        outbound: &BTreeMap<i64, Bucket>,
+        inbound: &BTreeMap<Timestamp, Bucket>,
+        outbound: &BTreeMap<Timestamp, Bucket>,
         period: &Interval,
         assigned: Vec<Interval>,
     ) -> Self {
         let (first, n) = (first_bucket(period), bucket_count(period));
-        let dense = |m: &BTreeMap<i64, Bucket>| {
-            (0..n).map(|i| m.get(&(first + i as i64 * BUCKET_NS)).map(Slot::from).unwrap_or_default()).collect()
+        let dense = |m: &BTreeMap<Timestamp, Bucket>| {
+            (0..n).map(|i| m.get(&first.plus_ns(i as i64 * BUCKET_NS)).map(Slot::from).unwrap_or_default()).collect()
         };
         Self { port: port.into(), first, inbound: dense(inbound), outbound: dense(outbound), assigned }
     }
@@ -94,7 +93,7 @@ pub struct P95 {
     /// Buckets discarded above the 95th.
     pub discarded: usize,
     /// Start of the bucket holding the 95th (none for `per_port` or `n = 0`).
-    pub bucket: Option<i64>,
+    pub bucket: Option<Timestamp>,
     /// Flag counts.
     pub flags: Flags,
 }
@@ -117,21 +116,17 @@ struct Combined {
 
 /// The index ranges `[lo, hi)` of the `n` period buckets from `first` whose start lies inside
 /// one of the port's assignments, merged (an overlap never counts a bucket twice).
-fn assigned_ranges(p: &PortBuckets, first: i64, n: usize) -> Vec<(usize, usize)> {
-    let index = |t: i64| -> usize {
+fn assigned_ranges(p: &PortBuckets, first: Timestamp, n: usize) -> Vec<(usize, usize)> {
+    let index = |t: Timestamp| -> usize {
         // The first bucket index whose start is at or after t.
         if t <= first {
             0
         } else {
-            usize::try_from(((t - first) as u64).div_ceil(BUCKET_NS as u64)).unwrap_or(usize::MAX).min(n)
+            usize::try_from((t.nanos_since(first) as u64).div_ceil(BUCKET_NS as u64)).unwrap_or(usize::MAX).min(n)
         }
     };
-    let mut r: Vec<(usize, usize)> = p
-        .assigned
-        .iter()
-        .map(|iv| (index(iv.from.as_nanos()), index(iv.end().as_nanos())))
-        .filter(|(a, b)| a < b)
-        .collect();
+    let mut r: Vec<(usize, usize)> =
+        p.assigned.iter().map(|iv| (index(iv.from), index(iv.end()))).filter(|(a, b)| a < b).collect();
     r.sort_unstable();
     let mut merged: Vec<(usize, usize)> = Vec::with_capacity(r.len());
     for (a, b) in r {
@@ -145,12 +140,12 @@ fn assigned_ranges(p: &PortBuckets, first: i64, n: usize) -> Vec<(usize, usize)>
 
 /// Bucket starts of `period` that lie inside some port's assignment, combined over `ports`.
 /// Port by port over index ranges: no per-bucket division or interval search.
-fn combine(ports: &[&PortBuckets], period: &Interval) -> Vec<(i64, Combined)> {
+fn combine(ports: &[&PortBuckets], period: &Interval) -> Vec<(Timestamp, Combined)> {
     let (first, n) = (first_bucket(period), bucket_count(period));
     let mut acc: Vec<(Combined, bool)> = vec![(Combined::default(), false); n];
     for p in ports {
         // Period bucket i is the port's bucket i + shift.
-        let shift = (first - p.first).div_euclid(BUCKET_NS);
+        let shift = first.nanos_since(p.first).div_euclid(BUCKET_NS);
         let slot = |v: &[Slot], i: usize| -> Slot {
             let j = i as i64 + shift;
             if j < 0 { Slot::default() } else { v.get(j as usize).copied().unwrap_or_default() }
@@ -178,19 +173,19 @@ fn combine(ports: &[&PortBuckets], period: &Interval) -> Vec<(i64, Combined)> {
     acc.into_iter()
         .enumerate()
         .filter(|(_, (_, any))| *any)
-        .map(|(i, (c, _))| (first + i as i64 * BUCKET_NS, c))
+        .map(|(i, (c, _))| (first.plus_ns(i as i64 * BUCKET_NS), c))
         .collect()
 }
 
 fn rank_one(
-    buckets: &[(i64, Combined)],
+    buckets: &[(Timestamp, Combined)],
     missing: MissingBuckets,
     pick: impl Fn(&Combined) -> u64,
-) -> (Option<(u64, i64)>, usize, usize) {
+) -> (Option<(u64, Timestamp)>, usize, usize) {
     // `(value, bucket start)` packed in one u128 that orders the same way (the start offset by
     // 2^63 so that it orders as unsigned): selection compares one integer instead of a pair.
-    let pack = |v: u64, s: i64| (u128::from(v) << 64) | u128::from((s as u64) ^ (1 << 63));
-    let unpack = |x: u128| ((x >> 64) as u64, ((x as u64) ^ (1 << 63)) as i64);
+    let pack = |v: u64, s: Timestamp| (u128::from(v) << 64) | u128::from((s.as_nanos() as u64) ^ (1 << 63));
+    let unpack = |x: u128| ((x >> 64) as u64, Timestamp::from_nanos(((x as u64) ^ (1 << 63)) as i64));
     let zero = missing == MissingBuckets::Zero;
     let mut values: Vec<u128> = Vec::with_capacity(buckets.len());
     for (s, c) in buckets {
@@ -206,7 +201,7 @@ fn rank_one(
     }
 }
 
-fn p95_of(buckets: &[(i64, Combined)], method: BandwidthMethod, missing: MissingBuckets) -> P95 {
+fn p95_of(buckets: &[(Timestamp, Combined)], method: BandwidthMethod, missing: MissingBuckets) -> P95 {
     let mut flags = Flags::default();
     for (_, c) in buckets {
         flags.missing += u64::from(!c.data);
@@ -284,7 +279,6 @@ pub fn service_p95(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::Timestamp;
 
     fn full(bytes: u64) -> Slot {
         Slot::from(&Bucket { bytes, covered_ns: BUCKET_NS, ..Bucket::default() })
@@ -296,7 +290,13 @@ mod tests {
     fn crafted() -> (Vec<PortBuckets>, Interval) {
         let period = Interval::closed(Timestamp::from_nanos(0), Timestamp::from_nanos(20 * BUCKET_NS)).unwrap();
         let mk = |name: &str, in_burst: i64, out_burst: i64, base: u64| {
-            let mut p = PortBuckets { port: name.into(), assigned: vec![period], ..Default::default() };
+            let mut p = PortBuckets {
+                port: name.into(),
+                first: period.from,
+                inbound: Vec::new(),
+                outbound: Vec::new(),
+                assigned: vec![period],
+            };
             for b in 0..20 {
                 p.inbound.push(full(if b == in_burst {
                     9_000
@@ -336,7 +336,7 @@ mod tests {
         // discarded on its own.
         assert_eq!(r(BandwidthMethod::MaxInOut, Pooling::PerPort), 420);
         let pooled = service_p95(&ports, &period, BandwidthMethod::MaxInOut, Pooling::Pooled, ex);
-        assert_eq!((pooled.n, pooled.discarded, pooled.bucket), (20, 1, Some(3 * BUCKET_NS)));
+        assert_eq!((pooled.n, pooled.discarded, pooled.bucket), (20, 1, Some(Timestamp::from_nanos(3 * BUCKET_NS))));
         assert_eq!((pooled.in_bytes, pooled.out_bytes), (Some(9_040), Some(7_040)));
         // 72,320 bits / 300 s / 10^6, to Decimal's 28 digits (rounded once, at the line amount).
         assert_eq!(mbps(pooled.bytes).to_string(), "0.0002410666666666666666666667");
@@ -364,15 +364,13 @@ mod tests {
 
     /// The per-bucket definition, directly: for each period bucket start, the ports whose
     /// assignment holds it, their slots found by start.
-    fn brute(ports: &[PortBuckets], period: &Interval) -> Vec<(i64, u64, bool)> {
+    fn brute(ports: &[PortBuckets], period: &Interval) -> Vec<(Timestamp, u64, bool)> {
         let (first, n) = (first_bucket(period), bucket_count(period));
         let mut out = Vec::new();
         for i in 0..n {
-            let start = first + i as i64 * BUCKET_NS;
-            let held: Vec<&PortBuckets> = ports
-                .iter()
-                .filter(|p| p.assigned.iter().any(|iv| iv.contains(Timestamp::from_nanos(start))))
-                .collect();
+            let start = first.plus_ns(i as i64 * BUCKET_NS);
+            let held: Vec<&PortBuckets> =
+                ports.iter().filter(|p| p.assigned.iter().any(|iv| iv.contains(start))).collect();
             if held.is_empty() {
                 continue;
             }
@@ -380,7 +378,7 @@ mod tests {
             let mut data = false;
             for p in held {
                 if start >= p.first {
-                    let j = ((start - p.first) / BUCKET_NS) as usize;
+                    let j = (start.nanos_since(p.first) / BUCKET_NS) as usize;
                     if let Some(sl) = p.inbound.get(j).filter(|sl| sl.has_data()) {
                         bytes += sl.bytes;
                         data = true;
@@ -404,14 +402,14 @@ mod tests {
                 Timestamp::from_nanos(from_s * 1_000_000_000 + 20 * BUCKET_NS)).unwrap();
             let ports: Vec<PortBuckets> = shape.into_iter().map(|(shift, slots, ivs)| PortBuckets {
                 port: "p".into(),
-                first: shift * BUCKET_NS,
+                first: Timestamp::from_nanos(shift * BUCKET_NS),
                 inbound: slots.into_iter().map(|v| v.map(full).unwrap_or_default()).collect(),
                 outbound: Vec::new(),
                 assigned: ivs.into_iter().map(|(a, len)| Interval::closed(
                     Timestamp::from_nanos(a * 1_000_000_000), Timestamp::from_nanos((a + len) * 1_000_000_000)).unwrap()).collect(),
             }).collect();
             let refs: Vec<&PortBuckets> = ports.iter().collect();
-            let got: Vec<(i64, u64, bool)> = combine(&refs, &period).into_iter().map(|(s, c)| (s, c.inbound, c.data)).collect();
+            let got: Vec<(Timestamp, u64, bool)> = combine(&refs, &period).into_iter().map(|(s, c)| (s, c.inbound, c.data)).collect();
             proptest::prop_assert_eq!(got, brute(&ports, &period));
         }
     }

@@ -8,13 +8,14 @@
 use std::collections::BTreeMap;
 
 use super::counter::{CounterInterval, Delta};
+use crate::time::Timestamp;
 
 /// Bucket width, ns.
 pub const BUCKET_NS: i64 = 300 * 1_000_000_000;
 
 /// The start of the bucket holding instant `t`.
-pub fn bucket_start(t: i64) -> i64 {
-    t.div_euclid(BUCKET_NS) * BUCKET_NS
+pub fn bucket_start(t: Timestamp) -> Timestamp {
+    t.floor_to(BUCKET_NS)
 }
 
 /// What is known of one bucket of one series.
@@ -127,19 +128,19 @@ impl From<&Bucket> for Slot {
 /// Where apportioned shares go: the bucket starting at an (aligned) instant.
 pub trait BucketSink {
     /// The bucket starting at `start`, created empty if needed.
-    fn bucket(&mut self, start: i64) -> &mut Bucket;
+    fn bucket(&mut self, start: Timestamp) -> &mut Bucket;
 }
 
-impl BucketSink for BTreeMap<i64, Bucket> {
-    fn bucket(&mut self, start: i64) -> &mut Bucket {
+impl BucketSink for BTreeMap<Timestamp, Bucket> {
+    fn bucket(&mut self, start: Timestamp) -> &mut Bucket {
         self.entry(start).or_default()
     }
 }
 
 /// Buckets of one series by start, from its intervals. `poll_ns` is the device's poll interval:
 /// an interval longer than 3 of them is a gap (its bytes are spread and the buckets flagged).
-pub fn apportion(intervals: &[CounterInterval], poll_ns: i64) -> BTreeMap<i64, Bucket> {
-    let mut out: BTreeMap<i64, Bucket> = BTreeMap::new();
+pub fn apportion(intervals: &[CounterInterval], poll_ns: i64) -> BTreeMap<Timestamp, Bucket> {
+    let mut out: BTreeMap<Timestamp, Bucket> = BTreeMap::new();
     for iv in intervals {
         apportion_into(&mut out, iv, poll_ns);
     }
@@ -148,7 +149,7 @@ pub fn apportion(intervals: &[CounterInterval], poll_ns: i64) -> BTreeMap<i64, B
 
 /// Adds one interval's share to `out` (see [`apportion`]).
 pub fn apportion_into(out: &mut impl BucketSink, iv: &CounterInterval, poll_ns: i64) {
-    let dt = iv.to - iv.from;
+    let dt = iv.to.nanos_since(iv.from);
     if dt <= 0 {
         return;
     }
@@ -156,13 +157,13 @@ pub fn apportion_into(out: &mut impl BucketSink, iv: &CounterInterval, poll_ns: 
     let mut start = bucket_start(iv.from);
     let mut before: u128 = 0; // bytes assigned to earlier buckets of this interval
     while start < iv.to {
-        let end = start + BUCKET_NS;
-        let overlap = end.min(iv.to) - start.max(iv.from);
+        let end = start.plus_ns(BUCKET_NS);
+        let overlap = end.min(iv.to).nanos_since(start.max(iv.from));
         if overlap > 0 {
             let b = out.bucket(start);
             match iv.delta {
                 Delta::Valid(d) => {
-                    let covered_to = (end.min(iv.to) - iv.from) as u128;
+                    let covered_to = end.min(iv.to).nanos_since(iv.from) as u128;
                     let upto = u128::from(d) * covered_to / dt as u128;
                     b.bytes += (upto - before) as u64;
                     before = upto;
@@ -189,14 +190,14 @@ mod tests {
     const S: i64 = 1_000_000_000;
 
     fn iv(from_s: i64, to_s: i64, delta: Delta) -> CounterInterval {
-        CounterInterval { from: from_s * S, to: to_s * S, delta }
+        CounterInterval { from: Timestamp::from_secs(from_s), to: Timestamp::from_secs(to_s), delta }
     }
 
     #[test]
     fn a_gap_spreads_bytes_evenly_and_is_flagged() {
         // 10 s polling; a 1,200 s gap carrying 1,200,000 bytes over 4 buckets.
         let b = apportion(&[iv(300, 1500, Delta::Valid(1_200_000))], 10 * S);
-        let got: Vec<_> = b.iter().map(|(k, v)| (k / S, v.bytes, v.coverage())).collect();
+        let got: Vec<_> = b.iter().map(|(k, v)| (k.as_nanos() / S, v.bytes, v.coverage())).collect();
         assert_eq!(
             got,
             vec![
@@ -215,7 +216,7 @@ mod tests {
         let mut samples = Vec::new();
         for t in (0..600).step_by(10) {
             samples.push(CounterSample {
-                ts: t * S,
+                ts: Timestamp::from_secs(t),
                 value: 5_000_000 + t as u64 * 1000,
                 uptime_s: Some(90_000 + t as u64),
                 discontinuity: None,
@@ -223,7 +224,7 @@ mod tests {
         }
         for t in (610..1200).step_by(10) {
             samples.push(CounterSample {
-                ts: t * S,
+                ts: Timestamp::from_secs(t),
                 value: (t as u64 - 605) * 1000,
                 uptime_s: Some(t as u64 - 605),
                 discontinuity: None,
@@ -232,7 +233,7 @@ mod tests {
         let buckets = apportion(&intervals(&samples, CounterWidth::Bits64, Some(1_000_000_000)), 10 * S);
         let max = buckets.values().map(|b| b.bytes).max().unwrap();
         assert_eq!(max, 300_000, "no bucket exceeds the steady 1,000 bytes/s");
-        let around = buckets[&(600 * S)];
+        let around = buckets[&Timestamp::from_secs(600)];
         assert!(around.reset && around.bytes == 290_000 && around.coverage() == Coverage::Partial, "{around:?}");
     }
 
@@ -240,17 +241,17 @@ mod tests {
         /// Bytes are conserved exactly: the buckets hold the sum of the valid deltas.
         #[test]
         fn bytes_are_conserved(steps in proptest::collection::vec((1i64..2000, 0u64..10_000_000, 0u8..10), 1..100)) {
-            let mut t = 17 * S;
+            let mut t = Timestamp::from_secs(17);
             let mut ivs = Vec::new();
             let mut valid = 0u64;
             for (dt, d, kind) in steps {
                 let delta = match kind { 0 => Delta::Reset, 1 => Delta::Implausible(d), _ => { valid += d; Delta::Valid(d) } };
-                ivs.push(CounterInterval { from: t, to: t + dt * S / 3, delta });
-                t += dt * S / 3;
+                ivs.push(CounterInterval { from: t, to: t.plus_ns(dt * S / 3), delta });
+                t = t.plus_ns(dt * S / 3);
             }
             let b = apportion(&ivs, 10 * S);
             prop_assert_eq!(b.values().map(|x| x.bytes).sum::<u64>(), valid);
-            prop_assert!(b.keys().all(|k| k % BUCKET_NS == 0));
+            prop_assert!(b.keys().all(|k| k.as_nanos() % BUCKET_NS == 0));
         }
     }
 }

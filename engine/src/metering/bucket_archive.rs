@@ -38,6 +38,7 @@ use super::bucket_table::Direction;
 use crate::store::CommitSeq;
 use crate::store::file::{FileError, read_checked, sync_dir, write_atomically};
 use crate::store::segment::{CrcWriter, RangeCheck, SegmentError, range_checks};
+use crate::time::Timestamp;
 
 /// Rows per row group: about two series-months, so one port's month decodes little beyond it.
 const ROW_GROUP_ROWS: usize = 16 * 1024;
@@ -139,7 +140,8 @@ struct MonthFile {
 struct Index {
     version: u32,
     next_file: u64,
-    /// By month start, ns.
+    /// By month start, ns: the stored index's keys stay integers (the on-disk format), the
+    /// archive's methods take and give [`Timestamp`]s.
     months: BTreeMap<i64, MonthFile>,
 }
 
@@ -204,8 +206,8 @@ pub struct BucketArchive {
 }
 
 /// `YYYY-MM` of a month start.
-pub fn month_label(month: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(month).format("%Y-%m").to_string()
+pub fn month_label(month: Timestamp) -> String {
+    month.to_datetime().format("%Y-%m").to_string()
 }
 
 fn schema() -> SchemaRef {
@@ -258,16 +260,17 @@ impl BucketArchive {
         self.index.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The archived months (starts, ns) with the commit sequence number each covers.
-    pub fn months(&self) -> BTreeMap<i64, CommitSeq> {
-        self.index().months.iter().map(|(m, f)| (*m, f.covered_seq)).collect()
+    /// The archived months (starts) with the commit sequence number each covers.
+    pub fn months(&self) -> BTreeMap<Timestamp, CommitSeq> {
+        self.index().months.iter().map(|(m, f)| (Timestamp::from_nanos(*m), f.covered_seq)).collect()
     }
 
-    /// The archived months overlapping `[from, to)` (starts, ns), read under the index lock
+    /// The archived months overlapping `[from, to)` (starts), read under the index lock
     /// without copying the index (every read of a closed month asks).
-    pub fn months_overlapping(&self, from: i64, to: i64) -> Vec<i64> {
-        let first = super::bucket_table::utc_month_start(from);
-        self.index().months.range(first..to.max(first)).map(|(m, _)| *m).collect()
+    pub fn months_overlapping(&self, from: Timestamp, to: Timestamp) -> Vec<Timestamp> {
+        let first = super::bucket_table::utc_month_start(from).as_nanos();
+        let range = first..to.as_nanos().max(first);
+        self.index().months.range(range).map(|(m, _)| Timestamp::from_nanos(*m)).collect()
     }
 
     /// Bytes of the archive's month files.
@@ -281,11 +284,11 @@ impl BucketArchive {
     }
 
     /// The archived buckets of `ids` in `month` (absent series: not in the map).
-    pub fn load(&self, month: i64, ids: &[u32]) -> Result<HashMap<u32, Arc<BucketChunks>>, ArchiveError> {
+    pub fn load(&self, month: Timestamp, ids: &[u32]) -> Result<HashMap<u32, Arc<BucketChunks>>, ArchiveError> {
         let mut out = HashMap::new();
         let (entry, file) = {
             let index = self.index();
-            let Some(entry) = index.months.get(&month).cloned() else { return Ok(out) };
+            let Some(entry) = index.months.get(&month.as_nanos()).cloned() else { return Ok(out) };
             let path = self.dir.join(&entry.file);
             // Opened under the index lock: a rewrite cannot remove it in between.
             let file = File::open(&path).map_err(|source| ArchiveError::Io { path, source })?;
@@ -328,10 +331,10 @@ impl BucketArchive {
     }
 
     /// Every series archived for `month`, with its names.
-    pub fn read_month(&self, month: i64) -> Result<Vec<ArchivedSeries>, ArchiveError> {
+    pub fn read_month(&self, month: Timestamp) -> Result<Vec<ArchivedSeries>, ArchiveError> {
         let (entry, file) = {
             let index = self.index();
-            let Some(entry) = index.months.get(&month).cloned() else { return Ok(Vec::new()) };
+            let Some(entry) = index.months.get(&month.as_nanos()).cloned() else { return Ok(Vec::new()) };
             let path = self.dir.join(&entry.file);
             let file = File::open(&path).map_err(|source| ArchiveError::Io { path, source })?;
             (entry, file)
@@ -425,7 +428,7 @@ impl BucketArchive {
     /// archived for it are kept), recording that the month covers commits up to `covered_seq`.
     pub fn write_month(
         &self,
-        month: i64,
+        month: Timestamp,
         covered_seq: CommitSeq,
         replace: Vec<ArchivedSeries>,
     ) -> Result<(), ArchiveError> {
@@ -438,14 +441,17 @@ impl BucketArchive {
         let (old, file) = {
             let index = self.index();
             let label = month_label(month);
-            (index.months.get(&month).map(|m| m.file.clone()), format!("{label}.{:06}.parquet", index.next_file))
+            (
+                index.months.get(&month.as_nanos()).map(|m| m.file.clone()),
+                format!("{label}.{:06}.parquet", index.next_file),
+            )
         };
         let path = self.dir.join(&file);
         let (rows, bytes) = self.write_file(&path, merged.values())?;
         let (footer, row_groups) = range_checks(&path)?;
         let mut next = self.index().clone();
         next.next_file += 1;
-        next.months.insert(month, MonthFile { file, covered_seq, rows, bytes, footer, row_groups });
+        next.months.insert(month.as_nanos(), MonthFile { file, covered_seq, rows, bytes, footer, row_groups });
         let payload = serde_json::to_vec(&next).map_err(|e| ArchiveError::Malformed(e.to_string()))?;
         write_atomically(&self.dir.join("index"), &payload)?;
         *self.index.write().unwrap_or_else(|p| p.into_inner()) = next;
@@ -483,7 +489,7 @@ impl BucketArchive {
         let mut cols = Columns::default();
         let mut rows = 0u64;
         for s in series {
-            for (start, b) in s.buckets.range(i64::MIN, i64::MAX) {
+            for (start, b) in s.buckets.range(Timestamp::MIN, Timestamp::MAX) {
                 cols.push(s, start, b);
             }
             if cols.len() >= ROW_GROUP_ROWS {
@@ -522,12 +528,12 @@ impl Columns {
         self.series.len()
     }
 
-    fn push(&mut self, s: &ArchivedSeries, start: i64, b: &Bucket) {
+    fn push(&mut self, s: &ArchivedSeries, start: Timestamp, b: &Bucket) {
         self.series.push(s.id);
         self.device.push(Arc::clone(&s.device));
         self.port.push(Arc::clone(&s.port));
         self.direction.push(direction_name(s.direction));
-        self.start.push(start);
+        self.start.push(start.as_nanos());
         self.bytes.push(b.bytes);
         self.covered_ns.push(b.covered_ns);
         self.gap_ns.push(b.gap_ns);
@@ -607,7 +613,7 @@ fn absorb_batch(b: &RecordBatch, only: Option<&[u32]>, out: &mut Vec<ArchivedSer
             implausible: implausible.value(i),
         };
         if let Some(s) = out.last_mut() {
-            s.buckets.set(start.value(i), bucket);
+            s.buckets.set(Timestamp::from_nanos(start.value(i)), bucket);
         }
     }
     Ok(())

@@ -7,8 +7,12 @@
 //! Chunks sit in one vector sorted by start: a series' chunks are few and mostly appended, and a
 //! one-chunk B-tree's node was ten times the chunk. An untouched bucket is `Bucket::default()`
 //! (missing).
+//!
+//! Instants are [`Timestamp`]s at the interface; inside, chunk starts are the plain nanosecond
+//! integers the chunk arithmetic (floor division, bucket indexes) is done in.
 
 use super::bucket::{BUCKET_NS, Bucket, BucketSink, Slot};
+use crate::time::Timestamp;
 
 /// Buckets per chunk (three hours).
 pub const PER_CHUNK: usize = 36;
@@ -39,9 +43,9 @@ impl Chunk {
     }
 
     /// `(start, bucket)` of the run.
-    fn iter(&self) -> impl Iterator<Item = (i64, &Bucket)> + '_ {
+    fn iter(&self) -> impl Iterator<Item = (Timestamp, &Bucket)> + '_ {
         let run = self.run_start();
-        self.buckets.iter().enumerate().map(move |(k, b)| (run + k as i64 * BUCKET_NS, b))
+        self.buckets.iter().enumerate().map(move |(k, b)| (Timestamp::from_nanos(run + k as i64 * BUCKET_NS), b))
     }
 
     /// The bucket at index `i` of the chunk, the run grown to hold it; also how many buckets
@@ -83,24 +87,25 @@ pub struct BucketChunks {
 
 impl PartialEq for BucketChunks {
     fn eq(&self, other: &Self) -> bool {
-        self.range(i64::MIN, i64::MAX).eq(other.range(i64::MIN, i64::MAX))
+        self.range(Timestamp::MIN, Timestamp::MAX).eq(other.range(Timestamp::MIN, Timestamp::MAX))
     }
 }
 
 impl Eq for BucketChunks {}
 
 /// The start of the chunk holding `t`, saturating at the ends of time (open ranges).
-fn chunk_floor(t: i64) -> i64 {
-    t.div_euclid(CHUNK_NS).saturating_mul(CHUNK_NS)
+fn chunk_floor(t: Timestamp) -> i64 {
+    t.as_nanos().div_euclid(CHUNK_NS).saturating_mul(CHUNK_NS)
 }
 
-fn split(start: i64) -> (i64, usize) {
+fn split(start: Timestamp) -> (i64, usize) {
+    let start = start.as_nanos();
     let chunk_start = start.div_euclid(CHUNK_NS) * CHUNK_NS;
     (chunk_start, ((start - chunk_start) / BUCKET_NS) as usize)
 }
 
 impl BucketSink for BucketChunks {
-    fn bucket(&mut self, start: i64) -> &mut Bucket {
+    fn bucket(&mut self, start: Timestamp) -> &mut Bucket {
         let (chunk_start, i) = split(start);
         // In-order samples touch the last chunk: checked before searching.
         let at = match self.chunks.last() {
@@ -126,13 +131,13 @@ impl BucketChunks {
     }
 
     /// The chunks whose start is in `[from, to)`.
-    fn chunks_in(&self, from: i64, to: i64) -> &[Chunk] {
-        let (i, j) = (self.index_from(from), self.index_from(to));
+    fn chunks_in(&self, from: i64, to: Timestamp) -> &[Chunk] {
+        let (i, j) = (self.index_from(from), self.index_from(to.as_nanos()));
         &self.chunks[i..j.max(i)]
     }
 
     /// The bucket starting at `start` (aligned), if anything touched it.
-    pub fn get(&self, start: i64) -> Option<&Bucket> {
+    pub fn get(&self, start: Timestamp) -> Option<&Bucket> {
         let (chunk_start, i) = split(start);
         let c = &self.chunks[self.chunks.binary_search_by_key(&chunk_start, |c| c.start).ok()?];
         i.checked_sub(c.first).and_then(|k| c.buckets.get(k)).filter(|b| **b != Bucket::default())
@@ -149,16 +154,17 @@ impl BucketChunks {
     }
 
     /// Sets the bucket starting at `start`.
-    pub fn set(&mut self, start: i64, b: Bucket) {
+    pub fn set(&mut self, start: Timestamp, b: Bucket) {
         *self.bucket(start) = b;
     }
 
     /// Clears the buckets starting in `[from, to)`; drops chunks left empty.
-    pub fn clear_range(&mut self, from: i64, to: i64) {
+    pub fn clear_range(&mut self, from: Timestamp, to: Timestamp) {
         if from >= to {
             return;
         }
-        let (i, j) = (self.index_from(chunk_floor(from)), self.index_from(to));
+        let (i, j) = (self.index_from(chunk_floor(from)), self.index_from(to.as_nanos()));
+        let (from, to) = (from.as_nanos(), to.as_nanos());
         let mut dropped = 0;
         for c in &mut self.chunks[i..j.max(i)] {
             let run = c.run_start();
@@ -178,19 +184,19 @@ impl BucketChunks {
     }
 
     /// Touched buckets starting in `[from, to)`, in order.
-    pub fn range(&self, from: i64, to: i64) -> impl Iterator<Item = (i64, &Bucket)> + '_ {
+    pub fn range(&self, from: Timestamp, to: Timestamp) -> impl Iterator<Item = (Timestamp, &Bucket)> + '_ {
         let chunks = if from >= to { &[][..] } else { self.chunks_in(chunk_floor(from), to) };
         chunks.iter().flat_map(Chunk::iter).filter(move |(s, b)| *s >= from && *s < to && **b != Bucket::default())
     }
 
     /// Calls `f(start, bucket)` for every touched bucket starting in `[from, to)`, in order;
     /// bounds are checked on the edge chunks only.
-    pub fn for_each(&self, from: i64, to: i64, mut f: impl FnMut(i64, &Bucket)) {
+    pub fn for_each(&self, from: Timestamp, to: Timestamp, mut f: impl FnMut(Timestamp, &Bucket)) {
         if from >= to {
             return;
         }
         for c in self.chunks_in(chunk_floor(from), to) {
-            let inner = c.start >= from && c.start.saturating_add(CHUNK_NS) <= to;
+            let inner = c.start >= from.as_nanos() && c.start.saturating_add(CHUNK_NS) <= to.as_nanos();
             for (s, b) in c.iter() {
                 if (inner || (s >= from && s < to)) && *b != Bucket::default() {
                     f(s, b);
@@ -200,10 +206,12 @@ impl BucketChunks {
     }
 
     /// The `n` buckets starting at `first` (aligned) as ranking slots, dense.
-    pub fn dense_slots(&self, first: i64, n: usize) -> Vec<Slot> {
+    pub fn dense_slots(&self, first: Timestamp, n: usize) -> Vec<Slot> {
         let mut out = vec![Slot::default(); n];
-        let to = first.saturating_add(n as i64 * BUCKET_NS);
-        for c in self.chunks_in(split(first).0, to) {
+        let to = first.plus_ns(n as i64 * BUCKET_NS);
+        let first_chunk = split(first).0;
+        let first = first.as_nanos();
+        for c in self.chunks_in(first_chunk, to) {
             // Output index of the run's first bucket (one division per chunk, none per bucket);
             // the run's buckets inside [0, n) are copied as one zipped run (no per-bucket checks).
             let base = (c.run_start() - first).div_euclid(BUCKET_NS);
@@ -224,7 +232,7 @@ impl BucketChunks {
 
     /// A copy of the chunks holding buckets that start in `[from, to)` (whole chunks: callers
     /// read them through a range).
-    pub fn clone_range(&self, from: i64, to: i64) -> BucketChunks {
+    pub fn clone_range(&self, from: Timestamp, to: Timestamp) -> BucketChunks {
         if from >= to {
             return BucketChunks::default();
         }
@@ -234,11 +242,11 @@ impl BucketChunks {
     }
 
     /// Takes out the chunks starting in `[from, to)` (chunk-aligned bounds, such as months).
-    pub fn take_range(&mut self, from: i64, to: i64) -> BucketChunks {
+    pub fn take_range(&mut self, from: Timestamp, to: Timestamp) -> BucketChunks {
         if from >= to {
             return BucketChunks::default();
         }
-        let (i, j) = (self.index_from(from), self.index_from(to));
+        let (i, j) = (self.index_from(from.as_nanos()), self.index_from(to.as_nanos()));
         let chunks: Vec<Chunk> = self.chunks.drain(i..j.max(i)).collect();
         let held = chunks.iter().map(|c| c.buckets.len()).sum();
         self.held -= held;
@@ -264,26 +272,32 @@ impl BucketChunks {
 mod tests {
     use super::*;
 
+    fn at(ns: i64) -> Timestamp {
+        Timestamp::from_nanos(ns)
+    }
+
     #[test]
     fn set_get_range_dense_and_clear() {
         let mut d = BucketChunks::default();
         let b = |bytes| Bucket { bytes, covered_ns: BUCKET_NS, ..Bucket::default() };
         let chunk_start = 480_000 * CHUNK_NS;
-        d.set(chunk_start - BUCKET_NS, b(1));
-        d.set(chunk_start, b(2));
-        d.set(chunk_start + 5 * BUCKET_NS, b(3));
+        d.set(at(chunk_start - BUCKET_NS), b(1));
+        d.set(at(chunk_start), b(2));
+        d.set(at(chunk_start + 5 * BUCKET_NS), b(3));
         assert_eq!(d.chunks(), 2);
-        assert_eq!(d.get(chunk_start).map(|x| x.bytes), Some(2));
-        assert_eq!(d.get(chunk_start + BUCKET_NS), None);
-        let got: Vec<(i64, u64)> =
-            d.range(chunk_start - BUCKET_NS, chunk_start + 5 * BUCKET_NS).map(|(s, x)| (s, x.bytes)).collect();
+        assert_eq!(d.get(at(chunk_start)).map(|x| x.bytes), Some(2));
+        assert_eq!(d.get(at(chunk_start + BUCKET_NS)), None);
+        let got: Vec<(i64, u64)> = d
+            .range(at(chunk_start - BUCKET_NS), at(chunk_start + 5 * BUCKET_NS))
+            .map(|(s, x)| (s.as_nanos(), x.bytes))
+            .collect();
         assert_eq!(got, vec![(chunk_start - BUCKET_NS, 1), (chunk_start, 2)]);
-        let dense: Vec<u64> = d.dense_slots(chunk_start - 2 * BUCKET_NS, 8).iter().map(|x| x.bytes).collect();
+        let dense: Vec<u64> = d.dense_slots(at(chunk_start - 2 * BUCKET_NS), 8).iter().map(|x| x.bytes).collect();
         assert_eq!(dense, vec![0, 1, 2, 0, 0, 0, 0, 3]);
-        d.clear_range(i64::MIN, chunk_start + BUCKET_NS);
+        d.clear_range(Timestamp::MIN, at(chunk_start + BUCKET_NS));
         assert_eq!(d.chunks(), 1);
-        assert_eq!(d.range(i64::MIN, i64::MAX).count(), 1);
-        d.clear_range(chunk_start, i64::MAX);
+        assert_eq!(d.range(Timestamp::MIN, Timestamp::MAX).count(), 1);
+        d.clear_range(at(chunk_start), Timestamp::MAX);
         assert_eq!(d.chunks(), 0);
     }
 
@@ -294,42 +308,43 @@ mod tests {
         let c = 7 * CHUNK_NS;
         let mut held = Vec::new();
         for i in [0, 1, 2, 4, 5, 8, 16, 35] {
-            d.set(c + i * BUCKET_NS, b);
+            d.set(at(c + i * BUCKET_NS), b);
             held.push(d.bytes() / BUCKET_BYTES);
         }
         assert_eq!(held, vec![1, 2, 4, 8, 8, 16, 32, 36], "at least doubling, never past the chunk");
         // A series first seen late in a chunk holds its run from there; late data before it
         // grows the run toward the chunk's start, at least doubling.
         let mut e = BucketChunks::default();
-        e.set(c + 23 * BUCKET_NS, b);
+        e.set(at(c + 23 * BUCKET_NS), b);
         assert_eq!(e.bytes(), BUCKET_BYTES);
-        e.set(c + 24 * BUCKET_NS, b);
-        e.set(c + 22 * BUCKET_NS, b);
+        e.set(at(c + 24 * BUCKET_NS), b);
+        e.set(at(c + 22 * BUCKET_NS), b);
         assert_eq!(e.bytes(), 4 * BUCKET_BYTES, "runs 23..25, then 21..25");
-        e.set(c + 10 * BUCKET_NS, b);
+        e.set(at(c + 10 * BUCKET_NS), b);
         assert_eq!(e.bytes(), 15 * BUCKET_BYTES, "run 10..25");
-        let got: Vec<i64> = e.range(i64::MIN, i64::MAX).map(|(s, _)| (s - c) / BUCKET_NS).collect();
+        let got: Vec<i64> =
+            e.range(Timestamp::MIN, Timestamp::MAX).map(|(s, _)| (s.as_nanos() - c) / BUCKET_NS).collect();
         assert_eq!(got, vec![10, 22, 23, 24]);
-        let dense: Vec<u64> = e.dense_slots(c + 21 * BUCKET_NS, 5).iter().map(|s| s.bytes).collect();
+        let dense: Vec<u64> = e.dense_slots(at(c + 21 * BUCKET_NS), 5).iter().map(|s| s.bytes).collect();
         assert_eq!(dense, vec![0, 1, 1, 1, 0]);
-        assert_eq!(e.get(c + 22 * BUCKET_NS).map(|x| x.bytes), Some(1));
+        assert_eq!(e.get(at(c + 22 * BUCKET_NS)).map(|x| x.bytes), Some(1));
         assert_eq!(
-            (e.get(c + 21 * BUCKET_NS), e.get(c + 30 * BUCKET_NS), e.get(c + 9 * BUCKET_NS)),
+            (e.get(at(c + 21 * BUCKET_NS)), e.get(at(c + 30 * BUCKET_NS)), e.get(at(c + 9 * BUCKET_NS))),
             (None, None, None)
         );
-        e.clear_range(c + 10 * BUCKET_NS, c + 11 * BUCKET_NS);
+        e.clear_range(at(c + 10 * BUCKET_NS), at(c + 11 * BUCKET_NS));
         let mut e = BucketChunks::default();
-        e.set(c + 23 * BUCKET_NS, b);
-        let dense: Vec<u64> = d.dense_slots(c - BUCKET_NS, 8).iter().map(|s| s.bytes).collect();
+        e.set(at(c + 23 * BUCKET_NS), b);
+        let dense: Vec<u64> = d.dense_slots(at(c - BUCKET_NS), 8).iter().map(|s| s.bytes).collect();
         assert_eq!(dense, vec![0, 1, 1, 1, 0, 1, 1, 0]);
-        assert_eq!(d.range(c + 3 * BUCKET_NS, c + 40 * BUCKET_NS).count(), 5);
-        d.clear_range(i64::MIN, i64::MAX);
+        assert_eq!(d.range(at(c + 3 * BUCKET_NS), at(c + 40 * BUCKET_NS)).count(), 5);
+        d.clear_range(Timestamp::MIN, Timestamp::MAX);
         assert_eq!((d.bytes(), d.chunk_count()), (0, 0));
         // Equal when the touched buckets are, however allocated.
         let mut f = BucketChunks::default();
-        f.set(c + 23 * BUCKET_NS, b);
-        f.set(c + 30 * BUCKET_NS, b);
-        f.clear_range(c + 30 * BUCKET_NS, c + 31 * BUCKET_NS);
+        f.set(at(c + 23 * BUCKET_NS), b);
+        f.set(at(c + 30 * BUCKET_NS), b);
+        f.clear_range(at(c + 30 * BUCKET_NS), at(c + 31 * BUCKET_NS));
         assert_eq!(e, f);
     }
 
@@ -338,15 +353,15 @@ mod tests {
         let mut d = BucketChunks::default();
         let b = |bytes| Bucket { bytes, covered_ns: BUCKET_NS, ..Bucket::default() };
         for i in 0..4 {
-            d.set(i * CHUNK_NS + BUCKET_NS, b(i as u64 + 1));
+            d.set(at(i * CHUNK_NS + BUCKET_NS), b(i as u64 + 1));
         }
-        let copy = d.clone_range(CHUNK_NS + 2 * BUCKET_NS, 2 * CHUNK_NS + 1);
-        assert_eq!(copy.range(i64::MIN, i64::MAX).map(|(_, x)| x.bytes).collect::<Vec<_>>(), vec![2, 3]);
-        let taken = d.take_range(CHUNK_NS, 3 * CHUNK_NS);
-        assert_eq!(taken.range(i64::MIN, i64::MAX).map(|(_, x)| x.bytes).collect::<Vec<_>>(), vec![2, 3]);
-        assert_eq!(d.range(i64::MIN, i64::MAX).map(|(_, x)| x.bytes).collect::<Vec<_>>(), vec![1, 4]);
+        let copy = d.clone_range(at(CHUNK_NS + 2 * BUCKET_NS), at(2 * CHUNK_NS + 1));
+        assert_eq!(copy.range(Timestamp::MIN, Timestamp::MAX).map(|(_, x)| x.bytes).collect::<Vec<_>>(), vec![2, 3]);
+        let taken = d.take_range(at(CHUNK_NS), at(3 * CHUNK_NS));
+        assert_eq!(taken.range(Timestamp::MIN, Timestamp::MAX).map(|(_, x)| x.bytes).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(d.range(Timestamp::MIN, Timestamp::MAX).map(|(_, x)| x.bytes).collect::<Vec<_>>(), vec![1, 4]);
         d.absorb(taken);
-        assert_eq!(d.range(i64::MIN, i64::MAX).map(|(_, x)| x.bytes).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+        assert_eq!(d.range(Timestamp::MIN, Timestamp::MAX).map(|(_, x)| x.bytes).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
         assert_eq!(d.chunk_count(), 4);
     }
 }

@@ -28,15 +28,20 @@ use super::counter::{CounterSample, CounterWidth, interval, intervals};
 use super::percentile::{P95, Ranked, nearest_rank};
 use super::running::RunningP95;
 use crate::store::Store;
-use crate::store::buffer::{Rows, ScanFilter};
+use crate::store::buffer::ScanFilter;
 use crate::store::changes::ChangeLog;
 use crate::store::observer::CommitObserver;
-use crate::store::reading::{Reading, SeriesKey, VALUE_SCALE};
+use crate::store::reading::{Reading, SeriesKey};
 use crate::store::registry::Registry;
 use crate::store::series_set::SeriesSet;
+use crate::time::Timestamp;
 
 mod error;
+mod samples;
 pub use error::BucketError;
+#[cfg(test)]
+use samples::unscaled_integer;
+use samples::{reading_sample, sample, series_runs};
 
 /// Which way a port counter counts (from the switch's point of view, metering.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,8 +77,8 @@ pub struct BucketRow {
     pub port: Arc<str>,
     /// Direction.
     pub direction: Direction,
-    /// Bucket start, ns.
-    pub start: i64,
+    /// Bucket start.
+    pub start: Timestamp,
     /// The bucket.
     pub bucket: Bucket,
 }
@@ -87,20 +92,20 @@ pub struct RunningRow {
     pub port: Arc<str>,
     /// Direction.
     pub direction: Direction,
-    /// Start of the UTC month, ns.
-    pub month_start: i64,
+    /// Start of the UTC month.
+    pub month_start: Timestamp,
     /// `(bytes, bucket start)` of the 95th so far, with n and discarded; `None` before any data.
-    pub p95: Option<Ranked<(u64, i64)>>,
+    pub p95: Option<Ranked<(u64, Timestamp)>>,
 }
 
-/// The start of the UTC calendar month holding `t` (ns).
-pub fn utc_month_start(t: i64) -> i64 {
+/// The start of the UTC calendar month holding `t`.
+pub fn utc_month_start(t: Timestamp) -> Timestamp {
     use chrono::{Datelike, TimeZone, Utc};
-    let d = chrono::DateTime::from_timestamp_nanos(t);
+    let d = t.to_datetime();
     Utc.with_ymd_and_hms(d.year(), d.month(), 1, 0, 0, 0)
         .single()
-        .and_then(|m| m.timestamp_nanos_opt())
-        .unwrap_or(i64::MIN)
+        .and_then(Timestamp::from_datetime)
+        .unwrap_or(Timestamp::MIN)
 }
 
 /// Decides which series are port counters, and their parameters (from the inventory).
@@ -111,24 +116,24 @@ pub type Classifier = dyn Fn(&SeriesKey) -> Option<PortMeta> + Send + Sync;
 struct Series {
     meta: PortMeta,
     /// Earliest sample time seen.
-    first: Option<i64>,
+    first: Option<Timestamp>,
     /// The latest sample.
     last: Option<CounterSample>,
     buckets: BucketChunks,
     /// The running 95th of the current UTC month's finished buckets (with data), and that
     /// month's start.
-    running: Option<(i64, RunningP95)>,
+    running: Option<(Timestamp, RunningP95)>,
 }
 
 /// A running 95th for the UTC month starting at `month`: at most its buckets' worth of values.
-fn month_running(month: i64) -> RunningP95 {
+fn month_running(month: Timestamp) -> RunningP95 {
     let end = archiving::add_months(month, 1);
-    RunningP95::bounded(usize::try_from((end - month) / BUCKET_NS).unwrap_or(usize::MAX))
+    RunningP95::bounded(usize::try_from(end.nanos_since(month) / BUCKET_NS).unwrap_or(usize::MAX))
 }
 
 /// `first` of a series built from part of its history (archived months before it): samples
 /// may exist before anything seen, so a late sample is never taken to be the first.
-const FIRST_UNKNOWN: i64 = i64::MIN;
+const FIRST_UNKNOWN: Timestamp = Timestamp::MIN;
 
 impl Series {
     fn new(meta: PortMeta) -> Self {
@@ -136,7 +141,7 @@ impl Series {
     }
 
     /// Adds a finished bucket to the running 95th (a new month starts a new one).
-    fn finish(&mut self, start: i64) {
+    fn finish(&mut self, start: Timestamp) {
         let Some(b) = self.buckets.get(start).copied() else { return };
         if !b.has_data() {
             return;
@@ -155,7 +160,7 @@ impl Series {
 
     /// Recomputes the running 95th of the month holding `upto` from the buckets before `upto`
     /// (after a rebuild, a restore or a build).
-    fn rerun(&mut self, upto: i64) {
+    fn rerun(&mut self, upto: Timestamp) {
         let month = utc_month_start(upto);
         let mut r = month_running(month);
         for (k, b) in self.buckets.range(month, upto) {
@@ -178,13 +183,13 @@ struct Inner {
     /// `(device, port)` → series IDs `[in, out]`.
     ports: FastMap<PortKey, [Option<u32>; 2]>,
     /// Late or rewritten ranges `[lo, hi]` (sample times) waiting for a rebuild.
-    dirty: HashMap<u32, (i64, i64)>,
-    /// Start of the first open month: buckets before it are closed, in the archive (`i64::MIN`
-    /// without an archive: everything is open).
-    open_from: i64,
+    dirty: HashMap<u32, (Timestamp, Timestamp)>,
+    /// Start of the first open month: buckets before it are closed, in the archive
+    /// (`Timestamp::MIN` without an archive: everything is open).
+    open_from: Timestamp,
     /// Closed months' buckets held in memory, by month: the series whose buckets of that month
     /// were rebuilt (late data) or have just closed, waiting to be written to the archive.
-    pending: BTreeMap<i64, std::collections::BTreeSet<u32>>,
+    pending: BTreeMap<Timestamp, std::collections::BTreeSet<u32>>,
 }
 
 impl Default for Inner {
@@ -194,7 +199,7 @@ impl Default for Inner {
             series: BySeries::default(),
             ports: FastMap::default(),
             dirty: HashMap::new(),
-            open_from: i64::MIN,
+            open_from: Timestamp::MIN,
             pending: BTreeMap::new(),
         }
     }
@@ -241,7 +246,7 @@ impl std::fmt::Debug for BucketTable {
 }
 
 /// One series' buckets in a window, by start.
-pub type BucketMap = BTreeMap<i64, Bucket>;
+pub type BucketMap = BTreeMap<Timestamp, Bucket>;
 
 /// Longest a reader waits for the observer thread to catch up.
 const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -249,50 +254,6 @@ const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Widest look-around when rebuilding a late range: beyond it there is nothing (raw retention
 /// is far shorter).
 const MAX_WINDOW_NS: i64 = 4_000 * 86_400 * 1_000_000_000;
-
-/// A counter sample from a stored value, if the value is a non-negative integer that fits a u64.
-fn counter_sample(ts: i64, value: i128, uptime_s: Option<u64>, discontinuity: Option<u64>) -> Option<CounterSample> {
-    Some(CounterSample { ts, value: unscaled_integer(value)?, uptime_s, discontinuity })
-}
-
-/// The scale of stored values (`10^VALUE_SCALE`).
-const UNIT: u64 = 10u64.pow(VALUE_SCALE);
-
-/// `value / 10^VALUE_SCALE` when that is an integer that fits a u64. Done as long division in
-/// 32-bit limbs by a constant (multiplications), not a 128-bit division per reading (a library
-/// call; two of them were a tenth of the observer's time).
-fn unscaled_integer(value: i128) -> Option<u64> {
-    let n = u128::try_from(value).ok()?;
-    let high = u64::try_from(n >> 64).ok()?;
-    if high >= UNIT {
-        return None; // the quotient would not fit a u64
-    }
-    let low = n as u64;
-    let a = (high << 32) | (low >> 32);
-    let (q1, r1) = (a / UNIT, a % UNIT);
-    let b = (r1 << 32) | (low & 0xFFFF_FFFF);
-    let (q0, r0) = (b / UNIT, b % UNIT);
-    (r0 == 0).then_some((q1 << 32) | q0)
-}
-
-/// Each series' run of rows sorted by series: `(id, first row, end row)`.
-fn series_runs(rows: &Rows) -> impl Iterator<Item = (u32, usize, usize)> + '_ {
-    let mut i = 0;
-    std::iter::from_fn(move || {
-        let id = *rows.series.get(i)?;
-        let start = i;
-        i += rows.series[i..].iter().take_while(|&&s| s == id).count();
-        Some((id, start, i))
-    })
-}
-
-fn sample(rows: &Rows, i: usize) -> Option<CounterSample> {
-    counter_sample(rows.ts[i], rows.value[i], rows.uptime_s[i], rows.discontinuity[i])
-}
-
-fn reading_sample(r: &Reading) -> Option<CounterSample> {
-    counter_sample(r.ts.as_nanos(), r.value.0, r.uptime_s, r.discontinuity)
-}
 
 impl BucketTable {
     /// An empty table classifying series with `classify`.
@@ -393,7 +354,7 @@ impl BucketTable {
         inner.ports.clear();
         inner.dirty.clear();
         inner.series = built;
-        self.changes().record(i64::MIN, i64::MAX);
+        self.changes().record(Timestamp::MIN, Timestamp::MAX);
         for (id, meta) in &metas {
             inner.series.get_or_insert_with(*id, || Box::new(Series::new(*meta)));
             if let Some(key) = registry.key(crate::store::reading::SeriesId(*id)) {
@@ -422,7 +383,7 @@ impl BucketTable {
     fn rebuild_dirty(&self, store: &Store) -> Result<usize, BucketError> {
         let mut done = 0;
         loop {
-            let dirty: Vec<(u32, (i64, i64))> = self.lock().dirty.drain().collect();
+            let dirty: Vec<(u32, (Timestamp, Timestamp))> = self.lock().dirty.drain().collect();
             if dirty.is_empty() {
                 return Ok(done);
             }
@@ -445,7 +406,7 @@ impl BucketTable {
                 };
                 let mut guard = self.lock();
                 let Inner { series, dirty, open_from, pending, .. } = &mut *guard;
-                if self.archive.is_some() && rebuilt.from == i64::MIN {
+                if self.archive.is_some() && rebuilt.from == Timestamp::MIN {
                     // Nothing raw is left of it: the closed months keep their archived buckets.
                     rebuilt.from = *open_from;
                 }
@@ -491,7 +452,7 @@ impl BucketTable {
         }
     }
 
-    fn mark(&self, id: u32, lo: i64, hi: i64) {
+    fn mark(&self, id: u32, lo: Timestamp, hi: Timestamp) {
         let mut inner = self.lock();
         let e = inner.dirty.entry(id).or_insert((lo, hi));
         e.0 = e.0.min(lo);
@@ -506,7 +467,7 @@ impl BucketTable {
     /// Whether a bucket starting in `[from, to)` may have changed after `since` (a
     /// [`BucketTable::change_version`]). Settle first: a late sample changes buckets when its
     /// range is rebuilt.
-    pub fn touched_since(&self, since: crate::store::changes::ChangeVersion, from: i64, to: i64) -> bool {
+    pub fn touched_since(&self, since: crate::store::changes::ChangeVersion, from: Timestamp, to: Timestamp) -> bool {
         self.changes().touched_since(since, from, to)
     }
 
@@ -516,7 +477,13 @@ impl BucketTable {
     }
 
     /// The touched buckets of a port starting in `[from, to)`: `(in, out)`. Settle first.
-    pub fn port(&self, device: &str, port: &str, from: i64, to: i64) -> Result<(BucketMap, BucketMap), BucketError> {
+    pub fn port(
+        &self,
+        device: &str,
+        port: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<(BucketMap, BucketMap), BucketError> {
         let ids = port_ids(&self.read(), device, port);
         let get = |id| self.with_buckets(id, from, to, |b| b.range(from, to).map(|(k, b)| (k, *b)).collect());
         Ok((get(ids[0])?.unwrap_or_default(), get(ids[1])?.unwrap_or_default()))
@@ -528,11 +495,11 @@ impl BucketTable {
         &self,
         device: &str,
         port: &str,
-        first: i64,
+        first: Timestamp,
         n: usize,
     ) -> Result<(Vec<Slot>, Vec<Slot>), BucketError> {
         let ids = port_ids(&self.read(), device, port);
-        let to = first.saturating_add(i64::try_from(n).unwrap_or(i64::MAX).saturating_mul(BUCKET_NS));
+        let to = first.plus_ns(i64::try_from(n).unwrap_or(i64::MAX).saturating_mul(BUCKET_NS));
         // An absent series gives an empty vector: every bucket of it reads as missing.
         let get = |id| self.with_buckets(id, first, to, |b| b.dense_slots(first, n));
         Ok((get(ids[0])?.unwrap_or_default(), get(ids[1])?.unwrap_or_default()))
@@ -547,10 +514,10 @@ impl BucketTable {
         device: &str,
         port: &str,
         direction: Direction,
-        from: i64,
-        to: i64,
-        scratch: &mut Vec<(u64, i64)>,
-    ) -> Result<Option<Ranked<(u64, i64)>>, BucketError> {
+        from: Timestamp,
+        to: Timestamp,
+        scratch: &mut Vec<(u64, Timestamp)>,
+    ) -> Result<Option<Ranked<(u64, Timestamp)>>, BucketError> {
         let id = port_ids(&self.read(), device, port)[usize::from(direction == Direction::Out)];
         scratch.clear();
         let found = self.with_buckets(id, from, to, |b| {
@@ -590,17 +557,17 @@ impl BucketTable {
         index(&mut inner, id, key, Some(meta));
         let mut s = Series::new(meta);
         s.buckets = buckets;
-        if let Some((last, _)) = s.buckets.range(i64::MIN, i64::MAX).last() {
-            s.rerun(last + BUCKET_NS);
+        if let Some((last, _)) = s.buckets.range(Timestamp::MIN, Timestamp::MAX).last() {
+            s.rerun(last.plus_ns(BUCKET_NS));
         }
         let after = s.buckets.bytes();
         let before = inner.series.insert(id, Box::new(s)).map_or(0, |old| old.buckets.bytes());
         self.count_bytes(before, after);
-        self.changes().record(i64::MIN, i64::MAX);
+        self.changes().record(Timestamp::MIN, Timestamp::MAX);
     }
 
     /// Every port's buckets in `[from, to)`, sorted by port, start and direction.
-    pub fn rows(&self, from: i64, to: i64) -> Result<Vec<BucketRow>, BucketError> {
+    pub fn rows(&self, from: Timestamp, to: Timestamp) -> Result<Vec<BucketRow>, BucketError> {
         let mut out = self.archived_rows(from, to)?;
         let inner = self.read();
         for ((device, port), ids) in &inner.ports {
@@ -661,7 +628,7 @@ impl CommitObserver for BucketTable {
         let Inner { series: table, seen, ports, dirty, open_from, .. } = &mut *guard;
         let inner_open_from = *open_from;
         // The buckets the in-order samples of this batch changed, as one range.
-        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        let (mut lo, mut hi) = (Timestamp::MAX, Timestamp::MIN);
         // Counted here, published once per batch.
         let (mut applied, mut late, mut bad, mut bytes_before, mut bytes_after) = (0u64, 0u64, 0u64, 0usize, 0usize);
         for r in readings {
@@ -703,14 +670,14 @@ impl CommitObserver for BucketTable {
                     apportion_into(&mut series.buckets, &iv, meta.poll_ns);
                     bytes_after += series.buckets.bytes();
                     lo = lo.min(bucket_start(last.ts));
-                    hi = hi.max(bucket_start(s.ts).saturating_add(BUCKET_NS));
+                    hi = hi.max(bucket_start(s.ts).plus_ns(BUCKET_NS));
                     // Buckets that ended by this sample are final (barring late data); most samples
                     // end none (they fall in the same bucket as the previous one).
                     let (from, to) = (bucket_start(last.ts), bucket_start(s.ts));
                     let mut k = from;
                     while k < to {
                         series.finish(k);
-                        k += BUCKET_NS;
+                        k = k.plus_ns(BUCKET_NS);
                     }
                     series.last = Some(s);
                     applied += 1;
@@ -733,10 +700,10 @@ impl CommitObserver for BucketTable {
 
 /// A rebuilt range: buckets with start in `[from, to)` replace the table's.
 struct Rebuilt {
-    from: i64,
-    to: i64,
+    from: Timestamp,
+    to: Timestamp,
     buckets: BucketMap,
-    first: Option<i64>,
+    first: Option<Timestamp>,
     last: Option<CounterSample>,
 }
 
@@ -747,8 +714,8 @@ fn rebuild(
     store: &Store,
     id: u32,
     meta: PortMeta,
-    lo: i64,
-    hi: i64,
+    lo: Timestamp,
+    hi: Timestamp,
     lo_edge: bool,
     hi_edge: bool,
 ) -> Result<Rebuilt, BucketError> {
@@ -756,27 +723,28 @@ fn rebuild(
     let mut w: i64 = 15 * 60 * 1_000_000_000;
     loop {
         let wide = w >= MAX_WINDOW_NS;
-        let from = if lo_edge || wide { None } else { Some(lo.saturating_sub(w)) };
-        let to = if hi_edge || wide { None } else { Some(hi.saturating_add(w).saturating_add(1)) };
+        let from = if lo_edge || wide { None } else { Some(lo.minus_ns(w)) };
+        let to = if hi_edge || wide { None } else { Some(hi.plus_ns(w).plus_ns(1)) };
         let rows = store.scan(&ScanFilter { series: Some(Arc::clone(&series)), from, to })?;
         let samples: Vec<CounterSample> = (0..rows.len()).filter_map(|k| sample(&rows, k)).collect();
         let i = samples.partition_point(|s| s.ts < lo);
         let j = samples.partition_point(|s| s.ts <= hi);
         let lo_ok = from.is_none() || (i > 0 && samples[0].ts <= bucket_start(samples[i - 1].ts));
         let hi_ok = to.is_none()
-            || (j < samples.len() && samples.last().is_some_and(|l| l.ts >= bucket_start(samples[j].ts) + BUCKET_NS));
+            || (j < samples.len()
+                && samples.last().is_some_and(|l| l.ts >= bucket_start(samples[j].ts).plus_ns(BUCKET_NS)));
         if lo_ok && hi_ok {
             let ivs = intervals(&samples, meta.width, meta.speed_bps);
             // Buckets before the first sample are not the scan's to say (with no scan bound, the
             // raw history begins there; archived months may hold more).
             let r_from = match (from, samples.first()) {
-                (Some(_), Some(s0)) => bucket_start(s0.ts + BUCKET_NS - 1),
+                (Some(_), Some(s0)) => bucket_start(s0.ts.plus_ns(BUCKET_NS - 1)),
                 (None, Some(s0)) => bucket_start(s0.ts),
-                (_, None) => i64::MIN,
+                (_, None) => Timestamp::MIN,
             };
             let r_to = match (to, samples.last()) {
                 (Some(_), Some(sn)) => bucket_start(sn.ts),
-                _ => i64::MAX,
+                _ => Timestamp::MAX,
             };
             return Ok(Rebuilt {
                 from: r_from,

@@ -66,16 +66,16 @@ pub fn factors_at(
 /// The footprint of `energy` inside `window`, hour by hour, with each hour's factors (taken at
 /// the hour's start) from `factors`.
 pub fn footprint(energy: &Energy, window: &Interval, factors: impl Fn(Timestamp) -> Factors) -> Footprint {
-    let (from, to) = (window.from.as_nanos(), window.end().as_nanos());
+    let (from, to) = (window.from, window.end());
     // Each piece's energy split over the hours it overlaps (inside the window): O(pieces).
     // Pieces come in time order, so the hours do too; a piece out of order is merged after.
-    let mut hourly: Vec<(i64, Decimal)> = Vec::new();
+    let mut hourly: Vec<(Timestamp, Decimal)> = Vec::new();
     let mut ordered = true;
     for p in &energy.pieces {
         let (a, b) = (p.from.max(from), p.to.min(to));
-        let mut hour = a.div_euclid(HOUR_NS) * HOUR_NS;
+        let mut hour = a.floor_to(HOUR_NS);
         while hour < b {
-            let wh = p.share(hour.max(a), (hour + HOUR_NS).min(b));
+            let wh = p.share(hour.max(a), hour.plus_ns(HOUR_NS).min(b));
             match hourly.last_mut() {
                 Some((h, sum)) if *h == hour => *sum += wh,
                 Some((h, _)) if *h > hour => {
@@ -84,7 +84,7 @@ pub fn footprint(energy: &Energy, window: &Interval, factors: impl Fn(Timestamp)
                 }
                 _ => hourly.push((hour, wh)),
             }
-            hour += HOUR_NS;
+            hour = hour.plus_ns(HOUR_NS);
         }
     }
     if !ordered {
@@ -106,7 +106,7 @@ pub fn footprint(energy: &Energy, window: &Interval, factors: impl Fn(Timestamp)
             continue;
         }
         let kwh = wh * milli;
-        let f = factors(Timestamp::from_nanos(hour));
+        let f = factors(hour);
         let facility = kwh * f.pue;
         out.default_intensity_hours += u64::from(f.defaulted);
         out.it_kwh += kwh;
@@ -132,7 +132,7 @@ mod tests {
         // 1 kWh in each of three hours.
         let energy = Energy {
             pieces: (0..3)
-                .map(|i| Piece { from: i * HOUR_NS, to: (i + 1) * HOUR_NS, wh: d("1000"), source: Source::Counter })
+                .map(|i| Piece { from: h(i), to: h(i + 1), wh: d("1000"), source: Source::Counter })
                 .collect(),
             holes: vec![],
         };

@@ -2,11 +2,13 @@
 //! delta counts), a reset (unknown traffic: contributes nothing, flagged), or implausible
 //! (faster than 1.05 × the port speed: excluded, flagged, never replaced).
 
+use crate::time::Timestamp;
+
 /// One counter sample, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CounterSample {
-    /// When it was read, ns.
-    pub ts: i64,
+    /// When it was read.
+    pub ts: Timestamp,
     /// The raw counter value.
     pub value: u64,
     /// The device's uptime with the sample, seconds.
@@ -38,10 +40,10 @@ pub enum Delta {
 /// The interval `(from, to]` between two consecutive samples of one series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CounterInterval {
-    /// The earlier sample's time, ns (exclusive).
-    pub from: i64,
-    /// The later sample's time, ns (inclusive).
-    pub to: i64,
+    /// The earlier sample's time (exclusive).
+    pub from: Timestamp,
+    /// The later sample's time (inclusive).
+    pub to: Timestamp,
     /// What it contributes.
     pub delta: Delta,
 }
@@ -75,7 +77,7 @@ pub fn interval(a: &CounterSample, b: &CounterSample, width: CounterWidth, speed
         }
     };
     let delta = match (delta, speed_bps) {
-        (Delta::Valid(d), Some(speed)) if implausible(d, b.ts - a.ts, speed) => Delta::Implausible(d),
+        (Delta::Valid(d), Some(speed)) if implausible(d, b.ts.nanos_since(a.ts), speed) => Delta::Implausible(d),
         (d, _) => d,
     };
     CounterInterval { from: a.ts, to: b.ts, delta }
@@ -92,7 +94,7 @@ mod tests {
     use super::*;
 
     fn s(ts_s: i64, value: u64, uptime_s: Option<u64>) -> CounterSample {
-        CounterSample { ts: ts_s * 1_000_000_000, value, uptime_s, discontinuity: None }
+        CounterSample { ts: Timestamp::from_secs(ts_s), value, uptime_s, discontinuity: None }
     }
 
     fn kinds(v: &[CounterInterval]) -> Vec<Delta> {
@@ -112,8 +114,8 @@ mod tests {
         // Uptime going back is a reset even when the counter grew (32-bit too).
         assert_eq!(kinds(&intervals(&[s(0, 10, Some(500)), s(10, 900, Some(3))], w32, None)), [Delta::Reset]);
         // A changed discontinuity marker is a reset.
-        let a = CounterSample { ts: 0, value: 1, uptime_s: None, discontinuity: Some(7) };
-        let b = CounterSample { ts: 10, value: 5, uptime_s: None, discontinuity: Some(8) };
+        let a = CounterSample { ts: Timestamp::from_nanos(0), value: 1, uptime_s: None, discontinuity: Some(7) };
+        let b = CounterSample { ts: Timestamp::from_nanos(10), value: 5, uptime_s: None, discontinuity: Some(8) };
         assert_eq!(kinds(&intervals(&[a, b], w64, None)), [Delta::Reset]);
         // 1 Gbit/s for 10 s carries at most 1.3125e9 bytes; one byte more is implausible.
         let limit = 1_312_500_000;

@@ -6,12 +6,13 @@
 use rust_decimal::Decimal;
 
 use crate::domain::GapFill;
+use crate::time::Timestamp;
 
 /// A power reading, W.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PowerSample {
-    /// When, ns.
-    pub ts: i64,
+    /// When.
+    pub ts: Timestamp,
     /// Watts.
     pub watts: Decimal,
 }
@@ -19,8 +20,8 @@ pub struct PowerSample {
 /// An energy counter reading, normalised to Wh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnergySample {
-    /// When, ns.
-    pub ts: i64,
+    /// When.
+    pub ts: Timestamp,
     /// Cumulative Wh.
     pub wh: Decimal,
     /// Device uptime with the sample, s (reset evidence).
@@ -43,10 +44,10 @@ pub enum Source {
 /// Energy spread uniformly over `(from, to]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Piece {
-    /// Start, ns (exclusive).
-    pub from: i64,
-    /// End, ns (inclusive).
-    pub to: i64,
+    /// Start (exclusive).
+    pub from: Timestamp,
+    /// End (inclusive).
+    pub to: Timestamp,
     /// Wh.
     pub wh: Decimal,
     /// How it is known.
@@ -56,10 +57,10 @@ pub struct Piece {
 /// An interval that contributes nothing, and why (flagged in the evidence).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hole {
-    /// Start, ns.
-    pub from: i64,
-    /// End, ns.
-    pub to: i64,
+    /// Start.
+    pub from: Timestamp,
+    /// End.
+    pub to: Timestamp,
     /// Why.
     pub reason: HoleReason,
 }
@@ -88,7 +89,7 @@ fn seconds(ns: i64) -> Decimal {
 
 /// Trapezoid energy of `(a, b]`, Wh: `(W_a + W_b) / 2 * dt_s / 3600`.
 pub fn trapezoid_wh(a: &PowerSample, b: &PowerSample) -> Decimal {
-    (a.watts + b.watts) * seconds(b.ts - a.ts) / Decimal::from(7200)
+    (a.watts + b.watts) * seconds(b.ts.nanos_since(a.ts)) / Decimal::from(7200)
 }
 
 /// Energy from power samples alone (no counter).
@@ -99,13 +100,13 @@ pub fn from_power(power: &[PowerSample], poll_ns: i64, gap_fill: GapFill) -> Ene
         if b.ts <= a.ts {
             continue;
         }
-        if b.ts - a.ts > poll_ns.saturating_mul(3) {
+        if b.ts.nanos_since(a.ts) > poll_ns.saturating_mul(3) {
             match gap_fill {
                 GapFill::None => out.holes.push(Hole { from: a.ts, to: b.ts, reason: HoleReason::Gap }),
                 GapFill::HoldLast => out.pieces.push(Piece {
                     from: a.ts,
                     to: b.ts,
-                    wh: a.watts * seconds(b.ts - a.ts) / Decimal::from(3600),
+                    wh: a.watts * seconds(b.ts.nanos_since(a.ts)) / Decimal::from(3600),
                     source: Source::HeldLast,
                 }),
             }
@@ -161,21 +162,22 @@ pub fn from_counter(counter: &[EnergySample], power: &[PowerSample]) -> Energy {
 
 impl Piece {
     /// This piece's energy inside `[from, to)`, by time overlap.
-    pub fn share(&self, from: i64, to: i64) -> Decimal {
-        let overlap = to.min(self.to) - from.max(self.from);
+    pub fn share(&self, from: Timestamp, to: Timestamp) -> Decimal {
+        let overlap = to.min(self.to).nanos_since(from.max(self.from));
         if overlap <= 0 {
             return Decimal::ZERO;
         }
-        if overlap >= self.to - self.from {
+        let length = self.to.nanos_since(self.from);
+        if overlap >= length {
             return self.wh;
         }
-        self.wh * seconds(overlap) / seconds(self.to - self.from)
+        self.wh * seconds(overlap) / seconds(length)
     }
 }
 
 impl Energy {
     /// Wh inside `[from, to)`.
-    pub fn wh_in(&self, from: i64, to: i64) -> Decimal {
+    pub fn wh_in(&self, from: Timestamp, to: Timestamp) -> Decimal {
         self.pieces.iter().map(|p| p.share(from, to)).sum()
     }
 }
@@ -187,12 +189,16 @@ mod tests {
 
     const S: i64 = 1_000_000_000;
 
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_secs(s)
+    }
+
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
     }
 
     fn w(ts_s: i64, watts: &str) -> PowerSample {
-        PowerSample { ts: ts_s * S, watts: d(watts) }
+        PowerSample { ts: Timestamp::from_secs(ts_s), watts: d(watts) }
     }
 
     #[test]
@@ -211,7 +217,7 @@ mod tests {
 
     #[test]
     fn counter_resets_are_estimated_from_power_or_left_out() {
-        let c = |t: i64, wh: &str, up: u64| EnergySample { ts: t * S, wh: d(wh), uptime_s: Some(up) };
+        let c = |t: i64, wh: &str, up: u64| EnergySample { ts: Timestamp::from_secs(t), wh: d(wh), uptime_s: Some(up) };
         let counter = [c(0, "1000", 500), c(60, "1001", 560), c(120, "0.5", 10), c(180, "1.5", 70)];
         assert!(counter_needs_power(&counter), "the reset between 60 s and 120 s");
         assert!(!counter_needs_power(&counter[..2]) && !counter_needs_power(&counter[2..]));
@@ -219,24 +225,24 @@ mod tests {
         assert!(counter_needs_power(&[c(0, "5", 100), c(60, "6", 3)]));
         let e = from_counter(&counter, &[]);
         assert_eq!(e.pieces.iter().map(|p| p.wh).collect::<Vec<_>>(), [d("1"), d("1.0")]);
-        assert_eq!(e.holes, [Hole { from: 60 * S, to: 120 * S, reason: HoleReason::Reset }]);
+        assert_eq!(e.holes, [Hole { from: at(60), to: at(120), reason: HoleReason::Reset }]);
         // With power samples inside the reset interval, it is estimated from them.
         let power = [w(60, "60"), w(90, "60"), w(120, "60")];
         let e = from_counter(&counter, &power);
         assert_eq!(e.holes, []);
-        assert_eq!(e.wh_in(60 * S, 120 * S), d("1.0"));
+        assert_eq!(e.wh_in(at(60), at(120)), d("1.0"));
         assert!(e.pieces.iter().any(|p| p.source == Source::ResetEstimated));
     }
 
     #[test]
     fn a_window_takes_its_share_by_time() {
         let e = Energy {
-            pieces: vec![Piece { from: 0, to: 3600 * S, wh: d("100"), source: Source::Counter }],
+            pieces: vec![Piece { from: at(0), to: at(3600), wh: d("100"), source: Source::Counter }],
             holes: vec![],
         };
         // An assignment ending at 00:15:00 takes a quarter, to the nanosecond.
-        assert_eq!(e.wh_in(-S, 900 * S), d("25"));
-        assert_eq!(e.wh_in(900 * S, 4000 * S), d("75"));
-        assert_eq!(e.wh_in(0, 900 * S) + e.wh_in(900 * S, 3600 * S), d("100"));
+        assert_eq!(e.wh_in(at(-1), at(900)), d("25"));
+        assert_eq!(e.wh_in(at(900), at(4000)), d("75"));
+        assert_eq!(e.wh_in(at(0), at(900)) + e.wh_in(at(900), at(3600)), d("100"));
     }
 }

@@ -23,7 +23,8 @@ type ClassKey = (Decimal, Decimal, bool);
 /// One site's hours and classes.
 struct SiteHours {
     site: Option<SiteId>,
-    first_hour: i64,
+    /// Start of the first hour kept (`None` until the first question).
+    first_hour: Option<Timestamp>,
     hours: Vec<Option<(Factors, u32)>>,
     classes: Vec<Factors>,
     class_of: HashMap<ClassKey, u32>,
@@ -86,7 +87,7 @@ impl<'a> HourlyFactors<'a> {
         }
         sites.push(SiteHours {
             site: site.cloned(),
-            first_hour: i64::MIN,
+            first_hour: None,
             hours: Vec::new(),
             classes: Vec::new(),
             class_of: HashMap::new(),
@@ -101,12 +102,12 @@ impl<'a> HourlyFactors<'a> {
         let Some(s) = sites.get_mut(slot) else {
             return self.book.factors(None, hour);
         };
-        let h = hour.as_nanos().div_euclid(HOUR_NS);
-        if s.first_hour == i64::MIN {
-            s.first_hour = h - 31 * 24;
+        let h = hour.floor_to(HOUR_NS);
+        let first = *s.first_hour.get_or_insert_with(|| {
             s.hours = vec![None; KEPT_HOURS as usize];
-        }
-        let k = usize::try_from(h - s.first_hour).ok().filter(|&k| k < s.hours.len());
+            h.minus_ns(31 * 24 * HOUR_NS)
+        });
+        let k = usize::try_from(h.nanos_since(first).div_euclid(HOUR_NS)).ok().filter(|&k| k < s.hours.len());
         let (f, class) = match k.and_then(|k| s.hours[k]) {
             Some(hit) => hit,
             None => {

@@ -276,10 +276,10 @@ impl<'a> Meter<'a> {
 
     /// Loads the samples of `outlets` needed to meter windows inside `[from, to)` in one scan,
     /// replacing what was loaded before (a billing run meters its customers chunk by chunk).
-    pub fn preload(&self, outlets: &[OutletId], from: i64, to: i64) -> Result<(), BucketError> {
+    pub fn preload(&self, outlets: &[OutletId], from: Timestamp, to: Timestamp) -> Result<(), BucketError> {
         let poll = outlets.iter().map(|o| self.src.plant.pdu_poll_ns(&o.pdu)).max().unwrap_or(0);
         let look = look_around_ns(poll);
-        let loaded = Samples::load(self.src.store, outlets, from.saturating_sub(look), to.saturating_add(look))?;
+        let loaded = Samples::load(self.src.store, outlets, from.minus_ns(look), to.plus_ns(look))?;
         *self.samples.borrow_mut() = loaded;
         Ok(())
     }
@@ -393,11 +393,12 @@ impl<'a> Meter<'a> {
         power_buckets: &mut PowerBuckets,
     ) -> Result<OutletEnergy, BucketError> {
         // Callers pass at least one interval; none measures nothing over an empty range.
-        let from = ivs.first().map_or(0, |iv| iv.from.as_nanos());
-        let to = ivs.last().map_or(0, |iv| iv.end().as_nanos());
+        let epoch = Timestamp::from_nanos(0);
+        let from = ivs.first().map_or(epoch, |iv| iv.from);
+        let to = ivs.last().map_or(epoch, |iv| iv.end());
         let poll = self.src.plant.pdu_poll_ns(&outlet.pdu);
         let look = look_around_ns(poll);
-        let (a, b) = (from.saturating_sub(look), to.saturating_add(look));
+        let (a, b) = (from.minus_ns(look), to.plus_ns(look));
         let loaded = self.samples.borrow().outlet(self.src.store, outlet, a, b);
         let e = match loaded {
             Some((power, counter)) => energy_of(&power, &counter, poll, gap_fill),
@@ -429,7 +430,7 @@ impl<'a> Meter<'a> {
             it_kwh += f.it_kwh;
             facility_kwh += f.facility_kwh;
             kg_co2e += f.kg_co2e;
-            let (a, b) = (iv.from.as_nanos(), iv.end().as_nanos());
+            let (a, b) = (iv.from, iv.end());
             for p in e.pieces.iter().filter(|p| p.to > a && p.from < b) {
                 let wh = p.share(a, b);
                 let entry = sources.entry(source_name(p.source)).or_default();
@@ -438,8 +439,8 @@ impl<'a> Meter<'a> {
                 power_buckets.add(p, a, b);
             }
             holes.extend(e.holes.iter().filter(|h| h.to > a && h.from < b).map(|h| HoleEvidence {
-                from: Timestamp::from_nanos(h.from),
-                to: Timestamp::from_nanos(h.to),
+                from: h.from,
+                to: h.to,
                 reason: match h.reason {
                     HoleReason::Reset => "reset",
                     HoleReason::Gap => "gap",
@@ -464,8 +465,8 @@ impl<'a> Meter<'a> {
             "SELECT ts, metric, value FROM readings WHERE device = '{}' AND resource = '{}' AND ts >= '{}' AND ts <= '{}' ORDER BY ts, metric",
             sql_quote(outlet.pdu.as_str()),
             outlet.index,
-            Timestamp::from_nanos(from),
-            Timestamp::from_nanos(to),
+            from,
+            to,
         );
         Ok(OutletEnergy {
             outlet: outlet.to_string(),
@@ -485,7 +486,7 @@ impl<'a> Meter<'a> {
     }
 
     /// A port's ifOperStatus reports (`oper_status`) from a day before `period` to its end.
-    fn oper_status(&self, port: &PortId, period: &Interval) -> Result<Vec<(i64, u64)>, BucketError> {
+    fn oper_status(&self, port: &PortId, period: &Interval) -> Result<Vec<(Timestamp, u64)>, BucketError> {
         let key = SeriesKey {
             device: port.switch.as_str().into(),
             resource: port.name.as_str().into(),
@@ -494,15 +495,17 @@ impl<'a> Meter<'a> {
         let Some(id) = self.src.store.registry().get(&key) else { return Ok(Vec::new()) };
         let filter = ScanFilter {
             series: Some(std::sync::Arc::new(std::iter::once(id.0).collect::<SeriesSet>())),
-            from: Some(period.from.as_nanos().saturating_sub(86_400 * 1_000_000_000)),
-            to: Some(period.end().as_nanos()),
+            from: Some(period.from.minus_ns(86_400 * 1_000_000_000)),
+            to: Some(period.end()),
         };
         let rows = self.src.store.scan(&filter)?;
         Ok(rows
             .ts
             .iter()
             .zip(&rows.value)
-            .filter_map(|(&ts, &v)| u64::try_from(v / 10i128.pow(VALUE_SCALE)).ok().map(|status| (ts, status)))
+            .filter_map(|(&ts, &v)| {
+                u64::try_from(v / 10i128.pow(VALUE_SCALE)).ok().map(|status| (Timestamp::from_nanos(ts), status))
+            })
             .collect())
     }
 
@@ -567,7 +570,7 @@ impl<'a> Meter<'a> {
             samples: total.n,
             rank: if pooling == Pooling::Pooled { percentile::rank(total.n, P95) } else { None },
             discarded: total.discarded,
-            p95_bucket: total.bucket.map(Timestamp::from_nanos),
+            p95_bucket: total.bucket,
             flags: total.flags,
             ports,
         })
@@ -624,41 +627,41 @@ fn outages(groups: &Redundancy) -> Vec<Outage> {
 /// point (the figure is evidence, not billed), the chosen bucket's Wh then summed exactly from the
 /// pieces kept.
 struct PowerBuckets {
-    first: i64,
+    first: Timestamp,
     approx_wh: Vec<Option<f64>>,
-    pieces: Vec<(Piece, i64, i64)>,
+    pieces: Vec<(Piece, Timestamp, Timestamp)>,
 }
 
 impl PowerBuckets {
     fn new(period: &Interval) -> Self {
-        let first = period.from.as_nanos().div_euclid(BUCKET_NS) * BUCKET_NS;
-        let n = (period.end().as_nanos() - first + BUCKET_NS - 1) / BUCKET_NS;
+        let first = period.from.floor_to(BUCKET_NS);
+        let n = (period.end().nanos_since(first) + BUCKET_NS - 1) / BUCKET_NS;
         Self { first, approx_wh: vec![None; usize::try_from(n).unwrap_or(0)], pieces: Vec::new() }
     }
 
     /// Spreads a piece's energy inside `[a, b)` over the buckets it overlaps.
-    fn add(&mut self, p: &Piece, a: i64, b: i64) {
+    fn add(&mut self, p: &Piece, a: Timestamp, b: Timestamp) {
         let (from, to) = (p.from.max(a), p.to.min(b));
-        let len = (p.to - p.from) as f64;
+        let len = p.to.nanos_since(p.from) as f64;
         if to <= from || len <= 0.0 {
             return;
         }
         let wh = p.wh.to_f64().unwrap_or(0.0);
-        let mut bucket = from.div_euclid(BUCKET_NS) * BUCKET_NS;
+        let mut bucket = from.floor_to(BUCKET_NS);
         while bucket < to {
-            let overlap = ((bucket + BUCKET_NS).min(to) - bucket.max(from)) as f64;
-            let i = usize::try_from((bucket - self.first) / BUCKET_NS).unwrap_or(usize::MAX);
+            let overlap = bucket.plus_ns(BUCKET_NS).min(to).nanos_since(bucket.max(from)) as f64;
+            let i = usize::try_from(bucket.nanos_since(self.first) / BUCKET_NS).unwrap_or(usize::MAX);
             if let Some(slot) = self.approx_wh.get_mut(i) {
                 *slot = Some(slot.unwrap_or(0.0) + wh * overlap / len);
             }
-            bucket += BUCKET_NS;
+            bucket = bucket.plus_ns(BUCKET_NS);
         }
         self.pieces.push((*p, a, b));
     }
 
     /// The exact Wh of the bucket starting at `bucket`.
-    fn exact(&self, bucket: i64) -> Decimal {
-        let end = bucket + BUCKET_NS;
+    fn exact(&self, bucket: Timestamp) -> Decimal {
+        let end = bucket.plus_ns(BUCKET_NS);
         self.pieces
             .iter()
             .filter(|(p, a, b)| p.to > bucket && p.from < end && *b > bucket && *a < end)
@@ -668,13 +671,13 @@ impl PowerBuckets {
 }
 
 fn power_profile(hours_assigned: Decimal, it_kwh: Decimal, buckets: &PowerBuckets) -> PowerProfile {
-    let mut keyed: Vec<(f64, i64)> = Vec::with_capacity(buckets.approx_wh.len());
+    let mut keyed: Vec<(f64, Timestamp)> = Vec::with_capacity(buckets.approx_wh.len());
     let mut start = buckets.first;
     for w in &buckets.approx_wh {
         if let Some(w) = *w {
             keyed.push((w, start));
         }
-        start += BUCKET_NS;
+        start = start.plus_ns(BUCKET_NS);
     }
     let n = keyed.len();
     // A full sort measured faster than select_nth_unstable here (near-equal keys of steady
@@ -689,7 +692,7 @@ fn power_profile(hours_assigned: Decimal, it_kwh: Decimal, buckets: &PowerBucket
         it_kwh: it_kwh.normalize(),
         average_kw: if hours_assigned.is_zero() { Decimal::ZERO } else { it_kwh / hours_assigned },
         p95_kw: ranked.map_or(Decimal::ZERO, |r| r.value.0.normalize()),
-        p95_bucket: ranked.map(|r| Timestamp::from_nanos(r.value.1)),
+        p95_bucket: ranked.map(|r| r.value.1),
         buckets: n,
     }
 }

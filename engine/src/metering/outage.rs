@@ -22,15 +22,15 @@ use crate::time::{Interval, Timestamp};
 
 use super::meter::merge;
 
-fn closed(a: i64, b: i64) -> Option<Interval> {
-    Interval::closed(Timestamp::from_nanos(a), Timestamp::from_nanos(b)).ok()
+fn closed(a: Timestamp, b: Timestamp) -> Option<Interval> {
+    Interval::closed(a, b).ok()
 }
 
 /// The stretches of `assigned` (sorted, merged, closed) in which an outlet polled every
 /// `poll_ns` was dark for longer than `threshold_ns`.
 pub fn dark(e: &Energy, assigned: &[Interval], threshold_ns: i64, poll_ns: i64) -> Vec<Interval> {
     let silence_ns = threshold_ns.max(poll_ns.saturating_mul(3));
-    let mut spans: Vec<(i64, i64, bool)> = e
+    let mut spans: Vec<(Timestamp, Timestamp, bool)> = e
         .pieces
         .iter()
         .map(|p| (p.from, p.to, p.wh.is_zero()))
@@ -40,9 +40,9 @@ pub fn dark(e: &Energy, assigned: &[Interval], threshold_ns: i64, poll_ns: i64) 
     let mut found = Vec::new();
     // Zero-energy stretches (adjacent intervals merged), and any one interval that is a gap
     // longer than the threshold (nothing heard in between).
-    let mut zero: Option<(i64, i64)> = None;
+    let mut zero: Option<(Timestamp, Timestamp)> = None;
     for &(from, to, is_zero) in &spans {
-        if to - from > silence_ns {
+        if to.nanos_since(from) > silence_ns {
             found.extend(closed(from, to));
         }
         zero = match (zero, is_zero) {
@@ -60,7 +60,7 @@ pub fn dark(e: &Energy, assigned: &[Interval], threshold_ns: i64, poll_ns: i64) 
     }
     // Stretches of each assignment no reading covers at all.
     for iv in assigned {
-        let (start, end) = (iv.from.as_nanos(), iv.end().as_nanos());
+        let (start, end) = (iv.from, iv.end());
         let mut cursor = start;
         for &(from, to, _) in &spans {
             if to <= cursor || from >= end {
@@ -84,8 +84,8 @@ pub const OPER_UP: u64 = 1;
 
 /// The stretches of `assigned` (sorted, merged, closed) a port was reported down for longer than
 /// `threshold_ns`; `reports` are `(ts, ifOperStatus)`, sorted by time.
-pub fn port_down(reports: &[(i64, u64)], assigned: &[Interval], threshold_ns: i64) -> Vec<Interval> {
-    let end = assigned.iter().map(|a| a.end().as_nanos()).max().unwrap_or(i64::MIN);
+pub fn port_down(reports: &[(Timestamp, u64)], assigned: &[Interval], threshold_ns: i64) -> Vec<Interval> {
+    let end = assigned.iter().map(|a| a.end()).max().unwrap_or(Timestamp::MIN);
     let mut found = Vec::new();
     for (i, &(ts, status)) in reports.iter().enumerate() {
         if status != OPER_UP {
@@ -126,12 +126,16 @@ mod tests {
 
     const M: i64 = 60_000_000_000;
 
+    fn min(m: i64) -> Timestamp {
+        Timestamp::from_nanos(m * M)
+    }
+
     fn piece(a: i64, b: i64, wh: i64) -> Piece {
-        Piece { from: a * M, to: b * M, wh: Decimal::from(wh), source: Source::Counter }
+        Piece { from: min(a), to: min(b), wh: Decimal::from(wh), source: Source::Counter }
     }
 
     fn iv(a: i64, b: i64) -> Interval {
-        closed(a * M, b * M).unwrap()
+        closed(min(a), min(b)).unwrap()
     }
 
     #[test]
@@ -143,7 +147,7 @@ mod tests {
         pieces.extend((8..12).map(|k| piece(k * 5, k * 5 + 5, 10)));
         pieces.push(piece(60, 90, 50));
         pieces.extend((19..22).map(|k| piece(k * 5, k * 5 + 5, 10)));
-        let holes = vec![Hole { from: 90 * M, to: 95 * M, reason: HoleReason::Reset }];
+        let holes = vec![Hole { from: min(90), to: min(95), reason: HoleReason::Reset }];
         let e = Energy { pieces, holes };
         let d = dark(&e, &[iv(0, 120)], 5 * M, 5 * M);
         assert_eq!(d, [iv(20, 40), iv(60, 90), iv(110, 120)]);
@@ -155,11 +159,11 @@ mod tests {
         // Polled every 15 minutes, the 30-minute silence is not a gap (45 minutes would be).
         assert_eq!(dark(&e, &[iv(50, 100)], 5 * M, 15 * M), []);
         // A port reported down (2) from 10 to 40, then up; down again from 100 to the end.
-        let reports = [(0, 1), (10 * M, 2), (25 * M, 2), (40 * M, 1), (100 * M, 7)];
+        let reports = [(min(0), 1), (min(10), 2), (min(25), 2), (min(40), 1), (min(100), 7)];
         assert_eq!(port_down(&reports, &[iv(0, 120)], 5 * M), [iv(10, 40), iv(100, 120)]);
         assert_eq!(port_down(&reports, &[iv(0, 110)], 15 * M), [iv(10, 40)], "10 minutes is under the threshold");
         assert_eq!(port_down(&reports, &[iv(30, 60)], 5 * M), [iv(30, 40)], "clipped to the assignment");
-        assert_eq!(port_down(&[(0, 1)], &[iv(0, 120)], 5 * M), [], "up, then silence: no outage");
+        assert_eq!(port_down(&[(min(0), 1)], &[iv(0, 120)], 5 * M), [], "up, then silence: no outage");
         // Two feeds of one asset: down only while both are dark.
         assert_eq!(intersect(&[iv(0, 30), iv(50, 70)], &[iv(20, 60)]), [iv(20, 30), iv(50, 60)]);
     }

@@ -15,12 +15,13 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 
 use super::percentile::{P95, Ranked, rank};
+use crate::time::Timestamp;
 
 /// A running 95th.
 #[derive(Debug, Clone)]
 pub struct RunningP95 {
-    top: BinaryHeap<Reverse<(u64, i64)>>,
-    rest: BTreeSet<(u64, i64)>,
+    top: BinaryHeap<Reverse<(u64, Timestamp)>>,
+    rest: BTreeSet<(u64, Timestamp)>,
     /// Values pushed.
     n: usize,
     /// Values worth keeping (`usize::MAX`: unbounded).
@@ -40,7 +41,7 @@ impl RunningP95 {
     }
 
     /// Adds a value.
-    pub fn push(&mut self, v: (u64, i64)) {
+    pub fn push(&mut self, v: (u64, Timestamp)) {
         self.n += 1;
         match self.top.peek() {
             Some(Reverse(min_top)) if v > *min_top => self.top.push(Reverse(v)),
@@ -82,7 +83,7 @@ impl RunningP95 {
     }
 
     /// The 95th with its evidence; `None` when empty.
-    pub fn value(&self) -> Option<Ranked<(u64, i64)>> {
+    pub fn value(&self) -> Option<Ranked<(u64, Timestamp)>> {
         self.rest.last().map(|v| Ranked { value: *v, n: self.n, discarded: self.top.len() })
     }
 }
@@ -101,7 +102,7 @@ mod tests {
             let mut r = if bounded { RunningP95::bounded(values.len()) } else { RunningP95::default() };
             let mut all = Vec::new();
             for (i, v) in values.into_iter().enumerate() {
-                let x = (v, i as i64 * 300);
+                let x = (v, Timestamp::from_secs(i as i64 * 300));
                 r.push(x);
                 all.push(x);
                 let mut copy = all.clone();
@@ -115,7 +116,7 @@ mod tests {
         let mut r = RunningP95::bounded(8_928);
         for i in 0..8_928u64 {
             // Rising and falling values: the kept ones are not simply the last.
-            r.push(((i * 7_919) % 8_928, i as i64));
+            r.push(((i * 7_919) % 8_928, Timestamp::from_nanos(i as i64)));
         }
         let v = r.value().unwrap();
         assert_eq!((v.n, v.discarded, v.value.0, r.held()), (8_928, 446, 8_481, 447));

@@ -14,15 +14,16 @@ use crate::store::buffer::ScanFilter;
 use crate::store::reading::{SeriesKey, VALUE_SCALE};
 use crate::store::series_set::SeriesSet;
 use crate::store::{Store, StoreError};
+use crate::time::Timestamp;
 
 /// One series' samples: `(ts, value, uptime)`, sorted by time.
-type Series = Vec<(i64, Decimal, Option<u64>)>;
+type Series = Vec<(Timestamp, Decimal, Option<u64>)>;
 
 /// Samples of a set of outlets over `[from, to)`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Samples {
-    from: i64,
-    to: i64,
+    from: Timestamp,
+    to: Timestamp,
     loaded: HashSet<u32>,
     series: HashMap<u32, Series>,
 }
@@ -31,9 +32,16 @@ fn key(outlet: &OutletId, metric: &str) -> SeriesKey {
     SeriesKey { device: outlet.pdu.as_str().into(), resource: outlet.index.to_string().into(), metric: metric.into() }
 }
 
+impl Default for Samples {
+    /// Nothing loaded: every question is "scan the store".
+    fn default() -> Self {
+        Self { from: Timestamp::MAX, to: Timestamp::MIN, loaded: HashSet::new(), series: HashMap::new() }
+    }
+}
+
 impl Samples {
     /// Loads the energy and power samples of `outlets` in `[from, to)` with one scan.
-    pub fn load(store: &Store, outlets: &[OutletId], from: i64, to: i64) -> Result<Self, StoreError> {
+    pub fn load(store: &Store, outlets: &[OutletId], from: Timestamp, to: Timestamp) -> Result<Self, StoreError> {
         let reg = store.registry();
         let ids: SeriesSet = outlets
             .iter()
@@ -51,7 +59,13 @@ impl Samples {
             let id = rows.series[start];
             let end = start + rows.series[start..].iter().take_while(|&&s| s == id).count();
             let run: Series = (start..end)
-                .map(|i| (rows.ts[i], Decimal::from_i128_with_scale(rows.value[i], VALUE_SCALE), rows.uptime_s[i]))
+                .map(|i| {
+                    (
+                        Timestamp::from_nanos(rows.ts[i]),
+                        Decimal::from_i128_with_scale(rows.value[i], VALUE_SCALE),
+                        rows.uptime_s[i],
+                    )
+                })
                 .collect();
             out.series.insert(id, run);
             start = end;
@@ -65,14 +79,14 @@ impl Samples {
         &self,
         store: &Store,
         outlet: &OutletId,
-        from: i64,
-        to: i64,
+        from: Timestamp,
+        to: Timestamp,
     ) -> Option<(Vec<PowerSample>, Vec<EnergySample>)> {
         if from < self.from || to > self.to {
             return None;
         }
         let reg = store.registry();
-        let pick = |metric: &str| -> Option<&[(i64, Decimal, Option<u64>)]> {
+        let pick = |metric: &str| -> Option<&[(Timestamp, Decimal, Option<u64>)]> {
             let Some(id) = reg.get(&key(outlet, metric)) else { return Some(&[]) };
             if !self.loaded.contains(&id.0) {
                 return None;

@@ -235,7 +235,12 @@ pub struct Sources<'a> {
 }
 
 /// Looks up a raw series' samples in `[from, to)`: `(ts, value, uptime)`.
-fn raw(store: &Store, key: &SeriesKey, from: i64, to: i64) -> Result<Vec<(i64, Decimal, Option<u64>)>, StoreError> {
+fn raw(
+    store: &Store,
+    key: &SeriesKey,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<(Timestamp, Decimal, Option<u64>)>, StoreError> {
     let Some(id) = store.registry().get(key) else { return Ok(Vec::new()) };
     let rows = store.scan(&ScanFilter {
         series: Some(Arc::new(SeriesSet::from_iter([id.0]))),
@@ -243,7 +248,13 @@ fn raw(store: &Store, key: &SeriesKey, from: i64, to: i64) -> Result<Vec<(i64, D
         to: Some(to),
     })?;
     Ok((0..rows.len())
-        .map(|i| (rows.ts[i], Decimal::from_i128_with_scale(rows.value[i], VALUE_SCALE), rows.uptime_s[i]))
+        .map(|i| {
+            (
+                Timestamp::from_nanos(rows.ts[i]),
+                Decimal::from_i128_with_scale(rows.value[i], VALUE_SCALE),
+                rows.uptime_s[i],
+            )
+        })
         .collect())
 }
 
@@ -264,13 +275,13 @@ pub fn energy_of(power: &[PowerSample], counter: &[EnergySample], poll_ns: i64, 
 pub fn outlet_energy(
     store: &Store,
     outlet: &OutletId,
-    from: i64,
-    to: i64,
+    from: Timestamp,
+    to: Timestamp,
     poll_ns: i64,
     gap_fill: GapFill,
 ) -> Result<energy::Energy, StoreError> {
     let look = look_around_ns(poll_ns);
-    let (a, b) = (from.saturating_sub(look), to.saturating_add(look));
+    let (a, b) = (from.minus_ns(look), to.plus_ns(look));
     let key = |m: &str| SeriesKey {
         device: outlet.pdu.as_str().into(),
         resource: outlet.index.to_string().into(),
@@ -299,7 +310,7 @@ fn to_bandwidth(p: &P95, plan: BandwidthPlan) -> BandwidthUsage {
         p95_out_mbps: p.out_bytes.map(|b| Quantity(bandwidth::mbps(b))),
         samples: p.n,
         discarded: p.discarded,
-        p95_bucket: p.bucket.map(Timestamp::from_nanos),
+        p95_bucket: p.bucket,
         flags: p.flags,
     }
 }
@@ -309,21 +320,21 @@ pub fn customer_usage(src: &Sources<'_>, customer: &CustomerId, window: &Interva
     usage_and_reach(src, customer, window).map(|(usage, _)| usage)
 }
 
-/// What a usage object was computed from, as time ranges `[from, to)` (ns): while nothing in
-/// them changes (and the inventory does not), the same computation gives the same object.
+/// What a usage object was computed from, as time ranges `[from, to)`: while nothing in them
+/// changes (and the inventory does not), the same computation gives the same object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reach {
     /// Raw readings read (the outlets' samples with their look-around); empty without outlets.
-    pub raw: (i64, i64),
+    pub raw: (Timestamp, Timestamp),
     /// Port buckets read (by bucket start).
-    pub buckets: (i64, i64),
+    pub buckets: (Timestamp, Timestamp),
 }
 
 /// A customer's energy and carbon so far, and the raw readings' range read for them.
 struct Totals {
     energy: EnergyUsage,
     carbon: CarbonUsage,
-    raw_reach: (i64, i64),
+    raw_reach: (Timestamp, Timestamp),
 }
 
 impl Totals {
@@ -336,10 +347,10 @@ impl Totals {
         o: &crate::id::OutletId,
         iv: &Interval,
     ) -> Result<ResourceUsage, UsageError> {
-        let (a, b) = (iv.from.as_nanos(), iv.end().as_nanos());
+        let (a, b) = (iv.from, iv.end());
         let poll = src.plant.pdu_poll_ns(&o.pdu);
         let look = look_around_ns(poll);
-        self.raw_reach = (self.raw_reach.0.min(a.saturating_sub(look)), self.raw_reach.1.max(b.saturating_add(look)));
+        self.raw_reach = (self.raw_reach.0.min(a.minus_ns(look)), self.raw_reach.1.max(b.plus_ns(look)));
         let e = outlet_energy(src.store, o, a, b, poll, gap_fill(src.inventory, service))?;
         let f = carbon::footprint(&e, iv, |h| book.factors(book.site_of_outlet(o, h).as_ref(), h));
         for h in e.holes.iter().filter(|h| h.to > a && h.from < b) {
@@ -379,8 +390,11 @@ pub fn usage_and_reach(
     }
     let book = Factorbook::new(inv);
     let mut resources = Vec::new();
-    let mut totals =
-        Totals { energy: EnergyUsage::default(), carbon: CarbonUsage::default(), raw_reach: (i64::MAX, i64::MIN) };
+    let mut totals = Totals {
+        energy: EnergyUsage::default(),
+        carbon: CarbonUsage::default(),
+        raw_reach: (Timestamp::MAX, Timestamp::MIN),
+    };
     // Ports of each service, by service.
     let mut service_ports: BTreeMap<ServiceId, HeldPorts> = BTreeMap::new();
     let mut all_ports: HeldPorts = BTreeMap::new();
@@ -461,7 +475,7 @@ pub fn usage_and_reach(
         services,
     };
     let n_ns = i64::try_from(n).unwrap_or(i64::MAX).saturating_mul(super::bucket::BUCKET_NS);
-    Ok((usage, Reach { raw: totals.raw_reach, buckets: (first, first.saturating_add(n_ns)) }))
+    Ok((usage, Reach { raw: totals.raw_reach, buckets: (first, first.plus_ns(n_ns)) }))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::reading::Reading;
 use super::series_set::SeriesSet;
+use crate::time::Timestamp;
 
 /// Physical columns of stored rows (buffers and segments alike).
 pub fn physical_schema() -> SchemaRef {
@@ -26,24 +27,24 @@ pub fn physical_schema() -> SchemaRef {
 pub struct ScanFilter {
     /// Series wanted; `None` for all.
     pub series: Option<Arc<SeriesSet>>,
-    /// Inclusive lower bound on `ts`, ns.
-    pub from: Option<i64>,
-    /// Exclusive upper bound on `ts`, ns.
-    pub to: Option<i64>,
+    /// Inclusive lower bound on `ts`.
+    pub from: Option<Timestamp>,
+    /// Exclusive upper bound on `ts`.
+    pub to: Option<Timestamp>,
 }
 
 impl ScanFilter {
     /// Whether a row passes.
     pub fn keeps(&self, series: u32, ts: i64) -> bool {
-        self.from.is_none_or(|f| ts >= f)
-            && self.to.is_none_or(|t| ts < t)
+        self.from.is_none_or(|f| ts >= f.as_nanos())
+            && self.to.is_none_or(|t| ts < t.as_nanos())
             && self.series.as_ref().is_none_or(|s| s.contains(series))
     }
 
     /// Whether anything in `[min_ts, max_ts]` × `[min_series, max_series]` can pass.
     pub fn may_match(&self, min_ts: i64, max_ts: i64, min_series: u32, max_series: u32) -> bool {
-        self.from.is_none_or(|f| max_ts >= f)
-            && self.to.is_none_or(|t| min_ts < t)
+        self.from.is_none_or(|f| max_ts >= f.as_nanos())
+            && self.to.is_none_or(|t| min_ts < t.as_nanos())
             && self.series.as_ref().is_none_or(|s| s.any_in(min_series, max_series))
     }
 }
@@ -110,7 +111,8 @@ impl Rows {
     /// and time columns; one comparison per row when one series is wanted, the common metering
     /// scan), then every column gathered at once.
     pub fn select(&self, filter: &ScanFilter) -> Rows {
-        let in_time = |t: i64| filter.from.is_none_or(|f| t >= f) && filter.to.is_none_or(|to| t < to);
+        let (from, to) = (filter.from.map(Timestamp::as_nanos), filter.to.map(Timestamp::as_nanos));
+        let in_time = |t: i64| from.is_none_or(|f| t >= f) && to.is_none_or(|to| t < to);
         let single = filter.series.as_deref().filter(|s| s.len() == 1).and_then(|s| s.iter().next());
         let idx: Vec<usize> = match single {
             Some(id) => (0..self.len()).filter(|&i| self.series[i] == id && in_time(self.ts[i])).collect(),
@@ -156,8 +158,8 @@ impl Rows {
             let lo = self.series.partition_point(|&s| s < id);
             let hi = lo + self.series[lo..].partition_point(|&s| s == id);
             let run = &self.ts[lo..hi];
-            let from = filter.from.map_or(0, |f| run.partition_point(|&t| t < f));
-            let to = filter.to.map_or(run.len(), |t| run.partition_point(|&x| x < t));
+            let from = filter.from.map_or(0, |f| run.partition_point(|&t| t < f.as_nanos()));
+            let to = filter.to.map_or(run.len(), |t| run.partition_point(|&x| x < t.as_nanos()));
             out.extend_range(self, lo + from..lo + to.max(from));
         }
         out
@@ -345,7 +347,7 @@ impl Buffer {
         let mut out = Rows::default();
         for (start, rows) in &self.partitions {
             let end = start.saturating_add(self.partition_ns);
-            if filter.from.is_some_and(|f| end <= f) || filter.to.is_some_and(|t| *start >= t) {
+            if filter.from.is_some_and(|f| end <= f.as_nanos()) || filter.to.is_some_and(|t| *start >= t.as_nanos()) {
                 continue;
             }
             if let (Some(wanted), Some(present)) = (filter.series.as_ref(), self.present.get(start))
@@ -406,6 +408,9 @@ mod tests {
         for wanted in [vec![], vec![0], vec![3, 4, 57], vec![1], vec![30, 33, 200]] {
             for (from, to) in
                 [(None, None), (Some(100), Some(200)), (Some(-5), Some(1)), (Some(490), None), (Some(300), Some(300))]
+                    .map(|(a, b): (Option<i64>, Option<i64>)| {
+                        (a.map(Timestamp::from_nanos), b.map(Timestamp::from_nanos))
+                    })
             {
                 let filter = ScanFilter { series: Some(Arc::new(wanted.iter().copied().collect())), from, to };
                 assert_eq!(
@@ -419,7 +424,11 @@ mod tests {
         assert_eq!(triples(&r.select_sorted(&everything)).len(), 1000);
         // One series (the fast path), rows in any order: exactly its rows in [100, 130).
         let shuffled = rows(&[(3, 120, 1, 1), (4, 110, 2, 1), (3, 100, 3, 1), (3, 130, 4, 1), (3, 90, 5, 1)]);
-        let one = ScanFilter { series: Some(Arc::new([3u32].into_iter().collect())), from: Some(100), to: Some(130) };
+        let one = ScanFilter {
+            series: Some(Arc::new([3u32].into_iter().collect())),
+            from: Some(Timestamp::from_nanos(100)),
+            to: Some(Timestamp::from_nanos(130)),
+        };
         assert_eq!(triples(&shuffled.select(&one)), [(3, 120, 1), (3, 100, 3)]);
     }
 

@@ -18,6 +18,7 @@ use super::segment::{self, SegmentMeta};
 use super::series_set::SeriesSet;
 use super::writer::Command;
 use super::{Shared, StoreError, wal};
+use crate::time::Timestamp;
 
 /// How long a dropped segment file stays on disk for queries still reading it.
 const DELETE_GRACE: Duration = Duration::from_secs(120);
@@ -168,7 +169,7 @@ impl Flusher {
         manifest.segments = kept;
         let dropped_to = old.iter().map(|s| s.max_ts).max().unwrap_or(i64::MIN);
         self.commit(manifest)?;
-        self.shared.changes().record(i64::MIN, dropped_to.saturating_add(1));
+        self.shared.changes().record(Timestamp::MIN, Timestamp::from_nanos(dropped_to).plus_ns(1));
         self.shared.metrics.retention_drops.fetch_add(old.len() as u64, Ordering::Relaxed);
         self.doom(&old);
         Ok(())

@@ -16,16 +16,17 @@ use super::buffer::ScanFilter;
 use super::reading::SeriesKey;
 use super::registry::Registry;
 use super::series_set::SeriesSet;
+use crate::time::Timestamp;
 
 /// Filters recognised for pushdown, collected from the conjuncts of a query's filters.
 #[derive(Debug, Default)]
 pub struct Pushdown {
     /// The time column's name.
     time_col: &'static str,
-    /// Inclusive lower time bound, ns.
-    pub from: Option<i64>,
-    /// Exclusive upper time bound, ns.
-    pub to: Option<i64>,
+    /// Inclusive lower time bound.
+    pub from: Option<Timestamp>,
+    /// Exclusive upper time bound.
+    pub to: Option<Timestamp>,
     /// Devices wanted.
     pub device: Option<HashSet<String>>,
     /// Resources wanted (`resource`, `port` or `outlet` columns).
@@ -48,14 +49,15 @@ fn literal(e: &Expr) -> Option<&ScalarValue> {
     }
 }
 
-fn ts_nanos(v: &ScalarValue) -> Option<i64> {
-    match v {
+fn instant(v: &ScalarValue) -> Option<Timestamp> {
+    let ns = match v {
         ScalarValue::TimestampNanosecond(Some(n), _) => Some(*n),
         ScalarValue::TimestampMicrosecond(Some(n), _) => n.checked_mul(1_000),
         ScalarValue::TimestampMillisecond(Some(n), _) => n.checked_mul(1_000_000),
         ScalarValue::TimestampSecond(Some(n), _) => n.checked_mul(1_000_000_000),
         _ => None,
-    }
+    };
+    ns.map(Timestamp::from_nanos)
 }
 
 fn text(v: &ScalarValue) -> Option<String> {
@@ -96,15 +98,16 @@ impl Pushdown {
                     _ => return,
                 };
                 if col == self.time_col {
-                    let Some(n) = ts_nanos(lit) else { return };
+                    let Some(n) = instant(lit) else { return };
+                    let after = n.plus_ns(1);
                     match op {
                         Operator::GtEq => self.from = Some(self.from.map_or(n, |f| f.max(n))),
-                        Operator::Gt => self.from = Some(self.from.map_or(n + 1, |f| f.max(n + 1))),
+                        Operator::Gt => self.from = Some(self.from.map_or(after, |f| f.max(after))),
                         Operator::Lt => self.to = Some(self.to.map_or(n, |t| t.min(n))),
-                        Operator::LtEq => self.to = Some(self.to.map_or(n + 1, |t| t.min(n + 1))),
+                        Operator::LtEq => self.to = Some(self.to.map_or(after, |t| t.min(after))),
                         Operator::Eq => {
                             self.from = Some(self.from.map_or(n, |f| f.max(n)));
-                            self.to = Some(self.to.map_or(n + 1, |t| t.min(n + 1)));
+                            self.to = Some(self.to.map_or(after, |t| t.min(after)));
                         }
                         _ => {}
                     }
@@ -122,10 +125,10 @@ impl Pushdown {
                 }
             }
             Expr::Between(b) if !b.negated && column_name(&b.expr) == Some(self.time_col) => {
-                if let (Some(lo), Some(hi)) = (literal(&b.low).and_then(ts_nanos), literal(&b.high).and_then(ts_nanos))
-                {
+                if let (Some(lo), Some(hi)) = (literal(&b.low).and_then(instant), literal(&b.high).and_then(instant)) {
+                    let hi = hi.plus_ns(1);
                     self.from = Some(self.from.map_or(lo, |f| f.max(lo)));
-                    self.to = Some(self.to.map_or(hi + 1, |t| t.min(hi + 1)));
+                    self.to = Some(self.to.map_or(hi, |t| t.min(hi)));
                 }
             }
             _ => {}

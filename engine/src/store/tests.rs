@@ -168,7 +168,11 @@ fn filters_prune_by_series_and_time() {
     s.write((0..50).map(|i| r(&format!("p{i}"), 100 + i, i as u64)).collect()).unwrap();
     s.checkpoint().unwrap();
     s.write(vec![r("p3", 200, 99)]).unwrap();
-    let f = ScanFilter { series: Some(Arc::new([3u32].into_iter().collect())), from: Some(t(100)), to: Some(t(250)) };
+    let f = ScanFilter {
+        series: Some(Arc::new([3u32].into_iter().collect())),
+        from: Some(Timestamp::from_nanos(t(100))),
+        to: Some(Timestamp::from_nanos(t(250))),
+    };
     let rows = s.scan(&f).unwrap();
     assert_eq!(rows.ts, vec![t(103), t(200)]);
     assert_eq!(rows.value, vec![3_000_000_000, 99_000_000_000]);

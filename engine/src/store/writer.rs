@@ -14,6 +14,7 @@ use super::flusher::Signal;
 use super::reading::Reading;
 use super::wal::{Record, WalWriter};
 use super::{Shared, StoreError};
+use crate::time::Timestamp;
 
 /// Most write requests in one group commit.
 const MAX_GROUP: usize = 512;
@@ -139,10 +140,10 @@ impl Writer {
                     let mut changes = self.shared.changes();
                     for (seq, readings, _) in &committed {
                         st.active.insert(*seq, readings);
-                        let (lo, hi) = readings.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| {
-                            (lo.min(r.ts.as_nanos()), hi.max(r.ts.as_nanos()))
-                        });
-                        changes.record(lo, hi.saturating_add(1));
+                        let (lo, hi) = readings
+                            .iter()
+                            .fold((Timestamp::MAX, Timestamp::MIN), |(lo, hi), r| (lo.min(r.ts), hi.max(r.ts)));
+                        changes.record(lo, hi.plus_ns(1));
                     }
                     st.active.rows()
                 };

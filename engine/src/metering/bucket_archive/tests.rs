@@ -4,13 +4,13 @@ use crate::metering::bucket_chunks::CHUNK_BYTES;
 use crate::store::CommitSeq;
 
 /// 2026-10-01T00:00:00Z.
-const OCT: i64 = 1_790_812_800 * 1_000_000_000;
+const OCT: Timestamp = Timestamp::from_secs(1_790_812_800);
 
 fn series(id: u32, port: &str, n: i64, bytes: u64) -> ArchivedSeries {
     let mut buckets = BucketChunks::default();
     for i in 0..n {
         let b = Bucket { bytes: bytes + i as u64, covered_ns: BUCKET_NS, gap_ns: 0, reset: i == 3, implausible: false };
-        buckets.set(OCT + i * BUCKET_NS, b);
+        buckets.set(OCT.plus_ns(i * BUCKET_NS), b);
     }
     ArchivedSeries { id, device: "sw1".into(), port: port.into(), direction: Direction::In, buckets }
 }

@@ -17,10 +17,10 @@ const POLL_S: i64 = 300;
 /// 2026-08-15T00:00:00Z.
 const AUG_15: i64 = 1_786_752_000;
 /// 2026-09-01, 2026-10-01, 2026-11-01, 2026-12-01 (ns).
-const SEP: i64 = 1_788_220_800 * S;
-const OCT: i64 = 1_790_812_800 * S;
-const NOV: i64 = 1_793_491_200 * S;
-const DEC: i64 = 1_796_083_200 * S;
+const SEP: Timestamp = Timestamp::from_secs(1_788_220_800);
+const OCT: Timestamp = Timestamp::from_secs(1_790_812_800);
+const NOV: Timestamp = Timestamp::from_secs(1_793_491_200);
+const DEC: Timestamp = Timestamp::from_secs(1_796_083_200);
 /// 2026-12-10T00:00:00Z.
 const DEC_10: i64 = 1_796_860_800;
 
@@ -88,9 +88,9 @@ fn reference(store: &Store) -> (BucketMap, BucketMap, BucketMap, BucketMap) {
 }
 
 fn shown(t: &BucketTable) -> (BucketMap, BucketMap, BucketMap, BucketMap) {
-    let (i, o) = t.port("sw1", "p1", i64::MIN, i64::MAX).unwrap();
-    let p2 = t.port("sw1", "p2", i64::MIN, i64::MAX).unwrap().0;
-    (i, o, p2, t.port("sw1", "p3", i64::MIN, i64::MAX).unwrap().0)
+    let (i, o) = t.port("sw1", "p1", Timestamp::MIN, Timestamp::MAX).unwrap();
+    let p2 = t.port("sw1", "p2", Timestamp::MIN, Timestamp::MAX).unwrap().0;
+    (i, o, p2, t.port("sw1", "p3", Timestamp::MIN, Timestamp::MAX).unwrap().0)
 }
 
 fn archived(dir: &std::path::Path) -> BucketTable {
@@ -116,7 +116,7 @@ fn archived_months_read_back_exactly_through_late_data_closes_restarts_and_reten
     // Built: August to October archived, November and December in memory.
     let table = Arc::new(archived(dir.path()));
     table.build(&store).unwrap();
-    let months: Vec<i64> = table.archive().unwrap().months().into_keys().collect();
+    let months: Vec<Timestamp> = table.archive().unwrap().months().into_keys().collect();
     assert_eq!(months, vec![add_months(SEP, -1), SEP, OCT]);
     assert_eq!(table.open_from(), NOV);
     assert_eq!(shown(&table), want);
@@ -131,9 +131,9 @@ fn archived_months_read_back_exactly_through_late_data_closes_restarts_and_reten
         rows.len(),
         want.0.range(SEP..NOV).count() + want.1.range(SEP..NOV).count() + want.2.range(SEP..NOV).count()
     );
-    let dense = table.port_dense("sw1", "p1", OCT - 10 * BUCKET_NS, 20).unwrap().0;
+    let dense = table.port_dense("sw1", "p1", OCT.minus_ns(10 * BUCKET_NS), 20).unwrap().0;
     let expect: Vec<u64> = (0..20)
-        .map(|k| want.0.get(&(OCT + (k - 10) * BUCKET_NS)).map_or(0, |b| if b.has_data() { b.bytes } else { 0 }))
+        .map(|k| want.0.get(&OCT.plus_ns((k - 10) * BUCKET_NS)).map_or(0, |b| if b.has_data() { b.bytes } else { 0 }))
         .collect();
     assert_eq!(dense.iter().map(|s| if s.has_data() { s.bytes } else { 0 }).collect::<Vec<_>>(), expect);
 
@@ -176,7 +176,7 @@ fn archived_months_read_back_exactly_through_late_data_closes_restarts_and_reten
     drop(store);
     let store = open(dir.path(), &clock, 60);
     store.maintain().unwrap();
-    assert!(store.earliest_ts().unwrap() >= NOV - 86_400 * S, "raw readings before November are gone");
+    assert!(store.earliest_ts().unwrap() >= NOV.minus_ns(86_400 * S), "raw readings before November are gone");
     let table = archived(dir.path());
     table.build(&store).unwrap();
     assert_eq!(shown(&table), want);

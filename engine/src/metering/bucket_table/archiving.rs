@@ -35,6 +35,7 @@ use crate::store::CommitSeq;
 use crate::store::Store;
 use crate::store::buffer::ScanFilter;
 use crate::store::series_set::SeriesSet;
+use crate::time::Timestamp;
 
 /// Series scanned together when deriving months from raw readings (bounds the rows in memory).
 const SCAN_GROUP: usize = 64;
@@ -44,30 +45,30 @@ const SCAN_GROUP: usize = 64;
 const LOOK_AROUND_NS: i64 = 86_400 * 1_000_000_000;
 
 /// The start of the month `k` months after the one starting at `month` (negative: before).
-pub fn add_months(month: i64, k: i32) -> i64 {
-    let d = chrono::DateTime::from_timestamp_nanos(month);
+pub fn add_months(month: Timestamp, k: i32) -> Timestamp {
+    let d = month.to_datetime();
     let Some(first) = Utc.with_ymd_and_hms(d.year(), d.month(), 1, 0, 0, 0).single() else { return month };
     let moved = if k >= 0 {
         first.checked_add_months(Months::new(k.unsigned_abs()))
     } else {
         first.checked_sub_months(Months::new(k.unsigned_abs()))
     };
-    moved.and_then(|m| m.timestamp_nanos_opt()).unwrap_or(if k >= 0 { i64::MAX } else { i64::MIN })
+    moved.and_then(Timestamp::from_datetime).unwrap_or(if k >= 0 { Timestamp::MAX } else { Timestamp::MIN })
 }
 
 /// `[from, to)` as a map range, empty when `to <= from` (a map's `range` panics on a reversed one).
-fn span(from: i64, to: i64) -> std::ops::Range<i64> {
+fn span(from: Timestamp, to: Timestamp) -> std::ops::Range<Timestamp> {
     from..to.max(from)
 }
 
 /// The month starts of the months overlapping `[from, to)`.
-fn months_between(from: i64, to: i64) -> Vec<i64> {
+fn months_between(from: Timestamp, to: Timestamp) -> Vec<Timestamp> {
     let mut out = Vec::new();
     if from >= to {
         return out;
     }
     let mut m = utc_month_start(from);
-    while m < to && m != i64::MAX {
+    while m < to && m != Timestamp::MAX {
         out.push(m);
         m = add_months(m, 1);
     }
@@ -76,23 +77,23 @@ fn months_between(from: i64, to: i64) -> Vec<i64> {
 
 impl BucketTable {
     /// The first open month now (by the store's clock).
-    fn open_from_now(&self, store: &Store) -> i64 {
+    fn open_from_now(&self, store: &Store) -> Timestamp {
         let k = i32::try_from(self.open_months.max(1) - 1).unwrap_or(i32::MAX);
-        add_months(utc_month_start(store.now().as_nanos()), -k)
+        add_months(utc_month_start(store.now()), -k)
     }
 
-    /// The first open month (`i64::MIN`: everything is open).
-    pub fn open_from(&self) -> i64 {
+    /// The first open month (`Timestamp::MIN`: everything is open).
+    pub fn open_from(&self) -> Timestamp {
         self.read().open_from
     }
 
     /// The archived buckets of the closed months a rebuild touches that series `id` does not
     /// hold in memory, by month: they come back before the rebuilt range replaces its part.
-    pub(super) fn closed_months_of(&self, id: u32, r: &Rebuilt) -> Result<Vec<(i64, BucketChunks)>, BucketError> {
+    pub(super) fn closed_months_of(&self, id: u32, r: &Rebuilt) -> Result<Vec<(Timestamp, BucketChunks)>, BucketError> {
         let Some(archive) = &self.archive else { return Ok(Vec::new()) };
-        let wanted: Vec<i64> = {
+        let wanted: Vec<Timestamp> = {
             let inner = self.read();
-            if r.from == i64::MIN {
+            if r.from == Timestamp::MIN {
                 return Ok(Vec::new());
             }
             months_between(r.from, r.to.min(inner.open_from))
@@ -113,13 +114,13 @@ impl BucketTable {
     pub(super) fn with_buckets<R>(
         &self,
         id: Option<u32>,
-        from: i64,
-        to: i64,
+        from: Timestamp,
+        to: Timestamp,
         f: impl FnOnce(&BucketChunks) -> R,
     ) -> Result<Option<R>, BucketError> {
         let inner = self.read();
         let Some((id, s)) = id.and_then(|id| inner.series.get(&id).map(|s| (id, s))) else { return Ok(None) };
-        let archived: Vec<i64> = match &self.archive {
+        let archived: Vec<Timestamp> = match &self.archive {
             Some(a) if from < inner.open_from => a
                 .months_overlapping(from, to.min(inner.open_from))
                 .into_iter()
@@ -143,7 +144,7 @@ impl BucketTable {
     }
 
     /// The archived buckets in `[from, to)` of every series not held in memory for its month.
-    pub(super) fn archived_rows(&self, from: i64, to: i64) -> Result<Vec<BucketRow>, BucketError> {
+    pub(super) fn archived_rows(&self, from: Timestamp, to: Timestamp) -> Result<Vec<BucketRow>, BucketError> {
         let Some(archive) = &self.archive else { return Ok(Vec::new()) };
         let (months, pending) = {
             let inner = self.read();
@@ -247,7 +248,7 @@ impl BucketTable {
         let mut inner = self.lock();
         self.metrics.bytes.store(i64::try_from(bytes).unwrap_or(i64::MAX), Ordering::Relaxed);
         *inner = Inner { series: built, open_from, ..Inner::default() };
-        self.changes().record(i64::MIN, i64::MAX);
+        self.changes().record(Timestamp::MIN, Timestamp::MAX);
         for (id, (meta, _, _)) in &metas {
             inner.series.get_or_insert_with(*id, || Box::new(Series::new(*meta)));
             if let Some(key) = registry.key(crate::store::reading::SeriesId(*id)) {
@@ -259,13 +260,13 @@ impl BucketTable {
 }
 
 /// Marks the months closing at `open_from` pending for every series holding buckets in them.
-fn close_months(inner: &mut Inner, open_from: i64) {
+fn close_months(inner: &mut Inner, open_from: Timestamp) {
     if open_from <= inner.open_from {
         return;
     }
     let Inner { series, pending, .. } = inner;
     for (id, s) in series.iter() {
-        if let Some((first, _)) = s.buckets.range(i64::MIN, open_from).next() {
+        if let Some((first, _)) = s.buckets.range(Timestamp::MIN, open_from).next() {
             for m in months_between(first, open_from) {
                 pending.entry(m).or_default().insert(id);
             }
@@ -275,7 +276,7 @@ fn close_months(inner: &mut Inner, open_from: i64) {
 }
 
 /// The pending months' buckets, ready to write.
-fn snapshot(inner: &Inner) -> Vec<(i64, Vec<ArchivedSeries>)> {
+fn snapshot(inner: &Inner) -> Vec<(Timestamp, Vec<ArchivedSeries>)> {
     let mut names: HashMap<u32, (Arc<str>, Arc<str>, Direction)> = HashMap::new();
     for ((device, port), ids) in &inner.ports {
         for (d, id) in [(Direction::In, ids[0]), (Direction::Out, ids[1])] {
@@ -293,8 +294,8 @@ fn snapshot(inner: &Inner) -> Vec<(i64, Vec<ArchivedSeries>)> {
                 let s = inner.series.get(id)?;
                 let (device, port, direction) = names.get(id)?.clone();
                 let mut buckets = s.buckets.clone_range(*month, next);
-                buckets.clear_range(i64::MIN, *month);
-                buckets.clear_range(next, i64::MAX);
+                buckets.clear_range(Timestamp::MIN, *month);
+                buckets.clear_range(next, Timestamp::MAX);
                 Some(ArchivedSeries { id: *id, device, port, direction, buckets })
             })
             .collect();
@@ -308,8 +309,8 @@ fn snapshot(inner: &Inner) -> Vec<(i64, Vec<ArchivedSeries>)> {
 fn scan_groups(
     store: &Store,
     ids: &[u32],
-    from: Option<i64>,
-    to: Option<i64>,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
     mut f: impl FnMut(u32, &[CounterSample]) -> Result<(), BucketError>,
 ) -> Result<(), BucketError> {
     for group in ids.chunks(SCAN_GROUP) {
@@ -326,7 +327,7 @@ fn scan_groups(
 
 /// Whether samples scanned from `from` exactly determine the buckets from `lo`: a sample at or
 /// before `lo` was seen (or the scan had no lower bound).
-fn determined_from(samples: &[CounterSample], lo: i64) -> bool {
+fn determined_from(samples: &[CounterSample], lo: Timestamp) -> bool {
     samples.first().is_some_and(|s| s.ts <= lo)
 }
 
@@ -334,13 +335,13 @@ fn determined_from(samples: &[CounterSample], lo: i64) -> bool {
 fn derive_month(
     store: &Store,
     metas: &BTreeMap<u32, (PortMeta, Arc<str>, Arc<str>)>,
-    month: i64,
+    month: Timestamp,
 ) -> Result<Vec<ArchivedSeries>, BucketError> {
     let next = add_months(month, 1);
     let ids: Vec<u32> = metas.keys().copied().collect();
     let mut out = Vec::new();
-    let from = month.saturating_sub(LOOK_AROUND_NS);
-    let to = next.saturating_add(LOOK_AROUND_NS);
+    let from = month.minus_ns(LOOK_AROUND_NS);
+    let to = next.plus_ns(LOOK_AROUND_NS);
     scan_groups(store, &ids, Some(from), Some(to), |id, samples| {
         let Some((meta, device, port)) = metas.get(&id) else { return Ok(()) };
         let exact = determined_from(samples, month) && samples.last().is_some_and(|l| l.ts >= next);
@@ -350,13 +351,13 @@ fn derive_month(
                 apportion_into(&mut buckets, &iv, meta.poll_ns);
             }
         } else {
-            let r = rebuild(store, id, *meta, month, next - 1, false, false)?;
+            let r = rebuild(store, id, *meta, month, next.minus_ns(1), false, false)?;
             for (k, b) in r.buckets.range(span(r.from.max(month), r.to.min(next))) {
                 buckets.set(*k, *b);
             }
         }
-        buckets.clear_range(i64::MIN, month);
-        buckets.clear_range(next, i64::MAX);
+        buckets.clear_range(Timestamp::MIN, month);
+        buckets.clear_range(next, Timestamp::MAX);
         if buckets.chunk_count() > 0 {
             let direction = meta.direction;
             out.push(ArchivedSeries { id, device: Arc::clone(device), port: Arc::clone(port), direction, buckets });
@@ -372,9 +373,9 @@ fn mend_month(
     store: &Store,
     archive: &BucketArchive,
     metas: &BTreeMap<u32, (PortMeta, Arc<str>, Arc<str>)>,
-    month: i64,
+    month: Timestamp,
     seq: CommitSeq,
-    open_from: i64,
+    open_from: Timestamp,
     covered: CommitSeq,
 ) -> Result<(), BucketError> {
     let ids: Vec<u32> = metas.keys().copied().collect();
@@ -384,17 +385,18 @@ fn mend_month(
         to: Some(add_months(month, 1)),
     };
     let newer = store.scan_newer(&filter, seq)?;
-    let mut ranges: BTreeMap<u32, (i64, i64)> = BTreeMap::new();
+    let mut ranges: BTreeMap<u32, (Timestamp, Timestamp)> = BTreeMap::new();
     for (id, ts) in newer.series.iter().zip(&newer.ts) {
-        let e = ranges.entry(*id).or_insert((*ts, *ts));
-        e.0 = e.0.min(*ts);
-        e.1 = e.1.max(*ts);
+        let ts = Timestamp::from_nanos(*ts);
+        let e = ranges.entry(*id).or_insert((ts, ts));
+        e.0 = e.0.min(ts);
+        e.1 = e.1.max(ts);
     }
-    let mut changed: BTreeMap<i64, BTreeMap<u32, BucketChunks>> = BTreeMap::new();
+    let mut changed: BTreeMap<Timestamp, BTreeMap<u32, BucketChunks>> = BTreeMap::new();
     for (id, (lo, hi)) in ranges {
         let Some((meta, _, _)) = metas.get(&id) else { continue };
         let r = rebuild(store, id, *meta, lo, hi, false, false)?;
-        if r.from == i64::MIN {
+        if r.from == Timestamp::MIN {
             continue;
         }
         for m in months_between(r.from, r.to.min(open_from)) {
@@ -436,11 +438,11 @@ fn mend_month(
 fn derive_open(
     store: &Store,
     metas: &BTreeMap<u32, (PortMeta, Arc<str>, Arc<str>)>,
-    open_from: i64,
+    open_from: Timestamp,
 ) -> Result<BySeries<Box<Series>>, BucketError> {
     let ids: Vec<u32> = metas.keys().copied().collect();
     let mut built: BySeries<Box<Series>> = BySeries::default();
-    scan_groups(store, &ids, Some(open_from.saturating_sub(LOOK_AROUND_NS)), None, |id, samples| {
+    scan_groups(store, &ids, Some(open_from.minus_ns(LOOK_AROUND_NS)), None, |id, samples| {
         let Some((meta, _, _)) = metas.get(&id) else { return Ok(()) };
         let mut series = Series::new(*meta);
         series.first = Some(FIRST_UNKNOWN);
@@ -457,7 +459,7 @@ fn derive_open(
             }
             series.last = r.last;
         }
-        series.buckets.clear_range(i64::MIN, open_from);
+        series.buckets.clear_range(Timestamp::MIN, open_from);
         if let Some(l) = series.last {
             series.rerun(bucket_start(l.ts));
         }

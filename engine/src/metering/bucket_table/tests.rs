@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::clock::FixedClock;
 use crate::metering::bucket::bucket_start;
-use crate::store::reading::Value;
+use crate::store::reading::{VALUE_SCALE, Value};
 use crate::store::{PendingReading, StoreConfig};
 use crate::time::Timestamp;
 
@@ -52,9 +52,9 @@ fn r(port: &str, metric: &str, ts_s: i64, v: u64, uptime: u64) -> PendingReading
 
 /// The running month-to-date 95th the table must show: the nearest rank of the buckets with data
 /// that ended by the last sample.
-fn expected_mtd(samples: &BTreeMap<i64, (u64, u64)>) -> Option<crate::metering::percentile::Ranked<(u64, i64)>> {
-    let last = (BASE + samples.keys().last()?) * S;
-    let mut v: Vec<(u64, i64)> = expected(samples)
+fn expected_mtd(samples: &BTreeMap<i64, (u64, u64)>) -> Option<crate::metering::percentile::Ranked<(u64, Timestamp)>> {
+    let last = Timestamp::from_secs(BASE + samples.keys().last()?);
+    let mut v: Vec<(u64, Timestamp)> = expected(samples)
         .into_iter()
         .filter(|(k, b)| *k < bucket_start(last) && b.has_data())
         .map(|(k, b)| (b.bytes, k))
@@ -62,7 +62,7 @@ fn expected_mtd(samples: &BTreeMap<i64, (u64, u64)>) -> Option<crate::metering::
     crate::metering::percentile::nearest_rank(&mut v, crate::metering::percentile::P95)
 }
 
-fn mtd(table: &BucketTable, direction: Direction) -> Option<crate::metering::percentile::Ranked<(u64, i64)>> {
+fn mtd(table: &BucketTable, direction: Direction) -> Option<crate::metering::percentile::Ranked<(u64, Timestamp)>> {
     table.month_to_date().into_iter().find(|r| r.direction == direction).and_then(|r| r.p95)
 }
 
@@ -70,7 +70,12 @@ fn mtd(table: &BucketTable, direction: Direction) -> Option<crate::metering::per
 fn expected(samples: &BTreeMap<i64, (u64, u64)>) -> BucketMap {
     let s: Vec<CounterSample> = samples
         .iter()
-        .map(|(ts, (v, up))| CounterSample { ts: (BASE + ts) * S, value: *v, uptime_s: Some(*up), discontinuity: None })
+        .map(|(ts, (v, up))| CounterSample {
+            ts: Timestamp::from_secs(BASE + ts),
+            value: *v,
+            uptime_s: Some(*up),
+            discontinuity: None,
+        })
         .collect();
     apportion(&intervals(&s, CounterWidth::Bits64, Some(1_000_000_000)), 10 * S)
 }
@@ -93,7 +98,7 @@ fn in_order_late_and_rewritten_samples() {
     }
     store.wait_observed(Duration::from_secs(10)).unwrap();
     assert!(!table.is_dirty());
-    let (inb, _) = table.port("sw1", "p1", i64::MIN, i64::MAX).unwrap();
+    let (inb, _) = table.port("sw1", "p1", Timestamp::MIN, Timestamp::MAX).unwrap();
     assert_eq!(inb, expected(&model));
     // The running 95th follows in-order data. BASE is 200 s into a bucket; the last sample (880 s)
     // lies in the bucket from 700 s: three buckets have ended (from -200, 100 and 400 s).
@@ -106,18 +111,18 @@ fn in_order_late_and_rewritten_samples() {
     store.wait_observed(Duration::from_secs(10)).unwrap();
     assert!(table.is_dirty());
     assert_eq!(table.settle(&store).unwrap(), 1);
-    let (inb, out) = table.port("sw1", "p1", i64::MIN, i64::MAX).unwrap();
+    let (inb, out) = table.port("sw1", "p1", Timestamp::MIN, Timestamp::MAX).unwrap();
     assert_eq!(inb, expected(&model));
     assert!(out.is_empty());
     assert_eq!(mtd(&table, Direction::In), expected_mtd(&model));
     // A fresh build from the store agrees.
     let again = BucketTable::new(classify());
     again.build(&store).unwrap();
-    assert_eq!(again.port("sw1", "p1", i64::MIN, i64::MAX).unwrap().0, inb);
+    assert_eq!(again.port("sw1", "p1", Timestamp::MIN, Timestamp::MAX).unwrap().0, inb);
     // Buckets are epoch-aligned and the window is half-open on bucket starts.
     let first = *inb.keys().next().unwrap();
-    assert_eq!(first % BUCKET_NS, 0);
-    assert_eq!(table.port("sw1", "p1", first, first + BUCKET_NS).unwrap().0.len(), 1);
+    assert_eq!(first.as_nanos() % BUCKET_NS, 0);
+    assert_eq!(table.port("sw1", "p1", first, first.plus_ns(BUCKET_NS)).unwrap().0.len(), 1);
 }
 
 proptest! {
@@ -154,7 +159,7 @@ proptest! {
             }
         }
         table.settle(&store).unwrap();
-        prop_assert_eq!(table.port("sw1", "p1", i64::MIN, i64::MAX).unwrap().1, expected(&model));
+        prop_assert_eq!(table.port("sw1", "p1", Timestamp::MIN, Timestamp::MAX).unwrap().1, expected(&model));
         prop_assert_eq!(mtd(&table, Direction::Out), expected_mtd(&model));
         // The memory gauge follows every apply, rebuild and drop.
         prop_assert_eq!(table.metrics.bytes.load(std::sync::atomic::Ordering::Relaxed), held_bytes(&table));

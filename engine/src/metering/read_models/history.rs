@@ -21,7 +21,7 @@ use crate::domain::ResourceRef;
 use crate::domain::metric;
 use crate::domain::rate_plan::Charge;
 use crate::id::CustomerId;
-use crate::metering::bucket::BUCKET_NS;
+use crate::metering::bucket::{BUCKET_NS, bucket_start};
 use crate::metering::usage::{Sources, UsageError};
 use crate::store::buffer::ScanFilter;
 use crate::store::reading::{SeriesKey, VALUE_SCALE};
@@ -95,13 +95,12 @@ pub fn customer_history(src: &Sources<'_>, customer: &CustomerId, window: &Inter
     if !inv.customers.contains_key(customer) {
         return Err(UsageError::UnknownCustomer(customer.to_string()).into());
     }
-    let first = window.from.as_nanos().div_euclid(BUCKET_NS) * BUCKET_NS;
-    let end = window.end().as_nanos();
-    let n = usize::try_from((end - first + BUCKET_NS - 1).div_euclid(BUCKET_NS)).unwrap_or(0);
+    let first = window.from.floor_to(BUCKET_NS);
+    let n = usize::try_from((window.end().nanos_since(first) + BUCKET_NS - 1).div_euclid(BUCKET_NS)).unwrap_or(0);
     if n > MAX_BUCKETS {
         return Err(HistoryError::TooLong(n));
     }
-    let starts: Vec<i64> = (0..n as i64).map(|i| first + i * BUCKET_NS).collect();
+    let starts: Vec<Timestamp> = (0..n as i64).map(|i| first.plus_ns(i * BUCKET_NS)).collect();
     let (mut commit_mbps, mut committed_kw) = (None::<Decimal>, None::<Decimal>);
     let mut power: Vec<Option<Decimal>> = vec![None; n];
     let (mut rx, mut tx): (Vec<Option<u64>>, Vec<Option<u64>>) = (vec![None; n], vec![None; n]);
@@ -115,7 +114,7 @@ pub fn customer_history(src: &Sources<'_>, customer: &CustomerId, window: &Inter
         }
         for (res, held) in inv.effective_assignments(service) {
             // Buckets whose start the assignment holds.
-            let idx: Vec<usize> = (0..n).filter(|&i| held.contains(Timestamp::from_nanos(starts[i]))).collect();
+            let idx: Vec<usize> = (0..n).filter(|&i| held.contains(starts[i])).collect();
             let (Some(&lo), Some(&hi)) = (idx.first(), idx.last()) else { continue };
             match res {
                 ResourceRef::Outlet(o) => {
@@ -124,7 +123,7 @@ pub fn customer_history(src: &Sources<'_>, customer: &CustomerId, window: &Inter
                         resource: o.index.to_string().into(),
                         metric: metric::POWER_W.into(),
                     };
-                    let means = bucket_means(src, &key, starts[lo], starts[hi] + BUCKET_NS)?;
+                    let means = bucket_means(src, &key, starts[lo], starts[hi].plus_ns(BUCKET_NS))?;
                     for i in idx {
                         if let Some(w) = means.get(&starts[i]) {
                             *power[i].get_or_insert(Decimal::ZERO) += w;
@@ -149,10 +148,10 @@ pub fn customer_history(src: &Sources<'_>, customer: &CustomerId, window: &Inter
     let mbps = |b: Option<u64>| b.map(|b| three(Decimal::from(b) * Decimal::from(8) / Decimal::from(300_000_000)));
     Ok(History {
         customer: customer.to_string(),
-        from: Timestamp::from_nanos(first),
-        to: Timestamp::from_nanos(first + n as i64 * BUCKET_NS),
+        from: first,
+        to: first.plus_ns(n as i64 * BUCKET_NS),
         step_s: 300,
-        ts: starts.iter().map(|t| t.div_euclid(1_000_000_000)).collect(),
+        ts: starts.iter().map(|t| t.as_nanos().div_euclid(1_000_000_000)).collect(),
         power_w: power.into_iter().map(|p| p.map(three)).collect(),
         in_mbps: rx.into_iter().map(mbps).collect(),
         out_mbps: tx.into_iter().map(mbps).collect(),
@@ -162,13 +161,18 @@ pub fn customer_history(src: &Sources<'_>, customer: &CustomerId, window: &Inter
 }
 
 /// The mean of a gauge's readings per bucket in `[from, to)`, by bucket start.
-fn bucket_means(src: &Sources<'_>, key: &SeriesKey, from: i64, to: i64) -> Result<BTreeMap<i64, Decimal>, UsageError> {
+fn bucket_means(
+    src: &Sources<'_>,
+    key: &SeriesKey,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<BTreeMap<Timestamp, Decimal>, UsageError> {
     let Some(id) = src.store.registry().get(key) else { return Ok(BTreeMap::new()) };
     let filter = ScanFilter { series: Some(Arc::new(SeriesSet::from_iter([id.0]))), from: Some(from), to: Some(to) };
     let rows = src.store.scan(&filter).map_err(UsageError::from)?;
-    let mut sums: BTreeMap<i64, (i128, i64)> = BTreeMap::new();
+    let mut sums: BTreeMap<Timestamp, (i128, i64)> = BTreeMap::new();
     for i in 0..rows.len() {
-        let e = sums.entry(rows.ts[i].div_euclid(BUCKET_NS) * BUCKET_NS).or_default();
+        let e = sums.entry(bucket_start(Timestamp::from_nanos(rows.ts[i]))).or_default();
         e.0 += rows.value[i];
         e.1 += 1;
     }

@@ -77,13 +77,18 @@ fn key(device: &str, resource: &str, metric: &str) -> SeriesKey {
 }
 
 /// The newest two readings of a series in `[from, to)`, oldest first.
-fn newest_two(src: &Sources<'_>, k: &SeriesKey, from: i64, to: i64) -> Result<Vec<(i64, Decimal)>, UsageError> {
+fn newest_two(
+    src: &Sources<'_>,
+    k: &SeriesKey,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<(Timestamp, Decimal)>, UsageError> {
     let Some(id) = src.store.registry().get(k) else { return Ok(Vec::new()) };
     let filter = ScanFilter { series: Some(Arc::new(SeriesSet::from_iter([id.0]))), from: Some(from), to: Some(to) };
     let rows = src.store.scan(&filter).map_err(UsageError::from)?;
     let n = rows.len();
     Ok((n.saturating_sub(2)..n)
-        .map(|i| (rows.ts[i], Decimal::from_i128_with_scale(rows.value[i], VALUE_SCALE)))
+        .map(|i| (Timestamp::from_nanos(rows.ts[i]), Decimal::from_i128_with_scale(rows.value[i], VALUE_SCALE)))
         .collect())
 }
 
@@ -92,18 +97,18 @@ fn look_back_ns(poll_ns: i64) -> i64 {
 }
 
 /// A counter's rate between two readings, per second; `None` if it went down or no time passed.
-fn per_second(a: (i64, Decimal), b: (i64, Decimal)) -> Option<Decimal> {
-    let dt = b.0 - a.0;
+fn per_second(a: (Timestamp, Decimal), b: (Timestamp, Decimal)) -> Option<Decimal> {
+    let dt = b.0.nanos_since(a.0);
     (b.1 >= a.1 && dt > 0).then(|| (b.1 - a.1) * Decimal::from(SECOND_NS) / Decimal::from(dt))
 }
 
-fn outlet_power(src: &Sources<'_>, o: &OutletId, now: i64) -> Result<OutletPower, UsageError> {
+fn outlet_power(src: &Sources<'_>, o: &OutletId, now: Timestamp) -> Result<OutletPower, UsageError> {
     let (pdu, index) = (o.pdu.as_str(), o.index.to_string());
-    let from = now - look_back_ns(src.plant.pdu_poll_ns(&o.pdu));
-    let power = newest_two(src, &key(pdu, &index, metric::POWER_W), from, now + 1)?;
+    let from = now.minus_ns(look_back_ns(src.plant.pdu_poll_ns(&o.pdu)));
+    let power = newest_two(src, &key(pdu, &index, metric::POWER_W), from, now.plus_ns(1))?;
     let (power_w, at) = match power.last() {
         Some(&(ts, w)) => (Some(w.normalize()), Some(ts)),
-        None => match newest_two(src, &key(pdu, &index, metric::ENERGY_WH), from, now + 1)?.as_slice() {
+        None => match newest_two(src, &key(pdu, &index, metric::ENERGY_WH), from, now.plus_ns(1))?.as_slice() {
             &[a, b] => match per_second(a, b) {
                 Some(wh_per_s) => (
                     Some(
@@ -118,16 +123,16 @@ fn outlet_power(src: &Sources<'_>, o: &OutletId, now: i64) -> Result<OutletPower
             _ => (None, None),
         },
     };
-    Ok(OutletPower { outlet: o.to_string(), power_w, at: at.map(Timestamp::from_nanos) })
+    Ok(OutletPower { outlet: o.to_string(), power_w, at })
 }
 
-fn port_rate(src: &Sources<'_>, p: &PortId, now: i64) -> Result<PortRate, UsageError> {
+fn port_rate(src: &Sources<'_>, p: &PortId, now: Timestamp) -> Result<PortRate, UsageError> {
     let (switch, name) = (p.switch.as_str(), p.name.as_str());
     let mut at = None;
     let mut rate = |metric: &str| -> Result<Option<Decimal>, UsageError> {
         let k = key(switch, name, metric);
         let poll = src.plant.port_meta(&k).map_or(10 * SECOND_NS, |m| m.poll_ns);
-        let two = newest_two(src, &k, now - look_back_ns(poll), now + 1)?;
+        let two = newest_two(src, &k, now.minus_ns(look_back_ns(poll)), now.plus_ns(1))?;
         let &[a, b] = two.as_slice() else { return Ok(None) };
         at = at.max(Some(b.0));
         Ok(per_second(a, b).map(|bytes_per_s| {
@@ -138,7 +143,7 @@ fn port_rate(src: &Sources<'_>, p: &PortId, now: i64) -> Result<PortRate, UsageE
     };
     let in_mbps = rate(metric::IN_OCTETS)?;
     let out_mbps = rate(metric::OUT_OCTETS)?;
-    Ok(PortRate { port: p.to_string(), in_mbps, out_mbps, at: at.map(Timestamp::from_nanos) })
+    Ok(PortRate { port: p.to_string(), in_mbps, out_mbps, at })
 }
 
 /// The live view of `customer` at `now`: the outlets and ports its services hold at `now`.
@@ -164,12 +169,11 @@ pub fn live(src: &Sources<'_>, customer: &CustomerId, now: Timestamp) -> Result<
             }
         }
     }
-    let t = now.as_nanos();
     Ok(Live {
         customer: customer.to_string(),
         at: now,
-        power: outlets.iter().map(|o| outlet_power(src, o, t)).collect::<Result<_, _>>()?,
-        bandwidth: ports.iter().map(|p| port_rate(src, p, t)).collect::<Result<_, _>>()?,
+        power: outlets.iter().map(|o| outlet_power(src, o, now)).collect::<Result<_, _>>()?,
+        bandwidth: ports.iter().map(|p| port_rate(src, p, now)).collect::<Result<_, _>>()?,
         month_to_date: month_to_date(src, customer, now)?,
     })
 }

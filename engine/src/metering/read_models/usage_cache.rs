@@ -19,7 +19,7 @@ use crate::metering::bucket_table::BucketTable;
 use crate::metering::usage::{Reach, Sources, Usage, UsageError, usage_and_reach};
 use crate::store::Store;
 use crate::store::changes::ChangeVersion;
-use crate::time::Interval;
+use crate::time::{Interval, Timestamp};
 
 /// Most usage objects kept.
 pub const USAGE_CACHE_ENTRIES: usize = 4096;
@@ -39,11 +39,11 @@ pub fn approx_bytes(u: &Usage) -> usize {
         + u.services.iter().map(|s| size_of::<crate::metering::usage::ServiceUsage>() + s.id.len()).sum::<usize>()
 }
 
-/// `(customer, window from, window to)`, ns.
-type Key = (CustomerId, i64, i64);
+/// `(customer, window from, window to)`.
+type Key = (CustomerId, Timestamp, Timestamp);
 
 fn key(customer: &CustomerId, window: &Interval) -> Key {
-    (customer.clone(), window.from.as_nanos(), window.end().as_nanos())
+    (customer.clone(), window.from, window.end())
 }
 
 struct Entry {
@@ -211,7 +211,8 @@ mod tests {
             resources: Vec::new(),
             services: Vec::new(),
         };
-        let reach = Reach { raw: (0, 0), buckets: (0, 0) };
+        let epoch = Timestamp::from_nanos(0);
+        let reach = Reach { raw: (epoch, epoch), buckets: (epoch, epoch) };
         Entry {
             generation: 1,
             bytes,
@@ -224,7 +225,7 @@ mod tests {
     }
 
     fn at(k: i64) -> Key {
-        (CustomerId::new("c").unwrap(), k, k + 1)
+        (CustomerId::new("c").unwrap(), Timestamp::from_nanos(k), Timestamp::from_nanos(k + 1))
     }
 
     #[test]

@@ -29,6 +29,7 @@ use crate::metering::plant::Plant;
 use crate::metering::usage::outlet_energy;
 use crate::store::Store;
 use crate::store::pushdown::{Pushdown, PushdownSource, external};
+use crate::time::Timestamp;
 
 fn ts_field(name: &str) -> Field {
     Field::new(name, DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false)
@@ -88,7 +89,7 @@ impl PushdownSource for PortBucketsView {
 
     async fn batch(&self, p: Pushdown) -> Result<RecordBatch> {
         let (table, store) = (Arc::clone(&self.table), Arc::clone(&self.store));
-        let (from, to) = (p.from.unwrap_or(i64::MIN), p.to.unwrap_or(i64::MAX));
+        let (from, to) = (p.from.unwrap_or(Timestamp::MIN), p.to.unwrap_or(Timestamp::MAX));
         let mut rows = tokio::task::spawn_blocking(move || {
             table.settle(&store)?;
             table.rows(from, to)
@@ -110,7 +111,10 @@ impl PushdownSource for PortBucketsView {
                         .map(|r| Some(if r.direction == Direction::In { "in" } else { "out" }))
                         .collect::<StringArray>(),
                 ),
-                Arc::new(TimestampNanosecondArray::from_iter_values(rows.iter().map(|r| r.start)).with_timezone("UTC")),
+                Arc::new(
+                    TimestampNanosecondArray::from_iter_values(rows.iter().map(|r| r.start.as_nanos()))
+                        .with_timezone("UTC"),
+                ),
                 Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.bucket.bytes))),
                 Arc::new(
                     Decimal128Array::from_iter_values(rows.iter().map(|r| rate_nano_bps(r.bucket.bytes)))
@@ -184,20 +188,20 @@ fn outlet_buckets(
     store: &Store,
     outlet: &OutletId,
     poll_ns: i64,
-    from: i64,
-    to: i64,
-) -> std::result::Result<BTreeMap<i64, EnergyBucket>, crate::store::StoreError> {
+    from: Timestamp,
+    to: Timestamp,
+) -> std::result::Result<BTreeMap<Timestamp, EnergyBucket>, crate::store::StoreError> {
     let e = outlet_energy(store, outlet, from, to, poll_ns, GapFill::None)?;
-    let mut out: BTreeMap<i64, EnergyBucket> = BTreeMap::new();
+    let mut out: BTreeMap<Timestamp, EnergyBucket> = BTreeMap::new();
     for p in &e.pieces {
         let (a, b) = (p.from.max(from), p.to.min(to));
         let mut s = bucket_start(a);
         while s < b {
-            let share = p.share(s.max(a), (s + BUCKET_NS).min(b));
+            let share = p.share(s.max(a), s.plus_ns(BUCKET_NS).min(b));
             let eb = out.entry(s).or_default();
             eb.wh += share;
             eb.sources[source_index(p.source)] = true;
-            s += BUCKET_NS;
+            s = s.plus_ns(BUCKET_NS);
         }
     }
     for h in &e.holes {
@@ -209,7 +213,7 @@ fn outlet_buckets(
                 HoleReason::Gap => eb.gap = true,
                 HoleReason::Reset => eb.reset = true,
             }
-            s += BUCKET_NS;
+            s = s.plus_ns(BUCKET_NS);
         }
     }
     Ok(out)
@@ -229,11 +233,11 @@ impl PushdownSource for OutletEnergyView {
                 "outlet_energy is computed from raw readings: give a bucket_start range (at most 400 days)".into(),
             ));
         };
-        if to.saturating_sub(from) > MAX_ENERGY_RANGE_NS {
+        if to.nanos_since(from) > MAX_ENERGY_RANGE_NS {
             return Err(DataFusionError::Plan("outlet_energy: a bucket_start range is at most 400 days".into()));
         }
         // Whole buckets: a bucket starting in range is computed entirely.
-        let (from, to) = (bucket_start(from), bucket_start(to.saturating_sub(1)) + BUCKET_NS);
+        let (from, to) = (bucket_start(from), bucket_start(to.minus_ns(1)).plus_ns(BUCKET_NS));
         let outlets: Vec<(String, String)> = {
             let ok =
                 |set: &Option<std::collections::HashSet<String>>, v: &str| set.as_ref().is_none_or(|s| s.contains(v));
@@ -281,7 +285,10 @@ impl PushdownSource for OutletEnergyView {
             vec![
                 Arc::new(rows.iter().map(|r| Some(r.0.as_str())).collect::<StringArray>()),
                 Arc::new(rows.iter().map(|r| Some(r.1.as_str())).collect::<StringArray>()),
-                Arc::new(TimestampNanosecondArray::from_iter_values(rows.iter().map(|r| r.2)).with_timezone("UTC")),
+                Arc::new(
+                    TimestampNanosecondArray::from_iter_values(rows.iter().map(|r| r.2.as_nanos()))
+                        .with_timezone("UTC"),
+                ),
                 Arc::new(Decimal128Array::from_iter_values(wh).with_precision_and_scale(38, 9)?),
                 Arc::new(rows.iter().map(|r| Some(source_names(&r.3))).collect::<StringArray>()),
                 Arc::new(rows.iter().map(|r| Some(r.3.gap)).collect::<BooleanArray>()),
