@@ -193,7 +193,13 @@ impl From<engine::catalog::LedgerError> for ApiError {
             L::Postgres(p) if p.is_unavailable() => {
                 ApiError::Unavailable(format!("the catalog database is unavailable: {p}"))
             }
-            L::Query(_) | L::Corrupt(_) | L::Document(_) | L::Unreadable(_) | L::Postgres(_) => ApiError::internal(e),
+            L::Query(_)
+            | L::Corrupt(_)
+            | L::Document(_)
+            | L::Draft(_)
+            | L::Currency(_)
+            | L::Unreadable(_)
+            | L::Postgres(_) => ApiError::internal(e),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 
+use engine::domain::Money;
 use engine::invoicing::document;
 use engine::invoicing::invoice::Status;
 use engine::invoicing::record::InvoiceView;
@@ -24,8 +25,8 @@ fn an_invoice_stored_before_versioning_renders_to_the_same_html() {
         paid_at: None,
         voided_at: None,
         credit_notes: Vec::new(),
-        credited: Decimal::ZERO,
-        paid: Decimal::ZERO,
+        credited: Money::new(Decimal::ZERO, body.currency),
+        paid: Money::new(Decimal::ZERO, body.currency),
         balance: body.total,
         payments: Vec::new(),
         body,

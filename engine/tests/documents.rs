@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use engine::domain::{Currency, Money};
 use engine::invoicing::document::{self, DocumentError};
 use rust_decimal::Decimal;
 
@@ -20,6 +21,11 @@ fn golden(name: &str) -> String {
 
 fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
+}
+
+/// An amount in euros.
+fn eur(s: &str) -> Money {
+    Money::new(d(s), Currency::parse("EUR").unwrap())
 }
 
 /// A version-1 document as it is written now: `schema_version` first, then the same members.
@@ -35,8 +41,8 @@ fn an_invoice_stored_before_versioning_reads_and_renders_byte_for_byte() {
     assert_eq!(body.number.as_deref(), Some("2026-000001"));
     assert_eq!(body.lines.len(), 9);
     assert_eq!(body.lines[2].description, "Energy p1/1 (facility kWh)");
-    assert_eq!((body.lines[2].quantity, body.lines[2].amount), (d("786.09"), d("235.83")));
-    assert_eq!((body.subtotal, body.tax, body.total), (d("1709.65"), d("359.03"), d("2068.68")));
+    assert_eq!((body.lines[2].quantity, body.lines[2].amount), (d("786.09"), eur("235.83")));
+    assert_eq!((body.subtotal, body.tax, body.total), (eur("1709.65"), eur("359.03"), eur("2068.68")));
     assert_eq!(body.sustainability.kg_co2e, d("456.8445"));
     assert_eq!(body.finalized_at.map(|t| t.to_string()).as_deref(), Some("2026-11-02T09:00:00Z"));
     // The API serves the body as it was stored: same members, same order, same digits.
@@ -52,8 +58,8 @@ fn a_credit_note_stored_before_versioning_reads_and_renders_byte_for_byte() {
     let stored = golden("credit_note.CN-2026-000001.v1.json");
     let note = document::read_credit_note(&stored).unwrap();
     assert_eq!((note.number.as_str(), note.invoice.as_str()), ("CN-2026-000001", "acme.2026-10"));
-    assert_eq!((note.subtotal, note.tax, note.total), (d("10.00"), d("2.10"), d("12.10")));
-    assert_eq!((note.lines[0].line, note.lines[0].amount), (3, d("10.00")));
+    assert_eq!((note.subtotal, note.tax, note.total), (eur("10.00"), eur("2.10"), eur("12.10")));
+    assert_eq!((note.lines[0].line, note.lines[0].amount), (3, eur("10.00")));
     assert_eq!(serde_json::to_string(&note).unwrap(), stored);
     let written = document::write_credit_note(&note).unwrap();
     assert_eq!(written, tagged(&stored));

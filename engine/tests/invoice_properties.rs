@@ -13,11 +13,15 @@ use engine::domain::Currency;
 use engine::id::{CustomerId, InvoiceId};
 use engine::invoicing::invoice::{Draft, Rated, Status, Sustainability};
 use engine::rating::line::{Evidence, Item, Line, RatedLine};
-use engine::rating::money::round_to_minor_unit;
 use engine::time::Timestamp;
 
 fn eur() -> Currency {
     Currency::parse("EUR").unwrap()
+}
+
+/// To the cent, half away from zero (metering.md §8), computed here, not by the code under test.
+fn cents(x: Decimal) -> Decimal {
+    x.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
 }
 
 fn rated(customer: &str, lines: &[(i64, i64)], tax_permille: i64) -> Rated {
@@ -59,14 +63,17 @@ proptest! {
     ) {
         let d = Draft::new(InvoiceId::new("x.2026-10").unwrap(), rated("acme", &lines, tax)).unwrap();
         let b = d.body();
-        let sum: Decimal = b.lines.iter().map(|l| l.amount).sum();
-        prop_assert_eq!(b.subtotal, sum);
-        prop_assert_eq!(b.tax, round_to_minor_unit(b.subtotal * b.tax_rate, eur()));
-        prop_assert_eq!(b.total, b.subtotal + b.tax);
+        let sum: Decimal = b.lines.iter().map(|l| l.amount.amount()).sum();
+        let (subtotal, tax, total) = (b.subtotal.amount(), b.tax.amount(), b.total.amount());
+        prop_assert_eq!(subtotal, sum);
+        prop_assert_eq!(tax, cents(subtotal * b.tax_rate));
+        prop_assert_eq!(total, subtotal + tax);
+        prop_assert!([b.subtotal, b.tax, b.total].iter().all(|m| m.currency() == eur()));
         for (i, l) in b.lines.iter().enumerate() {
+            let (amount, unit_price) = (l.amount.amount(), l.unit_price.amount());
             prop_assert_eq!(l.n as usize, i + 1);
-            prop_assert_eq!(l.amount, round_to_minor_unit(l.quantity * l.unit_price, eur()));
-            prop_assert!((l.amount - l.quantity * l.unit_price).abs() <= Decimal::new(5, 3));
+            prop_assert_eq!(amount, cents(l.quantity * unit_price));
+            prop_assert!((amount - l.quantity * unit_price).abs() <= Decimal::new(5, 3));
         }
         let evidence: Vec<serde_json::Value> = serde_json::from_str(d.evidence_json()).unwrap();
         prop_assert_eq!(evidence.len(), b.lines.len());

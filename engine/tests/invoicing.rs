@@ -35,6 +35,7 @@ use std::time::Duration;
 use engine::catalog::LedgerError;
 use engine::catalog::{Backend, PostgresCatalog, SqliteCatalog};
 use engine::clock::FixedClock;
+use engine::domain::{Currency, Money};
 use engine::id::CustomerId;
 use engine::inventory::{Inventory, document, import, source};
 use engine::invoicing::audit;
@@ -214,6 +215,11 @@ fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
 }
 
+/// An amount in euros.
+fn eur(s: &str) -> Money {
+    Money::new(d(s), Currency::parse("EUR").unwrap())
+}
+
 fn golden(name: &str, value: &serde_json::Value) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("{name}.json"));
     let text = serde_json::to_string_pretty(value).unwrap() + "\n";
@@ -227,7 +233,7 @@ fn golden(name: &str, value: &serde_json::Value) {
 }
 
 fn amounts(v: &engine::invoicing::record::InvoiceView) -> Vec<(String, Decimal)> {
-    v.body.lines.iter().map(|l| (l.description.clone(), l.amount)).collect()
+    v.body.lines.iter().map(|l| (l.description.clone(), l.amount.amount())).collect()
 }
 
 #[test]
@@ -282,7 +288,7 @@ fn two_months(ledger: &mut dyn Backend) {
     // 1,709.65 + 21% (359.0265 -> 359.03) = 2,068.68.
     assert_eq!(
         (acme_oct.body.subtotal, acme_oct.body.tax, acme_oct.body.total),
-        (d("1709.65"), d("359.03"), d("2068.68"))
+        (eur("1709.65"), eur("359.03"), eur("2068.68"))
     );
     assert_eq!(acme_oct.body.lines[2].quantity, d("786.09"));
     assert_eq!(acme_oct.body.lines[5].quantity, d("248.25"));
@@ -294,7 +300,7 @@ fn two_months(ledger: &mut dyn Backend) {
     // beta: p1/1 from Oct 20, 12 d x 28.8 = 345.6 kWh (IT) x 0.35 = 120.96; tax 25.4016 -> 25.40.
     let beta_oct = ledger.invoice(&iid("beta.2026-10")).unwrap();
     assert_eq!(amounts(&beta_oct), [("Energy p1/1 (IT kWh)".to_owned(), d("120.96"))]);
-    assert_eq!(beta_oct.body.total, d("146.36"));
+    assert_eq!(beta_oct.body.total, eur("146.36"));
 
     // The evidence names the hole, the factors, the rank and the bucket.
     let e = ledger.line_evidence(&iid("acme.2026-10"), 3).unwrap().evidence;
@@ -322,7 +328,7 @@ fn two_months(ledger: &mut dyn Backend) {
     // Finalize: numbers are gapless per year, and a finalized invoice refuses every change.
     let fin = ledger.finalize_invoice(&iid("acme.2026-10"), "billing-1", t("2026-11-02T09:00:00Z")).unwrap();
     assert_eq!((fin.status, fin.body.number.as_deref()), (Status::Finalized, Some("2026-000001")));
-    assert_eq!(fin.balance, d("2068.68"));
+    assert_eq!(fin.balance, eur("2068.68"));
     let fin_b = ledger.finalize_invoice(&iid("beta.2026-10"), "billing-1", t("2026-11-02T09:01:00Z")).unwrap();
     assert_eq!(fin_b.body.number.as_deref(), Some("2026-000002"));
     assert!(matches!(
@@ -345,7 +351,7 @@ fn two_months(ledger: &mut dyn Backend) {
         .unwrap();
     assert_eq!(
         (note.number.as_str(), note.subtotal, note.tax, note.total),
-        ("CN-2026-000001", d("10.00"), d("2.10"), d("12.10"))
+        ("CN-2026-000001", eur("10.00"), eur("2.10"), eur("12.10"))
     );
     assert!(
         ledger
@@ -371,19 +377,19 @@ fn two_months(ledger: &mut dyn Backend) {
         )
         .unwrap();
     let paid = ledger.invoice(&iid("acme.2026-10")).unwrap();
-    assert_eq!((paid.status, paid.balance, paid.paid), (Status::Paid, d("0"), d("2056.58")));
+    assert_eq!((paid.status, paid.balance, paid.paid), (Status::Paid, eur("0"), eur("2056.58")));
 
     // Void beta's: a credit note for all of it; the rerun bills the period again as a new draft.
     let void =
         ledger.void_invoice(&iid("beta.2026-10"), "wrong plan".into(), "billing-1", t("2026-11-06T00:00:00Z")).unwrap();
-    assert_eq!((void.number.as_str(), void.total, void.voids), ("CN-2026-000002", d("146.36"), true));
+    assert_eq!((void.number.as_str(), void.total, void.voids), ("CN-2026-000002", eur("146.36"), true));
     assert!(matches!(
         ledger.void_invoice(&iid("beta.2026-10"), "again".into(), "x", t("2026-11-06T00:00:00Z")),
         Err(LedgerError::Conflict(_))
     ));
     let rebill = bill(&c, ledger, "2026-10", t("2026-11-06T01:00:00Z"));
     assert_eq!(rebill.created.iter().map(|i| i.as_str()).collect::<Vec<_>>(), ["beta.2026-10.2"]);
-    assert_eq!(ledger.invoice(&iid("beta.2026-10.2")).unwrap().body.total, d("146.36"));
+    assert_eq!(ledger.invoice(&iid("beta.2026-10.2")).unwrap().body.total, eur("146.36"));
 
     // November. acme: r1 at ams2 all month 900.00; p1/2 until srv-2 retired Nov 10 12:00: 9.5 d x
     // 14.4 = 136.8 kWh x 1.2 = 164.16 x 0.30 = 49.248 -> 49.25; commitment 100.00 (720 kWh
@@ -412,7 +418,7 @@ fn two_months(ledger: &mut dyn Backend) {
     .map(|(a, b)| (a.to_owned(), d(b)))
     .collect();
     assert_eq!(amounts(&acme_nov), want);
-    assert_eq!(acme_nov.body.total, d("1345.22"));
+    assert_eq!(acme_nov.body.total, eur("1345.22"));
     let e = ledger.line_evidence(&iid("acme.2026-11"), 7).unwrap().evidence;
     assert_eq!(e["outages"][0]["from"], "2026-10-25T10:00:00Z");
     assert_eq!(e["outages"][0]["to"], "2026-10-25T12:00:00Z");
@@ -430,7 +436,7 @@ fn two_months(ledger: &mut dyn Backend) {
     // beta: the PDU's 6-hour gap is inside one counter delta, so nothing is lost: 30 d x 28.8 =
     // 864 kWh x 0.35 = 302.40; total 365.90.
     let beta_nov = ledger.invoice(&iid("beta.2026-11")).unwrap();
-    assert_eq!(beta_nov.body.total, d("365.90"));
+    assert_eq!(beta_nov.body.total, eur("365.90"));
     golden("acme.2026-11", &serde_json::to_value(&acme_nov.body).unwrap());
 
     // Committed against used in October: acme draws 992.25 kWh / 744 h = 1.333669 kW on a 1 kW

@@ -144,7 +144,7 @@ fn compare_period(args: &CompareArgs, config: Option<&Path>) -> anyhow::Result<b
                 customer: v.body.customer.to_string(),
                 description: l.description,
                 quantity: l.quantity,
-                amount: l.amount,
+                amount: l.amount.amount(),
             }));
         }
         match next {

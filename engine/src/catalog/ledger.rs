@@ -16,6 +16,7 @@ use rust_decimal::Decimal;
 
 use super::LedgerError;
 use super::writes::CatalogTx;
+use crate::domain::{Currency, Money};
 use crate::id::{BillingRunId, CreditNoteId, CustomerId, InvoiceId, PaymentId};
 use crate::invoicing::audit::{self, Entry, GENESIS};
 use crate::invoicing::credit_note::{self, CreditNote, NoteHead};
@@ -24,7 +25,6 @@ use crate::invoicing::invoice::{Draft, Issued, Rated, Status, number};
 use crate::invoicing::record::{BillingRun, InvoiceFilter, InvoiceView, LineEvidence, Payment};
 use crate::invoicing::run::numbering_year;
 use crate::period::BillingPeriod;
-use crate::rating::money::round_to_minor_unit;
 use crate::time::Timestamp;
 
 type Result<T> = std::result::Result<T, LedgerError>;
@@ -268,12 +268,12 @@ fn view<T: LedgerTx>(tx: &mut T, row: InvoiceRow) -> Result<InvoiceView> {
     let body = document::read_invoice(&row.body)?;
     let notes = notes_of(tx, &row.id)?;
     let payments = tx.payments(&body.id)?;
-    let credited: Decimal = notes.iter().map(|c| c.total).sum();
-    let paid: Decimal = payments.iter().map(|p| p.amount).sum();
     let cur = body.currency;
-    let (credited, paid) = (round_to_minor_unit(credited, cur), round_to_minor_unit(paid, cur));
-    let balance = if row.status == Status::Draft { Decimal::ZERO } else { body.total - credited - paid };
-    let balance = round_to_minor_unit(balance, cur);
+    let (credited, paid) = (credited(&notes, cur)?.round(), paid(&payments, cur)?.round());
+    let balance = match row.status {
+        Status::Draft => Money::zero(cur),
+        _ => body.total.checked_sub(credited)?.checked_sub(paid)?.round(),
+    };
     Ok(InvoiceView {
         body,
         status: row.status,
@@ -286,6 +286,17 @@ fn view<T: LedgerTx>(tx: &mut T, row: InvoiceRow) -> Result<InvoiceView> {
         balance,
         payments,
     })
+}
+
+/// The credit notes' totals, in the invoice's currency.
+fn credited(notes: &[CreditNote], currency: Currency) -> Result<Money> {
+    Ok(Money::sum(currency, notes.iter().map(|c| c.total))?)
+}
+
+/// The payments, in the invoice's currency: a payment is recorded as an amount of the invoice it
+/// pays, so it takes that invoice's currency.
+fn paid(payments: &[Payment], currency: Currency) -> Result<Money> {
+    Ok(Money::sum(currency, payments.iter().map(|p| Money::new(p.amount, currency)))?)
 }
 
 fn issued<T: LedgerTx>(tx: &mut T, id: &str, allowed: &[Status], what: &str) -> Result<Issued> {
@@ -560,15 +571,15 @@ impl<B: Transactions> Ledger for B {
         let what = "payments are recorded against finalized or sent invoices";
         let issued = issued(&mut tx, id, &[Status::Finalized, Status::Sent], what)?;
         let cur = issued.body().currency;
-        if amount <= Decimal::ZERO || round_to_minor_unit(amount, cur) != amount {
+        if amount <= Decimal::ZERO || !Money::new(amount, cur).in_minor_units() {
             return Err(LedgerError::Rule(format!(
                 "a payment must be positive, in whole minor units of {cur}: {amount}"
             )));
         }
         let invoice = InvoiceId::new(id)?;
-        let credited: Decimal = notes_of(&mut tx, id)?.iter().map(|c| c.total).sum();
-        let paid: Decimal = tx.payments(&invoice)?.iter().map(|p| p.amount).sum();
-        let balance = issued.body().total - credited - paid;
+        let credited = credited(&notes_of(&mut tx, id)?, cur)?;
+        let paid = paid(&tx.payments(&invoice)?, cur)?;
+        let balance = issued.body().total.checked_sub(credited)?.checked_sub(paid)?.amount();
         if amount > balance {
             return Err(LedgerError::Rule(format!("payment {amount} exceeds the balance {balance}")));
         }

@@ -35,6 +35,13 @@ pub enum LedgerError {
     /// A stored invoice or credit note does not read in the version it declares.
     #[error("ledger holds an unreadable issued record: {0}")]
     Document(#[from] crate::invoicing::document::DocumentError),
+    /// A draft cannot be assembled (its evidence does not serialize, or a line is in another
+    /// currency): a bug, never the caller's input.
+    #[error("draft: {0}")]
+    Draft(#[from] crate::invoicing::invoice::DraftError),
+    /// Amounts of two currencies met (a stored payment or note against another invoice's).
+    #[error(transparent)]
+    Currency(#[from] crate::domain::CurrencyMismatch),
     /// A stored value does not read back (a status, an amount): edited by hand, or a bug.
     #[error("ledger holds an unreadable value: {0}")]
     Unreadable(String),

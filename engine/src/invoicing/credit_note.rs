@@ -7,15 +7,15 @@
 //! so rounding never leaves a cent behind.
 
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::invoice::{Issued, totals};
+use crate::domain::{CurrencyMismatch, Money};
 use crate::id::{CreditNoteId, CustomerId, InvoiceId};
-use crate::rating::money::round_to_minor_unit;
 use crate::time::Timestamp;
 
 /// One credited line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreditLine {
     /// The invoice line credited.
@@ -23,11 +23,13 @@ pub struct CreditLine {
     /// Its description.
     pub description: String,
     /// Amount credited (positive reduces what the customer owes).
-    pub amount: Decimal,
+    #[cfg_attr(feature = "openapi", schema(value_type = Decimal))]
+    pub amount: Money,
 }
 
+// Read back only through its stored document (`super::document`): no `Deserialize` here.
 /// A credit note.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreditNote {
     /// Its ID.
@@ -49,11 +51,14 @@ pub struct CreditNote {
     /// Credited lines.
     pub lines: Vec<CreditLine>,
     /// Sum of credited amounts.
-    pub subtotal: Decimal,
+    #[cfg_attr(feature = "openapi", schema(value_type = Decimal))]
+    pub subtotal: Money,
     /// Tax credited.
-    pub tax: Decimal,
+    #[cfg_attr(feature = "openapi", schema(value_type = Decimal))]
+    pub tax: Money,
     /// `subtotal + tax`.
-    pub total: Decimal,
+    #[cfg_attr(feature = "openapi", schema(value_type = Decimal))]
+    pub total: Money,
     /// When it was issued.
     pub issued_at: Timestamp,
 }
@@ -91,6 +96,10 @@ pub enum CreditError {
     /// Everything is credited already.
     #[error("nothing is left to credit on this invoice")]
     NothingLeft,
+    /// A prior note is in another currency than the invoice (a corrupt ledger, never the
+    /// caller's input).
+    #[error(transparent)]
+    Currency(#[from] CurrencyMismatch),
 }
 
 /// What a new note is: its identity and reason.
@@ -105,16 +114,24 @@ pub struct NoteHead {
     pub at: Timestamp,
 }
 
-fn left_of(invoice: &Issued, prior: &[CreditNote], n: u32) -> Option<Decimal> {
-    let line = invoice.body().lines.iter().find(|l| l.n == n)?;
-    let credited: Decimal = prior.iter().flat_map(|c| &c.lines).filter(|c| c.line == n).map(|c| c.amount).sum();
-    Some(line.amount - credited)
+/// What is left to credit of line `n`: `None` when the invoice has no such line.
+fn left_of(invoice: &Issued, prior: &[CreditNote], n: u32) -> Result<Option<Money>, CurrencyMismatch> {
+    let b = invoice.body();
+    let Some(line) = b.lines.iter().find(|l| l.n == n) else { return Ok(None) };
+    let credited = prior.iter().flat_map(|c| &c.lines).filter(|c| c.line == n).map(|c| c.amount);
+    Ok(Some(line.amount.checked_sub(Money::sum(b.currency, credited)?)?))
 }
 
-fn note(invoice: &Issued, head: NoteHead, lines: Vec<CreditLine>, tax: Decimal, voids: bool) -> CreditNote {
+fn note(
+    invoice: &Issued,
+    head: NoteHead,
+    lines: Vec<CreditLine>,
+    tax: Money,
+    voids: bool,
+) -> Result<CreditNote, CurrencyMismatch> {
     let b = invoice.body();
-    let subtotal: Decimal = lines.iter().map(|l| l.amount).sum();
-    CreditNote {
+    let subtotal = Money::sum(b.currency, lines.iter().map(|l| l.amount))?;
+    Ok(CreditNote {
         id: head.id,
         number: head.number,
         invoice: b.id.clone(),
@@ -126,9 +143,9 @@ fn note(invoice: &Issued, head: NoteHead, lines: Vec<CreditLine>, tax: Decimal, 
         lines,
         subtotal,
         tax,
-        total: subtotal + tax,
+        total: subtotal.checked_add(tax)?,
         issued_at: head.at,
-    }
+    })
 }
 
 /// A partial credit note for `amounts` (line, amount) of an issued invoice.
@@ -147,34 +164,36 @@ pub fn partial(
         if amounts[..i].iter().any(|(m, _)| *m == n) {
             return Err(CreditError::DuplicateLine(n));
         }
-        let left = left_of(invoice, prior, n).ok_or(CreditError::UnknownLine(n))?;
-        if amount <= Decimal::ZERO || round_to_minor_unit(amount, b.currency) != amount {
+        let left = left_of(invoice, prior, n)?.ok_or(CreditError::UnknownLine(n))?;
+        let credited = Money::new(amount, b.currency);
+        if amount <= Decimal::ZERO || !credited.in_minor_units() {
             return Err(CreditError::BadAmount { line: n, amount });
         }
-        if amount > left {
-            return Err(CreditError::ExceedsLine { line: n, amount, left });
+        if credited.exceeds(&left)? {
+            return Err(CreditError::ExceedsLine { line: n, amount, left: left.amount() });
         }
         let description = b.lines.iter().find(|l| l.n == n).map(|l| l.description.clone()).unwrap_or_default();
-        lines.push(CreditLine { line: n, description, amount });
+        lines.push(CreditLine { line: n, description, amount: credited });
     }
-    let (_, tax, _) = totals(lines.iter().map(|l| l.amount), b.tax_rate, b.currency);
-    Ok(note(invoice, head, lines, tax, false))
+    let (_, tax, _) = totals(lines.iter().map(|l| l.amount), b.tax_rate, b.currency)?;
+    Ok(note(invoice, head, lines, tax, false)?)
 }
 
 /// The note that voids an issued invoice: everything left of every line and of the tax.
 pub fn voiding(invoice: &Issued, prior: &[CreditNote], head: NoteHead) -> Result<CreditNote, CreditError> {
     let b = invoice.body();
-    let lines: Vec<CreditLine> = b
-        .lines
-        .iter()
-        .filter_map(|l| {
-            let left = left_of(invoice, prior, l.n)?;
-            (!left.is_zero()).then(|| CreditLine { line: l.n, description: l.description.clone(), amount: left })
-        })
-        .collect();
-    let tax = b.tax - prior.iter().map(|c| c.tax).sum::<Decimal>();
+    let mut lines = Vec::new();
+    for l in &b.lines {
+        match left_of(invoice, prior, l.n)? {
+            Some(left) if !left.is_zero() => {
+                lines.push(CreditLine { line: l.n, description: l.description.clone(), amount: left })
+            }
+            _ => {}
+        }
+    }
+    let tax = b.tax.checked_sub(Money::sum(b.currency, prior.iter().map(|c| c.tax))?)?;
     if lines.is_empty() && tax.is_zero() && !prior.is_empty() {
         return Err(CreditError::NothingLeft);
     }
-    Ok(note(invoice, head, lines, tax, true))
+    Ok(note(invoice, head, lines, tax, true)?)
 }

@@ -5,11 +5,10 @@
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Currency;
+use crate::domain::{Currency, CurrencyMismatch, Money};
 use crate::id::{CustomerId, InvoiceId};
 use crate::period::BillingPeriod;
 use crate::rating::line::{Line, RatedLine};
-use crate::rating::money::round_to_minor_unit;
 use crate::time::Timestamp;
 
 /// Lifecycle states (`contract.md`).
@@ -107,8 +106,10 @@ pub struct Rated {
     pub sustainability: Sustainability,
 }
 
+// Read back only through its stored document (`super::document`), which pairs every amount
+// with the invoice's currency: no `Deserialize` here.
 /// The content of an invoice: identical inputs give identical bytes (no run time inside).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Body {
     /// The invoice's ID.
@@ -133,26 +134,40 @@ pub struct Body {
     /// The lines, numbered from 1.
     pub lines: Vec<Line>,
     /// Sum of line amounts.
-    pub subtotal: Decimal,
+    #[cfg_attr(feature = "openapi", schema(value_type = Decimal))]
+    pub subtotal: Money,
     /// `subtotal × tax_rate`, rounded once.
-    pub tax: Decimal,
+    #[cfg_attr(feature = "openapi", schema(value_type = Decimal))]
+    pub tax: Money,
     /// `subtotal + tax`.
-    pub total: Decimal,
+    #[cfg_attr(feature = "openapi", schema(value_type = Decimal))]
+    pub total: Money,
     /// Energy and carbon.
     pub sustainability: Sustainability,
     /// When it was finalized.
     pub finalized_at: Option<Timestamp>,
 }
 
-/// `(subtotal, tax, total)` of amounts under a tax rate (metering.md §8).
+/// `(subtotal, tax, total)` of amounts in `currency` under a tax rate (metering.md §8).
 pub fn totals(
-    amounts: impl Iterator<Item = Decimal>,
+    amounts: impl Iterator<Item = Money>,
     tax_rate: Decimal,
     currency: Currency,
-) -> (Decimal, Decimal, Decimal) {
-    let subtotal = round_to_minor_unit(amounts.sum(), currency);
-    let tax = round_to_minor_unit(subtotal * tax_rate, currency);
-    (subtotal, tax, subtotal + tax)
+) -> Result<(Money, Money, Money), CurrencyMismatch> {
+    let subtotal = Money::sum(currency, amounts)?.round();
+    let tax = subtotal.times(tax_rate).round();
+    Ok((subtotal, tax, subtotal.checked_add(tax)?))
+}
+
+/// Why a draft cannot be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum DraftError {
+    /// The evidence does not serialize.
+    #[error("evidence: {0}")]
+    Evidence(#[from] serde_json::Error),
+    /// A line is not in the invoice's currency.
+    #[error(transparent)]
+    Currency(#[from] CurrencyMismatch),
 }
 
 /// A draft invoice: the body and its lines' evidence (a JSON array, one entry per line, as stored
@@ -166,7 +181,7 @@ pub struct Draft {
 
 impl Draft {
     /// Assembles a draft: lines numbered in order, totals computed.
-    pub fn new(id: InvoiceId, rated: Rated) -> Result<Self, serde_json::Error> {
+    pub fn new(id: InvoiceId, rated: Rated) -> Result<Self, DraftError> {
         let mut lines = Vec::with_capacity(rated.lines.len());
         let mut evidence = Vec::with_capacity(rated.lines.len());
         for (i, r) in rated.lines.into_iter().enumerate() {
@@ -176,7 +191,7 @@ impl Draft {
             lines.push(line);
         }
         let evidence = serde_json::to_string(&evidence)?;
-        let (subtotal, tax, total) = totals(lines.iter().map(|l| l.amount), rated.tax_rate, rated.currency);
+        let (subtotal, tax, total) = totals(lines.iter().map(|l| l.amount), rated.tax_rate, rated.currency)?;
         let body = Body {
             id,
             number: None,

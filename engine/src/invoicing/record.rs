@@ -4,6 +4,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::invoice::{Body, Status};
+use crate::domain::Money;
 use crate::id::{BillingRunId, CreditNoteId, InvoiceId, PaymentId};
 use crate::period::BillingPeriod;
 use crate::time::Timestamp;
@@ -44,11 +45,14 @@ pub struct InvoiceView {
     /// Its credit notes.
     pub credit_notes: Vec<CreditNoteId>,
     /// Sum of its credit notes' totals.
-    pub credited: Decimal,
+    #[cfg_attr(feature = "openapi", schema(value_type = Decimal))]
+    pub credited: Money,
     /// Sum of its payments.
-    pub paid: Decimal,
+    #[cfg_attr(feature = "openapi", schema(value_type = Decimal))]
+    pub paid: Money,
     /// `total − credited − paid` (nothing is owed on a draft: 0).
-    pub balance: Decimal,
+    #[cfg_attr(feature = "openapi", schema(value_type = Decimal))]
+    pub balance: Money,
     /// Its payments.
     pub payments: Vec<Payment>,
 }

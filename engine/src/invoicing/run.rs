@@ -35,6 +35,9 @@ pub enum RunError {
     /// Reading the store, or the bucket table over it, failed.
     #[error(transparent)]
     Store(#[from] BucketError),
+    /// Amounts of two currencies met (a plan or a previous month rated in another currency).
+    #[error(transparent)]
+    Currency(#[from] crate::domain::CurrencyMismatch),
 }
 
 impl From<StoreError> for RunError {
@@ -88,10 +91,10 @@ fn rate_services(
             let before = period.previous();
             let prev = meter.service(service, plan, &before.interval(c.billing_timezone)?)?;
             let recurring =
-                rate_service(&prev, &ctx).into_iter().map(|r| r.line).filter(|l| l.unit == "month").collect();
+                rate_service(&prev, &ctx)?.into_iter().map(|r| r.line).filter(|l| l.unit == "month").collect();
             ctx.previous = Some(PreviousMonth { period: before, outages: prev.outages, recurring });
         }
-        lines.extend(rate_service(&m, &ctx));
+        lines.extend(rate_service(&m, &ctx)?);
         for o in &m.outlets {
             sustainability.it_kwh += o.it_kwh;
             sustainability.facility_kwh += o.facility_kwh;

@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 
 use super::line::{Evidence, Item, Line, Proration, RatedLine};
 use super::proration::Share;
-use crate::domain::{Charge, Currency, EnergyBasis, RatePlan, Ticket};
+use crate::domain::{Charge, Currency, CurrencyMismatch, EnergyBasis, Money, RatePlan, Ticket};
 use crate::metering::meter::{Outage, ServiceMeter, length_ns};
 use crate::period::BillingPeriod;
 use crate::time::{Interval, Timestamp};
@@ -72,8 +72,9 @@ pub struct PreviousMonth {
     pub recurring: Vec<Line>,
 }
 
-/// Every line of one service for the metered period.
-pub fn rate_service(m: &ServiceMeter, ctx: &Context<'_>) -> Vec<RatedLine> {
+/// Every line of one service for the metered period. Fails only when the previous month's
+/// lines are not in the context's currency (an SLA credit cannot take a share of them).
+pub fn rate_service(m: &ServiceMeter, ctx: &Context<'_>) -> Result<Vec<RatedLine>, CurrencyMismatch> {
     let mut rater = Rater {
         m,
         ctx,
@@ -82,9 +83,9 @@ pub fn rate_service(m: &ServiceMeter, ctx: &Context<'_>) -> Vec<RatedLine> {
         out: Vec::new(),
     };
     for charge in &ctx.plan.charges {
-        rater.charge(charge);
+        rater.charge(charge)?;
     }
-    rater.out
+    Ok(rater.out)
 }
 
 /// One service's rating in progress: the lines so far, and what every charge shares.
@@ -102,7 +103,7 @@ impl Rater<'_, '_> {
         Item { description, charge_type, service: self.service.clone(), resource }
     }
 
-    fn charge(&mut self, charge: &Charge) {
+    fn charge(&mut self, charge: &Charge) -> Result<(), CurrencyMismatch> {
         let ty = charge.type_name();
         match charge {
             Charge::RackRent { price_per_month } => self.rack_rent(ty, price_per_month),
@@ -123,10 +124,11 @@ impl Rater<'_, '_> {
                 self.recurring(ty, description, price_per_month, quantity)
             }
             Charge::SlaCredit { threshold_minutes, credit_percent_per_hour, max_credit_percent } => {
-                self.sla_credit(ty, threshold_minutes, credit_percent_per_hour, max_credit_percent)
+                return self.sla_credit(ty, threshold_minutes, credit_percent_per_hour, max_credit_percent);
             }
             Charge::OneOff { description, price } => self.one_off(ty, description, price),
         }
+        Ok(())
     }
 
     fn rack_rent(&mut self, ty: &'static str, price_per_month: &Decimal) {
@@ -296,14 +298,14 @@ impl Rater<'_, '_> {
         threshold_minutes: &u32,
         credit_percent_per_hour: &Decimal,
         max_credit_percent: &Decimal,
-    ) {
-        let Some(prev) = &self.ctx.previous else { return };
+    ) -> Result<(), CurrencyMismatch> {
+        let Some(prev) = &self.ctx.previous else { return Ok(()) };
         let outage_minutes: Decimal = prev.outages.iter().map(|o| o.minutes).sum();
         let started_hours = (outage_minutes / Decimal::from(60)).ceil();
         let credit_percent = (started_hours * *credit_percent_per_hour).min(*max_credit_percent);
-        let base: Decimal = prev.recurring.iter().map(|l| l.amount).sum();
+        let base = Money::sum(self.ctx.currency, prev.recurring.iter().map(|l| l.amount))?;
         if outage_minutes.is_zero() || credit_percent.is_zero() || base.is_zero() {
-            return;
+            return Ok(());
         }
         let text = format!(
             "SLA credit for {}: {} min of outage ({}% per started hour, at most {}%)",
@@ -313,7 +315,7 @@ impl Rater<'_, '_> {
             max_credit_percent.normalize()
         );
         let fraction = credit_percent / Decimal::ONE_HUNDRED;
-        let line = Line::priced(self.item(text, ty, None), fraction, "credit", -base, self.ctx.currency);
+        let line = Line::priced(self.item(text, ty, None), fraction, "credit", -base.amount(), self.ctx.currency);
         let evidence = Evidence::SlaCredit {
             period: prev.period,
             threshold_minutes: *threshold_minutes,
@@ -325,6 +327,7 @@ impl Rater<'_, '_> {
             base,
         };
         self.out.push(RatedLine { line, evidence });
+        Ok(())
     }
 
     fn one_off(&mut self, ty: &'static str, description: &str, price: &Decimal) {

@@ -1,19 +1,18 @@
 //! Invoice lines and the evidence behind each.
 
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::domain::Currency;
+use crate::domain::{Currency, Money};
 use crate::id::{AssetId, RackId, TicketId};
 use crate::metering::meter::{BandwidthEvidence, Outage, OutletEnergy, PowerProfile, RackStay};
 use crate::period::BillingPeriod;
-use crate::rating::money::round_to_minor_unit;
 use crate::time::{Interval, Timestamp};
 
 /// One line of an invoice (`contract.md`): `amount = quantity × unit_price`, rounded once to the
 /// currency's minor unit, half away from zero. `quantity` is exact (every digit the amount was
 /// computed from), so anyone can recompute the amount from the line alone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Line {
     /// Position on the invoice, from 1.
@@ -30,10 +29,12 @@ pub struct Line {
     pub quantity: Decimal,
     /// Unit of the quantity (`month`, `kWh`, `Mbps`, `hour`, `item`).
     pub unit: String,
-    /// Price per unit.
-    pub unit_price: Decimal,
+    /// Price per unit, in the invoice's currency.
+    #[cfg_attr(feature = "openapi", schema(value_type = Decimal))]
+    pub unit_price: Money,
     /// `quantity × unit_price`, rounded once.
-    pub amount: Decimal,
+    #[cfg_attr(feature = "openapi", schema(value_type = Decimal))]
+    pub amount: Money,
 }
 
 /// What a line bills, before its price.
@@ -60,8 +61,8 @@ impl Line {
             resource: item.resource,
             quantity: quantity.normalize(),
             unit: unit.to_owned(),
-            unit_price,
-            amount: round_to_minor_unit(quantity * unit_price, currency),
+            unit_price: Money::new(unit_price, currency),
+            amount: Money::rounded(quantity * unit_price, currency),
         }
     }
 }
@@ -169,9 +170,9 @@ pub enum Evidence {
         /// `min(max, started_hours × per_hour)`, percent.
         credit_percent: Decimal,
         /// That month's recurring lines of the service: `(description, amount)`.
-        base_lines: Vec<(String, Decimal)>,
+        base_lines: Vec<(String, Money)>,
         /// Their sum: what the percentage is of.
-        base: Decimal,
+        base: Money,
     },
 }
 

@@ -60,8 +60,7 @@ fn nanos_to_seconds(ns: i128) -> Decimal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Currency;
-    use crate::rating::money::{minor_unit, round_to_minor_unit};
+    use crate::domain::{Currency, Money};
     use crate::time::Timestamp;
     use proptest::prelude::*;
     use std::str::FromStr;
@@ -80,7 +79,10 @@ mod tests {
         assert_eq!(share.seconds_assigned, Decimal::from(16 * 86_400 + 43_200));
         let eur = Currency::parse("EUR").unwrap();
         // 900 * 1425600 / 2678400 = 479.0322580645... (the line: 0.532258… month × 900)
-        assert_eq!(round_to_minor_unit(share.prorate(Decimal::from(900)), eur), Decimal::from_str("479.03").unwrap());
+        assert_eq!(
+            Money::rounded(share.prorate(Decimal::from(900)), eur).amount(),
+            Decimal::from_str("479.03").unwrap()
+        );
         assert_eq!(Share::of(&october(), &october()).unwrap().prorate(Decimal::from(900)), Decimal::from(900));
     }
 
@@ -105,9 +107,9 @@ mod tests {
                 let part = Interval::closed(Timestamp::from_secs(OCT_START + w[0]), Timestamp::from_secs(OCT_START + w[1])).unwrap();
                 let amount = Share::of(&part, &october()).unwrap().prorate(price);
                 prop_assert!(amount <= price);
-                total += round_to_minor_unit(amount, eur);
+                total += Money::rounded(amount, eur).amount();
             }
-            prop_assert!((total - price).abs() <= minor_unit(eur) * Decimal::from(lines as i64));
+            prop_assert!((total - price).abs() <= Money::minor_unit(eur).amount() * Decimal::from(lines as i64));
         }
 
         /// Assignments reaching outside the period only count their part inside it.

@@ -1,12 +1,13 @@
 //! Version 1 of the stored invoice and credit note, frozen. Its layout is what colometer wrote
 //! from its first invoice until versioning (then without `schema_version`) and since (with it):
 //! the members below, in this order. Never edit these types: a change is a new version.
+//! Amounts are stored bare; reading pairs each with the record's `currency` ([`Money`]).
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::DocumentError;
-use crate::domain::Currency;
+use crate::domain::{Currency, Money};
 use crate::id::{CreditNoteId, CustomerId, IdError, InvoiceId};
 use crate::invoicing::credit_note::{self, CreditLine as LiveCreditLine};
 use crate::invoicing::invoice::{self, ResourceFootprint as LiveFootprint, Sustainability as LiveSustainability};
@@ -101,9 +102,9 @@ impl Invoice {
             currency: b.currency,
             tax_rate: b.tax_rate,
             lines: b.lines.iter().map(Line::from_live).collect(),
-            subtotal: b.subtotal,
-            tax: b.tax,
-            total: b.total,
+            subtotal: b.subtotal.amount(),
+            tax: b.tax.amount(),
+            total: b.total.amount(),
             sustainability: Sustainability {
                 it_kwh: s.it_kwh,
                 facility_kwh: s.facility_kwh,
@@ -128,6 +129,7 @@ impl Invoice {
     pub fn into_body(self) -> Result<invoice::Body, DocumentError> {
         tagged_one(self.schema_version)?;
         let s = self.sustainability;
+        let money = |amount| Money::new(amount, self.currency);
         Ok(invoice::Body {
             id: id(InvoiceId::new(self.id))?,
             number: self.number,
@@ -139,10 +141,10 @@ impl Invoice {
             to: self.to,
             currency: self.currency,
             tax_rate: self.tax_rate,
-            lines: self.lines.into_iter().map(Line::into_live).collect(),
-            subtotal: self.subtotal,
-            tax: self.tax,
-            total: self.total,
+            lines: self.lines.into_iter().map(|l| l.into_live(self.currency)).collect(),
+            subtotal: money(self.subtotal),
+            tax: money(self.tax),
+            total: money(self.total),
             sustainability: LiveSustainability {
                 it_kwh: s.it_kwh,
                 facility_kwh: s.facility_kwh,
@@ -174,12 +176,13 @@ impl Line {
             resource: l.resource.clone(),
             quantity: l.quantity,
             unit: l.unit.clone(),
-            unit_price: l.unit_price,
-            amount: l.amount,
+            unit_price: l.unit_price.amount(),
+            amount: l.amount.amount(),
         }
     }
 
-    fn into_live(self) -> LiveLine {
+    /// The live line, its amounts in the invoice's `currency`.
+    fn into_live(self, currency: Currency) -> LiveLine {
         LiveLine {
             n: self.n,
             description: self.description,
@@ -188,8 +191,8 @@ impl Line {
             resource: self.resource,
             quantity: self.quantity,
             unit: self.unit,
-            unit_price: self.unit_price,
-            amount: self.amount,
+            unit_price: Money::new(self.unit_price, currency),
+            amount: Money::new(self.amount, currency),
         }
     }
 }
@@ -238,11 +241,11 @@ impl CreditNote {
             lines: n
                 .lines
                 .iter()
-                .map(|l| CreditLine { line: l.line, description: l.description.clone(), amount: l.amount })
+                .map(|l| CreditLine { line: l.line, description: l.description.clone(), amount: l.amount.amount() })
                 .collect(),
-            subtotal: n.subtotal,
-            tax: n.tax,
-            total: n.total,
+            subtotal: n.subtotal.amount(),
+            tax: n.tax.amount(),
+            total: n.total.amount(),
             issued_at: n.issued_at,
         }
     }
@@ -250,6 +253,7 @@ impl CreditNote {
     /// The live credit note this document reads as.
     pub fn into_note(self) -> Result<credit_note::CreditNote, DocumentError> {
         tagged_one(self.schema_version)?;
+        let money = |amount| Money::new(amount, self.currency);
         Ok(credit_note::CreditNote {
             id: id(CreditNoteId::new(self.id))?,
             number: self.number,
@@ -262,11 +266,11 @@ impl CreditNote {
             lines: self
                 .lines
                 .into_iter()
-                .map(|l| LiveCreditLine { line: l.line, description: l.description, amount: l.amount })
+                .map(|l| LiveCreditLine { line: l.line, description: l.description, amount: money(l.amount) })
                 .collect(),
-            subtotal: self.subtotal,
-            tax: self.tax,
-            total: self.total,
+            subtotal: money(self.subtotal),
+            tax: money(self.tax),
+            total: money(self.total),
             issued_at: self.issued_at,
         })
     }
