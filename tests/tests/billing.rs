@@ -105,6 +105,13 @@ async fn a_period_billed_finalized_voided_and_billed_again() {
     assert_eq!(list, json!({"items": [], "next": null}));
     let (_, list) = api.call("GET", "/api/v1/invoices?period=2026-10", Some(&acme), None).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    // A month without invoices is an empty page; a malformed month or status is the caller's error.
+    let (_, list) = api.call("GET", "/api/v1/invoices?period=2025-10", Some(&acme), None).await;
+    assert_eq!(list, json!({"items": [], "next": null}));
+    for bad in ["period=2026-1", "period=october", "status=open"] {
+        let (st, problem) = api.call("GET", &format!("/api/v1/invoices?{bad}"), Some(&billing), None).await;
+        assert_eq!(st, 400, "{bad}: {problem}");
+    }
 
     // Evidence: the energy line names its readings, split at the assignment's end.
     let (st, ev) = api.call("GET", "/api/v1/invoices/acme.2026-10/lines/2/evidence", Some(&acme), None).await;

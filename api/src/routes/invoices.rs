@@ -66,7 +66,7 @@ struct Page {
     next: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/invoices", tag = "invoices", params(("customer" = Option<String>, Query), ("period" = Option<String>, Query, description = "YYYY-MM", example = "2026-10"), ("status" = Option<String>, Query, description = "draft, finalized, sent, paid or void"), ("cursor" = Option<String>, Query, description = "`next` of the previous page"), ("limit" = Option<usize>, Query, description = "At most this many (default 100)")), responses((status = 200, description = "A page of invoices", body = Page)))]
+#[utoipa::path(get, path = "/api/v1/invoices", tag = "invoices", params(("customer" = Option<String>, Query), ("period" = Option<String>, Query, description = "YYYY-MM", example = "2026-10"), ("status" = Option<String>, Query, description = "draft, finalized, sent, paid or void"), ("cursor" = Option<String>, Query, description = "`next` of the previous page"), ("limit" = Option<usize>, Query, description = "At most this many (default 100)")), responses((status = 200, description = "A page of invoices", body = Page), (status = 400, description = "A malformed period or status")))]
 async fn list(
     State(catalog): State<CatalogState>,
     caller: Caller,
@@ -79,10 +79,11 @@ async fn list(
         })?),
         None => None,
     };
-    // A period that is not `YYYY-MM` names no invoice: an empty page, as before periods were typed.
+    // A malformed period is refused like a malformed status (it was an empty page: a typo such
+    // as `2026-1` read as "no invoices"); a well-formed month without invoices is an empty page.
     let period = match p.period.as_deref().map(BillingPeriod::parse) {
         Some(Ok(period)) => Some(period),
-        Some(Err(_)) => return Ok(Json(Page { items: vec![], next: None })),
+        Some(Err(e)) => return Err(ApiError::BadRequest(format!("period: {e}"))),
         None => None,
     };
     let mut filter =
