@@ -21,6 +21,7 @@
 mod connect;
 mod error;
 mod idempotency;
+pub mod lease;
 mod ledger;
 pub mod schema;
 

@@ -158,6 +158,34 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER invoices_no_truncate BEFORE TRUNCATE ON invoices
         FOR EACH STATEMENT EXECUTE FUNCTION colometer_refuse('issued invoices are never deleted');
     "#,
+    // 2: cluster mode (#23): leases on devices and shards, and the shards' committed progress
+    // (`lease.rs`). A segment row is never rewritten (object keys are immutable).
+    r#"
+    CREATE TABLE cluster_leases (
+        kind       TEXT COLLATE "C" NOT NULL CHECK (kind IN ('device', 'shard')),
+        key        TEXT COLLATE "C" NOT NULL,
+        holder     TEXT,
+        epoch      BIGINT NOT NULL CHECK (epoch >= 0),
+        expires_ns BIGINT NOT NULL,
+        PRIMARY KEY (kind, key)
+    );
+    CREATE TABLE cluster_shards (
+        shard       TEXT COLLATE "C" PRIMARY KEY,
+        covered_seq BIGINT NOT NULL CHECK (covered_seq >= 0),
+        epoch       BIGINT NOT NULL
+    );
+    CREATE TABLE cluster_segments (
+        key       TEXT COLLATE "C" PRIMARY KEY,
+        shard     TEXT COLLATE "C" NOT NULL,
+        min_ts_ns BIGINT NOT NULL,
+        max_ts_ns BIGINT NOT NULL,
+        rows      BIGINT NOT NULL CHECK (rows >= 0),
+        epoch     BIGINT NOT NULL
+    );
+    CREATE INDEX cluster_segments_by_shard ON cluster_segments (shard, min_ts_ns);
+    CREATE TRIGGER cluster_segments_never_change BEFORE UPDATE ON cluster_segments
+        FOR EACH ROW EXECUTE FUNCTION colometer_refuse('a committed segment never changes');
+    "#,
 ];
 
 /// Brings the schema up to date, once among every process starting at the same time; refuses a
