@@ -13,6 +13,7 @@ pub mod changes;
 pub mod codec;
 pub mod file;
 pub mod flusher;
+pub mod log;
 pub mod manifest;
 pub mod observer;
 pub mod pushdown;

@@ -2,6 +2,7 @@
 //! directory, and the repository's shipped files.
 
 pub mod demo;
+pub mod nats;
 pub mod postgres;
 pub mod snmpsim;
 

@@ -31,9 +31,15 @@ pub fn required() -> bool {
 /// Starts a server for a test, or says why not: `None` (after printing the reason) when
 /// PostgreSQL cannot run here and fixtures are not required; a panic when they are.
 pub fn for_test(test: &str) -> Option<Postgres> {
-    match Postgres::start() {
-        Ok(pg) => Some(pg),
-        Err(e) if required() => panic!("{test}: PostgreSQL is required (COLOMETER_REQUIRE_FIXTURES=1): {e}"),
+    started_for(test, "PostgreSQL", Postgres::start())
+}
+
+/// `started` for `test`: the server, or `None` after saying why `what` cannot run here; a panic
+/// instead when fixtures are required (CI).
+pub fn started_for<T>(test: &str, what: &str, started: Result<T, String>) -> Option<T> {
+    match started {
+        Ok(server) => Some(server),
+        Err(e) if required() => panic!("{test}: {what} is required (COLOMETER_REQUIRE_FIXTURES=1): {e}"),
         Err(e) => {
             eprintln!("{test}: skipped: {e}");
             None
