@@ -15,6 +15,7 @@ pub mod file;
 pub mod flusher;
 pub mod log;
 pub mod manifest;
+pub mod object;
 pub mod observer;
 pub mod pushdown;
 pub mod reading;

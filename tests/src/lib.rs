@@ -4,6 +4,7 @@
 pub mod demo;
 pub mod nats;
 pub mod postgres;
+pub mod seaweed;
 pub mod snmpsim;
 
 use std::io::{BufRead, BufReader};
@@ -11,6 +12,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+/// A tool `scripts/test-deps` installs in the venv `venv` under `$COLOMETER_TOOLS` (default
+/// `/var/tmp/colometer-tools`), else `name` on `PATH`.
+pub fn installed_tool(venv: &str, name: &str) -> Option<PathBuf> {
+    let tools =
+        std::env::var_os("COLOMETER_TOOLS").map_or_else(|| PathBuf::from("/var/tmp/colometer-tools"), PathBuf::from);
+    let in_venv = tools.join(venv).join("bin").join(name);
+    if in_venv.exists() {
+        return Some(in_venv);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.exists())
+}
 
 /// The repository root: from `CARGO_MANIFEST_DIR` as cargo sets it when running the tests, not as
 /// it was when they were compiled. Cargo does not hash a workspace member's path into its

