@@ -12,6 +12,7 @@ pub mod billing;
 pub mod capacity;
 pub mod catalog;
 pub mod clock;
+pub mod cluster;
 pub mod domain;
 pub mod id;
 pub mod ingest;

@@ -27,7 +27,7 @@ const ENGINE_LAYERS: &[&[&str]] = &[
     &["rating"],
     &["invoicing"],
     &["catalog"],
-    &["billing", "capacity", "reconcile"],
+    &["billing", "capacity", "cluster", "reconcile"],
 ];
 
 /// Macros exported at the crate root (`crate::typed_id!`), with the module that defines them.
