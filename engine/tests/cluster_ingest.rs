@@ -127,3 +127,93 @@ fn a_logged_batch_and_a_segment_read_back_exactly() {
         vec![(LogSeq(4), readings[0].clone()), (LogSeq(4), readings[1].clone()), (LogSeq(9), readings[2].clone())]
     );
 }
+
+/// Waits until every shard's covered sequence reaches `want` (shard → last sequence published).
+fn wait_covered(catalog: &PostgresCatalog, want: &std::collections::BTreeMap<u32, u64>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let now: Vec<u64> = want.keys().map(|s| catalog.shard_covered_seq(&s.to_string()).unwrap()).collect();
+        if now == want.values().copied().collect::<Vec<_>>() {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "covered {now:?}, want {want:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn two_ingest_nodes_share_the_shards_and_a_fenced_one_loses_nothing() {
+    use engine::cluster::node::{IngestSettings, run_ingest};
+    use engine::store::log::shard_of;
+    let test = "two_ingest_nodes_share_the_shards_and_a_fenced_one_loses_nothing";
+    let Some(nats) = tests::nats::for_test(test) else { return };
+    let Some(pg) = tests::postgres::for_test(test) else { return };
+    let url = pg.create_db("nodes").unwrap();
+    let (ca, cb, check) = (
+        PostgresCatalog::connect(&url).unwrap(),
+        PostgresCatalog::connect(&url).unwrap(),
+        PostgresCatalog::connect(&url).unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let objects = ObjectSegments::open(&format!("file://{}/segments", dir.path().display()), None, None).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let log = rt.block_on(JetStreamLog::open(&[nats.url()], "READINGS", 1)).unwrap();
+    let devices: Vec<String> = (0..8).map(|i| format!("pdu-{i}")).collect();
+    let mut published = Vec::new();
+    let mut last = std::collections::BTreeMap::new();
+    let mut publish = |round: std::ops::Range<i64>| {
+        for i in round {
+            for d in &devices {
+                let shard = shard_of(d, 4);
+                let batch = poll(d, i);
+                let key = batch_key(d, Timestamp::from_secs(T0 + 10 * i));
+                let seq = rt.block_on(log.append(shard, &key, batch::encode(&batch).unwrap())).unwrap().seq;
+                last.insert(shard.get(), seq.get());
+                published.push((seq, batch[0].clone()));
+            }
+        }
+        last.clone()
+    };
+    let settings = |node: &str, max| IngestSettings {
+        ttl: Duration::from_secs(2),
+        renew_every: Duration::from_millis(200),
+        wait: Duration::from_millis(100),
+        ..IngestSettings::new(node, 4, max)
+    };
+    let (stop_a, stop_b) = (tokio_util::sync::CancellationToken::new(), tokio_util::sync::CancellationToken::new());
+    let (sa, sb) = (settings("a", 2), settings("b", 4));
+    let want = publish(0..5);
+    let (stats_a, stats_b) = std::thread::scope(|s| {
+        let a = s.spawn(|| run_ingest(rt.handle(), &ca, &log, &objects, &sa, &stop_a));
+        // b starts once a holds its two shards, so the split is a's two and b's two.
+        while check.live_leases(LeaseKind::Shard).unwrap().len() < 2 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let b = s.spawn(|| run_ingest(rt.handle(), &cb, &log, &objects, &sb, &stop_b));
+        wait_covered(&check, &want);
+        // a's two shards are taken from under it (another holder, the next epoch): its next
+        // renewal is fenced and it drops them; when that holder's leases lapse, b (with room for
+        // four) or a takes them back and replays from the covered sequence.
+        pg.psql_in("nodes", "UPDATE cluster_leases SET holder = 'ghost', epoch = epoch + 1 WHERE holder = 'a'")
+            .unwrap();
+        let want = publish(5..10);
+        pg.psql_in("nodes", "UPDATE cluster_leases SET expires_ns = 0 WHERE holder = 'ghost'").unwrap();
+        wait_covered(&check, &want);
+        stop_a.cancel();
+        stop_b.cancel();
+        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+    });
+    assert!(stats_a.lost >= 2, "{stats_a:?}");
+    assert_eq!(stats_a.rows + stats_b.rows, 80, "{stats_a:?} {stats_b:?}");
+    // Every published reading is in the listed segments exactly once, with its batch's sequence.
+    let mut stored = Vec::new();
+    for shard in 0..4 {
+        for seg in check.shard_segments(&shard.to_string()).unwrap() {
+            stored.extend(batch::read_segment(rt.block_on(objects.get(&seg.key)).unwrap()).unwrap());
+        }
+    }
+    stored.sort_by_key(|(seq, _)| *seq);
+    published.sort_by_key(|(seq, _)| *seq);
+    assert_eq!(stored, published);
+    assert_eq!(check.live_leases(LeaseKind::Shard).unwrap(), vec![], "released on shutdown");
+}
