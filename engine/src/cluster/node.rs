@@ -6,7 +6,8 @@
 //! over 256 shards split them instead of the first taking all; a shard whose pass fails for a
 //! reason other than a lost lease (the log or object store down) is retried on the next round,
 //! its batches unacknowledged; leases are renewed every `renew_every` (10 s by default, a third
-//! of the 30 s TTL), checked before every round.
+//! of the 30 s TTL), and free shards are claimed at start and then at each renewal, not before
+//! every pass (a claim writes a row per shard).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -84,14 +85,15 @@ pub fn run_ingest(
     let all: Vec<String> = (0..settings.shards).map(|s| s.to_string()).collect();
     let mut held: BTreeMap<String, Held> = BTreeMap::new();
     let mut stats = IngestStats::default();
-    let mut renewed = Instant::now();
+    let mut renewed: Option<Instant> = None;
     while !cancel.is_cancelled() {
-        if renewed.elapsed() >= settings.renew_every {
+        let due = renewed.is_none_or(|at| at.elapsed() >= settings.renew_every);
+        if due {
             renew(catalog, settings, &mut held, &mut stats)?;
-            renewed = Instant::now();
+            renewed = Some(Instant::now());
         }
         let room = settings.max_shards.saturating_sub(held.len());
-        if room > 0 {
+        if due && room > 0 {
             for lease in catalog.claim_leases(LeaseKind::Shard, &all, &settings.node, settings.ttl, room)? {
                 let shard =
                     lease.key.parse().map(Shard).map_err(|_| LeaseError::Invalid(format!("shard {:?}", lease.key)))?;

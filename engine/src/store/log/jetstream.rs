@@ -10,8 +10,10 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::stream::ConsumerErrorKind;
 use async_nats::jetstream::stream::{Config, StorageType};
 use async_nats::jetstream::{self as js, Message};
 use async_trait::async_trait;
@@ -87,10 +89,12 @@ impl ReadingLog for JetStreamLog {
             .map_err(|e| LogError::Unavailable { servers: self.servers.clone(), reason: e.to_string() })?;
         let name = format!("shard-{shard}");
         // A previous owner's consumer remembers its own position: start over from ours.
-        if let Err(e) = stream.delete_consumer(&name).await
-            && !e.to_string().contains("not found")
-        {
-            return Err(failed(e.to_string()));
+        if let Err(e) = stream.delete_consumer(&name).await {
+            let gone =
+                matches!(e.kind(), ConsumerErrorKind::JetStream(j) if j.error_code() == ErrorCode::CONSUMER_NOT_FOUND);
+            if !gone {
+                return Err(failed(e.to_string()));
+            }
         }
         let config = pull::Config {
             durable_name: Some(name),
