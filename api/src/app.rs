@@ -73,6 +73,8 @@ pub struct IngestState {
     pub retention: std::time::Duration,
     /// The optional QuestDB tee.
     pub tee: Option<Arc<Tee>>,
+    /// Cluster mode: writes go to the log, not the local store (which follows the segments).
+    pub publisher: Option<engine::cluster::publish::Publisher>,
 }
 
 /// The clock, as routes take it.
@@ -143,7 +145,12 @@ impl AppState {
                 streams: Arc::new(tokio::sync::Semaphore::new(crate::routes::live::MAX_STREAMS)),
             },
             portal: PortalState { sessions: Arc::default(), capacity: Arc::default() },
-            ingest: IngestState { limits, retention: engine::store::StoreConfig::default().retention, tee: None },
+            ingest: IngestState {
+                limits,
+                retention: engine::store::StoreConfig::default().retention,
+                tee: None,
+                publisher: None,
+            },
             clock,
             collectors: None,
         })
@@ -234,6 +241,19 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), crate::idempotency::layer))
         .layer(DefaultBodyLimit::max(limits.body_limit_bytes))
+        .layer(middleware::from_fn(move |req: Request, next: Next| request_timeout(req, next, timeout)))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The router of a cluster node that does not `serve`: health, readiness and metrics only.
+pub fn operations_app(state: AppState, limits: Limits) -> Router {
+    let timeout = limits.request_timeout;
+    Router::new()
+        .merge(routes::health::router())
+        .merge(routes::metrics::router())
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn(move |req: Request, next: Next| request_timeout(req, next, timeout)))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -1,6 +1,8 @@
 //! The collectors inside the server: the inventory's SNMP devices polled by
 //! `collectors::scheduler`, readings handed to the store (and the QuestDB tee) by the
-//! collectors' writer thread, the fleet re-read whenever the catalog generation moves.
+//! collectors' writer thread, the fleet re-read whenever the catalog generation moves. In
+//! cluster mode (`crate::cluster`) the readings go to the log instead, and a [`Choose`] picks
+//! the devices this node holds leases on, at every look at the fleet.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +10,7 @@ use std::time::Duration;
 use collectors::handoff::{self, Sink, SinkError};
 use collectors::metrics::CollectorMetrics;
 use collectors::profile::Profiles;
-use collectors::scheduler::{Collectors, Settings};
+use collectors::scheduler::{Collectors, DeviceSpec, Settings};
 use collectors::status::StatusBoard;
 use engine::clock::Clock;
 use engine::store::{PendingReading, Store, StoreError};
@@ -27,7 +29,27 @@ pub struct CollectorView {
     pub status: Arc<StatusBoard>,
 }
 
-struct StoreSink {
+/// Picks, from the inventory's devices, those this node polls (cluster mode: the devices it
+/// holds leases on). Called at start and at every look at the fleet.
+#[async_trait::async_trait]
+pub trait Choose: Send + Sync {
+    /// The devices to poll, of `specs`.
+    async fn choose(&self, specs: Vec<DeviceSpec>) -> Vec<DeviceSpec>;
+}
+
+/// Where polled readings go and which devices are polled: the store and every device on a
+/// single node.
+pub struct Plan<S> {
+    /// Where readings go.
+    pub sink: S,
+    /// Which devices, when not all.
+    pub choose: Option<Arc<dyn Choose>>,
+    /// How often the fleet is looked at.
+    pub every: Duration,
+}
+
+/// The single node's sink: the store, then the tee.
+pub struct StoreSink {
     store: Arc<Store>,
     tee: Option<Arc<Tee>>,
 }
@@ -68,17 +90,33 @@ impl Running {
     }
 }
 
-/// Starts polling the inventory's devices; returns the view for the API and the handle.
+impl StoreSink {
+    /// The plan of a single node: every device, readings to the store (and the tee).
+    pub fn plan(state: &AppState) -> Plan<StoreSink> {
+        let sink = StoreSink { store: Arc::clone(&state.metering.store), tee: state.ingest.tee.clone() };
+        Plan { sink, choose: None, every: Duration::from_secs(10) }
+    }
+}
+
+async fn chosen(choose: Option<&Arc<dyn Choose>>, specs: Vec<DeviceSpec>) -> Vec<DeviceSpec> {
+    match choose {
+        Some(c) => c.choose(specs).await,
+        None => specs,
+    }
+}
+
+/// Starts polling the inventory's devices as `plan` says; returns the view for the API and the
+/// handle.
 pub async fn start(
     cfg: &CollectorsConfig,
     state: &AppState,
     clock: Arc<dyn Clock>,
     shutdown: &CancellationToken,
+    plan: Plan<impl Sink>,
 ) -> anyhow::Result<(CollectorView, Running)> {
     let metrics = Arc::new(CollectorMetrics::default());
     let status = Arc::new(StatusBoard::default());
-    let sink = StoreSink { store: Arc::clone(&state.metering.store), tee: state.ingest.tee.clone() };
-    let (handoff, writer) = handoff::start(sink, cfg.queue_batches, 50_000, Arc::clone(&metrics))?;
+    let (handoff, writer) = handoff::start(plan.sink, cfg.queue_batches, 50_000, Arc::clone(&metrics))?;
     let settings = Settings {
         max_concurrent_polls: cfg.max_concurrent_polls,
         timeout: cfg.timeout,
@@ -100,21 +138,24 @@ pub async fn start(
     ));
     let default_s = cfg.default_interval.interval_s();
     let d = state.metering.derived().await.map_err(|e| anyhow::anyhow!("reading the inventory: {e}"))?;
-    let specs = collectors::fleet::specs(&d.inventory, default_s);
+    let (choose, every) = (plan.choose, plan.every);
+    let specs = chosen(choose.as_ref(), collectors::fleet::specs(&d.inventory, default_s)).await;
     tracing::info!(devices = specs.len(), "collectors polling");
     collectors.apply(specs);
-    // Follow inventory changes (imports by another process move the catalog generation).
+    // Follow inventory changes (imports by another process move the catalog generation) and,
+    // in cluster mode, the leases.
     let (c, st) = (Arc::clone(&collectors), state.clone());
     let follow = tokio::spawn(async move {
         let mut seen = d.generation;
         loop {
-            tokio::time::sleep(Duration::from_secs(10)).await;
+            tokio::time::sleep(every).await;
             match st.metering.derived().await {
-                Ok(d) if d.generation != seen => {
+                Ok(d) if d.generation != seen || choose.is_some() => {
+                    if d.generation != seen {
+                        tracing::info!(generation = d.generation, "inventory changed; collectors follow");
+                    }
                     seen = d.generation;
-                    let specs = collectors::fleet::specs(&d.inventory, default_s);
-                    tracing::info!(devices = specs.len(), generation = seen, "inventory changed; collectors follow");
-                    c.apply(specs);
+                    c.apply(chosen(choose.as_ref(), collectors::fleet::specs(&d.inventory, default_s)).await);
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "collectors cannot read the inventory"),

@@ -15,6 +15,10 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::magic::RelativePathBuf;
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub mod cluster;
+
+pub use cluster::{ClusterConfig, Role};
+
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -43,6 +47,9 @@ pub struct Config {
     /// `[catalog]`
     #[serde(default)]
     pub catalog: CatalogConfig,
+    /// `[cluster]`: absent on a single node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// `[catalog]`: where the catalog and ledger live.
@@ -111,6 +118,15 @@ pub struct StorageConfig {
     /// `[storage.questdb]`: optional tee of every acknowledged reading to QuestDB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub questdb: Option<crate::tee::TeeConfig>,
+    /// Cluster mode's segments: `s3://BUCKET/PREFIX` (credentials from `AWS_*`) or `file:///DIR`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_store: Option<String>,
+    /// The S3 endpoint (`http://127.0.0.1:8333` for SeaweedFS or MinIO; none: AWS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The S3 region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// `[collectors]`: polling defaults.
@@ -240,6 +256,9 @@ impl Default for StorageConfig {
             checkpoint_interval: default_checkpoint_interval(),
             query_memory_bytes: default_query_memory(),
             questdb: None,
+            object_store: None,
+            endpoint: None,
+            region: None,
         }
     }
 }
@@ -309,6 +328,12 @@ impl Config {
                 "storage.bucket_open_months: at least 1 (the current month is always in memory)".into(),
             ));
         }
+        if let Some(c) = &cfg.cluster {
+            let problems = c.problems(cfg.catalog.url.as_deref(), cfg.storage.object_store.as_deref());
+            if !problems.is_empty() {
+                return Err(ConfigError::Invalid(problems.join("; ")));
+            }
+        }
         Ok(cfg)
     }
 
@@ -365,5 +390,42 @@ mod tests {
         let e = Config::load(Some(&f)).unwrap_err().to_string();
         assert!(e.contains("from 1s to 1h"), "{e}");
         assert!(matches!(Config::load(Some(&dir.path().join("none.toml"))), Err(ConfigError::Missing(_))));
+    }
+
+    #[test]
+    fn cluster_mode_is_checked_and_defaulted() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "[cluster]\nnode_id = \"n1\"\nnats = []\nshards = 0\n").unwrap();
+        let e = Config::load(Some(&f)).unwrap_err().to_string();
+        for key in ["cluster.nats", "cluster.shards: 1 to 65536, got 0", "catalog.url", "storage.object_store"] {
+            assert!(e.contains(key), "{key}: {e}");
+        }
+        std::fs::write(
+            &f,
+            "[catalog]\nurl = \"postgres://u@h/db\"\n[storage]\nobject_store = \"s3://b/p\"\n\
+             [cluster]\nnode_id = \"n1\"\nnats = [\"nats://a:4222\", \"nats://b:4222\", \"nats://c:4222\"]\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&f)).unwrap().cluster.unwrap();
+        assert_eq!((c.shards, c.replicas(), c.roles.len()), (256, 3, 3));
+        assert_eq!((c.lease_ttl, c.renew_every), (Duration::from_secs(30), Duration::from_secs(10)));
+        assert!(c.has(Role::Ingest));
+        std::fs::write(
+            &f,
+            "[catalog]\nurl = \"postgres://u@h/db\"\n[storage]\nobject_store = \"s3://b/p\"\n\
+             [cluster]\nnode_id = \"n1\"\nnats = [\"nats://a:4222\"]\nroles = [\"store\"]\n",
+        )
+        .unwrap();
+        let e = Config::load(Some(&f)).unwrap_err().to_string();
+        assert!(e.contains("store") && e.contains("cluster.roles"), "{e}");
+        std::fs::write(
+            &f,
+            "[catalog]\nurl = \"postgres://u@h/db\"\n[storage]\nobject_store = \"s3://b/p\"\n\
+             [cluster]\nnode_id = \"n1\"\nnats = [\"nats://a:4222\"]\nlease_ttl = \"9s\"\nrenew_every = \"4s\"\n",
+        )
+        .unwrap();
+        let e = Config::load(Some(&f)).unwrap_err().to_string();
+        assert!(e.contains("cluster.renew_every"), "{e}");
     }
 }

@@ -5,6 +5,7 @@ pub mod app;
 pub mod auth;
 pub mod body;
 pub mod cli;
+pub mod cluster;
 pub mod collect;
 pub mod config;
 pub mod error;

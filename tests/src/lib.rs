@@ -189,10 +189,16 @@ pub struct Server {
 impl Server {
     /// Starts `colometer serve` and waits until it prints its address.
     pub fn start(scratch: &Scratch, extra: &[&str]) -> Self {
+        Self::start_env(scratch, extra, &[])
+    }
+
+    /// Like [`Server::start`], with extra environment variables.
+    pub fn start_env(scratch: &Scratch, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut args = vec!["serve"];
         args.extend_from_slice(extra);
-        let mut child = scratch
-            .command(&args)
+        let mut cmd = scratch.command(&args);
+        cmd.envs(env.iter().copied());
+        let mut child = cmd
             .env("COLOMETER_LOG", std::env::var("COLOMETER_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

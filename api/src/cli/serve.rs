@@ -10,8 +10,10 @@ use engine::clock::SystemClock;
 use engine::store::Store;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{AppState, Limits, app};
-use crate::config::Config;
+use crate::app::{AppState, Limits, app, operations_app};
+use crate::cluster::{Cluster, DeviceLeases, Leased};
+use crate::collect::Plan;
+use crate::config::{Config, Role};
 use crate::query::QueryEngine;
 use crate::server::{cancel_on_signals, serve};
 use crate::tee::Tee;
@@ -80,6 +82,62 @@ async fn archive_closed_months(
     }
 }
 
+/// Connects the cluster and starts this node's roles (`ingest`'s loop, `serve`'s follower and
+/// its writes to the log).
+async fn start_cluster(
+    cfg: &Config,
+    state: &mut AppState,
+    store: &Arc<Store>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Cluster> {
+    let mut cluster = Cluster::connect(cfg, shutdown).await?;
+    if cluster.has(Role::Serve) {
+        cluster.start_follow(Arc::clone(store), &cfg.data_dir())?;
+        state.ingest.publisher = Some(cluster.publisher.clone());
+    }
+    if cluster.has(Role::Ingest) {
+        cluster.start_ingest()?;
+    }
+    Ok(cluster)
+}
+
+/// Running collectors, and in cluster mode the device leases they poll under.
+type RunningCollectors = (crate::collect::Running, Option<Arc<DeviceLeases>>);
+
+/// Starts the SNMP collectors when this node polls: every device into the store on a single
+/// node, the devices it holds leases on into the log on a cluster's `collect` node.
+async fn start_collectors(
+    cfg: &Config,
+    state: &mut AppState,
+    cluster: Option<&Cluster>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<RunningCollectors>> {
+    if !cfg.collectors.enabled {
+        return Ok(None);
+    }
+    let clock = Arc::new(SystemClock);
+    let (view, running, leases) = match cluster {
+        None => {
+            let plan = crate::collect::StoreSink::plan(state);
+            let (view, running) = crate::collect::start(&cfg.collectors, state, clock, shutdown, plan).await?;
+            (view, running, None)
+        }
+        Some(c) if c.has(Role::Collect) => {
+            let leases = c.device_leases();
+            let plan = Plan {
+                sink: c.sink(),
+                choose: Some(Arc::new(Leased(Arc::clone(&leases)))),
+                every: c.config.renew_every,
+            };
+            let (view, running) = crate::collect::start(&cfg.collectors, state, clock, shutdown, plan).await?;
+            (view, running, Some(leases))
+        }
+        Some(_) => return Ok(None),
+    };
+    *state = state.clone().with_collectors(view);
+    Ok(Some((running, leases)))
+}
+
 /// Runs the server over an opened catalog; `on_listening` is called with the bound URL.
 pub async fn run_with(
     cfg: Config,
@@ -127,13 +185,11 @@ pub async fn run_on(
     if let Some(t) = &tee {
         state = state.with_tee(Arc::clone(t));
     }
-    let collectors = if cfg.collectors.enabled {
-        let (view, running) = crate::collect::start(&cfg.collectors, &state, Arc::new(SystemClock), &shutdown).await?;
-        state = state.with_collectors(view);
-        Some(running)
-    } else {
-        None
+    let cluster = match &cfg.cluster {
+        Some(_) => Some(start_cluster(&cfg, &mut state, &store, &shutdown).await?),
+        None => None,
     };
+    let collectors = start_collectors(&cfg, &mut state, cluster.as_ref(), &shutdown).await?;
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
@@ -149,9 +205,19 @@ pub async fn run_on(
     }
     on_listening(&url);
     cancel_on_signals(shutdown.clone());
-    serve(listener, app(state, limits), shutdown, cfg.server.shutdown_timeout).await?;
-    // Polling stops; what was polled reaches the store before it closes.
-    if let Some(c) = collectors {
+    let router = match &cluster {
+        Some(c) if !c.has(Role::Serve) => operations_app(state, limits),
+        _ => app(state, limits),
+    };
+    serve(listener, router, shutdown, cfg.server.shutdown_timeout).await?;
+    // Polling stops; what was polled reaches the store (or the log) before it closes.
+    if let Some((c, leases)) = collectors {
+        c.stop().await;
+        if let Some(l) = leases {
+            tokio::task::spawn_blocking(move || l.release_all()).await?;
+        }
+    }
+    if let Some(c) = cluster {
         c.stop().await;
     }
     // In-flight writes are done; let the writer finish its queue and stop.

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::routing::post;
+use engine::cluster::publish::{Keying, PublishError, Publisher};
 use engine::ingest::{self, Precision, Window};
 use engine::store::StoreError;
 use serde::Deserialize;
@@ -43,10 +44,13 @@ async fn write(
     let precision = Precision::parse(p)
         .ok_or_else(|| ApiError::BadRequest(format!("precision {p:?} is not one of ns, us, ms, s")))?;
     let known = metering.known_resources().await?;
-    let store = metering.store.clone();
-    let tee = ingest.tee.clone();
     let window =
         Window { now: clock.now(), retention_ns: i64::try_from(ingest.retention.as_nanos()).unwrap_or(i64::MAX) };
+    if let Some(publisher) = &ingest.publisher {
+        return publish(publisher, body, precision, window, known).await;
+    }
+    let store = metering.store.clone();
+    let tee = ingest.tee.clone();
     tokio::task::spawn_blocking(move || {
         let text =
             std::str::from_utf8(&body).map_err(|e| ApiError::BadRequest(format!("the body is not UTF-8: {e}")))?;
@@ -75,5 +79,31 @@ async fn write(
     })
     .await
     .map_err(|e| ApiError::internal_in("write task", e))??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Cluster mode: the lines are parsed and checked here as on a single node, then appended to
+/// the log; `204` once the log has acknowledged every shard's part (#23's durability point).
+async fn publish(
+    publisher: &Publisher,
+    body: Bytes,
+    precision: Precision,
+    window: Window,
+    known: std::sync::Arc<ingest::KnownResources>,
+) -> Result<StatusCode, ApiError> {
+    let readings = tokio::task::spawn_blocking(move || {
+        let text =
+            std::str::from_utf8(&body).map_err(|e| ApiError::BadRequest(format!("the body is not UTF-8: {e}")))?;
+        ingest::parse(text, precision, window, &known)
+            .map_err(|e| ApiError::BadLine { line: e.line, message: e.message })
+    })
+    .await
+    .map_err(|e| ApiError::internal_in("write task", e))??;
+    if !readings.is_empty() {
+        publisher.publish(readings, Keying::Content).await.map_err(|e| match e {
+            PublishError::Log(e) => ApiError::Unavailable(e.to_string()),
+            PublishError::Batch(e) => ApiError::internal(e),
+        })?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }

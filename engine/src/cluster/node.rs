@@ -71,6 +71,8 @@ pub struct IngestStats {
 struct Held {
     lease: Lease,
     reader: Box<dyn ShardReader>,
+    /// When the lease was last claimed or renewed, by this node's monotonic clock.
+    renewed: Instant,
 }
 
 /// Runs the node until `cancel` fires; returns what it did.
@@ -89,18 +91,31 @@ pub fn run_ingest(
     while !cancel.is_cancelled() {
         let due = renewed.is_none_or(|at| at.elapsed() >= settings.renew_every);
         if due {
-            renew(catalog, settings, &mut held, &mut stats)?;
+            renew(catalog, settings, &mut held, &mut stats);
             renewed = Some(Instant::now());
         }
         let room = settings.max_shards.saturating_sub(held.len());
         if due && room > 0 {
-            for lease in catalog.claim_leases(LeaseKind::Shard, &all, &settings.node, settings.ttl, room)? {
-                let shard =
-                    lease.key.parse().map(Shard).map_err(|_| LeaseError::Invalid(format!("shard {:?}", lease.key)))?;
-                let from = LogSeq(catalog.shard_covered_seq(&lease.key)? + 1);
-                let reader = rt.block_on(log.reader(shard, from))?;
-                stats.claimed += 1;
-                held.insert(lease.key.clone(), Held { lease, reader });
+            let claimed = match catalog.claim_leases(LeaseKind::Shard, &all, &settings.node, settings.ttl, room) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim shards; retried at the next renewal");
+                    Vec::new()
+                }
+            };
+            for lease in claimed {
+                match open_reader(rt, catalog, log, &lease) {
+                    Ok(reader) => {
+                        stats.claimed += 1;
+                        held.insert(lease.key.clone(), Held { lease, reader, renewed: Instant::now() });
+                    }
+                    Err(e) => {
+                        tracing::warn!(shard = %lease.key, error = %e, "cannot read a claimed shard; released");
+                        if let Err(e) = catalog.release_lease(&lease) {
+                            tracing::warn!(shard = %lease.key, error = %e, "shard lease not released; it expires");
+                        }
+                    }
+                }
             }
         }
         let keys: Vec<String> = held.keys().cloned().collect();
@@ -122,28 +137,53 @@ pub fn run_ingest(
         }
     }
     for h in held.values() {
-        catalog.release_lease(&h.lease)?;
+        if let Err(e) = catalog.release_lease(&h.lease) {
+            tracing::warn!(shard = %h.lease.key, error = %e, "shard lease not released; it expires");
+        }
     }
     Ok(stats)
 }
 
+/// A reader of a claimed shard from the sequence after its committed segments.
+fn open_reader(
+    rt: &Handle,
+    catalog: &PostgresCatalog,
+    log: &dyn ReadingLog,
+    lease: &Lease,
+) -> Result<Box<dyn ShardReader>, IngestError> {
+    let shard = lease.key.parse().map(Shard).map_err(|_| LeaseError::Invalid(format!("shard {:?}", lease.key)))?;
+    let from = LogSeq(catalog.shard_covered_seq(&lease.key)? + 1);
+    Ok(rt.block_on(log.reader(shard, from))?)
+}
+
+/// Renews every held lease: a fenced one is dropped at once; one that cannot be renewed (the
+/// catalog unreachable) is kept while its last renewal is younger than the TTL, then dropped
+/// (its commits would be refused anyway).
 fn renew(
     catalog: &PostgresCatalog,
     settings: &IngestSettings,
     held: &mut BTreeMap<String, Held>,
     stats: &mut IngestStats,
-) -> Result<(), IngestError> {
+) {
     let mut lost = Vec::new();
     for (key, h) in held.iter_mut() {
         match catalog.renew_lease(&h.lease, settings.ttl) {
-            Ok(l) => h.lease = l,
+            Ok(l) => {
+                h.lease = l;
+                h.renewed = Instant::now();
+            }
             Err(LeaseError::Fenced { .. }) => lost.push(key.clone()),
-            Err(e) => return Err(e.into()),
+            Err(e) if h.renewed.elapsed() < settings.ttl => {
+                tracing::warn!(shard = %key, error = %e, "shard lease not renewed; retried");
+            }
+            Err(e) => {
+                tracing::warn!(shard = %key, error = %e, "shard lease expired unrenewed; shard dropped");
+                lost.push(key.clone());
+            }
         }
     }
     for key in lost {
         held.remove(&key);
         stats.lost += 1;
     }
-    Ok(())
 }

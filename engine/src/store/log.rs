@@ -10,7 +10,7 @@
 //! - A batch's deduplication key is `hash(device, poll instant)`: the first 128 bits of SHA-256
 //!   over the device name, a zero byte and the instant's nanoseconds, in hex. A collector that
 //!   retries a publish after a lost acknowledgement gets the first copy's sequence back.
-//! - The payload is opaque here (the writers put line protocol in it): the log stores bytes.
+//! - The payload is opaque here (the writers put `cluster::batch` Arrow IPC in it): the log stores bytes.
 
 pub mod jetstream;
 

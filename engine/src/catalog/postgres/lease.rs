@@ -274,18 +274,43 @@ impl PostgresCatalog {
             "SELECT key, min_ts_ns, max_ts_ns, rows FROM cluster_segments WHERE shard = $1 ORDER BY key",
             &[&shard],
         ))?;
-        rows.iter()
-            .map(|r| {
-                let n: i64 = r.try_get(3)?;
-                Ok(SegmentRecord {
-                    key: r.try_get(0)?,
-                    min_ts: Timestamp::from_nanos(r.try_get(1)?),
-                    max_ts: Timestamp::from_nanos(r.try_get(2)?),
-                    rows: u64::try_from(n).map_err(|_| LeaseError::Invalid(format!("rows {n}")))?,
-                })
-            })
-            .collect()
+        rows.iter().map(segment_row).collect()
     }
+
+    /// Up to `limit` committed segments of the `shards` that come after each shard's cursor (the
+    /// last key already read; `""` for none), as `(shard, segment)` in shard and key order. A
+    /// shard's keys sort by epoch and then first sequence, so key order is commit order: a reader
+    /// that applies them in this order applies every shard's batches in log order.
+    pub fn segments_after(
+        &self,
+        shards: &[String],
+        cursors: &[String],
+        limit: usize,
+    ) -> Result<Vec<(String, SegmentRecord)>, LeaseError> {
+        if shards.len() != cursors.len() {
+            return Err(LeaseError::Invalid(format!("{} shards and {} cursors", shards.len(), cursors.len())));
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.client()?;
+        let rows = self.rt.block_on(client.query(
+            "SELECT s.key, s.min_ts_ns, s.max_ts_ns, s.rows, s.shard
+             FROM cluster_segments s JOIN unnest($1::text[], $2::text[]) AS c(shard, after)
+               ON s.shard = c.shard AND s.key > c.after
+             ORDER BY s.shard, s.key LIMIT $3",
+            &[&shards, &cursors, &limit],
+        ))?;
+        rows.iter().map(|r| Ok((r.try_get(4)?, segment_row(r)?))).collect()
+    }
+}
+
+fn segment_row(r: &tokio_postgres::Row) -> Result<SegmentRecord, LeaseError> {
+    let n: i64 = r.try_get(3)?;
+    Ok(SegmentRecord {
+        key: r.try_get(0)?,
+        min_ts: Timestamp::from_nanos(r.try_get(1)?),
+        max_ts: Timestamp::from_nanos(r.try_get(2)?),
+        rows: u64::try_from(n).map_err(|_| LeaseError::Invalid(format!("rows {n}")))?,
+    })
 }
 
 fn fenced(held: &Lease) -> LeaseError {

@@ -1,0 +1,273 @@
+//! Cluster mode in the binary (#23): `[cluster]` turns on the roles it lists.
+//! - every node connects to the log (JetStream), the object store and the PostgreSQL catalog's
+//!   leases, and serves `/healthz`, `/readyz` and `/metrics`;
+//! - `serve`: the API and portal; `POST /api/v1/write` publishes to the log before its `204`; a
+//!   follower copies committed segments into the node's local store, which every read uses
+//!   ([`engine::cluster::follow`] says why a local copy);
+//! - `ingest`: [`engine::cluster::node::run_ingest`] on a thread of its own;
+//! - `collect`: the SNMP collectors poll only the devices this node holds leases on
+//!   ([`DeviceLeases`]) and publish each poll to the log.
+//!
+//! A node without `serve` answers only the operations routes: it has no copy of the readings.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use collectors::handoff::{Sink, SinkError};
+use collectors::scheduler::DeviceSpec;
+use engine::catalog::PostgresCatalog;
+use engine::catalog::postgres::lease::{Lease, LeaseError, LeaseKind};
+use engine::cluster::follow::{FollowMetrics, Follower, run_follow};
+use engine::cluster::node::{IngestSettings, run_ingest};
+use engine::cluster::publish::{Keying, Publisher};
+use engine::store::log::ReadingLog;
+use engine::store::log::jetstream::JetStreamLog;
+use engine::store::object::ObjectSegments;
+use engine::store::{PendingReading, Store};
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+
+use crate::collect::Choose;
+use crate::config::{ClusterConfig, Config, Role};
+
+/// The cluster's engines, connected.
+pub struct Cluster {
+    /// `[cluster]`.
+    pub config: ClusterConfig,
+    /// Appends to the log.
+    pub publisher: Publisher,
+    /// Leases and the segment list.
+    pub leases: Arc<PostgresCatalog>,
+    log: Arc<dyn ReadingLog>,
+    objects: Arc<ObjectSegments>,
+    /// What the follower has done (serve nodes).
+    pub follow: Option<Arc<FollowMetrics>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    cancel: CancellationToken,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").field("node", &self.config.node_id).field("roles", &self.config.roles).finish()
+    }
+}
+
+impl Cluster {
+    /// Connects to the log, the object store and the catalog's leases; `shutdown` ends what
+    /// starts later.
+    pub async fn connect(cfg: &Config, shutdown: &CancellationToken) -> anyhow::Result<Self> {
+        let config = cfg.cluster.clone().context("no [cluster] section")?;
+        let log = JetStreamLog::open(&config.nats, &config.stream, config.replicas())
+            .await
+            .context("connecting to the log (cluster.nats)")?;
+        let log: Arc<dyn ReadingLog> = Arc::new(log);
+        let url = cfg.storage.object_store.clone().context("storage.object_store is not set")?;
+        let objects = ObjectSegments::open(&url, cfg.storage.endpoint.as_deref(), cfg.storage.region.as_deref())
+            .context("opening storage.object_store")?;
+        let catalog_url = cfg.catalog.url.clone().context("catalog.url is not set")?;
+        let leases = tokio::task::spawn_blocking(move || PostgresCatalog::connect(&catalog_url))
+            .await?
+            .context("connecting to the PostgreSQL catalog for leases")?;
+        tracing::info!(node = %config.node_id, roles = ?config.roles, shards = config.shards, "cluster connected");
+        Ok(Self {
+            publisher: Publisher::new(Arc::clone(&log), config.shards),
+            config,
+            leases: Arc::new(leases),
+            log,
+            objects: Arc::new(objects),
+            follow: None,
+            threads: Vec::new(),
+            cancel: shutdown.child_token(),
+        })
+    }
+
+    /// Whether this node plays `role`.
+    pub fn has(&self, role: Role) -> bool {
+        self.config.has(role)
+    }
+
+    /// Starts an ingest node's loop on a thread of its own (`ingest`); a failed loop (the
+    /// catalog unreachable) starts again after a pause.
+    pub fn start_ingest(&mut self) -> anyhow::Result<()> {
+        let c = &self.config;
+        let settings = IngestSettings {
+            ttl: c.lease_ttl,
+            renew_every: c.renew_every,
+            ..IngestSettings::new(c.node_id.clone(), c.shards, c.max_shards.unwrap_or(c.shards as usize))
+        };
+        let (rt, pg, log, objects, cancel) = (
+            Handle::current(),
+            Arc::clone(&self.leases),
+            Arc::clone(&self.log),
+            Arc::clone(&self.objects),
+            self.cancel.clone(),
+        );
+        let thread = std::thread::Builder::new().name("cluster-ingest".into()).spawn(move || {
+            while !cancel.is_cancelled() {
+                match run_ingest(&rt, &pg, log.as_ref(), &objects, &settings, &cancel) {
+                    Ok(stats) => tracing::info!(?stats, "ingest stopped"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "the ingest loop failed; starting again in 5 s");
+                        rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), cancel.cancelled()).await })
+                            .ok();
+                    }
+                }
+            }
+        })?;
+        self.threads.push(thread);
+        Ok(())
+    }
+
+    /// Starts copying committed segments into `store` (`serve`); the cursor lives in
+    /// `<data_dir>/cluster/follow.cursor`.
+    pub fn start_follow(&mut self, store: Arc<Store>, data_dir: &std::path::Path) -> anyhow::Result<()> {
+        let dir = data_dir.join("cluster");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut follower = Follower::open(&dir.join("follow.cursor"), self.config.shards)?;
+        self.follow = Some(follower.metrics());
+        let (rt, pg, objects, cancel, every) = (
+            Handle::current(),
+            Arc::clone(&self.leases),
+            Arc::clone(&self.objects),
+            self.cancel.clone(),
+            self.config.follow_every,
+        );
+        let thread = std::thread::Builder::new().name("cluster-follow".into()).spawn(move || {
+            run_follow(&rt, &pg, &objects, &store, &mut follower, every, &cancel);
+        })?;
+        self.threads.push(thread);
+        Ok(())
+    }
+
+    /// The collectors' sink: each poll appended to the log (`collect`).
+    pub fn sink(&self) -> LogSink {
+        LogSink { publisher: self.publisher.clone(), rt: Handle::current() }
+    }
+
+    /// The collectors' choice of devices: those this node holds leases on (`collect`).
+    pub fn device_leases(&self) -> Arc<DeviceLeases> {
+        Arc::new(DeviceLeases {
+            pg: Arc::clone(&self.leases),
+            node: self.config.node_id.clone(),
+            ttl: self.config.lease_ttl,
+            max: self.config.max_devices.unwrap_or(usize::MAX),
+            held: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Stops the role threads and waits for them (the ingest loop releases its leases).
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+    }
+}
+
+/// A collect node's sink: every poll appended to the log, keyed by device and poll instant.
+pub struct LogSink {
+    publisher: Publisher,
+    rt: Handle,
+}
+
+impl Sink for LogSink {
+    fn write(&mut self, readings: Vec<PendingReading>) -> Result<(), SinkError> {
+        self.rt
+            .block_on(self.publisher.publish(readings, Keying::Poll))
+            .map(drop)
+            .map_err(|e| SinkError::Retry(e.to_string()))
+    }
+}
+
+/// The devices a collect node holds leases on: renewed, and free ones claimed (up to
+/// `max_devices`), at every look at the fleet (every `renew_every`).
+pub struct DeviceLeases {
+    pg: Arc<PostgresCatalog>,
+    node: String,
+    ttl: Duration,
+    max: usize,
+    held: Mutex<BTreeMap<String, (Lease, Instant)>>,
+}
+
+impl DeviceLeases {
+    /// Renews what is held, drops what is lost or gone from the inventory, claims free devices
+    /// of `names` up to the maximum; returns the names held. When the catalog cannot be
+    /// reached, a lease is kept only while its last renewal is younger than the TTL.
+    fn refresh(&self, names: &[String]) -> Vec<String> {
+        let Ok(mut held) = self.held.lock() else { return Vec::new() };
+        let wanted: std::collections::BTreeSet<&str> = names.iter().map(String::as_str).collect();
+        let mut keep = BTreeMap::new();
+        for (key, (lease, at)) in std::mem::take(&mut *held) {
+            if !wanted.contains(key.as_str()) {
+                if let Err(e) = self.pg.release_lease(&lease) {
+                    tracing::warn!(device = %key, error = %e, "device lease not released; it expires");
+                }
+                continue;
+            }
+            match self.pg.renew_lease(&lease, self.ttl) {
+                Ok(l) => {
+                    keep.insert(key, (l, Instant::now()));
+                }
+                Err(LeaseError::Fenced { .. }) => {
+                    tracing::warn!(device = %key, "device lease lost; no longer polled here")
+                }
+                Err(e) if at.elapsed() < self.ttl => {
+                    tracing::warn!(device = %key, error = %e, "device lease not renewed; retried");
+                    keep.insert(key, (lease, at));
+                }
+                Err(e) => tracing::warn!(device = %key, error = %e, "device lease expired unrenewed; polling stops"),
+            }
+        }
+        *held = keep;
+        let room = self.max.saturating_sub(held.len());
+        let free: Vec<String> = names.iter().filter(|n| !held.contains_key(*n)).cloned().collect();
+        if room > 0 && !free.is_empty() {
+            match self.pg.claim_leases(LeaseKind::Device, &free, &self.node, self.ttl, room) {
+                Ok(got) => {
+                    for l in got {
+                        tracing::info!(device = %l.key, epoch = %l.epoch, "device lease claimed");
+                        held.insert(l.key.clone(), (l, Instant::now()));
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot claim device leases; retried"),
+            }
+        }
+        held.keys().cloned().collect()
+    }
+
+    /// Gives every held lease up (a clean shutdown), so another node takes them at once.
+    pub fn release_all(&self) {
+        let Ok(mut held) = self.held.lock() else { return };
+        for (key, (lease, _)) in std::mem::take(&mut *held) {
+            if let Err(e) = self.pg.release_lease(&lease) {
+                tracing::warn!(device = %key, error = %e, "device lease not released; it expires");
+            }
+        }
+    }
+}
+
+/// The `Choose` of a collect node.
+pub struct Leased(pub Arc<DeviceLeases>);
+
+#[async_trait::async_trait]
+impl Choose for Leased {
+    async fn choose(&self, specs: Vec<DeviceSpec>) -> Vec<DeviceSpec> {
+        let names: Vec<String> = specs.iter().map(|s| s.id.to_string()).collect();
+        let leases = Arc::clone(&self.0);
+        let held = match tokio::task::spawn_blocking(move || leases.refresh(&names)).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!(error = %e, "the device lease task failed");
+                Vec::new()
+            }
+        };
+        let held: std::collections::BTreeSet<String> = held.into_iter().collect();
+        specs.into_iter().filter(|s| held.contains(&*s.id)).collect()
+    }
+}
