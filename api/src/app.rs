@@ -44,6 +44,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The SNMP collectors' metrics and device status, when they run.
     pub collectors: Option<crate::collect::CollectorView>,
+    /// Cluster mode's state, on a cluster node.
+    pub cluster: Option<Arc<crate::cluster::ClusterView>>,
 }
 
 /// Live (SSE) streams: bounded, and ended at shutdown.
@@ -98,6 +100,7 @@ from_app_state!(
     ingest: IngestState,
     clock: Arc<dyn Clock>,
     collectors: Option<crate::collect::CollectorView>,
+    cluster: Option<Arc<crate::cluster::ClusterView>>,
 );
 
 /// Limits applied to every request.
@@ -153,6 +156,7 @@ impl AppState {
             },
             clock,
             collectors: None,
+            cluster: None,
         })
     }
 
@@ -235,6 +239,7 @@ pub fn app(state: AppState, limits: Limits) -> Router {
         .merge(routes::lifecycle::router())
         .merge(routes::tokens::router())
         .merge(routes::metrics::router())
+        .merge(routes::cluster::router())
         .merge(crate::openapi::router())
         .merge(crate::portal::router())
         .fallback(|| async { ApiError::NotFound })
@@ -252,6 +257,7 @@ pub fn operations_app(state: AppState, limits: Limits) -> Router {
     Router::new()
         .merge(routes::health::router())
         .merge(routes::metrics::router())
+        .merge(routes::cluster::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn(move |req: Request, next: Next| request_timeout(req, next, timeout)))

@@ -20,7 +20,8 @@ use collectors::scheduler::DeviceSpec;
 use engine::catalog::PostgresCatalog;
 use engine::catalog::postgres::lease::{Lease, LeaseError, LeaseKind};
 use engine::cluster::follow::{FollowMetrics, Follower, run_follow};
-use engine::cluster::node::{IngestSettings, run_ingest};
+use engine::cluster::membership::{Presence, fair_share};
+use engine::cluster::node::{IngestMetrics, IngestSettings, run_ingest};
 use engine::cluster::publish::{Keying, Publisher};
 use engine::store::log::ReadingLog;
 use engine::store::log::jetstream::JetStreamLog;
@@ -44,6 +45,8 @@ pub struct Cluster {
     objects: Arc<ObjectSegments>,
     /// What the follower has done (serve nodes).
     pub follow: Option<Arc<FollowMetrics>>,
+    /// What the ingest loop has done (ingest nodes).
+    pub ingest: Option<Arc<IngestMetrics>>,
     threads: Vec<std::thread::JoinHandle<()>>,
     cancel: CancellationToken,
 }
@@ -78,6 +81,7 @@ impl Cluster {
             log,
             objects: Arc::new(objects),
             follow: None,
+            ingest: None,
             threads: Vec::new(),
             cancel: shutdown.child_token(),
         })
@@ -92,7 +96,10 @@ impl Cluster {
     /// catalog unreachable) starts again after a pause.
     pub fn start_ingest(&mut self) -> anyhow::Result<()> {
         let c = &self.config;
+        let metrics = Arc::new(IngestMetrics::default());
+        self.ingest = Some(Arc::clone(&metrics));
         let settings = IngestSettings {
+            metrics,
             ttl: c.lease_ttl,
             renew_every: c.renew_every,
             ..IngestSettings::new(c.node_id.clone(), c.shards, c.max_shards.unwrap_or(c.shards as usize))
@@ -141,6 +148,38 @@ impl Cluster {
         Ok(())
     }
 
+    /// What `GET /api/v1/cluster` and `/metrics` read (after the roles have started).
+    pub fn view(&self, devices: Option<Arc<DeviceLeases>>) -> Arc<ClusterView> {
+        Arc::new(ClusterView {
+            config: self.config.clone(),
+            leases: Arc::clone(&self.leases),
+            log: Arc::clone(&self.log),
+            follow: self.follow.clone(),
+            ingest: self.ingest.clone(),
+            devices,
+        })
+    }
+
+    /// Keeps this node's presence in `role` while it runs (roles whose loops do not: `serve`),
+    /// given up on shutdown.
+    pub fn start_presence(&mut self, role: Role) {
+        let mut presence = Presence::new(role.as_str(), &self.config.node_id);
+        let (pg, cancel, ttl, every) =
+            (Arc::clone(&self.leases), self.cancel.clone(), self.config.lease_ttl, self.config.renew_every);
+        let rt = Handle::current();
+        let thread = std::thread::Builder::new().name(format!("cluster-{}", role.as_str())).spawn(move || {
+            while !cancel.is_cancelled() {
+                presence.beat(&pg, ttl);
+                rt.block_on(async { tokio::time::timeout(every, cancel.cancelled()).await }).ok();
+            }
+            presence.leave(&pg);
+        });
+        match thread {
+            Ok(t) => self.threads.push(t),
+            Err(e) => tracing::error!(error = %e, "cannot start the presence thread; this node is not listed"),
+        }
+    }
+
     /// The collectors' sink: each poll appended to the log (`collect`).
     pub fn sink(&self) -> LogSink {
         LogSink { publisher: self.publisher.clone(), rt: Handle::current() }
@@ -154,6 +193,7 @@ impl Cluster {
             ttl: self.config.lease_ttl,
             max: self.config.max_devices.unwrap_or(usize::MAX),
             held: Mutex::new(BTreeMap::new()),
+            presence: Mutex::new(Presence::new(Role::Collect.as_str(), &self.config.node_id)),
         })
     }
 
@@ -168,6 +208,22 @@ impl Cluster {
         })
         .await;
     }
+}
+
+/// What the API reads of the cluster.
+pub struct ClusterView {
+    /// `[cluster]`.
+    pub config: ClusterConfig,
+    /// Leases, members and the segment list.
+    pub leases: Arc<PostgresCatalog>,
+    /// The log (consumer lag).
+    pub log: Arc<dyn ReadingLog>,
+    /// The follower's counters (serve nodes).
+    pub follow: Option<Arc<FollowMetrics>>,
+    /// The ingest loop's counters (ingest nodes).
+    pub ingest: Option<Arc<IngestMetrics>>,
+    /// The devices polled here (collect nodes).
+    pub devices: Option<Arc<DeviceLeases>>,
 }
 
 /// A collect node's sink: every poll appended to the log, keyed by device and poll instant.
@@ -185,14 +241,16 @@ impl Sink for LogSink {
     }
 }
 
-/// The devices a collect node holds leases on: renewed, and free ones claimed (up to
-/// `max_devices`), at every look at the fleet (every `renew_every`).
+/// The devices a collect node holds leases on: renewed, and free ones claimed up to its fair
+/// share (`ceil(devices / live collect nodes)`, never above `max_devices`; the surplus released
+/// when a node joins), at every look at the fleet (every `renew_every`).
 pub struct DeviceLeases {
     pg: Arc<PostgresCatalog>,
     node: String,
     ttl: Duration,
     max: usize,
     held: Mutex<BTreeMap<String, (Lease, Instant)>>,
+    presence: Mutex<Presence>,
 }
 
 impl DeviceLeases {
@@ -225,7 +283,16 @@ impl DeviceLeases {
             }
         }
         *held = keep;
-        let room = self.max.saturating_sub(held.len());
+        let members = self.presence.lock().map_or(1, |mut p| p.beat(&self.pg, self.ttl));
+        let share = fair_share(names.len(), members, self.max);
+        while held.len() > share {
+            let Some((key, (lease, _))) = held.pop_last() else { break };
+            tracing::info!(device = %key, share, "device released to a newer collect node");
+            if let Err(e) = self.pg.release_lease(&lease) {
+                tracing::warn!(device = %key, error = %e, "device lease not released; it expires");
+            }
+        }
+        let room = share.saturating_sub(held.len());
         let free: Vec<String> = names.iter().filter(|n| !held.contains_key(*n)).cloned().collect();
         if room > 0 && !free.is_empty() {
             match self.pg.claim_leases(LeaseKind::Device, &free, &self.node, self.ttl, room) {
@@ -241,8 +308,16 @@ impl DeviceLeases {
         held.keys().cloned().collect()
     }
 
+    /// Devices held now.
+    pub fn held(&self) -> usize {
+        self.held.lock().map_or(0, |h| h.len())
+    }
+
     /// Gives every held lease up (a clean shutdown), so another node takes them at once.
     pub fn release_all(&self) {
+        if let Ok(mut p) = self.presence.lock() {
+            p.leave(&self.pg);
+        }
         let Ok(mut held) = self.held.lock() else { return };
         for (key, (lease, _)) in std::mem::take(&mut *held) {
             if let Err(e) = self.pg.release_lease(&lease) {

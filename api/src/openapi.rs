@@ -22,6 +22,7 @@ use crate::routes;
         routes::health::healthz,
         routes::health::readyz,
         routes::metrics::metrics,
+        routes::cluster::cluster,
         routes::whoami::whoami,
         routes::devices::list,
         routes::devices::one,

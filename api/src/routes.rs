@@ -1,6 +1,7 @@
 //! One module per resource of the HTTP API.
 
 pub mod billing;
+pub mod cluster;
 pub mod devices;
 pub mod health;
 pub mod history;

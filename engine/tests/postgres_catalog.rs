@@ -129,15 +129,15 @@ fn migrations_run_once_and_a_newer_schema_is_refused() {
         (a.join().unwrap(), b.join().unwrap())
     });
     let (a, b) = (a.unwrap(), b.unwrap());
-    // The schema is at the last migration's version (1, then 2: cluster leases); a migration run
+    // The schema is at the last migration's version (1, then 2: cluster leases, 3: membership); a migration run
     // twice would have failed creating its tables again.
-    assert_eq!(pg.psql_in("schema", "SELECT version FROM colometer_schema").unwrap().trim(), "2");
+    assert_eq!(pg.psql_in("schema", "SELECT version FROM colometer_schema").unwrap().trim(), "3");
     assert_eq!(a.generation().unwrap(), 0);
     assert_eq!(b.generation().unwrap(), 0);
     drop((a, b));
     pg.psql_in("schema", "UPDATE colometer_schema SET version = 99").unwrap();
     match PostgresCatalog::connect(&url) {
-        Err(CatalogError::FutureSchema { found: 99, known: 2 }) => {}
+        Err(CatalogError::FutureSchema { found: 99, known: 3 }) => {}
         other => panic!("expected FutureSchema, got {:?}", other.err()),
     }
 }

@@ -7,7 +7,10 @@
 //! - SIGKILL the ingest node between two writes: a second one takes its shards within a lease
 //!   TTL, and every acknowledged reading is in exactly one committed segment;
 //! - the month's usage and its invoice equal, to the cent, those of a single node given the same
-//!   readings.
+//!   readings; `GET /api/v1/cluster` shows the nodes, the shards' holder and progress;
+//! - two `collect` nodes over six snmpsim devices split them three and three; SIGKILL one and
+//!   the other polls all six, no device missing more than 3 polls; every published poll is in
+//!   exactly one committed segment.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
@@ -17,6 +20,9 @@ use serde_json::{Value, json};
 use tests::{Scratch, Server, example_lines};
 
 const S3_ENV: [(&str, &str); 2] = [("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")];
+/// The two tests start a whole cluster each: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Readings in [`example_lines`]: 733 instants × (1 energy + 3 port fields).
 const READINGS: u64 = 733 * 4;
 
@@ -84,6 +90,7 @@ fn priced(invoice: &Value) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cluster_bills_what_a_single_node_bills_through_an_ingest_node_killed_midway() {
     let test = "a_cluster_bills_what_a_single_node_bills_through_an_ingest_node_killed_midway";
+    let _serial = SERIAL.lock().await;
     let Some(pg) = tests::postgres::for_test(test) else { return };
     let Some(nats) = tests::nats::for_test(test) else { return };
     let Some(weed) = tests::seaweed::for_test(test) else { return };
@@ -150,4 +157,158 @@ async fn a_cluster_bills_what_a_single_node_bills_through_an_ingest_node_killed_
     assert_eq!(usage, want_usage);
     assert_eq!(priced(&invoice), priced(&want_invoice));
     assert_ne!(priced(&invoice)["total"], Value::Null, "{invoice}");
+
+    // The cluster as the serve node shows it: admin only.
+    let customer = front.token("customer", Some("acme"));
+    let (st, _) = get(&http, &format!("{}/api/v1/cluster", serve.url), &customer).await;
+    assert_eq!(st, 403);
+    let (st, status) = get(&http, &format!("{}/api/v1/cluster", serve.url), &admin).await;
+    assert_eq!(st, 200, "{status}");
+    assert_eq!(status["node"], "front");
+    assert_eq!(
+        status["nodes"],
+        json!([{"node": "front", "roles": ["serve"]}, {"node": "ingest-2", "roles": ["ingest"]}]),
+        "{status}"
+    );
+    let shards = status["shards"].as_array().unwrap();
+    assert_eq!(shards.len(), 8);
+    assert!(shards.iter().all(|s| s["holder"] == "ingest-2" && s["lag_batches"] == 0), "{status}");
+    let rows: u64 = shards.iter().map(|s| s["rows"].as_u64().unwrap()).sum();
+    assert_eq!(rows, READINGS);
+    let metrics = http.get(format!("{}/metrics", _ingest2.url)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(&format!("colometer_cluster_ingest_rows_total {READINGS}\n")), "{metrics}");
+    assert!(metrics.contains("colometer_cluster_shards_held 8\n"), "{metrics}");
+}
+
+/// Six snmpsim devices (community = recording), polled every 5 s.
+fn fleet(agent: std::net::SocketAddr) -> String {
+    let snmp = |c: &str| format!("{{host: {}, port: {}, version: v2c, community: {c}}}", agent.ip(), agent.port());
+    let mut out = String::from("sites: [{id: s1, pue: \"1.2\"}]\npdus:\n");
+    for p in ["raritan-pdu_px3", "sentry4"] {
+        out += &format!("  - {{id: {p}, site: s1, interval: 5s, snmp: {}}}\n", snmp(p));
+    }
+    out += "switches:\n";
+    for s in ["ios_2960x", "junos_qfx5100", "arista_eos", "nxos_n3k-3064pq"] {
+        out += &format!("  - {{id: {s}, site: s1, interval: 5s, snmp: {}}}\n", snmp(s));
+    }
+    out
+}
+
+/// Rows of a SQL query on a serve node.
+async fn query(http: &reqwest::Client, url: &str, admin: &str, sql: &str) -> Vec<Value> {
+    let r =
+        http.post(format!("{url}/api/v1/query")).bearer_auth(admin).json(&json!({"sql": sql})).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body: Value = r.json().await.unwrap();
+    body["rows"].as_array().unwrap().clone()
+}
+
+/// Device leases by holder.
+fn device_holders(pg: &tests::postgres::Postgres) -> std::collections::BTreeMap<String, usize> {
+    let out = pg
+        .psql_in(
+            "collect",
+            "SELECT holder FROM cluster_leases WHERE kind = 'device' AND holder IS NOT NULL
+             AND expires_ns > (extract(epoch FROM clock_timestamp()) * 1e9)::bigint",
+        )
+        .unwrap();
+    out.lines().fold(std::collections::BTreeMap::new(), |mut m, h| {
+        *m.entry(h.to_owned()).or_insert(0) += 1;
+        m
+    })
+}
+
+async fn wait_for<T>(what: &str, within: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} within {within:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn collect_nodes_share_devices_and_one_takes_over_a_dead_ones() {
+    let test = "collect_nodes_share_devices_and_one_takes_over_a_dead_ones";
+    let _serial = SERIAL.lock().await;
+    let Some(dir) = tests::snmpsim::recordings() else {
+        tests::skip_or_fail("../shared/fixtures/snmprec is absent (the shared fixtures are not checked out)");
+        return;
+    };
+    let Some(responder) = tests::snmpsim::responder() else {
+        tests::skip_or_fail("snmpsim is not installed (scripts/test-deps installs it)");
+        return;
+    };
+    let Some(pg) = tests::postgres::for_test(test) else { return };
+    let Some(nats) = tests::nats::for_test(test) else { return };
+    let Some(weed) = tests::seaweed::for_test(test) else { return };
+    weed.create_bucket("colometer").unwrap();
+    let sim = tests::snmpsim::Snmpsim::start(&responder, &dir);
+    let http = reqwest::Client::new();
+    let catalog = pg.create_db("collect").unwrap();
+    let (url, ep) = (nats.url(), weed.endpoint());
+    let hub = node(&catalog, &url, &ep, "hub", "[\"serve\", \"ingest\"]");
+    hub.import(&fleet(sim.addr));
+    let admin = hub.token("admin", None);
+    let enable = |s: Scratch| {
+        let cfg = std::fs::read_to_string(s.config()).unwrap().replace("enabled = false", "enabled = true");
+        std::fs::write(s.config(), cfg).unwrap();
+        s
+    };
+    let hub_server = Server::start_env(&hub, &[], &S3_ENV);
+    let (c1, c2) = (
+        enable(node(&catalog, &url, &ep, "c1", "[\"collect\"]")),
+        enable(node(&catalog, &url, &ep, "c2", "[\"collect\"]")),
+    );
+    let mut first = Server::start_env(&c1, &[], &S3_ENV);
+    let mut second = Server::start_env(&c2, &[], &S3_ENV);
+
+    // Fair shares: three devices each once both are up.
+    let want: std::collections::BTreeMap<String, usize> = [("c1".into(), 3), ("c2".into(), 3)].into();
+    wait_for("the devices split 3/3", Duration::from_secs(30), async || (device_holders(&pg) == want).then_some(()))
+        .await;
+    let distinct = "SELECT DISTINCT device FROM readings ORDER BY device";
+    wait_for("readings of all six devices on the serve node", Duration::from_secs(60), async || {
+        (query(&http, &hub_server.url, &admin, distinct).await.len() == 6).then_some(())
+    })
+    .await;
+
+    // c1 dies; c2 takes its devices within a TTL and polls all six.
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let killed = Instant::now();
+    let all: std::collections::BTreeMap<String, usize> = [("c2".into(), 6)].into();
+    wait_for("c2 holds all six devices", Duration::from_secs(20), async || (device_holders(&pg) == all).then_some(()))
+        .await;
+    eprintln!("c2 held every device {:?} after the kill", killed.elapsed());
+    // Every device polls on after the takeover: wait for three more polls' worth of time, then
+    // look at each device's poll instants (any one series of it).
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    second.terminate(Duration::from_secs(20));
+    let gaps = "SELECT device, max(gap) FROM (SELECT device, CAST(ts AS BIGINT) - LAG(CAST(ts AS BIGINT)) \
+                OVER (PARTITION BY device ORDER BY ts) AS gap FROM (SELECT DISTINCT device, ts FROM readings)) \
+                GROUP BY device ORDER BY device";
+    // Every published poll is in exactly one committed segment (after the log drains).
+    let count = "SELECT count(*) FROM readings";
+    let stored = wait_for("the serve node copies every segment", Duration::from_secs(30), async || {
+        let committed: u64 = pg
+            .psql_in("collect", "SELECT coalesce(sum(rows), 0) FROM cluster_segments")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let here = query(&http, &hub_server.url, &admin, count).await[0][0].as_u64().unwrap();
+        (committed == here && here > 0).then_some(here)
+    })
+    .await;
+    assert!(stored > 0);
+    let rows = query(&http, &hub_server.url, &admin, gaps).await;
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    for r in rows {
+        // At most 3 polls missed: no two consecutive polls more than 4 intervals apart.
+        let gap_s = r[1].as_i64().unwrap() / 1_000_000_000;
+        assert!(gap_s <= 20, "{} went {gap_s} s between polls", r[0]);
+    }
 }

@@ -93,6 +93,7 @@ async fn start_cluster(
     let mut cluster = Cluster::connect(cfg, shutdown).await?;
     if cluster.has(Role::Serve) {
         cluster.start_follow(Arc::clone(store), &cfg.data_dir())?;
+        cluster.start_presence(Role::Serve);
         state.ingest.publisher = Some(cluster.publisher.clone());
     }
     if cluster.has(Role::Ingest) {
@@ -190,6 +191,9 @@ pub async fn run_on(
         None => None,
     };
     let collectors = start_collectors(&cfg, &mut state, cluster.as_ref(), &shutdown).await?;
+    if let Some(c) = &cluster {
+        state.cluster = Some(c.view(collectors.as_ref().and_then(|(_, l)| l.clone())));
+    }
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;

@@ -5,10 +5,9 @@
 //! - `roles` defaults to all three; a node with none of them is refused.
 //! - `replicas` defaults to 3 when `nats` lists at least 3 servers, else 1 (JetStream refuses
 //!   more replicas than servers).
-//! - `max_shards` (shards an ingest node holds at most) and `max_devices` (devices a collect
-//!   node polls at most) default to all: a second node of the role is then a hot standby that
-//!   takes over within one lease TTL; set them to a share (`shards / nodes` plus slack) to spread
-//!   the load.
+//! - Nodes of a role share the work: each holds at most `ceil(work / live nodes of the role)`
+//!   shards or devices (`engine::cluster::membership`); `max_shards` and `max_devices` cap that
+//!   further (default: no cap). A node that dies leaves its share to the others within a TTL.
 //! - Cluster mode needs the PostgreSQL catalog (`[catalog] url`) and `[storage] object_store`.
 
 use std::time::Duration;
@@ -60,10 +59,10 @@ pub struct ClusterConfig {
     /// Stream replicas (see the module docs for the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<usize>,
-    /// Shards an ingest node holds at most (default: all).
+    /// Shards an ingest node holds at most, below its fair share (default: no cap).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_shards: Option<usize>,
-    /// Devices a collect node polls at most (default: all).
+    /// Devices a collect node polls at most, below its fair share (default: no cap).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_devices: Option<usize>,
     /// Lease time-to-live.

@@ -10,6 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::app::{AppState, IngestState, MeteringState};
+use crate::cluster::ClusterView;
 use crate::collect::CollectorView;
 
 /// The metrics route.
@@ -22,11 +23,15 @@ async fn metrics(
     State(metering): State<MeteringState>,
     State(ingest): State<IngestState>,
     State(collectors): State<Option<CollectorView>>,
+    State(cluster): State<Option<std::sync::Arc<ClusterView>>>,
 ) -> impl IntoResponse {
     let mut e = Exposition(String::new());
     store_metrics(&mut e, &metering);
     bucket_metrics(&mut e, &metering);
     cache_and_tee_metrics(&mut e, &metering, &ingest);
+    if let Some(c) = &cluster {
+        cluster_metrics(&mut e, c);
+    }
     let mut out = e.0;
     if let Some(col) = &collectors {
         col.metrics.render(&mut out);
@@ -179,5 +184,56 @@ fn cache_and_tee_metrics(e: &mut Exposition, metering: &MeteringState, ingest: &
         );
         e.put("colometer_questdb_errors_total", "counter", "Failed sends to QuestDB (retried).", c(&t.errors));
         e.put("colometer_questdb_queued_rows", "gauge", "Readings waiting for QuestDB.", c(&t.queued_rows));
+    }
+}
+
+/// Cluster mode (#23): what this node's roles have done; lease changes as counters.
+fn cluster_metrics(e: &mut Exposition, view: &ClusterView) {
+    if let Some(f) = &view.follow {
+        e.put(
+            "colometer_cluster_follow_segments_total",
+            "counter",
+            "Committed segments copied into this serve node's store.",
+            c(&f.segments),
+        );
+        e.put("colometer_cluster_follow_rows_total", "counter", "Readings copied from them.", c(&f.rows));
+        e.put("colometer_cluster_follow_errors_total", "counter", "Follow passes that failed (retried).", c(&f.errors));
+        let latest = f.latest_ns.load(Ordering::Relaxed);
+        e.put(
+            "colometer_cluster_follow_latest_reading_seconds",
+            "gauge",
+            "Unix time of the latest reading copied (0: none yet).",
+            format!("{:.3}", latest as f64 / 1e9),
+        );
+    }
+    if let Some(i) = &view.ingest {
+        e.put(
+            "colometer_cluster_ingest_segments_total",
+            "counter",
+            "Segments this ingest node committed.",
+            c(&i.segments),
+        );
+        e.put("colometer_cluster_ingest_rows_total", "counter", "Readings in them.", c(&i.rows));
+        e.put(
+            "colometer_cluster_shard_leases_claimed_total",
+            "counter",
+            "Shard leases this node claimed.",
+            c(&i.claimed),
+        );
+        e.put(
+            "colometer_cluster_shard_leases_lost_total",
+            "counter",
+            "Shard leases this node lost (fenced or expired).",
+            c(&i.lost),
+        );
+        e.put("colometer_cluster_shards_held", "gauge", "Shards this node holds.", c(&i.held));
+    }
+    if let Some(d) = &view.devices {
+        e.put(
+            "colometer_cluster_devices_held",
+            "gauge",
+            "Devices this collect node holds leases on.",
+            d.held().to_string(),
+        );
     }
 }

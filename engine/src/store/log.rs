@@ -91,6 +91,10 @@ pub trait ReadingLog: Send + Sync {
     /// A reader of `shard` from `from` on (the owner's replay point: its covered sequence + 1),
     /// replacing any reader of that shard left by a previous owner.
     async fn reader(&self, shard: Shard, from: LogSeq) -> Result<Box<dyn ShardReader>, LogError>;
+
+    /// Batches of `shard` its owner has not acknowledged yet (undelivered or delivered and not
+    /// committed); `None` when nobody reads the shard.
+    async fn pending(&self, shard: Shard) -> Result<Option<u64>, LogError>;
 }
 
 /// One shard's reader, owned by the node holding the shard's lease.

@@ -36,6 +36,8 @@ pub enum LeaseKind {
     Device,
     /// A shard to ingest (`ingest` nodes), keyed by shard number.
     Shard,
+    /// A node's presence in a role, keyed `ROLE/NODE` (see `cluster::membership`).
+    Node,
 }
 
 impl LeaseKind {
@@ -44,6 +46,7 @@ impl LeaseKind {
         match self {
             LeaseKind::Device => "device",
             LeaseKind::Shard => "shard",
+            LeaseKind::Node => "node",
         }
     }
 }
@@ -243,9 +246,12 @@ impl PostgresCatalog {
                 .await?;
             }
             tx.execute(
-                "INSERT INTO cluster_shards (shard, covered_seq, epoch) VALUES ($1, $2, $3)
-                 ON CONFLICT (shard) DO UPDATE
-                 SET covered_seq = GREATEST(cluster_shards.covered_seq, EXCLUDED.covered_seq), epoch = EXCLUDED.epoch",
+                &format!(
+                    "INSERT INTO cluster_shards (shard, covered_seq, epoch, committed_ns) VALUES ($1, $2, $3, {NOW_NS})
+                     ON CONFLICT (shard) DO UPDATE
+                     SET covered_seq = GREATEST(cluster_shards.covered_seq, EXCLUDED.covered_seq),
+                         epoch = EXCLUDED.epoch, committed_ns = EXCLUDED.committed_ns"
+                ),
                 &[&held.key, &seq, &epoch],
             )
             .await?;
@@ -300,6 +306,50 @@ impl PostgresCatalog {
             &[&shards, &cursors, &limit],
         ))?;
         rows.iter().map(|r| Ok((r.try_get(4)?, segment_row(r)?))).collect()
+    }
+}
+
+/// A shard's committed progress, for `GET /api/v1/cluster`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardProgress {
+    /// The shard.
+    pub shard: String,
+    /// The highest log sequence its segments cover.
+    pub covered_seq: u64,
+    /// The epoch of the last commit.
+    pub epoch: LeaseEpoch,
+    /// When it was last committed (the database's clock; none before schema 3).
+    pub committed: Option<Timestamp>,
+    /// Its committed segments.
+    pub segments: u64,
+    /// Rows in them.
+    pub rows: u64,
+}
+
+impl PostgresCatalog {
+    /// Every shard's committed progress, by shard.
+    pub fn shard_progress(&self) -> Result<Vec<ShardProgress>, LeaseError> {
+        let client = self.client()?;
+        let rows = self.rt.block_on(client.query(
+            "SELECT s.shard, s.covered_seq, s.epoch, s.committed_ns,
+                    (SELECT count(*) FROM cluster_segments g WHERE g.shard = s.shard),
+                    (SELECT coalesce(sum(rows), 0)::bigint FROM cluster_segments g WHERE g.shard = s.shard)
+             FROM cluster_shards s ORDER BY s.shard",
+            &[],
+        ))?;
+        let unsigned = |n: i64| u64::try_from(n).map_err(|_| LeaseError::Invalid(format!("negative count {n}")));
+        rows.iter()
+            .map(|r| {
+                Ok(ShardProgress {
+                    shard: r.try_get(0)?,
+                    covered_seq: unsigned(r.try_get(1)?)?,
+                    epoch: LeaseEpoch(unsigned(r.try_get(2)?)?),
+                    committed: r.try_get::<_, Option<i64>>(3)?.map(Timestamp::from_nanos),
+                    segments: unsigned(r.try_get(4)?)?,
+                    rows: unsigned(r.try_get(5)?)?,
+                })
+            })
+            .collect()
     }
 }
 

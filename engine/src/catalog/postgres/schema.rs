@@ -186,6 +186,14 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER cluster_segments_never_change BEFORE UPDATE ON cluster_segments
         FOR EACH ROW EXECUTE FUNCTION colometer_refuse('a committed segment never changes');
     "#,
+    // 3: cluster membership (#23): a node holds a `node` lease per role (`ROLE/NODE`) while it
+    // runs, so nodes of a role can share the devices or shards fairly and `GET /api/v1/cluster`
+    // lists who is up; a shard's last commit time (the database's clock).
+    r#"
+    ALTER TABLE cluster_leases DROP CONSTRAINT cluster_leases_kind_check;
+    ALTER TABLE cluster_leases ADD CONSTRAINT cluster_leases_kind_check CHECK (kind IN ('device', 'shard', 'node'));
+    ALTER TABLE cluster_shards ADD COLUMN committed_ns BIGINT;
+    "#,
 ];
 
 /// Brings the schema up to date, once among every process starting at the same time; refuses a

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::ConsumerErrorKind;
 use async_nats::jetstream::stream::{Config, StorageType};
@@ -105,6 +106,23 @@ impl ReadingLog for JetStreamLog {
         };
         let consumer = stream.create_consumer(config).await.map_err(|e| failed(e.to_string()))?;
         Ok(Box::new(JetStreamReader { shard, consumer, delivered: VecDeque::new() }))
+    }
+
+    async fn pending(&self, shard: Shard) -> Result<Option<u64>, LogError> {
+        let failed = |reason: String| LogError::Read { shard, reason };
+        let stream = self
+            .js
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| LogError::Unavailable { servers: self.servers.clone(), reason: e.to_string() })?;
+        match stream.consumer_info(format!("shard-{shard}")).await {
+            Ok(info) => Ok(Some(info.num_pending + info.num_ack_pending as u64)),
+            Err(e) if matches!(e.kind(), ConsumerInfoErrorKind::NotFound) => Ok(None),
+            Err(e) if matches!(e.kind(), ConsumerInfoErrorKind::JetStream(j) if j.error_code() == ErrorCode::CONSUMER_NOT_FOUND) => {
+                Ok(None)
+            }
+            Err(e) => Err(failed(e.to_string())),
+        }
     }
 }
 
