@@ -5,7 +5,7 @@
 //! `object_segments.rs`). An owner crashes between writing a segment and committing it, and
 //! comes back after another owner took the shard: every published reading is in the listed
 //! segments exactly once, with its batch's sequence, and the crashed owner's late commit is
-//! refused.
+//! refused. A batch that does not decode is kept as a dead letter and the shard goes on.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
@@ -109,6 +109,39 @@ fn a_crashed_owner_loses_nothing_and_duplicates_nothing() {
     // The orphan exists but is listed nowhere: it is never read.
     assert!(dir.path().join("segments").join(&orphan.segment.key).exists());
     assert!(!listed.iter().any(|s| s.key == orphan.segment.key));
+}
+
+#[test]
+fn a_batch_that_does_not_decode_is_kept_as_a_dead_letter_and_the_shard_goes_on() {
+    let test = "a_batch_that_does_not_decode_is_kept_as_a_dead_letter_and_the_shard_goes_on";
+    let Some(nats) = tests::nats::for_test(test) else { return };
+    let Some(pg) = tests::postgres::for_test(test) else { return };
+    let catalog = PostgresCatalog::connect(&pg.create_db("dead").unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let objects = ObjectSegments::open(&format!("file://{}/segments", dir.path().display()), None, None).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let log = rt.block_on(JetStreamLog::open(&[nats.url()], "READINGS", 1)).unwrap();
+    let shard = Shard(2);
+    let good = |i: i64| batch::encode(&poll("pdu-d", i)).unwrap();
+    let garbage = bytes::Bytes::from_static(b"written by something else");
+    for (key, payload) in [("a", good(0)), ("b", garbage.clone()), ("c", good(1))] {
+        rt.block_on(log.append(shard, key, payload)).unwrap();
+    }
+    let lease = catalog.claim_leases(LeaseKind::Shard, &["2".to_owned()], "i1", TTL, 1).unwrap().remove(0);
+    let mut reader = rt.block_on(log.reader(shard, LogSeq(1))).unwrap();
+    let pass = Pass { rt: rt.handle(), catalog: &catalog, objects: &objects, lease: &lease };
+    let written = pass.run(reader.as_mut(), 100, WAIT).unwrap().unwrap();
+    // The good batches are stored, the bad one kept as logged, and the shard has moved past it.
+    assert_eq!((written.segment.rows, written.last, written.dead.clone()), (2, LogSeq(3), vec![LogSeq(2)]));
+    let kept = rt.block_on(objects.get("dead-letter/shard-2/00000000000000000002.batch")).unwrap();
+    assert_eq!(kept, garbage);
+    assert_eq!(catalog.shard_covered_seq("2").unwrap(), 3);
+    let stored: Vec<PendingReading> = batch::read_segment(rt.block_on(objects.get(&written.segment.key)).unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(stored, [poll("pdu-d", 0), poll("pdu-d", 1)].concat());
 }
 
 #[test]

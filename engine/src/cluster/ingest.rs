@@ -8,6 +8,11 @@
 //!   after the covered sequence;
 //! - an owner fenced out meanwhile (its lease expired and was claimed) cannot commit at all.
 //!
+//! A logged batch that does not decode (written by a newer or broken writer) is put, as logged,
+//! under `dead-letter/shard-S/SEQ.batch` in the object store and logged as an error; the pass
+//! goes on without it (a segment of no rows when nothing else was read), so one bad batch never
+//! stops a shard and is never silently dropped.
+//!
 //! The pass runs on a blocking thread: the catalog's PostgreSQL client blocks on a runtime of its
 //! own, and the log and object calls are driven on `rt`.
 
@@ -45,6 +50,8 @@ pub struct Written {
     pub segment: SegmentRecord,
     /// The last log sequence it holds.
     pub last: LogSeq,
+    /// Batches in its range that did not decode, kept under `dead-letter/` instead.
+    pub dead: Vec<LogSeq>,
 }
 
 /// What a pass needs.
@@ -72,8 +79,22 @@ impl Pass<'_> {
         let (Some(first), Some(last)) = (entries.first().map(|e| e.seq), entries.last().map(|e| e.seq)) else {
             return Ok(None);
         };
-        let batches =
-            entries.iter().map(|e| Ok((e.seq, batch::decode(&e.payload)?))).collect::<Result<Vec<_>, BatchError>>()?;
+        let mut batches = Vec::with_capacity(entries.len());
+        let mut dead = Vec::new();
+        for e in &entries {
+            match batch::decode(&e.payload) {
+                Ok(readings) => batches.push((e.seq, readings)),
+                Err(err) => {
+                    // A batch no reader can decode would stop the shard forever: it is kept,
+                    // as logged, beside the segments, and the shard goes on.
+                    let key = format!("dead-letter/shard-{}/{:020}.batch", self.lease.key, e.seq.get());
+                    tracing::error!(shard = %self.lease.key, seq = %e.seq, error = %err, object = %key,
+                        "a logged batch does not decode; kept as a dead letter, not stored as readings");
+                    self.rt.block_on(self.objects.put(&key, e.payload.clone()))?;
+                    dead.push(e.seq);
+                }
+            }
+        }
         let (bytes, stats) = batch::segment(&batches)?;
         let key = format!(
             "shard-{}/epoch-{:010}/{:020}-{:020}.parquet",
@@ -84,7 +105,7 @@ impl Pass<'_> {
         );
         self.rt.block_on(self.objects.put(&key, bytes))?;
         let segment = SegmentRecord { key, min_ts: stats.min_ts, max_ts: stats.max_ts, rows: stats.rows };
-        Ok(Some(Written { segment, last }))
+        Ok(Some(Written { segment, last, dead }))
     }
 
     /// Records `written` under the lease, then acknowledges the log through its last batch.
