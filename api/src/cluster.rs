@@ -226,6 +226,24 @@ pub struct ClusterView {
     pub devices: Option<Arc<DeviceLeases>>,
 }
 
+/// How long a billing run waits for this node's copy of the segments to catch up.
+pub const CATCH_UP: Duration = Duration::from_secs(30);
+
+impl ClusterView {
+    /// Waits until this serve node's copy holds every segment committed before the call
+    /// ([`FollowMetrics::caught_up`]); `503` when it does not within [`CATCH_UP`] (the catalog or
+    /// the object store is down).
+    pub async fn caught_up(&self) -> Result<(), crate::error::ApiError> {
+        match &self.follow {
+            Some(f) if !f.caught_up(CATCH_UP).await => Err(crate::error::ApiError::Unavailable(format!(
+                "this node's copy of the committed segments did not catch up within {} s; retry",
+                CATCH_UP.as_secs()
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A collect node's sink: every poll appended to the log, keyed by device and poll instant.
 pub struct LogSink {
     publisher: Publisher,

@@ -428,4 +428,21 @@ mod tests {
         let e = Config::load(Some(&f)).unwrap_err().to_string();
         assert!(e.contains("cluster.renew_every"), "{e}");
     }
+
+    #[test]
+    fn the_cluster_examples_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/cluster");
+        for (role, want) in [("collect", Role::Collect), ("ingest", Role::Ingest), ("serve", Role::Serve)] {
+            // The catalog URL comes from the environment file in production.
+            let text = std::fs::read_to_string(deploy.join(format!("{role}.toml"))).unwrap()
+                + "[catalog]\nurl = \"postgres://colometer@db1/colometer\"\n";
+            let f = dir.path().join(format!("{role}.toml"));
+            std::fs::write(&f, text).unwrap();
+            let c = Config::load(Some(&f)).unwrap_or_else(|e| panic!("{role}.toml: {e}"));
+            let cluster = c.cluster.unwrap();
+            assert_eq!((cluster.replicas(), cluster.shards, cluster.roles), (3, 256, vec![want]), "{role}");
+            assert_eq!(c.collectors.enabled, want == Role::Collect, "{role}");
+        }
+    }
 }

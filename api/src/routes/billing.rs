@@ -66,11 +66,15 @@ async fn create(
     State(catalog): State<CatalogState>,
     State(clock): State<SharedClock>,
     State(metering): State<MeteringState>,
+    State(cluster): State<Option<std::sync::Arc<crate::cluster::ClusterView>>>,
     caller: Caller,
     JsonBody(req): JsonBody<RunRequest>,
 ) -> Result<(StatusCode, Json<BillingRun>), ApiError> {
     caller.require(&[Allow::Admin, Allow::Billing])?;
     let period = BillingPeriod::parse(&req.period).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    if let Some(c) = &cluster {
+        c.caught_up().await?;
+    }
     let run = run_period(&catalog, &metering, &clock, period, caller.token.to_string()).await?;
     Ok((StatusCode::CREATED, Json(run)))
 }

@@ -15,6 +15,8 @@
 //!   [`PostgresCatalog::segments_after`]), and within a segment the latest `seq` of a
 //!   `(series, ts)` wins; all series of a device live on one shard, so the local store keeps the
 //!   same winner as the log's order.
+//! - A billing run on a serve node first waits for a pass that started after it was asked for to
+//!   catch up ([`FollowMetrics::caught_up`]), so it prices every segment committed before it began.
 //! - The cursor (the last applied key per shard) is saved atomically after each segment. A crash
 //!   between writing a segment's readings and saving its cursor applies that one segment again
 //!   on restart: it is the newest, so its values win again and nothing changes.
@@ -84,6 +86,27 @@ pub struct FollowMetrics {
     pub latest_ns: AtomicI64,
     /// Passes that failed.
     pub errors: AtomicU64,
+    /// Passes started (numbered from 1).
+    pub passes: AtomicU64,
+    /// The number of the latest pass that applied everything committed when it looked.
+    pub caught_up: AtomicU64,
+}
+
+impl FollowMetrics {
+    /// Waits (at most `within`) until a pass that started after this call has applied every
+    /// segment committed when it looked: then everything committed before this call is in the
+    /// local store. `false` when that did not happen in time.
+    pub async fn caught_up(&self, within: Duration) -> bool {
+        let target = self.passes.load(Ordering::Acquire) + 1;
+        let deadline = tokio::time::Instant::now() + within;
+        while self.caught_up.load(Ordering::Acquire) < target {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
 }
 
 /// The follower: which segments of which shards are applied.
@@ -126,11 +149,13 @@ impl Follower {
         store: &Store,
     ) -> Result<usize, FollowError> {
         let mut applied = 0;
+        let pass = self.metrics.passes.fetch_add(1, Ordering::AcqRel) + 1;
         loop {
             let after: Vec<String> =
                 self.shards.iter().map(|s| self.cursors.get(s).cloned().unwrap_or_default()).collect();
             let next = catalog.segments_after(&self.shards, &after, LIST_LIMIT)?;
             if next.is_empty() {
+                self.metrics.caught_up.fetch_max(pass, Ordering::AcqRel);
                 return Ok(applied);
             }
             for (shard, segment) in next {
@@ -200,5 +225,27 @@ pub fn run_follow(
                 () = tokio::time::sleep(every) => {}
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn catching_up_needs_a_pass_that_started_after_the_call() {
+        let m = Arc::new(FollowMetrics::default());
+        // A pass (number 1) is under way: it may have looked before the call, so it does not count.
+        m.passes.store(1, Ordering::Release);
+        m.caught_up.store(1, Ordering::Release);
+        assert!(!m.caught_up(Duration::from_millis(60)).await);
+        let bg = Arc::clone(&m);
+        let later = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            bg.passes.store(2, Ordering::Release);
+            bg.caught_up.store(2, Ordering::Release);
+        });
+        assert!(m.caught_up(Duration::from_secs(5)).await);
+        later.await.unwrap();
     }
 }
