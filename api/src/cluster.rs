@@ -18,7 +18,7 @@ use anyhow::Context;
 use collectors::handoff::{Sink, SinkError};
 use collectors::scheduler::DeviceSpec;
 use engine::catalog::PostgresCatalog;
-use engine::catalog::postgres::lease::{Lease, LeaseError, LeaseKind};
+use engine::catalog::postgres::lease::{Lease, LeaseKind};
 use engine::cluster::follow::{FollowMetrics, Follower, run_follow};
 use engine::cluster::membership::{Presence, fair_share};
 use engine::cluster::node::{IngestMetrics, IngestSettings, run_ingest};
@@ -62,7 +62,7 @@ impl Cluster {
     /// starts later.
     pub async fn connect(cfg: &Config, shutdown: &CancellationToken) -> anyhow::Result<Self> {
         let config = cfg.cluster.clone().context("no [cluster] section")?;
-        let log = JetStreamLog::open(&config.nats, &config.stream, config.replicas())
+        let log = JetStreamLog::open_with(&config.nats, &config.stream, config.replicas(), config.log_retention)
             .await
             .context("connecting to the log (cluster.nats)")?;
         let log: Arc<dyn ReadingLog> = Arc::new(log);
@@ -279,25 +279,29 @@ impl DeviceLeases {
         let Ok(mut held) = self.held.lock() else { return Vec::new() };
         let wanted: std::collections::BTreeSet<&str> = names.iter().map(String::as_str).collect();
         let mut keep = BTreeMap::new();
+        let mut renew = Vec::new();
         for (key, (lease, at)) in std::mem::take(&mut *held) {
-            if !wanted.contains(key.as_str()) {
-                if let Err(e) = self.pg.release_lease(&lease) {
-                    tracing::warn!(device = %key, error = %e, "device lease not released; it expires");
-                }
-                continue;
+            if wanted.contains(key.as_str()) {
+                renew.push((lease, at));
+            } else if let Err(e) = self.pg.release_lease(&lease) {
+                tracing::warn!(device = %key, error = %e, "device lease not released; it expires");
             }
-            match self.pg.renew_lease(&lease, self.ttl) {
-                Ok(l) => {
-                    keep.insert(key, (l, Instant::now()));
+        }
+        let leases: Vec<Lease> = renew.iter().map(|(l, _)| l.clone()).collect();
+        match self.pg.renew_leases(LeaseKind::Device, &self.node, &leases, self.ttl) {
+            Ok(renewed) => {
+                let now = Instant::now();
+                keep.extend(renewed.into_iter().map(|l| (l.key.clone(), (l, now))));
+                for (l, _) in renew.iter().filter(|(l, _)| !keep.contains_key(&l.key)) {
+                    tracing::warn!(device = %l.key, "device lease lost; no longer polled here");
                 }
-                Err(LeaseError::Fenced { .. }) => {
-                    tracing::warn!(device = %key, "device lease lost; no longer polled here")
-                }
-                Err(e) if at.elapsed() < self.ttl => {
-                    tracing::warn!(device = %key, error = %e, "device lease not renewed; retried");
-                    keep.insert(key, (lease, at));
-                }
-                Err(e) => tracing::warn!(device = %key, error = %e, "device lease expired unrenewed; polling stops"),
+            }
+            Err(e) => {
+                // The catalog cannot be reached: keep polling only while the lease may be live.
+                tracing::warn!(error = %e, "device leases not renewed; retried");
+                keep.extend(
+                    renew.into_iter().filter(|(_, at)| at.elapsed() < self.ttl).map(|(l, at)| (l.key.clone(), (l, at))),
+                );
             }
         }
         *held = keep;

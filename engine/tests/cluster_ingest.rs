@@ -5,7 +5,8 @@
 //! `object_segments.rs`). An owner crashes between writing a segment and committing it, and
 //! comes back after another owner took the shard: every published reading is in the listed
 //! segments exactly once, with its batch's sequence, and the crashed owner's late commit is
-//! refused. A batch that does not decode is kept as a dead letter and the shard goes on.
+//! refused; the orphan it wrote is collected once old enough. A batch that does not decode is
+//! kept as a dead letter and the shard goes on.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 use engine::catalog::PostgresCatalog;
 use engine::catalog::postgres::lease::{LeaseError, LeaseKind};
 use engine::cluster::batch;
+use engine::cluster::gc::{ORPHAN_AGE, collect_orphans};
 use engine::cluster::ingest::{IngestError, Pass};
 use engine::store::PendingReading;
 use engine::store::log::jetstream::JetStreamLog;
@@ -109,6 +111,18 @@ fn a_crashed_owner_loses_nothing_and_duplicates_nothing() {
     // The orphan exists but is listed nowhere: it is never read.
     assert!(dir.path().join("segments").join(&orphan.segment.key).exists());
     assert!(!listed.iter().any(|s| s.key == orphan.segment.key));
+    // Collecting orphans: nothing younger than the age guard; then the orphan, and only it.
+    let now = Timestamp::from_nanos(
+        i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()).unwrap(),
+    );
+    assert_eq!(collect_orphans(rt.handle(), &catalog, &objects, "5", now, ORPHAN_AGE).unwrap(), 0);
+    let later = now.plus_ns(2 * 3_600_000_000_000);
+    assert_eq!(collect_orphans(rt.handle(), &catalog, &objects, "5", later, ORPHAN_AGE).unwrap(), 1);
+    assert!(!dir.path().join("segments").join(&orphan.segment.key).exists());
+    for s in &listed {
+        assert!(dir.path().join("segments").join(&s.key).exists(), "{} kept", s.key);
+    }
+    assert_eq!(collect_orphans(rt.handle(), &catalog, &objects, "5", later, ORPHAN_AGE).unwrap(), 0);
 }
 
 #[test]

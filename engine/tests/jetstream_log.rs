@@ -85,6 +85,13 @@ fn batches_are_acknowledged_deduplicated_replayed_and_survive_a_crash() {
         assert_eq!(seqs, vec![1, 3, 4]);
         let next = log.append(Shard(9), "after-restart", Bytes::from_static(b"x")).await.unwrap();
         assert_eq!(next, Appended { seq: LogSeq(6), duplicate: false });
+        // The stream is a bounded buffer: file storage, kept for the default retention (7 days).
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let mut stream = async_nats::jetstream::new(client).get_stream("READINGS").await.unwrap();
+        let config = stream.info().await.unwrap().config.clone();
+        assert_eq!(config.max_age, Duration::from_secs(7 * 86_400));
+        assert_eq!(config.storage, async_nats::jetstream::stream::StorageType::File);
+        assert_eq!(config.duplicate_window, Duration::from_secs(120));
     });
 }
 

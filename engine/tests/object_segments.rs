@@ -38,6 +38,15 @@ async fn round_trip(segments: &ObjectSegments) {
         Err(ObjectError::Failed { what: "get", attempts: 1, .. }) => {}
         other => panic!("a missing object is reported at once, got {other:?}"),
     }
+    // Listed by shard, keys relative to the prefix (shard-70 is not shard-7); deleted once.
+    segments.put("shard-70/epoch-1/000009.parquet", segment(9)).await.unwrap();
+    let mut keys: Vec<String> = segments.list("shard-7/").await.unwrap().into_iter().map(|(k, _)| k).collect();
+    keys.sort();
+    assert_eq!(keys, (0..3).map(|n| format!("shard-7/epoch-1/{n:06}.parquet")).collect::<Vec<_>>());
+    segments.delete("shard-7/epoch-1/000001.parquet").await.unwrap();
+    segments.delete("shard-7/epoch-1/000001.parquet").await.unwrap();
+    assert_eq!(segments.list("shard-7/").await.unwrap().len(), 2);
+    segments.put("shard-7/epoch-1/000001.parquet", segment(1)).await.unwrap();
 }
 
 #[test]

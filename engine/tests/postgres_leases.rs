@@ -162,3 +162,25 @@ fn a_fenced_ingest_node_commits_nothing() {
     let edit = pg.psql_in("fence", "UPDATE cluster_segments SET rows = 0");
     assert!(edit.is_err_and(|e| e.contains("a committed segment never changes")));
 }
+
+#[test]
+fn a_collect_node_renews_its_devices_in_one_statement_and_learns_which_it_lost() {
+    let Some(pg) = for_test("a_collect_node_renews_its_devices_in_one_statement_and_learns_which_it_lost") else {
+        return;
+    };
+    let (url, a) = catalog(&pg, "renew_many");
+    let b = PostgresCatalog::connect(&url).unwrap();
+    let held = a.claim_leases(LeaseKind::Device, &devices(3), "n1", TTL, 3).unwrap();
+    assert_eq!(held.len(), 3);
+    // n1 gives device 1 up and n2 takes it: n1's lease on it is now fenced.
+    a.release_lease(&held[1]).unwrap();
+    let taken = b.claim_leases(LeaseKind::Device, &[held[1].key.clone()], "n2", TTL, 1).unwrap();
+    assert_eq!(taken.len(), 1);
+    let renewed = a.renew_leases(LeaseKind::Device, "n1", &held, TTL).unwrap();
+    let mut got = keys(&renewed);
+    got.sort();
+    assert_eq!(got, vec![held[0].key.clone(), held[2].key.clone()]);
+    assert!(renewed.iter().all(|l| l.holder == "n1" && l.expires >= held[0].expires));
+    // Another holder's name renews nothing.
+    assert!(a.renew_leases(LeaseKind::Device, "n2", &held, TTL).unwrap().is_empty());
+}

@@ -71,6 +71,10 @@ pub struct ClusterConfig {
     /// How often leases are renewed (at most a third of the TTL).
     #[serde(default = "default_renew", deserialize_with = "duration", serialize_with = "show_duration")]
     pub renew_every: Duration,
+    /// How long the log keeps a batch (when this node creates the stream): an ingest backlog
+    /// older than this is lost, so alert on lag long before.
+    #[serde(default = "default_log_retention", deserialize_with = "duration", serialize_with = "show_duration")]
+    pub log_retention: Duration,
     /// How often a serve node looks for newly committed segments.
     #[serde(default = "default_follow", deserialize_with = "duration", serialize_with = "show_duration")]
     pub follow_every: Duration,
@@ -90,6 +94,9 @@ fn default_ttl() -> Duration {
 }
 fn default_renew() -> Duration {
     Duration::from_secs(10)
+}
+fn default_log_retention() -> Duration {
+    engine::store::log::jetstream::RETENTION
 }
 fn default_follow() -> Duration {
     Duration::from_secs(1)
@@ -130,6 +137,9 @@ impl ClusterConfig {
                 "cluster.renew_every ({:?}) must be at most a third of cluster.lease_ttl ({:?}, at least 1s)",
                 self.renew_every, self.lease_ttl
             ));
+        }
+        if self.log_retention < Duration::from_secs(3600) {
+            out.push(format!("cluster.log_retention: at least 1h, got {:?}", self.log_retention));
         }
         if !catalog_url.is_some_and(|u| u.starts_with("postgres://") || u.starts_with("postgresql://")) {
             out.push("catalog.url: cluster mode needs the PostgreSQL catalog (postgres://…)".into());

@@ -10,7 +10,8 @@
 //! reason other than a lost lease (the log or object store down) is retried on the next round,
 //! its batches unacknowledged; leases are renewed every `renew_every` (10 s by default, a third
 //! of the 30 s TTL), and free shards are claimed at start and then at each renewal, not before
-//! every pass (a claim writes a row per shard).
+//! every pass (a claim writes a row per shard); orphan segments of the held shards are
+//! collected at start and then hourly ([`super::gc`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,15 +21,18 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
+use super::gc::{ORPHAN_AGE, collect_orphans};
 use super::ingest::{IngestError, Pass};
 use super::membership::{Presence, fair_share};
 use crate::catalog::PostgresCatalog;
 use crate::catalog::postgres::lease::{Lease, LeaseError, LeaseKind};
+use crate::clock::{Clock, SystemClock};
 use crate::store::log::{LogSeq, ReadingLog, Shard, ShardReader};
 use crate::store::object::ObjectSegments;
+use crate::time::Timestamp;
 
 /// How an ingest node works.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct IngestSettings {
     /// This node's name (the lease holder).
     pub node: String,
@@ -46,6 +50,8 @@ pub struct IngestSettings {
     pub wait: Duration,
     /// What the loop has done so far, for `/metrics` (updated every round).
     pub metrics: Arc<IngestMetrics>,
+    /// The clock orphan segments' ages are measured by (the system's unless a test injects one).
+    pub clock: Arc<dyn Clock>,
 }
 
 /// [`IngestStats`] as they grow, and the shards held now.
@@ -73,6 +79,18 @@ impl IngestMetrics {
     }
 }
 
+impl std::fmt::Debug for IngestSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestSettings")
+            .field("node", &self.node)
+            .field("shards", &self.shards)
+            .field("max_shards", &self.max_shards)
+            .field("ttl", &self.ttl)
+            .field("renew_every", &self.renew_every)
+            .finish_non_exhaustive()
+    }
+}
+
 impl IngestSettings {
     /// The defaults of #23: 30 s leases renewed every 10 s.
     pub fn new(node: impl Into<String>, shards: u32, max_shards: usize) -> Self {
@@ -85,6 +103,7 @@ impl IngestSettings {
             max_batches: 500,
             wait: Duration::from_millis(200),
             metrics: Arc::default(),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -124,6 +143,7 @@ pub fn run_ingest(
     let mut presence = Presence::new("ingest", &settings.node);
     let mut renewed: Option<Instant> = None;
     let mut last: Option<String> = None;
+    let mut swept: Option<Instant> = None;
     while !cancel.is_cancelled() {
         if renewed.is_none_or(|at| at.elapsed() >= settings.renew_every) {
             renew(catalog, settings, &mut held, &mut stats);
@@ -138,6 +158,10 @@ pub fn run_ingest(
                 }
             }
             claim(rt, catalog, log, settings, &all, share, &mut held, &mut stats);
+            if swept.is_none_or(|at| at.elapsed() >= ORPHAN_AGE) {
+                swept = Some(Instant::now());
+                sweep(rt, catalog, objects, settings.clock.now(), held.keys());
+            }
         }
         settings.metrics.show(&stats, held.len());
         // One round: a pass per shard, starting after the last one served, each waiting its
@@ -176,6 +200,21 @@ pub fn run_ingest(
         }
     }
     Ok(stats)
+}
+
+/// Deletes the orphan segments of the held shards (at start, then every [`ORPHAN_AGE`]).
+fn sweep<'a>(
+    rt: &Handle,
+    catalog: &PostgresCatalog,
+    objects: &ObjectSegments,
+    now: Timestamp,
+    shards: impl Iterator<Item = &'a String>,
+) {
+    for shard in shards {
+        if let Err(e) = collect_orphans(rt, catalog, objects, shard, now, ORPHAN_AGE) {
+            tracing::warn!(shard, error = %e, "orphan segments not collected; retried later");
+        }
+    }
 }
 
 /// Claims free shards up to `share` and opens their readers.

@@ -13,10 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use crate::time::Timestamp;
 
 /// Attempts per operation.
 pub const ATTEMPTS: u32 = 5;
@@ -41,7 +44,7 @@ pub enum ObjectError {
     Failed {
         /// The object's key.
         key: String,
-        /// `put` or `get`.
+        /// `put`, `get`, `list` or `delete`.
         what: &'static str,
         /// Attempts made.
         attempts: u32,
@@ -139,6 +142,41 @@ impl ObjectSegments {
         self.retry(key, "get", || {
             let (store, path) = (Arc::clone(&self.store), path.clone());
             async move { store.get(&path).await?.bytes().await }
+        })
+        .await
+    }
+
+    /// Every object whose key starts with `dir` (say `shard-5/`), with when it was written,
+    /// retrying as the module docs say.
+    pub async fn list(&self, dir: &str) -> Result<Vec<(String, Timestamp)>, ObjectError> {
+        let path = self.path(dir.trim_end_matches('/'));
+        let metas = self
+            .retry(dir, "list", || {
+                let (store, path) = (Arc::clone(&self.store), path.clone());
+                async move { store.list(Some(&path)).try_collect::<Vec<_>>().await }
+            })
+            .await?;
+        let skip = if self.prefix.is_empty() { 0 } else { self.prefix.len() + 1 };
+        Ok(metas
+            .into_iter()
+            .map(|m| {
+                let key = m.location.as_ref().get(skip..).unwrap_or_default().to_owned();
+                (key, Timestamp::from_nanos(m.last_modified.timestamp_nanos_opt().unwrap_or(i64::MAX)))
+            })
+            .collect())
+    }
+
+    /// Deletes `key` (already gone is fine), retrying as the module docs say.
+    pub async fn delete(&self, key: &str) -> Result<(), ObjectError> {
+        let path = self.path(key);
+        self.retry(key, "delete", || {
+            let (store, path) = (Arc::clone(&self.store), path.clone());
+            async move {
+                match store.delete(&path).await {
+                    Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    other => other,
+                }
+            }
         })
         .await
     }

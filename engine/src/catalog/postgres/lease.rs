@@ -196,6 +196,32 @@ impl PostgresCatalog {
         }
     }
 
+    /// Renews many held leases of one holder in one statement (a collect node's thousands of
+    /// devices): the renewed leases; a lease missing from the answer is fenced (another node
+    /// claimed it, or it expired and was claimed).
+    pub fn renew_leases(
+        &self,
+        kind: LeaseKind,
+        node: &str,
+        held: &[Lease],
+        ttl: Duration,
+    ) -> Result<Vec<Lease>, LeaseError> {
+        let ttl = ttl_ns(ttl)?;
+        let keys: Vec<&str> = held.iter().map(|l| l.key.as_str()).collect();
+        let epochs = held.iter().map(|l| epoch_param(l.epoch)).collect::<Result<Vec<i64>, _>>()?;
+        let client = self.client()?;
+        let rows = self.rt.block_on(client.query(
+            &format!(
+                "UPDATE cluster_leases l SET expires_ns = {NOW_NS} + $5
+                 FROM unnest($2::text[], $3::bigint[]) AS h(key, epoch)
+                 WHERE l.kind = $1 AND l.key = h.key AND l.holder = $4 AND l.epoch = h.epoch
+                 RETURNING l.key, l.holder, l.epoch, l.expires_ns"
+            ),
+            &[&kind.as_str(), &keys, &epochs, &node, &ttl],
+        ))?;
+        rows.iter().map(|r| lease(kind, r)).collect()
+    }
+
     /// Gives a held lease up at once (a clean shutdown), so another node need not wait for it to
     /// expire; a lease already lost is left alone.
     pub fn release_lease(&self, held: &Lease) -> Result<(), LeaseError> {

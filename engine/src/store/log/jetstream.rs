@@ -29,6 +29,11 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long JetStream remembers a batch key: a retry within it is answered as a duplicate.
 pub const DEDUP_WINDOW: Duration = Duration::from_secs(120);
+/// How long the stream keeps a batch when the stream is created by [`JetStreamLog::open`]: the
+/// log is a buffer between writers and ingest nodes, bounded by age; an ingest backlog older
+/// than this would be lost, so `colometer_cluster_*` lag must alert long before (see
+/// ARCHITECTURE.md for the bounded-by-backlog design that would remove this limit).
+pub const RETENTION: Duration = Duration::from_secs(7 * 86_400);
 
 /// The stream's subjects: `readings.<shard>`.
 const SUBJECT_PREFIX: &str = "readings";
@@ -41,8 +46,20 @@ pub struct JetStreamLog {
 }
 
 impl JetStreamLog {
-    /// Connects to `servers` and opens (creating) the stream `stream` with `replicas` copies.
+    /// Connects to `servers` and opens (creating) the stream `stream` with `replicas` copies,
+    /// keeping batches for [`RETENTION`].
     pub async fn open(servers: &[String], stream: &str, replicas: usize) -> Result<Self, LogError> {
+        Self::open_with(servers, stream, replicas, RETENTION).await
+    }
+
+    /// The same, keeping batches for `retention` (an existing stream keeps its own settings:
+    /// change them with the `nats` CLI).
+    pub async fn open_with(
+        servers: &[String],
+        stream: &str,
+        replicas: usize,
+        retention: Duration,
+    ) -> Result<Self, LogError> {
         let list = servers.join(",");
         let unavailable = |reason: String| LogError::Unavailable { servers: list.clone(), reason };
         let client = async_nats::ConnectOptions::new()
@@ -57,10 +74,20 @@ impl JetStreamLog {
             storage: StorageType::File,
             num_replicas: replicas.max(1),
             duplicate_window: DEDUP_WINDOW,
+            max_age: retention,
             ..Config::default()
         };
         context.get_or_create_stream(config).await.map_err(|e| unavailable(e.to_string()))?;
         Ok(Self { js: context, stream: stream.to_owned(), servers: list })
+    }
+}
+
+impl JetStreamLog {
+    async fn stream(&self) -> Result<js::stream::Stream, LogError> {
+        self.js
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| LogError::Unavailable { servers: self.servers.clone(), reason: e.to_string() })
     }
 }
 
@@ -83,11 +110,7 @@ impl ReadingLog for JetStreamLog {
 
     async fn reader(&self, shard: Shard, from: LogSeq) -> Result<Box<dyn ShardReader>, LogError> {
         let failed = |reason: String| LogError::Read { shard, reason };
-        let stream = self
-            .js
-            .get_stream(&self.stream)
-            .await
-            .map_err(|e| LogError::Unavailable { servers: self.servers.clone(), reason: e.to_string() })?;
+        let stream = self.stream().await?;
         let name = format!("shard-{shard}");
         // A previous owner's consumer remembers its own position: start over from ours.
         if let Err(e) = stream.delete_consumer(&name).await {
@@ -110,11 +133,7 @@ impl ReadingLog for JetStreamLog {
 
     async fn pending(&self, shard: Shard) -> Result<Option<u64>, LogError> {
         let failed = |reason: String| LogError::Read { shard, reason };
-        let stream = self
-            .js
-            .get_stream(&self.stream)
-            .await
-            .map_err(|e| LogError::Unavailable { servers: self.servers.clone(), reason: e.to_string() })?;
+        let stream = self.stream().await?;
         match stream.consumer_info(format!("shard-{shard}")).await {
             Ok(info) => Ok(Some(info.num_pending + info.num_ack_pending as u64)),
             Err(e) if matches!(e.kind(), ConsumerInfoErrorKind::NotFound) => Ok(None),
