@@ -90,6 +90,18 @@ async fn a_revoked_token_is_refused() {
 }
 
 #[tokio::test]
+async fn the_cluster_page_is_for_admins_and_absent_on_a_single_node() {
+    let (router, admin, customer) = router_with_tokens();
+    let (s, _, _) = get(&router, "/api/v1/cluster", Some(&customer)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, ctype, body) = get(&router, "/api/v1/cluster", Some(&admin)).await;
+    assert_eq!((s, ctype.as_str()), (StatusCode::NOT_FOUND, "application/problem+json"));
+    assert_eq!(body["type"], "https://colometer.dev/problems/not-found");
+    let (s, _, _) = get(&router, "/api/v1/cluster", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
 async fn health_needs_no_token() {
     let (router, _, _) = router_with_tokens();
     let (s, _, body) = get(&router, "/healthz", None).await;
@@ -199,6 +211,7 @@ async fn the_openapi_document_lists_every_operation() {
         "GET /api/v1/assets/{id}",
         "GET /api/v1/audit",
         "GET /api/v1/billing-runs",
+        "GET /api/v1/cluster",
         "GET /api/v1/credit-notes/{id}",
         "GET /api/v1/customers",
         "GET /api/v1/customers/{id}",
