@@ -4,8 +4,9 @@
 //! COLOMETER_REQUIRE_FIXTURES=1):
 //! - a `serve` node takes writes into the log and answers from the segments an `ingest` node
 //!   committed; the `ingest` node answers only `/healthz`, `/readyz` and `/metrics`;
-//! - SIGKILL the ingest node between two writes: a second one takes its shards within a lease
-//!   TTL, and every acknowledged reading is in exactly one committed segment;
+//! - SIGKILL the ingest node and the serve node between two writes: a second ingest node takes
+//!   the shards within a lease TTL, the serve node comes back on its data directory, and every
+//!   acknowledged reading is in exactly one committed segment;
 //! - the month's usage and its invoice equal, to the cent, those of a single node given the same
 //!   readings; `GET /api/v1/cluster` shows the nodes, the shards' holder and progress;
 //! - two `collect` nodes over six snmpsim devices split them three and three; SIGKILL one and
@@ -119,7 +120,7 @@ async fn a_cluster_bills_what_a_single_node_bills_through_an_ingest_node_killed_
     let (admin, ingest) = (front.token("admin", None), front.token("ingest", None));
     let first = node(&catalog, &url, &ep, "ingest-1", "[\"ingest\"]");
     let mut ingest1 = Server::start_env(&first, &[], &S3_ENV);
-    let serve = Server::start_env(&front, &[], &S3_ENV);
+    let mut serve = Server::start_env(&front, &[], &S3_ENV);
 
     // The ingest node answers operations only.
     let (st, health) = get(&http, &format!("{}/healthz", ingest1.url), &admin).await;
@@ -128,16 +129,19 @@ async fn a_cluster_bills_what_a_single_node_bills_through_an_ingest_node_killed_
     assert_eq!(st, 404);
     assert_eq!(http.get(format!("{}/metrics", ingest1.url)).send().await.unwrap().status().as_u16(), 200);
 
-    // Half the lines, then the ingest node dies and another takes over, then the rest.
+    // Half the lines, then the ingest node dies and another takes over, and the serve node dies
+    // and comes back on its data directory (its copy resumes from its cursor); then the rest.
     let lines: Vec<String> = example_lines().lines().map(|l| format!("{l}\n")).collect();
     let (a, b) = lines.split_at(lines.len() / 2);
-    let write = format!("{}/api/v1/write", serve.url);
-    post(&http, &write, &ingest, a.concat()).await;
+    post(&http, &format!("{}/api/v1/write", serve.url), &ingest, a.concat()).await;
     ingest1.child.kill().unwrap();
     ingest1.child.wait().unwrap();
     let second = node(&catalog, &url, &ep, "ingest-2", "[\"ingest\"]");
     let _ingest2 = Server::start_env(&second, &[], &S3_ENV);
-    post(&http, &write, &ingest, b.concat()).await;
+    serve.child.kill().unwrap();
+    serve.child.wait().unwrap();
+    serve = Server::start_env(&front, &[], &S3_ENV);
+    post(&http, &format!("{}/api/v1/write", serve.url), &ingest, b.concat()).await;
 
     // Every acknowledged reading ends in exactly one committed segment.
     let deadline = Instant::now() + Duration::from_secs(60);
